@@ -1,0 +1,114 @@
+//! Applications, environments and environment types (Humanitec reference §5.1 to §5.3).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `{id, name, type}`: an environment inside an application response or request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EnvSummary {
+    /// Environment id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Environment type.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// `POST /orgs/{org}/apps`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateApp {
+    /// The app id (Humanitec's ID pattern).
+    pub id: String,
+    /// Display name; defaults to the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The first environment; `development` of type `development` when absent.
+    #[serde(default)]
+    pub env: Option<EnvSummary>,
+    /// Create no environment at all.
+    #[serde(default)]
+    pub skip_environment_creation: bool,
+}
+
+/// `PATCH /orgs/{org}/apps/{app}` and `PATCH …/envs/{env}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Rename {
+    /// The new display name.
+    pub name: String,
+}
+
+/// An application as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct App {
+    /// App id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Owning organization.
+    pub org_id: String,
+    /// Creation time, UTC.
+    pub created_at: String,
+    /// Creating user's id.
+    pub created_by: String,
+    /// The app's environments.
+    pub envs: Vec<EnvSummary>,
+    /// `active`.
+    pub status: String,
+    /// When the status last changed.
+    pub status_changed_at: String,
+}
+
+/// `POST /orgs/{org}/apps/{app}/envs`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateEnv {
+    /// Environment id.
+    pub id: String,
+    /// Display name; defaults to the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Environment type; `development` when absent.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// The deployment the environment starts from.
+    #[serde(default)]
+    pub from_deploy_id: Option<String>,
+}
+
+/// An environment as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Env {
+    /// Environment id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Environment type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Creation time, UTC.
+    pub created_at: String,
+    /// Creating user's id.
+    pub created_by: String,
+    /// `active`.
+    pub status: String,
+    /// When the status last changed.
+    pub status_changed_at: String,
+}
+
+/// An environment type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EnvType {
+    /// Environment type id.
+    pub id: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `PATCH /orgs/{org}/env-types/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PatchEnvType {
+    /// The new description; `null` clears it.
+    #[serde(default)]
+    pub description: Option<String>,
+}

@@ -1,0 +1,13 @@
+//! Gangplank's HTTP contract: the request and response bodies of the API (Humanitec-compatible
+//! shapes where Humanitec has the object), the error body, and a small client for them.
+//!
+//! These types are promises to programs Gangplank does not control (CI scripts, humctl users,
+//! Terraform): change a field only with care.
+
+pub mod apps;
+pub mod artefacts;
+pub mod client;
+pub mod error;
+pub mod users;
+
+pub use error::ErrorBody;

@@ -1,0 +1,205 @@
+//! `gangplank serve` settings: defaults, then an optional TOML file, then environment
+//! variables. Secrets are wrapped so that `Debug` and `--print-config` never show them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise.
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything `gangplank serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: String,
+    /// Where the SQLite database and generated files live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; a SQLite file in the data dir when unset.
+    pub database_url: Option<SecretString>,
+    /// The organization created on first start.
+    pub bootstrap_org: String,
+    /// The first administrator's token; generated into `<data dir>/admin-token` when unset.
+    pub bootstrap_token: Option<SecretString>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("./gangplank-data"),
+            database_url: None,
+            bootstrap_org: "default".to_owned(),
+            bootstrap_token: None,
+            max_body_bytes: 1024 * 1024,
+            log_format: LogFormat::Auto,
+        }
+    }
+}
+
+/// The environment variables read, and what they set.
+pub const ENV_VARS: [&str; 7] = [
+    "GANGPLANK_LISTEN",
+    "GANGPLANK_DATA_DIR",
+    "GANGPLANK_DATABASE_URL",
+    "GANGPLANK_BOOTSTRAP_ORG",
+    "GANGPLANK_BOOTSTRAP_TOKEN",
+    "GANGPLANK_MAX_BODY_BYTES",
+    "GANGPLANK_LOG_FORMAT",
+];
+
+/// The shortest bootstrap token accepted, so a guessable one is refused at start.
+const MIN_BOOTSTRAP_TOKEN_LEN: usize = 16;
+
+impl Settings {
+    /// Layers the defaults, the TOML file at `file` (if any), and the variables `env` returns.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        for name in ENV_VARS {
+            let Some(value) = env(name) else { continue };
+            match name {
+                "GANGPLANK_LISTEN" => settings.listen = value,
+                "GANGPLANK_DATA_DIR" => settings.data_dir = PathBuf::from(value),
+                "GANGPLANK_DATABASE_URL" => settings.database_url = Some(value.into()),
+                "GANGPLANK_BOOTSTRAP_ORG" => settings.bootstrap_org = value,
+                "GANGPLANK_BOOTSTRAP_TOKEN" => settings.bootstrap_token = Some(value.into()),
+                "GANGPLANK_MAX_BODY_BYTES" => {
+                    settings.max_body_bytes = value
+                        .parse()
+                        .with_context(|| format!("GANGPLANK_MAX_BODY_BYTES={value:?} is not a number of bytes"))?;
+                }
+                "GANGPLANK_LOG_FORMAT" => {
+                    settings.log_format = match value.as_str() {
+                        "auto" => LogFormat::Auto,
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => bail!("GANGPLANK_LOG_FORMAT must be auto, text or json, not {value:?}"),
+                    }
+                }
+                _ => unreachable!("every name in ENV_VARS is handled"),
+            }
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !gangplank_core::id::is_valid_id(&self.bootstrap_org) {
+            bail!("bootstrap_org {:?} is not a valid organization id", self.bootstrap_org);
+        }
+        if let Some(token) = &self.bootstrap_token
+            && token.expose_secret().len() < MIN_BOOTSTRAP_TOKEN_LEN
+        {
+            bail!("the bootstrap token must be at least {MIN_BOOTSTRAP_TOKEN_LEN} characters");
+        }
+        if self.max_body_bytes < 1024 {
+            bail!("max_body_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("gangplank.db").display()),
+        }
+    }
+
+    /// The effective settings as TOML, with secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let token = match &self.bootstrap_token {
+            Some(_) => "\"<redacted>\"".to_owned(),
+            None => "# unset: generated into <data dir>/admin-token on first start".to_owned(),
+        };
+        let log_format = format!("{:?}", self.log_format).to_lowercase();
+        format!(
+            "listen = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\nbootstrap_org = {:?}\nbootstrap_token = {}\nmax_body_bytes = {}\nlog_format = {:?}\n",
+            self.listen,
+            self.data_dir.display().to_string(),
+            redact_url_password(&self.database_url()),
+            self.bootstrap_org,
+            token,
+            self.max_body_bytes,
+            log_format,
+        )
+    }
+}
+
+/// Hides the password of `scheme://user:password@host/…`.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::{Settings, redact_url_password};
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("gp-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gangplank.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nbootstrap_org = \"acme\"\n").unwrap();
+        let env: HashMap<&str, &str> = HashMap::from([("GANGPLANK_LISTEN", "127.0.0.1:0")]);
+        let settings = Settings::load(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:0");
+        assert_eq!(settings.bootstrap_org, "acme");
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_errors() {
+        let dir = std::env::temp_dir().join(format!("gp-settings-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gangplank.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        assert!(Settings::load(Some(&file), |_| None).is_err());
+        let short = |k: &str| (k == "GANGPLANK_BOOTSTRAP_TOKEN").then(|| "short".to_owned());
+        assert!(Settings::load(None, short).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let secret = "postgres://gp:hunter2hunter2@db/gp";
+        let env = |k: &str| match k {
+            "GANGPLANK_DATABASE_URL" => Some(secret.to_owned()),
+            "GANGPLANK_BOOTSTRAP_TOKEN" => Some("a-very-secret-token-value".to_owned()),
+            _ => None,
+        };
+        let settings = Settings::load(None, env).unwrap();
+        let printed = format!("{}{:?}", settings.to_redacted_toml(), settings);
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("a-very-secret-token-value"), "{printed}");
+        assert_eq!(redact_url_password("sqlite://x.db"), "sqlite://x.db");
+    }
+}

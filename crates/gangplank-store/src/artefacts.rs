@@ -1,0 +1,328 @@
+//! Artefacts and artefact versions.
+//!
+//! An artefact is created by its first version. A version is identified by its artefact and
+//! its (version, digest, ref, commit, content hash): posting the same again returns the stored
+//! record, while a moved tag (same version, new digest) is a new, newer record.
+
+use crate::conn::{Conn, on_conn};
+use crate::{Store, StoreError};
+
+/// An artefact.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ArtefactRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+/// An artefact version, with its artefact's name and type.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ArtefactVersionRow {
+    pub id: String,
+    pub artefact_id: String,
+    pub name: String,
+    pub kind: String,
+    pub version: String,
+    pub git_ref: String,
+    pub commit_sha: String,
+    pub digest: String,
+    pub archived: bool,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+/// A version to record. `new_artefact_id` is used only if the artefact does not exist yet.
+#[derive(Debug, Clone)]
+pub struct NewArtefactVersion {
+    pub org_id: String,
+    pub id: String,
+    pub new_artefact_id: String,
+    pub name: String,
+    pub kind: String,
+    pub version: String,
+    pub git_ref: String,
+    pub commit_sha: String,
+    pub digest: String,
+    /// A hash of the workload spec and options; empty for containers.
+    pub content_hash: String,
+    /// The workload document (JSON text) served by `/workload-spec`.
+    pub spec: Option<String>,
+    pub created_by: String,
+}
+
+/// Whether a version was recorded now or already existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionOutcome {
+    Created(ArtefactVersionRow),
+    Existing(ArtefactVersionRow),
+}
+
+/// Filters for listing versions; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct VersionFilter {
+    pub artefact_id: Option<String>,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub version: Option<String>,
+    pub digest: Option<String>,
+    /// Include archived versions too.
+    pub include_archived: bool,
+    pub limit: Option<i64>,
+}
+
+const VERSION_COLUMNS: &str = "SELECT v.id, v.artefact_id, a.name, a.kind, v.version, v.git_ref, \
+     v.commit_sha, v.digest, v.archived, v.created_at, v.created_by, v.updated_at, v.updated_by \
+     FROM artefact_versions v JOIN artefacts a ON a.id = v.artefact_id";
+
+const ARTEFACT_COLUMNS: &str =
+    "SELECT id, name, kind, created_at, created_by, updated_at, updated_by FROM artefacts";
+
+impl Store {
+    /// Records a version (creating its artefact on first use), or returns the identical one.
+    pub async fn record_artefact_version(&self, new: NewArtefactVersion) -> Result<VersionOutcome, StoreError> {
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| Box::pin(async move { record_version(conn, new, now).await })))
+            .await
+    }
+
+    /// Versions in `org_id` matching `filter`, newest first.
+    pub async fn list_artefact_versions(&self, org_id: &str, filter: VersionFilter) -> Result<Vec<ArtefactVersionRow>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "{VERSION_COLUMNS} WHERE v.org_id = $1 AND ($2 IS NULL OR v.artefact_id = $2) \
+                     AND ($3 IS NULL OR a.name = $3) AND ($4 IS NULL OR a.kind = $4) \
+                     AND ($5 IS NULL OR v.version = $5) AND ($6 IS NULL OR v.digest = $6) \
+                     AND ($7 OR NOT v.archived) ORDER BY v.seq DESC LIMIT $8"
+                );
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(&org_id)
+                    .bind(&filter.artefact_id)
+                    .bind(&filter.name)
+                    .bind(&filter.kind)
+                    .bind(&filter.version)
+                    .bind(&filter.digest)
+                    .bind(filter.include_archived)
+                    .bind(filter.limit.unwrap_or(i64::MAX))
+                    .fetch_all(c)
+                    .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// One version.
+    pub async fn get_artefact_version(&self, org_id: &str, id: &str) -> Result<Option<ArtefactVersionRow>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| Box::pin(async move { version_by_id(conn, &org_id, &id).await })))
+            .await
+    }
+
+    /// The stored workload document of a version (JSON text), if it has one.
+    pub async fn get_workload_spec(&self, org_id: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let spec = on_conn!(conn, |c| sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT spec FROM artefact_versions WHERE org_id = $1 AND id = $2"
+                )
+                .bind(&org_id)
+                .bind(&id)
+                .fetch_optional(c)
+                .await)?;
+                Ok(spec.flatten())
+            })
+        }))
+        .await
+    }
+
+    /// Archives or unarchives a version of artefact `artefact_id`.
+    pub async fn set_version_archived(
+        &self,
+        org_id: &str,
+        artefact_id: &str,
+        version_id: &str,
+        archived: bool,
+        updated_by: &str,
+    ) -> Result<ArtefactVersionRow, StoreError> {
+        let (org_id, artefact_id, version_id, updated_by) =
+            (org_id.to_owned(), artefact_id.to_owned(), version_id.to_owned(), updated_by.to_owned());
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let changed = on_conn!(conn, |c| sqlx::query(
+                    "UPDATE artefact_versions SET archived = $4, updated_at = $5, updated_by = $6 \
+                     WHERE org_id = $1 AND artefact_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&artefact_id)
+                .bind(&version_id)
+                .bind(archived)
+                .bind(now)
+                .bind(&updated_by)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("no version {version_id} of artefact {artefact_id}")));
+                }
+                version_by_id(conn, &org_id, &version_id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("no version {version_id}")))
+            })
+        }))
+        .await
+    }
+
+    /// Artefacts in `org_id`, optionally filtered by type and name, oldest first.
+    pub async fn list_artefacts(&self, org_id: &str, kind: Option<&str>, name: Option<&str>) -> Result<Vec<ArtefactRow>, StoreError> {
+        let (org_id, kind, name) = (org_id.to_owned(), kind.map(str::to_owned), name.map(str::to_owned));
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "{ARTEFACT_COLUMNS} WHERE org_id = $1 AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR name = $3) \
+                     ORDER BY created_at, name"
+                );
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(&org_id)
+                    .bind(&kind)
+                    .bind(&name)
+                    .fetch_all(c)
+                    .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// One artefact.
+    pub async fn get_artefact(&self, org_id: &str, id: &str) -> Result<Option<ArtefactRow>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!("{ARTEFACT_COLUMNS} WHERE org_id = $1 AND id = $2");
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(&org_id)
+                    .bind(&id)
+                    .fetch_optional(c)
+                    .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Deletes an artefact and all its versions.
+    pub async fn delete_artefact(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
+        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let removed = on_conn!(conn, |c| sqlx::query("DELETE FROM artefacts WHERE org_id = $1 AND id = $2")
+                    .bind(&org_id)
+                    .bind(&id)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                if removed == 0 {
+                    return Err(StoreError::NotFound(format!("no artefact {id}")));
+                }
+                Ok(())
+            })
+        }))
+        .await
+    }
+}
+
+async fn version_by_id(conn: &mut Conn<'_>, org_id: &str, id: &str) -> Result<Option<ArtefactVersionRow>, StoreError> {
+    let sql = format!("{VERSION_COLUMNS} WHERE v.org_id = $1 AND v.id = $2");
+    Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+async fn record_version(conn: &mut Conn<'_>, new: NewArtefactVersion, now: i64) -> Result<VersionOutcome, StoreError> {
+    let existing = on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
+        "SELECT id, kind FROM artefacts WHERE org_id = $1 AND name = $2"
+    )
+    .bind(&new.org_id)
+    .bind(&new.name)
+    .fetch_optional(c)
+    .await)?;
+    let artefact_id = match existing {
+        Some((_, kind)) if kind != new.kind => {
+            return Err(StoreError::Conflict(format!("artefact {} exists with type {kind}", new.name)));
+        }
+        Some((id, _)) => id,
+        None => {
+            on_conn!(conn, |c| sqlx::query(
+                "INSERT INTO artefacts (id, org_id, name, kind, created_at, created_by, updated_at, updated_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $5, $6)"
+            )
+            .bind(&new.new_artefact_id)
+            .bind(&new.org_id)
+            .bind(&new.name)
+            .bind(&new.kind)
+            .bind(now)
+            .bind(&new.created_by)
+            .execute(c)
+            .await
+            .map(|_| ()))?;
+            new.new_artefact_id.clone()
+        }
+    };
+    let inserted = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+        "INSERT INTO artefact_versions (id, org_id, artefact_id, version, git_ref, commit_sha, digest, \
+         content_hash, archived, spec, created_at, created_by, updated_at, updated_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $10, $11, $10, $11) \
+         ON CONFLICT (artefact_id, version, digest, git_ref, commit_sha, content_hash) DO NOTHING RETURNING id"
+    )
+    .bind(&new.id)
+    .bind(&new.org_id)
+    .bind(&artefact_id)
+    .bind(&new.version)
+    .bind(&new.git_ref)
+    .bind(&new.commit_sha)
+    .bind(&new.digest)
+    .bind(&new.content_hash)
+    .bind(&new.spec)
+    .bind(now)
+    .bind(&new.created_by)
+    .fetch_optional(c)
+    .await)?;
+    match inserted {
+        Some(id) => {
+            on_conn!(conn, |c| sqlx::query("UPDATE artefacts SET updated_at = $2, updated_by = $3 WHERE id = $1")
+                .bind(&artefact_id)
+                .bind(now)
+                .bind(&new.created_by)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+            let row = version_by_id(conn, &new.org_id, &id).await?;
+            row.map(VersionOutcome::Created).ok_or_else(|| StoreError::NotFound(id))
+        }
+        None => {
+            let sql = format!(
+                "{VERSION_COLUMNS} WHERE v.artefact_id = $1 AND v.version = $2 AND v.digest = $3 \
+                 AND v.git_ref = $4 AND v.commit_sha = $5 AND v.content_hash = $6"
+            );
+            let row = on_conn!(conn, |c| sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
+                .bind(&artefact_id)
+                .bind(&new.version)
+                .bind(&new.digest)
+                .bind(&new.git_ref)
+                .bind(&new.commit_sha)
+                .bind(&new.content_hash)
+                .fetch_one(c)
+                .await)?;
+            Ok(VersionOutcome::Existing(row))
+        }
+    }
+}

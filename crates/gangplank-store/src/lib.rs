@@ -1,0 +1,22 @@
+//! Gangplank's persistence: one [`Store`] over SQLite (the default) or PostgreSQL.
+//!
+//! Every operation is written once, as SQL text that both engines accept, and run against
+//! whichever backend was chosen at start-up (see `conn`). On SQLite all writes funnel through a
+//! single group-commit writer (see `group_commit`), so concurrent API writes share one durable
+//! `fsync` instead of queueing for the database lock. Nothing outside this crate sees SQL or
+//! sqlx types.
+
+mod apps;
+mod artefacts;
+mod conn;
+mod error;
+mod group_commit;
+mod users;
+
+pub use apps::{AppRow, EnvRow, EnvTypeRow, NewApp, NewEnv};
+pub use artefacts::{
+    ArtefactRow, ArtefactVersionRow, NewArtefactVersion, VersionFilter, VersionOutcome,
+};
+pub use conn::{Store, now_millis};
+pub use error::StoreError;
+pub use users::{Bootstrap, MemberRow, NewToken, Principal, TokenRow, UserRow};

@@ -1,0 +1,433 @@
+//! Organizations, users, org memberships and API tokens (stored as hashes only).
+
+use crate::conn::on_conn;
+use crate::{Store, StoreError};
+
+/// A user (today: always a service user).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub kind: String,
+    pub created_at: i64,
+}
+
+/// A user together with their role in one organization.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MemberRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub kind: String,
+    pub created_at: i64,
+    pub role: String,
+}
+
+/// Token metadata; the secret itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenRow {
+    pub user_id: String,
+    pub id: String,
+    pub description: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+}
+
+/// Who a presented token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Principal {
+    pub user_id: String,
+    pub user_name: String,
+    pub token_hash: String,
+    pub expires_at: Option<i64>,
+}
+
+/// A token to store: only its hash.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub user_id: String,
+    pub id: String,
+    pub token_hash: String,
+    pub description: String,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+}
+
+/// What first start creates in an empty database.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub org_id: String,
+    pub admin_user_id: String,
+    pub admin_name: String,
+    pub token_hash: String,
+    /// Environment types every new organization starts with.
+    pub env_types: Vec<(String, String)>,
+}
+
+const MEMBER_COLUMNS: &str = "SELECT u.id, u.name, u.email, u.kind, u.created_at, m.role \
+     FROM users u JOIN org_members m ON m.user_id = u.id";
+
+impl Store {
+    /// Creates the first organization, its administrator and token, unless any organization
+    /// exists. Returns whether it did.
+    pub async fn bootstrap(&self, boot: Bootstrap) -> Result<bool, StoreError> {
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let orgs = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM orgs"
+                )
+                .fetch_one(c)
+                .await)?;
+                if orgs > 0 {
+                    return Ok(false);
+                }
+                on_conn!(conn, |c| sqlx::query(
+                    "INSERT INTO orgs (id, name, created_at) VALUES ($1, $1, $2)"
+                )
+                .bind(&boot.org_id)
+                .bind(now)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                for (id, description) in &boot.env_types {
+                    on_conn!(conn, |c| sqlx::query(
+                        "INSERT INTO env_types (org_id, id, description) VALUES ($1, $2, $3)"
+                    )
+                    .bind(&boot.org_id)
+                    .bind(id)
+                    .bind(description)
+                    .execute(c)
+                    .await
+                    .map(|_| ()))?;
+                }
+                insert_user(conn, &boot.admin_user_id, &boot.admin_name, "", now).await?;
+                insert_member(conn, &boot.org_id, &boot.admin_user_id, "administrator", now)
+                    .await?;
+                let token = NewToken {
+                    user_id: boot.admin_user_id.clone(),
+                    id: "bootstrap".to_owned(),
+                    token_hash: boot.token_hash,
+                    description: "created at first start".to_owned(),
+                    created_by: boot.admin_user_id.clone(),
+                    expires_at: None,
+                };
+                insert_token(conn, &token, now).await?;
+                Ok(true)
+            })
+        }))
+        .await
+    }
+
+    /// Whether organization `org_id` exists.
+    pub async fn org_exists(&self, org_id: &str) -> Result<bool, StoreError> {
+        let org_id = org_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let found = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+                    "SELECT id FROM orgs WHERE id = $1"
+                )
+                .bind(&org_id)
+                .fetch_optional(c)
+                .await)?;
+                Ok(found.is_some())
+            })
+        }))
+        .await
+    }
+
+    /// Finds the owner of a token by the token's hash.
+    pub async fn find_principal(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, Principal>(
+                    "SELECT t.user_id, u.name AS user_name, t.token_hash, t.expires_at \
+                     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+                )
+                .bind(&token_hash)
+                .fetch_optional(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Creates a service user with `role` in `org_id`.
+    pub async fn create_service_user(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: &str,
+        email: &str,
+        role: &str,
+    ) -> Result<MemberRow, StoreError> {
+        let (org_id, user_id, name, email, role) =
+            (org_id.to_owned(), user_id.to_owned(), name.to_owned(), email.to_owned(), role.to_owned());
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                insert_user(conn, &user_id, &name, &email, now).await?;
+                insert_member(conn, &org_id, &user_id, &role, now).await?;
+                Ok(MemberRow { id: user_id, name, email, kind: "service".to_owned(), created_at: now, role })
+            })
+        }))
+        .await
+    }
+
+    /// A user by id, in no particular organization.
+    pub async fn get_user(&self, user_id: &str) -> Result<Option<UserRow>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, UserRow>(
+                    "SELECT id, name, email, kind, created_at FROM users WHERE id = $1"
+                )
+                .bind(&user_id)
+                .fetch_optional(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Every organization role `user_id` holds, as (org, role).
+    pub async fn memberships(&self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
+                    "SELECT org_id, role FROM org_members WHERE user_id = $1 ORDER BY org_id"
+                )
+                .bind(&user_id)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// A member of `org_id`, with their role.
+    pub async fn get_member(&self, org_id: &str, user_id: &str) -> Result<Option<MemberRow>, StoreError> {
+        let (org_id, user_id) = (org_id.to_owned(), user_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 AND m.user_id = $2");
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(&org_id)
+                    .bind(&user_id)
+                    .fetch_optional(c)
+                    .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Every member of `org_id`, oldest first.
+    pub async fn list_members(&self, org_id: &str) -> Result<Vec<MemberRow>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 ORDER BY u.created_at, u.id");
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(&org_id)
+                    .fetch_all(c)
+                    .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Changes a member's role, refusing to leave the organization without an administrator.
+    pub async fn set_org_role(&self, org_id: &str, user_id: &str, role: &str) -> Result<(), StoreError> {
+        let (org_id, user_id, role) = (org_id.to_owned(), user_id.to_owned(), role.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let changed = on_conn!(conn, |c| sqlx::query(
+                    "UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2"
+                )
+                .bind(&org_id)
+                .bind(&user_id)
+                .bind(&role)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("user {user_id} is not in org {org_id}")));
+                }
+                ensure_an_admin_remains(conn, &org_id).await
+            })
+        }))
+        .await
+    }
+
+    /// Removes a user from an organization (and deletes the user, who belongs nowhere else
+    /// today), refusing to remove the last administrator.
+    pub async fn remove_member(&self, org_id: &str, user_id: &str) -> Result<(), StoreError> {
+        let (org_id, user_id) = (org_id.to_owned(), user_id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let removed = on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2"
+                )
+                .bind(&org_id)
+                .bind(&user_id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if removed == 0 {
+                    return Err(StoreError::NotFound(format!("user {user_id} is not in org {org_id}")));
+                }
+                ensure_an_admin_remains(conn, &org_id).await?;
+                on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM users WHERE id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM org_members WHERE user_id = $1)"
+                )
+                .bind(&user_id)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Stores a token hash; a token id is unique per user.
+    pub async fn create_token(&self, token: NewToken) -> Result<TokenRow, StoreError> {
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                insert_token(conn, &token, now).await.map_err(|error| match error {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict(format!("token {} already exists", token.id))
+                    }
+                    other => other,
+                })?;
+                Ok(TokenRow {
+                    user_id: token.user_id,
+                    id: token.id,
+                    description: token.description,
+                    created_at: now,
+                    created_by: token.created_by,
+                    expires_at: token.expires_at,
+                })
+            })
+        }))
+        .await
+    }
+
+    /// A user's tokens, oldest first.
+    pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<TokenRow>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, TokenRow>(
+                    "SELECT user_id, id, description, created_at, created_by, expires_at \
+                     FROM tokens WHERE user_id = $1 ORDER BY created_at, id"
+                )
+                .bind(&user_id)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Deletes one token.
+    pub async fn delete_token(&self, user_id: &str, token_id: &str) -> Result<(), StoreError> {
+        let (user_id, token_id) = (user_id.to_owned(), token_id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let removed = on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM tokens WHERE user_id = $1 AND id = $2"
+                )
+                .bind(&user_id)
+                .bind(&token_id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if removed == 0 {
+                    return Err(StoreError::NotFound(format!("no token {token_id}")));
+                }
+                Ok(())
+            })
+        }))
+        .await
+    }
+}
+
+async fn ensure_an_admin_remains(conn: &mut crate::conn::Conn<'_>, org_id: &str) -> Result<(), StoreError> {
+    let admins = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'administrator'"
+    )
+    .bind(org_id)
+    .fetch_one(c)
+    .await)?;
+    if admins == 0 {
+        return Err(StoreError::Refused(
+            "an organization must keep at least one administrator".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+async fn insert_user(
+    conn: &mut crate::conn::Conn<'_>,
+    id: &str,
+    name: &str,
+    email: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| sqlx::query(
+        "INSERT INTO users (id, name, email, kind, created_at) VALUES ($1, $2, $3, 'service', $4)"
+    )
+    .bind(id)
+    .bind(name)
+    .bind(email)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+async fn insert_member(
+    conn: &mut crate::conn::Conn<'_>,
+    org_id: &str,
+    user_id: &str,
+    role: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| sqlx::query(
+        "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+async fn insert_token(conn: &mut crate::conn::Conn<'_>, token: &NewToken, now: i64) -> Result<(), StoreError> {
+    on_conn!(conn, |c| sqlx::query(
+        "INSERT INTO tokens (user_id, id, token_hash, description, created_at, created_by, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    .bind(&token.user_id)
+    .bind(&token.id)
+    .bind(&token.token_hash)
+    .bind(&token.description)
+    .bind(now)
+    .bind(&token.created_by)
+    .bind(token.expires_at)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Gangplank: a self-hosted delivery orchestrator for container images.
+#[derive(Debug, Parser)]
+#[command(name = "gangplank", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every client verb takes: flags win over environment variables, which win over the
+/// config file (`gangplank config`).
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Server URL.
+    #[arg(long, env = "GANGPLANK_URL", global = true)]
+    pub url: Option<String>,
+    /// API token.
+    #[arg(long, env = "GANGPLANK_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Organization.
+    #[arg(long, env = "GANGPLANK_ORG", global = true)]
+    pub org: Option<String>,
+    /// Application.
+    #[arg(long, env = "GANGPLANK_APP", global = true)]
+    pub app: Option<String>,
+    /// Environment.
+    #[arg(long, env = "GANGPLANK_ENV", global = true)]
+    pub env: Option<String>,
+    /// Output format; a table on a terminal, JSON otherwise.
+    #[arg(short = 'o', long, global = true)]
+    pub output: Option<OutputFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server.
+    #[cfg(feature = "server")]
+    Serve(ServeArgs),
+    /// Show or change the client configuration file.
+    Config(ConfigArgs),
+    /// Create an object.
+    Create(CreateArgs),
+    /// List objects, or show one.
+    Get(GetArgs),
+    /// Delete an object.
+    Delete(DeleteArgs),
+    /// Call any API path and print the raw JSON answer.
+    Api(ApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML settings file (environment variables override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the effective settings, secrets redacted, and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Log format: auto (text on a terminal, JSON otherwise), text or json.
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Set a key: url, token, org, app or env.
+    Set { key: String, value: String },
+    /// Print the configuration (the token redacted).
+    View,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(subcommand)]
+    pub what: CreateWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreateWhat {
+    /// Register an artefact version, as CI does after pushing an image.
+    #[command(name = "artefact-version")]
+    ArtefactVersion(ArtefactVersionArgs),
+    /// Create an application (with a `development` environment).
+    App {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create an environment in the application given by --app.
+    Env {
+        id: String,
+        #[arg(long = "type", default_value = "development")]
+        kind: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ArtefactVersionArgs {
+    /// `container` or `workload`.
+    #[arg(short = 't', long = "type")]
+    pub kind: String,
+    /// Artefact name (image repository without tag, for containers).
+    #[arg(short = 'n', long)]
+    pub name: String,
+    /// Version (the image tag, for containers).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Git ref, e.g. refs/heads/main.
+    #[arg(long = "ref")]
+    pub git_ref: Option<String>,
+    /// Git commit.
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// Image digest (sha256:…).
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// Score workload file (YAML), for workloads.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Default image for the workload's containers.
+    #[arg(long)]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// artefacts, artefact-versions, apps or envs.
+    pub kind: String,
+    /// Show only this object.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// app, env or artefact.
+    pub kind: String,
+    /// The object's id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// get, post, put, patch or delete (any case).
+    pub method: String,
+    /// The path, e.g. /orgs/default/apps.
+    pub path: String,
+    /// JSON body.
+    #[arg(short = 'd', long = "data", conflicts_with = "file")]
+    pub data: Option<String>,
+    /// File with the JSON body; `-` reads standard input.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+}

@@ -1,0 +1,9 @@
+//! One module per verb.
+
+pub mod api;
+pub mod config;
+pub mod create;
+pub mod delete;
+pub mod get;
+#[cfg(feature = "server")]
+pub mod serve;

@@ -1,0 +1,53 @@
+//! The `gangplank` binary: `serve` runs the server; every other verb is a client of its API.
+//!
+//! This file parses arguments and dispatches, nothing more. Errors become one line on stderr:
+//! exit code 2 for usage errors, 1 for everything else.
+
+mod cli;
+mod client_config;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// An error in how the command was called (exit code 2), as opposed to one in carrying it out.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: the outermost context first, then its causes.
+            let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", causes.join(": "));
+            if error.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        #[cfg(feature = "server")]
+        Command::Serve(args) => commands::serve::run(args).await,
+        Command::Config(args) => commands::config::run(args),
+        Command::Create(args) => commands::create::run(&cli.global, args).await,
+        Command::Get(args) => commands::get::run(&cli.global, args).await,
+        Command::Delete(args) => commands::delete::run(&cli.global, args).await,
+        Command::Api(args) => commands::api::run(&cli.global, args).await,
+    }
+}
