@@ -1,1 +1,210 @@
-fn main(){}
+//! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy)
+//! and `cargo xtask bench ingest`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["ci"] => ci(),
+        ["test"] => test(),
+        ["tidy"] => tidy(),
+        ["bench", "ingest", rest @ ..] => bench_ingest(rest),
+        _ => bail!("usage: cargo xtask ci | test | tidy | bench ingest [--seconds N]"),
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("{program} {} failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Everything CI checks, in the order that fails fastest.
+fn ci() -> anyhow::Result<()> {
+    run("cargo", &["fmt", "--all", "--check"])?;
+    tidy()?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    test()
+}
+
+/// Installs what the tests drive (curl, wget) when missing, then runs every test.
+fn test() -> anyhow::Result<()> {
+    install_debian_packages(&[("curl", "curl"), ("wget", "wget")])?;
+    run("cargo", &["test", "--workspace", "--locked"])
+}
+
+/// Installs each (program, package) whose program is not on PATH; needs root and apt-get.
+fn install_debian_packages(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(program, _)| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {program}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "installing Debian packages the tests need: {}",
+        missing.join(" ")
+    );
+    run("apt-get", &["update", "-qq"])?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    run("apt-get", &args).context("the tests need these packages; install them or run as root")
+}
+
+/// Repository rules no compiler checks: module docs, and the dependency invariants of
+/// ARCHITECTURE.md.
+fn tidy() -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    collect_rust_files(&root().join("crates"), &mut files)?;
+    collect_rust_files(&root().join("xtask"), &mut files)?;
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        if !text.trim_start().starts_with("//!") {
+            problems.push(format!(
+                "{}: must start with a //! module doc",
+                file.display()
+            ));
+        }
+        if text
+            .lines()
+            .any(|line| line.ends_with(' ') || line.ends_with('\t'))
+        {
+            problems.push(format!("{}: trailing whitespace", file.display()));
+        }
+    }
+    let forbidden_in_core = ["tokio", "sqlx", "reqwest", "axum", "serde_json", "hyper"];
+    let core_tree = cargo_tree(&["-p", "gangplank-core", "-e", "normal"])?;
+    for name in forbidden_in_core {
+        if core_tree.lines().any(|line| tree_names(line, name)) {
+            problems.push(format!(
+                "gangplank-core must not depend on {name} (it does no I/O)"
+            ));
+        }
+    }
+    let client_tree = cargo_tree(&["-p", "gangplank", "--no-default-features", "-e", "normal"])?;
+    for name in ["gangplank-store", "gangplank-server", "sqlx"] {
+        if client_tree.lines().any(|line| tree_names(line, name)) {
+            problems.push(format!(
+                "the client build (gangplank --no-default-features) must not depend on {name}"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        eprintln!("tidy: ok");
+        Ok(())
+    } else {
+        bail!("tidy found problems:\n{}", problems.join("\n"))
+    }
+}
+
+fn tree_names(line: &str, name: &str) -> bool {
+    line.trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .split(' ')
+        .next()
+        == Some(name)
+}
+
+fn cargo_tree(args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("cargo")
+        .arg("tree")
+        .args(args)
+        .args(["--prefix", "none"])
+        .current_dir(root())
+        .output()
+        .context("running cargo tree")?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            collect_rust_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench ingest`: release builds, then the load generator against a fresh server.
+fn bench_ingest(rest: &[&str]) -> anyhow::Result<()> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "gangplank",
+            "-p",
+            "gangplank-bench",
+        ],
+    )?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let server = target.join("release/gangplank");
+    let mut args = vec![
+        "ingest",
+        "--server-binary",
+        server.to_str().context("non-UTF-8 target path")?,
+    ];
+    args.extend(rest);
+    run(
+        target
+            .join("release/gangplank-bench")
+            .to_str()
+            .context("non-UTF-8 target path")?,
+        &args,
+    )
+}

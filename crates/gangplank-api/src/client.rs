@@ -57,7 +57,11 @@ impl Client {
             .user_agent(concat!("gangplank-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Client { base_url: base_url.trim_end_matches('/').to_owned(), token, http }
+        Client {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        }
     }
 
     /// Sends a request to `path` (starting with `/`) and returns the decoded JSON answer
@@ -73,7 +77,10 @@ impl Client {
             Body::Json(value) => request.json(&value),
             Body::Form(form) => request.multipart(form),
         };
-        let unreachable = |source| ClientError::Unreachable { url: url.clone(), source };
+        let unreachable = |source| ClientError::Unreachable {
+            url: url.clone(),
+            source,
+        };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let text = response.text().await.map_err(unreachable)?;
@@ -86,8 +93,15 @@ impl Client {
         }
         let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => (body.error, body.message),
-            Err(_) => (status.canonical_reason().unwrap_or("error").to_owned(), text),
+            Err(_) => (
+                status.canonical_reason().unwrap_or("error").to_owned(),
+                text,
+            ),
         };
-        Err(ClientError::Api { status: status.as_u16(), code, message })
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            code,
+            message,
+        })
     }
 }

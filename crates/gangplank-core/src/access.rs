@@ -203,7 +203,9 @@ pub fn is_allowed(org_role: OrgRole, app_role: Option<AppRole>, action: Action) 
 /// Renders the role table as Markdown: one row per action, one column per org role and per app
 /// role held by a `member`.
 pub fn render_table() -> String {
-    let mut out = String::from("| action | administrator | manager | member | artefactContributor | orgViewer | app viewer | app developer | app owner |\n");
+    let mut out = String::from(
+        "| action | administrator | manager | member | artefactContributor | orgViewer | app viewer | app developer | app owner |\n",
+    );
     out.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for action in Action::ALL {
         let mut row = format!("| {} |", action.describe());

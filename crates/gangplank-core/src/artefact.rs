@@ -24,7 +24,10 @@ impl ArtefactType {
         match value {
             "container" => Ok(ArtefactType::Container),
             "workload" => Ok(ArtefactType::Workload),
-            _ => Err(ValidationError::new(field, "must be \"container\" or \"workload\"")),
+            _ => Err(ValidationError::new(
+                field,
+                "must be \"container\" or \"workload\"",
+            )),
         }
     }
 
@@ -99,10 +102,16 @@ impl ArtefactVersionFields {
         match kind {
             ArtefactType::Container => {
                 if input.has_spec {
-                    return Err(ValidationError::new("spec", "only allowed for type workload"));
+                    return Err(ValidationError::new(
+                        "spec",
+                        "only allowed for type workload",
+                    ));
                 }
                 if let Some(field) = input.workload_fields.first() {
-                    return Err(ValidationError::new(*field, "only allowed for type workload"));
+                    return Err(ValidationError::new(
+                        *field,
+                        "only allowed for type workload",
+                    ));
                 }
                 if !version.is_empty() {
                     parse_tag(&version)?;
@@ -113,23 +122,42 @@ impl ArtefactVersionFields {
             }
             ArtefactType::Workload => {
                 if !input.has_spec {
-                    return Err(ValidationError::new("spec", "is required for type workload"));
+                    return Err(ValidationError::new(
+                        "spec",
+                        "is required for type workload",
+                    ));
                 }
                 if !digest.is_empty() {
-                    return Err(ValidationError::new("digest", "only allowed for type container"));
+                    return Err(ValidationError::new(
+                        "digest",
+                        "only allowed for type container",
+                    ));
                 }
             }
         }
-        Ok(ArtefactVersionFields { kind, name, version, git_ref, commit, digest: digest.to_owned() })
+        Ok(ArtefactVersionFields {
+            kind,
+            name,
+            version,
+            git_ref,
+            commit,
+            digest: digest.to_owned(),
+        })
     }
 }
 
 fn bounded_text(field: &str, value: &str) -> Result<String, ValidationError> {
     if value.len() > MAX_FIELD_LEN {
-        return Err(ValidationError::new(field, format!("must be at most {MAX_FIELD_LEN} bytes")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_FIELD_LEN} bytes"),
+        ));
     }
     if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ValidationError::new(field, "must not contain whitespace or control characters"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain whitespace or control characters",
+        ));
     }
     Ok(value.to_owned())
 }
@@ -164,7 +192,10 @@ pub fn parse_commit(value: &str) -> Result<String, ValidationError> {
     }
     let hex = value.bytes().all(|b| b.is_ascii_hexdigit());
     if !hex || !(5..=64).contains(&value.len()) {
-        return Err(ValidationError::new("commit", "must be 5 to 64 hexadecimal characters"));
+        return Err(ValidationError::new(
+            "commit",
+            "must be 5 to 64 hexadecimal characters",
+        ));
     }
     Ok(value.to_ascii_lowercase())
 }
@@ -172,12 +203,18 @@ pub fn parse_commit(value: &str) -> Result<String, ValidationError> {
 /// Validates a content digest of the form `sha256:<64 lower-case hex>`.
 pub fn parse_digest(field: &str, value: &str) -> Result<(), ValidationError> {
     let valid = value.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     });
     if valid {
         Ok(())
     } else {
-        Err(ValidationError::new(field, "must be sha256: followed by 64 lower-case hex characters"))
+        Err(ValidationError::new(
+            field,
+            "must be sha256: followed by 64 lower-case hex characters",
+        ))
     }
 }
 
@@ -231,9 +268,16 @@ impl ArtefactReference {
             None => (rest, None),
         };
         if name.is_empty() || version.as_deref() == Some("") {
-            return Err(ValidationError::new(field, "must be name[:version][@digest]"));
+            return Err(ValidationError::new(
+                field,
+                "must be name[:version][@digest]",
+            ));
         }
-        Ok(ArtefactReference { name: name.to_owned(), version, digest })
+        Ok(ArtefactReference {
+            name: name.to_owned(),
+            version,
+            digest,
+        })
     }
 }
 

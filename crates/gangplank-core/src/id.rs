@@ -53,7 +53,9 @@ pub fn is_valid_id(value: &str) -> bool {
         return false;
     }
     // Every dash stands between two alphanumerics: no doubled dashes.
-    bytes.windows(2).all(|pair| !(pair[0] == b'-' && pair[1] == b'-'))
+    bytes
+        .windows(2)
+        .all(|pair| !(pair[0] == b'-' && pair[1] == b'-'))
         && bytes.iter().all(|&b| alnum(b) || b == b'-')
 }
 

@@ -112,7 +112,9 @@ fn check_domain(domain: &str) -> Result<(), String> {
             !bytes.is_empty()
                 && bytes[0].is_ascii_alphanumeric()
                 && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-                && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+                && bytes
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
         };
         if !host.split('.').all(label_ok) {
             return Err(invalid());

@@ -40,17 +40,21 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header_value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token> header".to_owned()))?;
+        let header_value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::Unauthorized("missing Authorization: Bearer <token> header".to_owned())
+        })?;
         let token = header_value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be Bearer <token>".to_owned()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be Bearer <token>".to_owned())
+            })?;
         let presented = hash_token(token);
         let principal = state.store.find_principal(&presented).await?;
         // The lookup is by hash; comparing again in constant time keeps any timing difference
@@ -58,10 +62,15 @@ impl FromRequestParts<AppState> for Caller {
         let principal = principal
             .filter(|p| bool::from(p.token_hash.as_bytes().ct_eq(presented.as_bytes())))
             .ok_or_else(|| ApiError::Unauthorized("invalid token".to_owned()))?;
-        if principal.expires_at.is_some_and(|at| at <= gangplank_store::now_millis()) {
+        if principal
+            .expires_at
+            .is_some_and(|at| at <= gangplank_store::now_millis())
+        {
             return Err(ApiError::Unauthorized("token expired".to_owned()));
         }
-        Ok(Caller { user_id: principal.user_id })
+        Ok(Caller {
+            user_id: principal.user_id,
+        })
     }
 }
 
@@ -88,7 +97,11 @@ impl Caller {
         let role = member
             .and_then(|m| OrgRole::parse(&m.role))
             .ok_or_else(|| ApiError::Forbidden(format!("no access to organization {org_id}")))?;
-        Ok(OrgAccess { org_id: org_id.to_owned(), user_id: self.user_id.clone(), role })
+        Ok(OrgAccess {
+            org_id: org_id.to_owned(),
+            user_id: self.user_id.clone(),
+            role,
+        })
     }
 }
 
@@ -109,8 +122,15 @@ impl OrgAccess {
             .get_app(&self.org_id, app_id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no app {app_id}")))?;
-        let role = state.store.app_role(&self.org_id, app_id, &self.user_id).await?;
-        Ok(AppAccess { org: self.clone(), app, role: role.as_deref().and_then(AppRole::parse) })
+        let role = state
+            .store
+            .app_role(&self.org_id, app_id, &self.user_id)
+            .await?;
+        Ok(AppAccess {
+            org: self.clone(),
+            app,
+            role: role.as_deref().and_then(AppRole::parse),
+        })
     }
 }
 

@@ -76,7 +76,10 @@ pub fn code_for(status: StatusCode) -> &'static str {
 
 /// A JSON error response with `status`.
 pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = ErrorBody { error: code_for(status).to_owned(), message: message.into() };
+    let body = ErrorBody {
+        error: code_for(status).to_owned(),
+        message: message.into(),
+    };
     (status, Json(body)).into_response()
 }
 
@@ -86,21 +89,29 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::Unauthorized(m) => {
                 let mut response = error_response(StatusCode::UNAUTHORIZED, m);
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 return response;
             }
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
-            ApiError::ConflictWith(body) => return (StatusCode::CONFLICT, Json(body)).into_response(),
-            ApiError::PayloadTooLarge(limit) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than {limit} bytes"))
+            ApiError::ConflictWith(body) => {
+                return (StatusCode::CONFLICT, Json(body)).into_response();
             }
+            ApiError::PayloadTooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {limit} bytes"),
+            ),
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log".to_owned())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server log".to_owned(),
+                )
             }
         };
         error_response(status, message)

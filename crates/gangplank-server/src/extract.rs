@@ -22,7 +22,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         if !is_json(request.headers().get(header::CONTENT_TYPE)) {
-            return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".to_owned()));
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json".to_owned(),
+            ));
         }
         let bytes = body_bytes(request, state).await?;
         parse_json(&bytes).map(ApiJson)
@@ -31,19 +33,34 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
 /// Whether a content type is JSON (`application/json` or `application/*+json`).
 pub fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
-    let Some(value) = value.and_then(|v| v.to_str().ok()) else { return false };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Reads the whole body, mapping an overflow of the body limit to 413.
 pub async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
-        BytesRejection::FailedToBufferBody(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge(state.max_body_bytes)
-        }
-        other => ApiError::Invalid(format!("could not read the request body: {}", other.body_text())),
-    })
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::PayloadTooLarge(state.max_body_bytes)
+            }
+            other => ApiError::Invalid(format!(
+                "could not read the request body: {}",
+                other.body_text()
+            )),
+        })
 }
 
 /// Parses JSON into `T`: 422 with the failing path on shape errors.
@@ -60,7 +77,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::Unprocessable(format!("{path}: {inner}"))
         }
     })?;
-    deserializer.end().map_err(|error| ApiError::Unprocessable(format!("malformed JSON: {error}")))?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::Unprocessable(format!("malformed JSON: {error}")))?;
     Ok(value)
 }
 
@@ -72,10 +91,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
             .map(ApiQuery)
-            .map_err(|error| ApiError::Invalid(format!("query parameter {}: {}", error.path(), error.inner())))
+            .map_err(|error| {
+                ApiError::Invalid(format!(
+                    "query parameter {}: {}",
+                    error.path(),
+                    error.inner()
+                ))
+            })
     }
 }
 
@@ -84,7 +110,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers().get(header::CONTENT_TYPE)) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(response.headers().get(header::CONTENT_TYPE))
+    {
         return response;
     }
     let message = match status {
@@ -95,7 +123,10 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     let (mut parts, _) = response.into_parts();
     let replacement = error_response(status, message);
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     let (_, body) = replacement.into_parts();
     Response::from_parts(parts, Body::new(body))
 }

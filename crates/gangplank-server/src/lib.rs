@@ -34,11 +34,15 @@ pub async fn run(
     let store = gangplank_store::Store::connect(&settings.database_url())
         .await
         .context("opening the database")?;
-    bootstrap::ensure(&store, &settings).await.context("bootstrapping the first organization")?;
+    bootstrap::ensure(&store, &settings)
+        .await
+        .context("bootstrapping the first organization")?;
     let metrics = metrics::install();
     let state = state::AppState::new(store.clone(), &settings, metrics);
     let app = routes::router(state);
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     store.close().await;
     served.context("serving HTTP")
 }

@@ -9,7 +9,9 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds, from sub-millisecond to the request timeout range.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// Installs the process-wide recorder once and returns its handle (servers started again in
 /// the same process share it).
@@ -56,5 +58,6 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// Counts a newly recorded artefact version.
 pub fn artefact_version_created(kind: &str) {
-    metrics::counter!("gangplank_artefact_versions_created_total", "type" => kind.to_owned()).increment(1);
+    metrics::counter!("gangplank_artefact_versions_created_total", "type" => kind.to_owned())
+        .increment(1);
 }

@@ -74,7 +74,8 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
             }
             None => Settings::default(),
         };
@@ -87,16 +88,18 @@ impl Settings {
                 "GANGPLANK_BOOTSTRAP_ORG" => settings.bootstrap_org = value,
                 "GANGPLANK_BOOTSTRAP_TOKEN" => settings.bootstrap_token = Some(value.into()),
                 "GANGPLANK_MAX_BODY_BYTES" => {
-                    settings.max_body_bytes = value
-                        .parse()
-                        .with_context(|| format!("GANGPLANK_MAX_BODY_BYTES={value:?} is not a number of bytes"))?;
+                    settings.max_body_bytes = value.parse().with_context(|| {
+                        format!("GANGPLANK_MAX_BODY_BYTES={value:?} is not a number of bytes")
+                    })?;
                 }
                 "GANGPLANK_LOG_FORMAT" => {
                     settings.log_format = match value.as_str() {
                         "auto" => LogFormat::Auto,
                         "text" => LogFormat::Text,
                         "json" => LogFormat::Json,
-                        _ => bail!("GANGPLANK_LOG_FORMAT must be auto, text or json, not {value:?}"),
+                        _ => {
+                            bail!("GANGPLANK_LOG_FORMAT must be auto, text or json, not {value:?}")
+                        }
                     }
                 }
                 _ => unreachable!("every name in ENV_VARS is handled"),
@@ -108,7 +111,10 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         if !gangplank_core::id::is_valid_id(&self.bootstrap_org) {
-            bail!("bootstrap_org {:?} is not a valid organization id", self.bootstrap_org);
+            bail!(
+                "bootstrap_org {:?} is not a valid organization id",
+                self.bootstrap_org
+            );
         }
         if let Some(token) = &self.bootstrap_token
             && token.expose_secret().len() < MIN_BOOTSTRAP_TOKEN_LEN
@@ -151,8 +157,12 @@ impl Settings {
 
 /// Hides the password of `scheme://user:password@host/…`.
 fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
         None => url.to_owned(),
@@ -170,7 +180,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gp-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("gangplank.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nbootstrap_org = \"acme\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nbootstrap_org = \"acme\"\n",
+        )
+        .unwrap();
         let env: HashMap<&str, &str> = HashMap::from([("GANGPLANK_LISTEN", "127.0.0.1:0")]);
         let settings = Settings::load(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:0");

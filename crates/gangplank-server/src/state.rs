@@ -17,6 +17,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, settings: &Settings, metrics: PrometheusHandle) -> Self {
-        AppState { store, max_body_bytes: settings.max_body_bytes, metrics: Arc::new(metrics) }
+        AppState {
+            store,
+            max_body_bytes: settings.max_body_bytes,
+            metrics: Arc::new(metrics),
+        }
     }
 }

@@ -83,7 +83,11 @@ impl Store {
     }
 
     /// The apps of `org_id`, or only those `visible_to` holds a role on.
-    pub async fn list_apps(&self, org_id: &str, visible_to: Option<&str>) -> Result<Vec<AppRow>, StoreError> {
+    pub async fn list_apps(
+        &self,
+        org_id: &str,
+        visible_to: Option<&str>,
+    ) -> Result<Vec<AppRow>, StoreError> {
         let (org_id, visible_to) = (org_id.to_owned(), visible_to.map(str::to_owned));
         self.read(Box::new(move |conn| {
             Box::pin(async move {
@@ -107,18 +111,25 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{APP_COLUMNS} WHERE org_id = $1 AND id = $2");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, AppRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(&org_id)
-                    .bind(&app_id)
-                    .fetch_optional(c)
-                    .await)?)
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, AppRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .fetch_optional(c)
+                .await)?)
             })
         }))
         .await
     }
 
     /// Renames an app.
-    pub async fn rename_app(&self, org_id: &str, app_id: &str, name: &str) -> Result<AppRow, StoreError> {
+    pub async fn rename_app(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        name: &str,
+    ) -> Result<AppRow, StoreError> {
         let (org_id, app_id, name) = (org_id.to_owned(), app_id.to_owned(), name.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
@@ -141,12 +152,14 @@ impl Store {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query("DELETE FROM apps WHERE org_id = $1 AND id = $2")
-                    .bind(&org_id)
-                    .bind(&app_id)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                let removed = on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM apps WHERE org_id = $1 AND id = $2"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!("no app {app_id}")));
                 }
@@ -157,7 +170,12 @@ impl Store {
     }
 
     /// The role `user_id` holds on an app, if any.
-    pub async fn app_role(&self, org_id: &str, app_id: &str, user_id: &str) -> Result<Option<String>, StoreError> {
+    pub async fn app_role(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
         let (org_id, app_id, user_id) = (org_id.to_owned(), app_id.to_owned(), user_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
@@ -175,7 +193,11 @@ impl Store {
     }
 
     /// Everyone holding a role on an app, as (user id, user name, role, since).
-    pub async fn list_app_members(&self, org_id: &str, app_id: &str) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+    pub async fn list_app_members(
+        &self,
+        org_id: &str,
+        app_id: &str,
+    ) -> Result<Vec<(String, String, String, i64)>, StoreError> {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
@@ -193,8 +215,19 @@ impl Store {
     }
 
     /// Grants (or changes) a user's role on an app; the user must be in the org.
-    pub async fn set_app_role(&self, org_id: &str, app_id: &str, user_id: &str, role: &str) -> Result<(), StoreError> {
-        let (org_id, app_id, user_id, role) = (org_id.to_owned(), app_id.to_owned(), user_id.to_owned(), role.to_owned());
+    pub async fn set_app_role(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        user_id: &str,
+        role: &str,
+    ) -> Result<(), StoreError> {
+        let (org_id, app_id, user_id, role) = (
+            org_id.to_owned(),
+            app_id.to_owned(),
+            user_id.to_owned(),
+            role.to_owned(),
+        );
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
@@ -206,7 +239,9 @@ impl Store {
                 .fetch_optional(c)
                 .await)?;
                 if in_org.is_none() {
-                    return Err(StoreError::NotFound(format!("user {user_id} is not in org {org_id}")));
+                    return Err(StoreError::NotFound(format!(
+                        "user {user_id} is not in org {org_id}"
+                    )));
                 }
                 upsert_app_member(conn, &org_id, &app_id, &user_id, &role, now).await
             })
@@ -215,7 +250,12 @@ impl Store {
     }
 
     /// Revokes a user's role on an app.
-    pub async fn remove_app_role(&self, org_id: &str, app_id: &str, user_id: &str) -> Result<(), StoreError> {
+    pub async fn remove_app_role(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
         let (org_id, app_id, user_id) = (org_id.to_owned(), app_id.to_owned(), user_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
@@ -229,7 +269,9 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected()))?;
                 if removed == 0 {
-                    return Err(StoreError::NotFound(format!("user {user_id} holds no role on app {app_id}")));
+                    return Err(StoreError::NotFound(format!(
+                        "user {user_id} holds no role on app {app_id}"
+                    )));
                 }
                 Ok(())
             })
@@ -238,7 +280,11 @@ impl Store {
     }
 
     /// The environments of one app, or of every app in `org_id` when `app_id` is `None`.
-    pub async fn list_envs(&self, org_id: &str, app_id: Option<&str>) -> Result<Vec<EnvRow>, StoreError> {
+    pub async fn list_envs(
+        &self,
+        org_id: &str,
+        app_id: Option<&str>,
+    ) -> Result<Vec<EnvRow>, StoreError> {
         let (org_id, app_id) = (org_id.to_owned(), app_id.map(str::to_owned));
         self.read(Box::new(move |conn| {
             Box::pin(async move {
@@ -254,35 +300,62 @@ impl Store {
     }
 
     /// One environment.
-    pub async fn get_env(&self, org_id: &str, app_id: &str, env_id: &str) -> Result<Option<EnvRow>, StoreError> {
+    pub async fn get_env(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+    ) -> Result<Option<EnvRow>, StoreError> {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, EnvRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(&org_id)
-                    .bind(&app_id)
-                    .bind(&env_id)
-                    .fetch_optional(c)
-                    .await)?)
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, EnvRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .fetch_optional(c)
+                .await)?)
             })
         }))
         .await
     }
 
     /// Creates an environment in an existing app.
-    pub async fn create_env(&self, org_id: &str, app_id: &str, env: NewEnv, created_by: &str) -> Result<EnvRow, StoreError> {
-        let (org_id, app_id, created_by) = (org_id.to_owned(), app_id.to_owned(), created_by.to_owned());
+    pub async fn create_env(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env: NewEnv,
+        created_by: &str,
+    ) -> Result<EnvRow, StoreError> {
+        let (org_id, app_id, created_by) =
+            (org_id.to_owned(), app_id.to_owned(), created_by.to_owned());
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
-            Box::pin(async move { insert_env(conn, &org_id, &app_id, &env, &created_by, now).await })
+            Box::pin(
+                async move { insert_env(conn, &org_id, &app_id, &env, &created_by, now).await },
+            )
         }))
         .await
     }
 
     /// Renames an environment.
-    pub async fn rename_env(&self, org_id: &str, app_id: &str, env_id: &str, name: &str) -> Result<EnvRow, StoreError> {
-        let (org_id, app_id, env_id, name) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned(), name.to_owned());
+    pub async fn rename_env(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+        name: &str,
+    ) -> Result<EnvRow, StoreError> {
+        let (org_id, app_id, env_id, name) = (
+            org_id.to_owned(),
+            app_id.to_owned(),
+            env_id.to_owned(),
+            name.to_owned(),
+        );
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = "UPDATE envs SET name = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3 \
@@ -294,34 +367,49 @@ impl Store {
                     .bind(&name)
                     .fetch_optional(c)
                     .await)?
-                .ok_or_else(|| StoreError::NotFound(format!("no environment {env_id} in app {app_id}")))
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("no environment {env_id} in app {app_id}"))
+                })
             })
         }))
         .await
     }
 
     /// Deletes an environment, refusing to delete an app's last one.
-    pub async fn delete_env(&self, org_id: &str, app_id: &str, env_id: &str) -> Result<(), StoreError> {
+    pub async fn delete_env(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+    ) -> Result<(), StoreError> {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query("DELETE FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3")
-                    .bind(&org_id)
-                    .bind(&app_id)
-                    .bind(&env_id)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                let removed = on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
                 if removed == 0 {
-                    return Err(StoreError::NotFound(format!("no environment {env_id} in app {app_id}")));
+                    return Err(StoreError::NotFound(format!(
+                        "no environment {env_id} in app {app_id}"
+                    )));
                 }
-                let left = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM envs WHERE org_id = $1 AND app_id = $2")
-                    .bind(&org_id)
-                    .bind(&app_id)
-                    .fetch_one(c)
-                    .await)?;
+                let left = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM envs WHERE org_id = $1 AND app_id = $2"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .fetch_one(c)
+                .await)?;
                 if left == 0 {
-                    return Err(StoreError::Refused(format!("{env_id} is the last environment of app {app_id}")));
+                    return Err(StoreError::Refused(format!(
+                        "{env_id} is the last environment of app {app_id}"
+                    )));
                 }
                 Ok(())
             })
@@ -346,7 +434,11 @@ impl Store {
     }
 
     /// One environment type.
-    pub async fn get_env_type(&self, org_id: &str, id: &str) -> Result<Option<EnvTypeRow>, StoreError> {
+    pub async fn get_env_type(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<EnvTypeRow>, StoreError> {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
@@ -363,18 +455,27 @@ impl Store {
     }
 
     /// Creates an environment type.
-    pub async fn create_env_type(&self, org_id: &str, id: &str, description: &str) -> Result<EnvTypeRow, StoreError> {
+    pub async fn create_env_type(
+        &self,
+        org_id: &str,
+        id: &str,
+        description: &str,
+    ) -> Result<EnvTypeRow, StoreError> {
         let (org_id, id, description) = (org_id.to_owned(), id.to_owned(), description.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query("INSERT INTO env_types (org_id, id, description) VALUES ($1, $2, $3)")
-                    .bind(&org_id)
-                    .bind(&id)
-                    .bind(&description)
-                    .execute(c)
-                    .await
-                    .map(|_| ()))
-                .map_err(|error| conflict_as(error, format!("environment type {id} already exists")))?;
+                on_conn!(conn, |c| sqlx::query(
+                    "INSERT INTO env_types (org_id, id, description) VALUES ($1, $2, $3)"
+                )
+                .bind(&org_id)
+                .bind(&id)
+                .bind(&description)
+                .execute(c)
+                .await
+                .map(|_| ()))
+                .map_err(|error| {
+                    conflict_as(error, format!("environment type {id} already exists"))
+                })?;
                 Ok(EnvTypeRow { id, description })
             })
         }))
@@ -382,7 +483,12 @@ impl Store {
     }
 
     /// Changes an environment type's description.
-    pub async fn update_env_type(&self, org_id: &str, id: &str, description: &str) -> Result<EnvTypeRow, StoreError> {
+    pub async fn update_env_type(
+        &self,
+        org_id: &str,
+        id: &str,
+        description: &str,
+    ) -> Result<EnvTypeRow, StoreError> {
         let (org_id, id, description) = (org_id.to_owned(), id.to_owned(), description.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
@@ -402,7 +508,11 @@ impl Store {
 
     /// Deletes an environment type. While environments use it, fails with the list of them as
     /// `app/env` pairs.
-    pub async fn delete_env_type(&self, org_id: &str, id: &str) -> Result<Result<(), Vec<(String, String)>>, StoreError> {
+    pub async fn delete_env_type(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Result<(), Vec<(String, String)>>, StoreError> {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
@@ -448,7 +558,8 @@ async fn upsert_app_member(
     role: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    on_conn!(conn, |c| sqlx::query(
+    on_conn!(conn, |c| {
+        sqlx::query(
         "INSERT INTO app_members (org_id, app_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (org_id, app_id, user_id) DO UPDATE SET role = excluded.role"
     )
@@ -459,7 +570,8 @@ async fn upsert_app_member(
     .bind(now)
     .execute(c)
     .await
-    .map(|_| ()))?;
+    .map(|_| ())
+    })?;
     Ok(())
 }
 
@@ -479,7 +591,10 @@ async fn insert_env(
     .fetch_optional(c)
     .await)?;
     if env_type_known.is_none() {
-        return Err(StoreError::Refused(format!("environment type {} does not exist", env.env_type)));
+        return Err(StoreError::Refused(format!(
+            "environment type {} does not exist",
+            env.env_type
+        )));
     }
     on_conn!(conn, |c| sqlx::query(
         "INSERT INTO envs (org_id, app_id, id, name, env_type, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)"

@@ -85,14 +85,23 @@ const ARTEFACT_COLUMNS: &str =
 
 impl Store {
     /// Records a version (creating its artefact on first use), or returns the identical one.
-    pub async fn record_artefact_version(&self, new: NewArtefactVersion) -> Result<VersionOutcome, StoreError> {
+    pub async fn record_artefact_version(
+        &self,
+        new: NewArtefactVersion,
+    ) -> Result<VersionOutcome, StoreError> {
         let now = crate::now_millis();
-        self.write(Box::new(move |conn| Box::pin(async move { record_version(conn, new, now).await })))
-            .await
+        self.write(Box::new(move |conn| {
+            Box::pin(async move { record_version(conn, new, now).await })
+        }))
+        .await
     }
 
     /// Versions in `org_id` matching `filter`, newest first.
-    pub async fn list_artefact_versions(&self, org_id: &str, filter: VersionFilter) -> Result<Vec<ArtefactVersionRow>, StoreError> {
+    pub async fn list_artefact_versions(
+        &self,
+        org_id: &str,
+        filter: VersionFilter,
+    ) -> Result<Vec<ArtefactVersionRow>, StoreError> {
         let org_id = org_id.to_owned();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
@@ -102,31 +111,43 @@ impl Store {
                      AND ($5 IS NULL OR v.version = $5) AND ($6 IS NULL OR v.digest = $6) \
                      AND ($7 OR NOT v.archived) ORDER BY v.seq DESC LIMIT $8"
                 );
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(&org_id)
-                    .bind(&filter.artefact_id)
-                    .bind(&filter.name)
-                    .bind(&filter.kind)
-                    .bind(&filter.version)
-                    .bind(&filter.digest)
-                    .bind(filter.include_archived)
-                    .bind(filter.limit.unwrap_or(i64::MAX))
-                    .fetch_all(c)
-                    .await)?)
+                Ok(on_conn!(conn, |c| {
+                    sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
+                        .bind(&org_id)
+                        .bind(&filter.artefact_id)
+                        .bind(&filter.name)
+                        .bind(&filter.kind)
+                        .bind(&filter.version)
+                        .bind(&filter.digest)
+                        .bind(filter.include_archived)
+                        .bind(filter.limit.unwrap_or(i64::MAX))
+                        .fetch_all(c)
+                        .await
+                })?)
             })
         }))
         .await
     }
 
     /// One version.
-    pub async fn get_artefact_version(&self, org_id: &str, id: &str) -> Result<Option<ArtefactVersionRow>, StoreError> {
+    pub async fn get_artefact_version(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<ArtefactVersionRow>, StoreError> {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
-        self.read(Box::new(move |conn| Box::pin(async move { version_by_id(conn, &org_id, &id).await })))
-            .await
+        self.read(Box::new(move |conn| {
+            Box::pin(async move { version_by_id(conn, &org_id, &id).await })
+        }))
+        .await
     }
 
     /// The stored workload document of a version (JSON text), if it has one.
-    pub async fn get_workload_spec(&self, org_id: &str, id: &str) -> Result<Option<String>, StoreError> {
+    pub async fn get_workload_spec(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
@@ -152,12 +173,18 @@ impl Store {
         archived: bool,
         updated_by: &str,
     ) -> Result<ArtefactVersionRow, StoreError> {
-        let (org_id, artefact_id, version_id, updated_by) =
-            (org_id.to_owned(), artefact_id.to_owned(), version_id.to_owned(), updated_by.to_owned());
+        let (org_id, artefact_id, version_id, updated_by) = (
+            org_id.to_owned(),
+            artefact_id.to_owned(),
+            version_id.to_owned(),
+            updated_by.to_owned(),
+        );
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed = on_conn!(conn, |c| sqlx::query(
+                let changed =
+                    on_conn!(conn, |c| {
+                        sqlx::query(
                     "UPDATE artefact_versions SET archived = $4, updated_at = $5, updated_by = $6 \
                      WHERE org_id = $1 AND artefact_id = $2 AND id = $3"
                 )
@@ -169,9 +196,12 @@ impl Store {
                 .bind(&updated_by)
                 .execute(c)
                 .await
-                .map(|r| r.rows_affected()))?;
+                .map(|r| r.rows_affected())
+                    })?;
                 if changed == 0 {
-                    return Err(StoreError::NotFound(format!("no version {version_id} of artefact {artefact_id}")));
+                    return Err(StoreError::NotFound(format!(
+                        "no version {version_id} of artefact {artefact_id}"
+                    )));
                 }
                 version_by_id(conn, &org_id, &version_id)
                     .await?
@@ -182,8 +212,17 @@ impl Store {
     }
 
     /// Artefacts in `org_id`, optionally filtered by type and name, oldest first.
-    pub async fn list_artefacts(&self, org_id: &str, kind: Option<&str>, name: Option<&str>) -> Result<Vec<ArtefactRow>, StoreError> {
-        let (org_id, kind, name) = (org_id.to_owned(), kind.map(str::to_owned), name.map(str::to_owned));
+    pub async fn list_artefacts(
+        &self,
+        org_id: &str,
+        kind: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Vec<ArtefactRow>, StoreError> {
+        let (org_id, kind, name) = (
+            org_id.to_owned(),
+            kind.map(str::to_owned),
+            name.map(str::to_owned),
+        );
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!(
@@ -202,16 +241,22 @@ impl Store {
     }
 
     /// One artefact.
-    pub async fn get_artefact(&self, org_id: &str, id: &str) -> Result<Option<ArtefactRow>, StoreError> {
+    pub async fn get_artefact(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<ArtefactRow>, StoreError> {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{ARTEFACT_COLUMNS} WHERE org_id = $1 AND id = $2");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(&org_id)
-                    .bind(&id)
-                    .fetch_optional(c)
-                    .await)?)
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .bind(&id)
+                .fetch_optional(c)
+                .await)?)
             })
         }))
         .await
@@ -222,12 +267,14 @@ impl Store {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query("DELETE FROM artefacts WHERE org_id = $1 AND id = $2")
-                    .bind(&org_id)
-                    .bind(&id)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                let removed = on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM artefacts WHERE org_id = $1 AND id = $2"
+                )
+                .bind(&org_id)
+                .bind(&id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!("no artefact {id}")));
                 }
@@ -238,16 +285,26 @@ impl Store {
     }
 }
 
-async fn version_by_id(conn: &mut Conn<'_>, org_id: &str, id: &str) -> Result<Option<ArtefactVersionRow>, StoreError> {
+async fn version_by_id(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<ArtefactVersionRow>, StoreError> {
     let sql = format!("{VERSION_COLUMNS} WHERE v.org_id = $1 AND v.id = $2");
-    Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    Ok(on_conn!(conn, |c| {
+        sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(c)
+            .await
+    })?)
 }
 
-async fn record_version(conn: &mut Conn<'_>, new: NewArtefactVersion, now: i64) -> Result<VersionOutcome, StoreError> {
+async fn record_version(
+    conn: &mut Conn<'_>,
+    new: NewArtefactVersion,
+    now: i64,
+) -> Result<VersionOutcome, StoreError> {
     let existing = on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
         "SELECT id, kind FROM artefacts WHERE org_id = $1 AND name = $2"
     )
@@ -257,11 +314,15 @@ async fn record_version(conn: &mut Conn<'_>, new: NewArtefactVersion, now: i64) 
     .await)?;
     let artefact_id = match existing {
         Some((_, kind)) if kind != new.kind => {
-            return Err(StoreError::Conflict(format!("artefact {} exists with type {kind}", new.name)));
+            return Err(StoreError::Conflict(format!(
+                "artefact {} exists with type {kind}",
+                new.name
+            )));
         }
         Some((id, _)) => id,
         None => {
-            on_conn!(conn, |c| sqlx::query(
+            on_conn!(conn, |c| {
+                sqlx::query(
                 "INSERT INTO artefacts (id, org_id, name, kind, created_at, created_by, updated_at, updated_by) \
                  VALUES ($1, $2, $3, $4, $5, $6, $5, $6)"
             )
@@ -273,11 +334,13 @@ async fn record_version(conn: &mut Conn<'_>, new: NewArtefactVersion, now: i64) 
             .bind(&new.created_by)
             .execute(c)
             .await
-            .map(|_| ()))?;
+            .map(|_| ())
+            })?;
             new.new_artefact_id.clone()
         }
     };
-    let inserted = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+    let inserted = on_conn!(conn, |c| {
+        sqlx::query_scalar::<_, String>(
         "INSERT INTO artefact_versions (id, org_id, artefact_id, version, git_ref, commit_sha, digest, \
          content_hash, archived, spec, created_at, created_by, updated_at, updated_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $10, $11, $10, $11) \
@@ -295,33 +358,39 @@ async fn record_version(conn: &mut Conn<'_>, new: NewArtefactVersion, now: i64) 
     .bind(now)
     .bind(&new.created_by)
     .fetch_optional(c)
-    .await)?;
+    .await
+    })?;
     match inserted {
         Some(id) => {
-            on_conn!(conn, |c| sqlx::query("UPDATE artefacts SET updated_at = $2, updated_by = $3 WHERE id = $1")
-                .bind(&artefact_id)
-                .bind(now)
-                .bind(&new.created_by)
-                .execute(c)
-                .await
-                .map(|_| ()))?;
+            on_conn!(conn, |c| sqlx::query(
+                "UPDATE artefacts SET updated_at = $2, updated_by = $3 WHERE id = $1"
+            )
+            .bind(&artefact_id)
+            .bind(now)
+            .bind(&new.created_by)
+            .execute(c)
+            .await
+            .map(|_| ()))?;
             let row = version_by_id(conn, &new.org_id, &id).await?;
-            row.map(VersionOutcome::Created).ok_or_else(|| StoreError::NotFound(id))
+            row.map(VersionOutcome::Created)
+                .ok_or(StoreError::NotFound(id))
         }
         None => {
             let sql = format!(
                 "{VERSION_COLUMNS} WHERE v.artefact_id = $1 AND v.version = $2 AND v.digest = $3 \
                  AND v.git_ref = $4 AND v.commit_sha = $5 AND v.content_hash = $6"
             );
-            let row = on_conn!(conn, |c| sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
-                .bind(&artefact_id)
-                .bind(&new.version)
-                .bind(&new.digest)
-                .bind(&new.git_ref)
-                .bind(&new.commit_sha)
-                .bind(&new.content_hash)
-                .fetch_one(c)
-                .await)?;
+            let row = on_conn!(conn, |c| sqlx::query_as::<_, ArtefactVersionRow>(
+                sqlx::AssertSqlSafe(sql)
+            )
+            .bind(&artefact_id)
+            .bind(&new.version)
+            .bind(&new.digest)
+            .bind(&new.git_ref)
+            .bind(&new.commit_sha)
+            .bind(&new.content_hash)
+            .fetch_one(c)
+            .await)?;
             Ok(VersionOutcome::Existing(row))
         }
     }

@@ -44,7 +44,10 @@ pub(crate) type Op<T> =
     Box<dyn for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
 
 enum Backend {
-    Sqlite { read: SqlitePool, writer: GroupCommit },
+    Sqlite {
+        read: SqlitePool,
+        writer: GroupCommit,
+    },
     Pg(PgPool),
 }
 
@@ -79,14 +82,18 @@ impl Store {
                 "database url must start with sqlite: or postgres:".to_owned(),
             ));
         };
-        Ok(Store { backend: Arc::new(backend) })
+        Ok(Store {
+            backend: Arc::new(backend),
+        })
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(c).await)?;
+                on_conn!(conn, |c| sqlx::query_scalar::<_, i64>("SELECT 1")
+                    .fetch_one(c)
+                    .await)?;
                 Ok(())
             })
         }))
@@ -153,12 +160,18 @@ async fn connect_sqlite(url: &str) -> Result<Backend, StoreError> {
         .idle_timeout(Duration::from_secs(60))
         .connect_with(options.read_only(true))
         .await?;
-    Ok(Backend::Sqlite { read, writer: GroupCommit::start(writer_conn) })
+    Ok(Backend::Sqlite {
+        read,
+        writer: GroupCommit::start(writer_conn),
+    })
 }
 
 async fn connect_pg(url: &str) -> Result<Backend, StoreError> {
     let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
-    let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect_with(options)
+        .await?;
     PG_MIGRATIONS
         .run(&pool)
         .await
@@ -168,7 +181,9 @@ async fn connect_pg(url: &str) -> Result<Backend, StoreError> {
 
 /// The current time as Unix milliseconds, the store's timestamp unit.
 pub fn now_millis() -> i64 {
-    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -178,8 +193,13 @@ mod tests {
     #[test]
     fn migration_versions_match() {
         let versions = |m: &sqlx::migrate::Migrator| {
-            m.iter().map(|migration| migration.version).collect::<Vec<_>>()
+            m.iter()
+                .map(|migration| migration.version)
+                .collect::<Vec<_>>()
         };
-        assert_eq!(versions(&super::SQLITE_MIGRATIONS), versions(&super::PG_MIGRATIONS));
+        assert_eq!(
+            versions(&super::SQLITE_MIGRATIONS),
+            versions(&super::PG_MIGRATIONS)
+        );
     }
 }

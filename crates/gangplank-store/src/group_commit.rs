@@ -63,7 +63,9 @@ impl GroupCommit {
             .send(Message::Job(job))
             .map_err(|_| StoreError::Database("the database writer has stopped".to_owned()))?;
         answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Database("the write was not committed; see the server log".to_owned()))
+            Err(StoreError::Database(
+                "the write was not committed; see the server log".to_owned(),
+            ))
         })
     }
 
@@ -102,7 +104,11 @@ async fn run_writer(mut conn: SqliteConnection, mut receiver: mpsc::UnboundedRec
 }
 
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), StoreError> {
-    sqlx::raw_sql(sql).execute(conn).await.map(|_| ()).map_err(StoreError::from)
+    sqlx::raw_sql(sql)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from)
 }
 
 /// Runs one batch in one transaction. Jobs whose connection work never ran are dropped, which
@@ -129,7 +135,11 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
                 false
             }
         };
-        let undo = if succeeded { Ok(()) } else { exec(conn, "ROLLBACK TO op").await };
+        let undo = if succeeded {
+            Ok(())
+        } else {
+            exec(conn, "ROLLBACK TO op").await
+        };
         if let Err(error) = undo.and(exec(conn, "RELEASE op").await) {
             tracing::error!(%error, "could not close a savepoint");
             break;

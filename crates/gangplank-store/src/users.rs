@@ -104,8 +104,14 @@ impl Store {
                     .map(|_| ()))?;
                 }
                 insert_user(conn, &boot.admin_user_id, &boot.admin_name, "", now).await?;
-                insert_member(conn, &boot.org_id, &boot.admin_user_id, "administrator", now)
-                    .await?;
+                insert_member(
+                    conn,
+                    &boot.org_id,
+                    &boot.admin_user_id,
+                    "administrator",
+                    now,
+                )
+                .await?;
                 let token = NewToken {
                     user_id: boot.admin_user_id.clone(),
                     id: "bootstrap".to_owned(),
@@ -164,14 +170,26 @@ impl Store {
         email: &str,
         role: &str,
     ) -> Result<MemberRow, StoreError> {
-        let (org_id, user_id, name, email, role) =
-            (org_id.to_owned(), user_id.to_owned(), name.to_owned(), email.to_owned(), role.to_owned());
+        let (org_id, user_id, name, email, role) = (
+            org_id.to_owned(),
+            user_id.to_owned(),
+            name.to_owned(),
+            email.to_owned(),
+            role.to_owned(),
+        );
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 insert_user(conn, &user_id, &name, &email, now).await?;
                 insert_member(conn, &org_id, &user_id, &role, now).await?;
-                Ok(MemberRow { id: user_id, name, email, kind: "service".to_owned(), created_at: now, role })
+                Ok(MemberRow {
+                    id: user_id,
+                    name,
+                    email,
+                    kind: "service".to_owned(),
+                    created_at: now,
+                    role,
+                })
             })
         }))
         .await
@@ -210,16 +228,22 @@ impl Store {
     }
 
     /// A member of `org_id`, with their role.
-    pub async fn get_member(&self, org_id: &str, user_id: &str) -> Result<Option<MemberRow>, StoreError> {
+    pub async fn get_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> Result<Option<MemberRow>, StoreError> {
         let (org_id, user_id) = (org_id.to_owned(), user_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 AND m.user_id = $2");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(&org_id)
-                    .bind(&user_id)
-                    .fetch_optional(c)
-                    .await)?)
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .bind(&user_id)
+                .fetch_optional(c)
+                .await)?)
             })
         }))
         .await
@@ -230,18 +254,26 @@ impl Store {
         let org_id = org_id.to_owned();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql = format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 ORDER BY u.created_at, u.id");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(&org_id)
-                    .fetch_all(c)
-                    .await)?)
+                let sql =
+                    format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 ORDER BY u.created_at, u.id");
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .fetch_all(c)
+                .await)?)
             })
         }))
         .await
     }
 
     /// Changes a member's role, refusing to leave the organization without an administrator.
-    pub async fn set_org_role(&self, org_id: &str, user_id: &str, role: &str) -> Result<(), StoreError> {
+    pub async fn set_org_role(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: &str,
+    ) -> Result<(), StoreError> {
         let (org_id, user_id, role) = (org_id.to_owned(), user_id.to_owned(), role.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
@@ -255,7 +287,9 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected()))?;
                 if changed == 0 {
-                    return Err(StoreError::NotFound(format!("user {user_id} is not in org {org_id}")));
+                    return Err(StoreError::NotFound(format!(
+                        "user {user_id} is not in org {org_id}"
+                    )));
                 }
                 ensure_an_admin_remains(conn, &org_id).await
             })
@@ -278,7 +312,9 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected()))?;
                 if removed == 0 {
-                    return Err(StoreError::NotFound(format!("user {user_id} is not in org {org_id}")));
+                    return Err(StoreError::NotFound(format!(
+                        "user {user_id} is not in org {org_id}"
+                    )));
                 }
                 ensure_an_admin_remains(conn, &org_id).await?;
                 on_conn!(conn, |c| sqlx::query(
@@ -300,12 +336,14 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                insert_token(conn, &token, now).await.map_err(|error| match error {
-                    StoreError::Conflict(_) => {
-                        StoreError::Conflict(format!("token {} already exists", token.id))
-                    }
-                    other => other,
-                })?;
+                insert_token(conn, &token, now)
+                    .await
+                    .map_err(|error| match error {
+                        StoreError::Conflict(_) => {
+                            StoreError::Conflict(format!("token {} already exists", token.id))
+                        }
+                        other => other,
+                    })?;
                 Ok(TokenRow {
                     user_id: token.user_id,
                     id: token.id,
@@ -359,7 +397,10 @@ impl Store {
     }
 }
 
-async fn ensure_an_admin_remains(conn: &mut crate::conn::Conn<'_>, org_id: &str) -> Result<(), StoreError> {
+async fn ensure_an_admin_remains(
+    conn: &mut crate::conn::Conn<'_>,
+    org_id: &str,
+) -> Result<(), StoreError> {
     let admins = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'administrator'"
     )
@@ -414,8 +455,13 @@ async fn insert_member(
     Ok(())
 }
 
-async fn insert_token(conn: &mut crate::conn::Conn<'_>, token: &NewToken, now: i64) -> Result<(), StoreError> {
-    on_conn!(conn, |c| sqlx::query(
+async fn insert_token(
+    conn: &mut crate::conn::Conn<'_>,
+    token: &NewToken,
+    now: i64,
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| {
+        sqlx::query(
         "INSERT INTO tokens (user_id, id, token_hash, description, created_at, created_by, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
@@ -428,6 +474,7 @@ async fn insert_token(conn: &mut crate::conn::Conn<'_>, token: &NewToken, now: i
     .bind(token.expires_at)
     .execute(c)
     .await
-    .map(|_| ()))?;
+    .map(|_| ())
+    })?;
     Ok(())
 }

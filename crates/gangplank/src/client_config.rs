@@ -31,7 +31,8 @@ pub struct FileConfig {
 }
 
 pub fn path() -> anyhow::Result<PathBuf> {
-    let dir = dirs::config_dir().context("cannot find the user's configuration directory (set HOME or XDG_CONFIG_HOME)")?;
+    let dir = dirs::config_dir()
+        .context("cannot find the user's configuration directory (set HOME or XDG_CONFIG_HOME)")?;
     Ok(dir.join("gangplank").join("config.toml"))
 }
 
@@ -39,7 +40,9 @@ impl FileConfig {
     pub fn load() -> anyhow::Result<Self> {
         let path = path()?;
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("parsing {}", path.display())),
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
             Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
         }
@@ -56,8 +59,11 @@ impl FileConfig {
         // The file may hold a token: readable by its owner only.
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path).with_context(|| format!("writing {}", path.display()))?;
-        std::io::Write::write_all(&mut file, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(&mut file, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn set(&mut self, key: &str, value: String) -> Result<(), UsageError> {
@@ -67,7 +73,12 @@ impl FileConfig {
             "org" => &mut self.org,
             "app" => &mut self.app,
             "env" => &mut self.env,
-            _ => return Err(UsageError(format!("unknown key {key:?}; use one of {}", KEYS.join(", ")))),
+            _ => {
+                return Err(UsageError(format!(
+                    "unknown key {key:?}; use one of {}",
+                    KEYS.join(", ")
+                )));
+            }
         };
         *slot = Some(value);
         Ok(())
@@ -81,7 +92,10 @@ pub struct Resolved {
     pub token: Option<String>,
     pub org: Option<String>,
     pub app: Option<String>,
-    #[expect(dead_code, reason = "resolved now so the deploy verbs of the next issue find it")]
+    #[expect(
+        dead_code,
+        reason = "resolved now so the deploy verbs of the next issue find it"
+    )]
     pub env: Option<String>,
 }
 
@@ -89,7 +103,11 @@ impl Resolved {
     pub fn from(global: &Global) -> anyhow::Result<Self> {
         let file = FileConfig::load()?;
         Ok(Resolved {
-            url: global.url.clone().or(file.url).unwrap_or_else(|| DEFAULT_URL.to_owned()),
+            url: global
+                .url
+                .clone()
+                .or(file.url)
+                .unwrap_or_else(|| DEFAULT_URL.to_owned()),
             token: global.token.clone().or(file.token),
             org: global.org.clone().or(file.org),
             app: global.app.clone().or(file.app),

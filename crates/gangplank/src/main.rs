@@ -35,7 +35,11 @@ fn main() -> ExitCode {
             // One line: the outermost context first, then its causes.
             let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
             eprintln!("error: {}", causes.join(": "));
-            if error.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -12,14 +12,24 @@ pub type Columns = &'static [(&'static str, &'static str)];
 
 /// The format in effect: the flag, else a table on a terminal and JSON otherwise.
 pub fn format(flag: Option<OutputFormat>) -> OutputFormat {
-    flag.unwrap_or(if std::io::stdout().is_terminal() { OutputFormat::Table } else { OutputFormat::Json })
+    flag.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Json
+    })
 }
 
 /// Prints `value` (an object or a list of objects).
 pub fn print(value: &Value, format: OutputFormat, columns: Columns) -> anyhow::Result<()> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value).context("rendering JSON")?),
-        OutputFormat::Yaml => print!("{}", serde_yaml_ng::to_string(value).context("rendering YAML")?),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).context("rendering JSON")?
+        ),
+        OutputFormat::Yaml => print!(
+            "{}",
+            serde_yaml_ng::to_string(value).context("rendering YAML")?
+        ),
         OutputFormat::Table => print!("{}", table(value, columns)),
     }
     Ok(())
@@ -31,7 +41,11 @@ fn cell(object: &Value, field: &str) -> String {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|item| item.get("id").and_then(Value::as_str).map_or_else(|| item.to_string(), str::to_owned))
+            .map(|item| {
+                item.get("id")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| item.to_string(), str::to_owned)
+            })
             .collect::<Vec<_>>()
             .join(","),
         Some(other) => other.to_string(),
@@ -44,14 +58,31 @@ pub fn table(value: &Value, columns: Columns) -> String {
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
-    let mut grid: Vec<Vec<String>> = vec![columns.iter().map(|(heading, _)| (*heading).to_owned()).collect()];
-    grid.extend(rows.iter().map(|row| columns.iter().map(|(_, field)| cell(row, field)).collect()));
+    let mut grid: Vec<Vec<String>> = vec![
+        columns
+            .iter()
+            .map(|(heading, _)| (*heading).to_owned())
+            .collect(),
+    ];
+    grid.extend(
+        rows.iter()
+            .map(|row| columns.iter().map(|(_, field)| cell(row, field)).collect()),
+    );
     let widths: Vec<usize> = (0..columns.len())
-        .map(|i| grid.iter().map(|row| row[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            grid.iter()
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in grid {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(text, width)| format!("{text:<width$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(text, width)| format!("{text:<width$}"))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }

@@ -27,13 +27,19 @@ fn role_table_is_as_documented() {
 fn readme_carries_the_role_table() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md at the workspace root");
-    assert!(readme.contains(&render_table()), "README.md's role table differs from access::render_table(); paste it in");
+    assert!(
+        readme.contains(&render_table()),
+        "README.md's role table differs from access::render_table(); paste it in"
+    );
 }
 
 #[test]
 fn app_roles_add_to_any_org_role() {
     for org_role in OrgRole::ALL {
-        assert!(is_allowed(org_role, Some(AppRole::Owner), Action::DeleteApp), "{org_role}");
+        assert!(
+            is_allowed(org_role, Some(AppRole::Owner), Action::DeleteApp),
+            "{org_role}"
+        );
     }
 }
 

@@ -28,7 +28,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 fn app_response(row: AppRow, envs: Vec<EnvRow>) -> App {
     let created_at = format_millis(row.created_at);
     App {
-        envs: envs.into_iter().map(|e| EnvSummary { id: e.id, name: e.name, kind: e.env_type }).collect(),
+        envs: envs
+            .into_iter()
+            .map(|e| EnvSummary {
+                id: e.id,
+                name: e.name,
+                kind: e.env_type,
+            })
+            .collect(),
         id: row.id,
         name: row.name,
         org_id: row.org_id,
@@ -41,7 +48,11 @@ fn app_response(row: AppRow, envs: Vec<EnvRow>) -> App {
 
 /// The apps the caller can see (all of them for administrators and org viewers).
 #[utoipa::path(get, path = "/orgs/{org}/apps", tag = "apps", params(("org" = String, Path)), responses((status = 200, body = Vec<App>)))]
-async fn list(State(state): State<AppState>, caller: Caller, Path(org): Path<String>) -> Result<Json<Vec<App>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Vec<App>>, ApiError> {
     let access = caller.in_org(&state, &org).await?;
     access.require(Action::ReadOrg)?;
     let visible_to = (!access.role.sees_all_apps()).then_some(access.user_id.as_str());
@@ -50,7 +61,8 @@ async fn list(State(state): State<AppState>, caller: Caller, Path(org): Path<Str
     let responses = apps
         .into_iter()
         .map(|app| {
-            let (mine, rest): (Vec<EnvRow>, Vec<EnvRow>) = envs.drain(..).partition(|e| e.app_id == app.id);
+            let (mine, rest): (Vec<EnvRow>, Vec<EnvRow>) =
+                envs.drain(..).partition(|e| e.app_id == app.id);
             envs = rest;
             app_response(app, mine)
         })
@@ -83,14 +95,24 @@ async fn create(
             env_type: "development".to_owned(),
         }),
     };
-    let new = NewApp { org_id: org, id: id.to_string(), name, created_by: access.user_id, env };
+    let new = NewApp {
+        org_id: org,
+        id: id.to_string(),
+        name,
+        created_by: access.user_id,
+        env,
+    };
     let (row, envs) = state.store.create_app(new).await?;
     Ok((StatusCode::CREATED, Json(app_response(row, envs))))
 }
 
 /// One app with its environments.
 #[utoipa::path(get, path = "/orgs/{org}/apps/{app}", tag = "apps", params(("org" = String, Path), ("app" = String, Path)), responses((status = 200, body = App)))]
-async fn get_one(State(state): State<AppState>, caller: Caller, Path((org, app)): Path<(String, String)>) -> Result<Json<App>, ApiError> {
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app)): Path<(String, String)>,
+) -> Result<Json<App>, ApiError> {
     let access = caller.in_org(&state, &org).await?.app(&state, &app).await?;
     access.require(Action::ReadApp)?;
     let envs = state.store.list_envs(&org, Some(&app)).await?;
@@ -105,7 +127,12 @@ async fn rename(
     Path((org, app)): Path<(String, String)>,
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<Json<App>, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::UpdateApp)?;
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::UpdateApp)?;
     let row = state.store.rename_app(&org, &app, &body.name).await?;
     let envs = state.store.list_envs(&org, Some(&app)).await?;
     Ok(Json(app_response(row, envs)))
@@ -113,25 +140,51 @@ async fn rename(
 
 /// Deletes an app with its environments.
 #[utoipa::path(delete, path = "/orgs/{org}/apps/{app}", tag = "apps", params(("org" = String, Path), ("app" = String, Path)), responses((status = 204)))]
-async fn remove(State(state): State<AppState>, caller: Caller, Path((org, app)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::DeleteApp)?;
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::DeleteApp)?;
     state.store.delete_app(&org, &app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn parse_app_role(value: &str) -> Result<AppRole, ApiError> {
-    AppRole::parse(value).ok_or_else(|| ApiError::invalid("role", "must be viewer, developer or owner"))
+    AppRole::parse(value)
+        .ok_or_else(|| ApiError::invalid("role", "must be viewer, developer or owner"))
 }
 
 /// Who holds which role on the app.
 #[utoipa::path(get, path = "/orgs/{org}/apps/{app}/users", tag = "apps", params(("org" = String, Path), ("app" = String, Path)), responses((status = 200, body = Vec<UserRole>)))]
-async fn list_users(State(state): State<AppState>, caller: Caller, Path((org, app)): Path<(String, String)>) -> Result<Json<Vec<UserRole>>, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::ReadApp)?;
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app)): Path<(String, String)>,
+) -> Result<Json<Vec<UserRole>>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ReadApp)?;
     let members = state.store.list_app_members(&org, &app).await?;
     Ok(Json(
         members
             .into_iter()
-            .map(|(id, name, role, since)| UserRole { id, name, created_at: format_millis(since), kind: "service".to_owned(), role, email: None })
+            .map(|(id, name, role, since)| UserRole {
+                id,
+                name,
+                created_at: format_millis(since),
+                kind: "service".to_owned(),
+                role,
+                email: None,
+            })
             .collect(),
     ))
 }
@@ -144,9 +197,17 @@ async fn grant(
     Path((org, app)): Path<(String, String)>,
     ApiJson(body): ApiJson<GrantRole>,
 ) -> Result<StatusCode, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::ManageAppUsers)?;
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ManageAppUsers)?;
     let role = parse_app_role(&body.role)?;
-    state.store.set_app_role(&org, &app, &body.id, role.as_str()).await?;
+    state
+        .store
+        .set_app_role(&org, &app, &body.id, role.as_str())
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -158,16 +219,33 @@ async fn change_user(
     Path((org, app, user)): Path<(String, String, String)>,
     ApiJson(body): ApiJson<ChangeRole>,
 ) -> Result<StatusCode, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::ManageAppUsers)?;
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ManageAppUsers)?;
     let role = parse_app_role(&body.role)?;
-    state.store.set_app_role(&org, &app, &user, role.as_str()).await?;
+    state
+        .store
+        .set_app_role(&org, &app, &user, role.as_str())
+        .await?;
     Ok(StatusCode::OK)
 }
 
 /// Revokes a user's role on the app.
 #[utoipa::path(delete, path = "/orgs/{org}/apps/{app}/users/{user}", tag = "apps", params(("org" = String, Path), ("app" = String, Path), ("user" = String, Path)), responses((status = 204)))]
-async fn revoke(State(state): State<AppState>, caller: Caller, Path((org, app, user)): Path<(String, String, String)>) -> Result<StatusCode, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::ManageAppUsers)?;
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, user)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ManageAppUsers)?;
     state.store.remove_app_role(&org, &app, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

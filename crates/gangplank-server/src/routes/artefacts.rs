@@ -4,10 +4,14 @@ use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gangplank_api::artefacts::{Artefact, ArtefactVersion, CreateArtefactVersion, PatchArtefactVersion};
+use gangplank_api::artefacts::{
+    Artefact, ArtefactVersion, CreateArtefactVersion, PatchArtefactVersion,
+};
 use gangplank_core::access::Action;
 use gangplank_core::artefact::{ArtefactReference, ArtefactVersionFields, ArtefactVersionInput};
-use gangplank_store::{ArtefactRow, ArtefactVersionRow, NewArtefactVersion, VersionFilter, VersionOutcome};
+use gangplank_store::{
+    ArtefactRow, ArtefactVersionRow, NewArtefactVersion, VersionFilter, VersionOutcome,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -71,7 +75,9 @@ fn parse_flag(field: &str, value: Option<&str>) -> Result<bool, ApiError> {
 }
 
 fn parse_uuid(field: &str, value: &str) -> Result<(), ApiError> {
-    uuid::Uuid::try_parse(value).map(|_| ()).map_err(|_| ApiError::invalid(field, "must be a UUID"))
+    uuid::Uuid::try_parse(value)
+        .map(|_| ())
+        .map_err(|_| ApiError::invalid(field, "must be a UUID"))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,7 +87,13 @@ struct CreateQuery {
 }
 
 /// Workload-only fields, in the order errors name them.
-const WORKLOAD_FIELDS: [&str; 5] = ["image", "overrides", "property_overrides", "resource_type_aliases", "extensions"];
+const WORKLOAD_FIELDS: [&str; 5] = [
+    "image",
+    "overrides",
+    "property_overrides",
+    "resource_type_aliases",
+    "extensions",
+];
 
 /// Registers an artefact version (JSON, or multipart with the Score `spec` as a YAML file).
 /// Posting an identical version again returns the stored one.
@@ -124,7 +136,12 @@ async fn create_version(
     })?;
     let workload = match &body.spec {
         None => None,
-        Some(spec) if !spec.is_object() => return Err(ApiError::invalid("spec", "must be an object (a Score workload)")),
+        Some(spec) if !spec.is_object() => {
+            return Err(ApiError::invalid(
+                "spec",
+                "must be an object (a Score workload)",
+            ));
+        }
         Some(_) => Some(workload_document(&body)),
     };
     if parse_flag("dry_run", query.dry_run.as_deref())? {
@@ -182,7 +199,10 @@ fn workload_document(body: &CreateArtefactVersion) -> Value {
     Value::Object(document)
 }
 
-async fn read_create_body(request: Request, state: &AppState) -> Result<CreateArtefactVersion, ApiError> {
+async fn read_create_body(
+    request: Request,
+    state: &AppState,
+) -> Result<CreateArtefactVersion, ApiError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
     if is_json(content_type.as_ref()) {
         return parse_json(&body_bytes(request, state).await?);
@@ -198,13 +218,21 @@ async fn read_create_body(request: Request, state: &AppState) -> Result<CreateAr
     }
     let multipart = Multipart::from_request(request, state)
         .await
-        .map_err(|rejection| ApiError::Invalid(format!("malformed multipart body: {}", rejection.body_text())))?;
+        .map_err(|rejection| {
+            ApiError::Invalid(format!(
+                "malformed multipart body: {}",
+                rejection.body_text()
+            ))
+        })?;
     read_multipart(multipart, state.max_body_bytes).await
 }
 
 /// Reads the form `type=…, name=…, spec=@score.yaml, …`. Structured fields (`spec`,
 /// `overrides`, …) are YAML or JSON text, as a file part or a plain one.
-async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<CreateArtefactVersion, ApiError> {
+async fn read_multipart(
+    mut multipart: Multipart,
+    limit: usize,
+) -> Result<CreateArtefactVersion, ApiError> {
     let mut body = CreateArtefactVersion::default();
     let multipart_error = |error: axum::extract::multipart::MultipartError| {
         if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -217,11 +245,13 @@ async fn read_multipart(mut multipart: Multipart, limit: usize) -> Result<Create
         let name = field.name().unwrap_or("").to_owned();
         let bytes = field.bytes().await.map_err(multipart_error)?;
         let text = || {
-            String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))
         };
         let document = || -> Result<Value, ApiError> {
-            serde_yaml_ng::from_slice::<Value>(&bytes)
-                .map_err(|error| ApiError::invalid(&name, format!("is not valid YAML or JSON: {error}")))
+            serde_yaml_ng::from_slice::<Value>(&bytes).map_err(|error| {
+                ApiError::invalid(&name, format!("is not valid YAML or JSON: {error}"))
+            })
         };
         match name.as_str() {
             "type" => body.kind = text()?,
@@ -274,7 +304,10 @@ fn version_filter(query: ListQuery) -> Result<VersionFilter, ApiError> {
     }
     if let Some(reference) = query.reference {
         if filter.name.is_some() {
-            return Err(ApiError::invalid("reference", "cannot be combined with name"));
+            return Err(ApiError::invalid(
+                "reference",
+                "cannot be combined with name",
+            ));
         }
         let parsed = ArtefactReference::parse("reference", &reference)?;
         filter.name = Some(parsed.name);
@@ -296,18 +329,32 @@ async fn list_versions(
     Path(org): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<ArtefactVersion>>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
-    let rows = state.store.list_artefact_versions(&org, version_filter(query)?).await?;
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
+    let rows = state
+        .store
+        .list_artefact_versions(&org, version_filter(query)?)
+        .await?;
     Ok(Json(rows.into_iter().map(version_response).collect()))
 }
 
 /// One artefact version.
 #[utoipa::path(get, path = "/orgs/{org}/artefact-versions/{id}", tag = "artefacts", params(("org" = String, Path), ("id" = String, Path)), responses((status = 200, body = ArtefactVersion)))]
-async fn get_version(State(state): State<AppState>, caller: Caller, Path((org, id)): Path<(String, String)>) -> Result<Json<ArtefactVersion>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
+async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<Json<ArtefactVersion>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
     parse_uuid("artefactVersionId", &id)?;
     let row = state.store.get_artefact_version(&org, &id).await?;
-    row.map(|r| Json(version_response(r))).ok_or_else(|| ApiError::NotFound(format!("no artefact version {id}")))
+    row.map(|r| Json(version_response(r)))
+        .ok_or_else(|| ApiError::NotFound(format!("no artefact version {id}")))
 }
 
 /// The Score spec of a workload version: JSON, or YAML with `Accept: application/x-yaml`.
@@ -318,21 +365,37 @@ async fn workload_spec(
     Path((org, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
     parse_uuid("artefactVersionId", &id)?;
-    let version = state.store.get_artefact_version(&org, &id).await?.ok_or_else(|| ApiError::NotFound(format!("no artefact version {id}")))?;
+    let version = state
+        .store
+        .get_artefact_version(&org, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no artefact version {id}")))?;
     if version.kind != "workload" {
-        return Err(ApiError::Invalid(format!("artefact version {id} is of type {}, not workload", version.kind)));
+        return Err(ApiError::Invalid(format!(
+            "artefact version {id} is of type {}, not workload",
+            version.kind
+        )));
     }
-    let document = state.store.get_workload_spec(&org, &id).await?.unwrap_or_default();
-    let document: Value = serde_json::from_str(&document).map_err(|e| ApiError::Internal(format!("stored workload document: {e}")))?;
+    let document = state
+        .store
+        .get_workload_spec(&org, &id)
+        .await?
+        .unwrap_or_default();
+    let document: Value = serde_json::from_str(&document)
+        .map_err(|e| ApiError::Internal(format!("stored workload document: {e}")))?;
     let spec = document.get("spec").cloned().unwrap_or(Value::Null);
     let wants_yaml = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/x-yaml") || v.contains("application/yaml"));
     if wants_yaml {
-        let yaml = serde_yaml_ng::to_string(&spec).map_err(|e| ApiError::Internal(format!("rendering YAML: {e}")))?;
+        let yaml = serde_yaml_ng::to_string(&spec)
+            .map_err(|e| ApiError::Internal(format!("rendering YAML: {e}")))?;
         return Ok(([(header::CONTENT_TYPE, "application/x-yaml")], yaml).into_response());
     }
     Ok(Json(spec).into_response())
@@ -353,15 +416,28 @@ async fn list_artefacts(
     Path(org): Path<String>,
     ApiQuery(query): ApiQuery<ArtefactQuery>,
 ) -> Result<Json<Vec<Artefact>>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
-    let rows = state.store.list_artefacts(&org, query.kind.as_deref(), query.name.as_deref()).await?;
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
+    let rows = state
+        .store
+        .list_artefacts(&org, query.kind.as_deref(), query.name.as_deref())
+        .await?;
     Ok(Json(rows.into_iter().map(artefact_response).collect()))
 }
 
 /// Deletes an artefact and every version of it (administrators only).
 #[utoipa::path(delete, path = "/orgs/{org}/artefacts/{id}", tag = "artefacts", params(("org" = String, Path), ("id" = String, Path)), responses((status = 204)))]
-async fn delete_artefact(State(state): State<AppState>, caller: Caller, Path((org, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::DeleteArtefact)?;
+async fn delete_artefact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::DeleteArtefact)?;
     state.store.delete_artefact(&org, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -378,9 +454,19 @@ async fn list_artefact_versions(
     Path((org, id)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<ArtefactVersion>>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
-    state.store.get_artefact(&org, &id).await?.ok_or_else(|| ApiError::NotFound(format!("no artefact {id}")))?;
-    let filter = VersionFilter { artefact_id: Some(id), ..version_filter(query)? };
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
+    state
+        .store
+        .get_artefact(&org, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no artefact {id}")))?;
+    let filter = VersionFilter {
+        artefact_id: Some(id),
+        ..version_filter(query)?
+    };
     let rows = state.store.list_artefact_versions(&org, filter).await?;
     Ok(Json(rows.into_iter().map(version_response).collect()))
 }
@@ -395,6 +481,9 @@ async fn patch_version(
 ) -> Result<Json<ArtefactVersion>, ApiError> {
     let access = caller.in_org(&state, &org).await?;
     access.require(Action::ArchiveArtefactVersion)?;
-    let row = state.store.set_version_archived(&org, &id, &version, body.archived, &access.user_id).await?;
+    let row = state
+        .store
+        .set_version_archived(&org, &id, &version, body.archived, &access.user_id)
+        .await?;
     Ok(Json(version_response(row)))
 }

@@ -17,18 +17,38 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get_one, update, remove))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, remove))
 }
 
 fn env_type(row: EnvTypeRow) -> EnvType {
-    EnvType { id: row.id, description: row.description }
+    EnvType {
+        id: row.id,
+        description: row.description,
+    }
 }
 
 /// Every environment type.
 #[utoipa::path(get, path = "/orgs/{org}/env-types", tag = "env-types", params(("org" = String, Path)), responses((status = 200, body = Vec<EnvType>)))]
-async fn list(State(state): State<AppState>, caller: Caller, Path(org): Path<String>) -> Result<Json<Vec<EnvType>>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
-    Ok(Json(state.store.list_env_types(&org).await?.into_iter().map(env_type).collect()))
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Vec<EnvType>>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
+    Ok(Json(
+        state
+            .store
+            .list_env_types(&org)
+            .await?
+            .into_iter()
+            .map(env_type)
+            .collect(),
+    ))
 }
 
 /// Creates an environment type.
@@ -39,18 +59,32 @@ async fn create(
     Path(org): Path<String>,
     ApiJson(body): ApiJson<EnvType>,
 ) -> Result<(StatusCode, Json<EnvType>), ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ManageEnvTypes)?;
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ManageEnvTypes)?;
     let id = ResourceId::parse("id", &body.id)?;
-    let row = state.store.create_env_type(&org, id.as_str(), &body.description).await?;
+    let row = state
+        .store
+        .create_env_type(&org, id.as_str(), &body.description)
+        .await?;
     Ok((StatusCode::CREATED, Json(env_type(row))))
 }
 
 /// One environment type.
 #[utoipa::path(get, path = "/orgs/{org}/env-types/{id}", tag = "env-types", params(("org" = String, Path), ("id" = String, Path)), responses((status = 200, body = EnvType)))]
-async fn get_one(State(state): State<AppState>, caller: Caller, Path((org, id)): Path<(String, String)>) -> Result<Json<EnvType>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<Json<EnvType>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
     let row = state.store.get_env_type(&org, &id).await?;
-    row.map(|r| Json(env_type(r))).ok_or_else(|| ApiError::NotFound(format!("no environment type {id}")))
+    row.map(|r| Json(env_type(r)))
+        .ok_or_else(|| ApiError::NotFound(format!("no environment type {id}")))
 }
 
 /// Changes an environment type's description.
@@ -61,20 +95,35 @@ async fn update(
     Path((org, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<PatchEnvType>,
 ) -> Result<Json<EnvType>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ManageEnvTypes)?;
-    let row = state.store.update_env_type(&org, &id, &body.description.unwrap_or_default()).await?;
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ManageEnvTypes)?;
+    let row = state
+        .store
+        .update_env_type(&org, &id, &body.description.unwrap_or_default())
+        .await?;
     Ok(Json(env_type(row)))
 }
 
 /// Deletes an environment type; 409 listing the environments that still use it.
 #[utoipa::path(delete, path = "/orgs/{org}/env-types/{id}", tag = "env-types", params(("org" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 409)))]
-async fn remove(State(state): State<AppState>, caller: Caller, Path((org, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ManageEnvTypes)?;
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ManageEnvTypes)?;
     match state.store.delete_env_type(&org, &id).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(users) => Err(ApiError::ConflictWith(json!(users
-            .into_iter()
-            .map(|(app_id, env_id)| json!({"app_id": app_id, "env_id": env_id}))
-            .collect::<Vec<_>>()))),
+        Err(users) => Err(ApiError::ConflictWith(json!(
+            users
+                .into_iter()
+                .map(|(app_id, env_id)| json!({"app_id": app_id, "env_id": env_id}))
+                .collect::<Vec<_>>()
+        ))),
     }
 }

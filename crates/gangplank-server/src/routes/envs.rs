@@ -17,7 +17,9 @@ use crate::state::AppState;
 use crate::time_format::format_millis;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get_one, rename, remove))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, rename, remove))
 }
 
 fn env_response(row: EnvRow) -> Env {
@@ -35,8 +37,17 @@ fn env_response(row: EnvRow) -> Env {
 
 /// The app's environments.
 #[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs", tag = "envs", params(("org" = String, Path), ("app" = String, Path)), responses((status = 200, body = Vec<Env>)))]
-async fn list(State(state): State<AppState>, caller: Caller, Path((org, app)): Path<(String, String)>) -> Result<Json<Vec<Env>>, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::ReadApp)?;
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app)): Path<(String, String)>,
+) -> Result<Json<Vec<Env>>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ReadApp)?;
     let envs = state.store.list_envs(&org, Some(&app)).await?;
     Ok(Json(envs.into_iter().map(env_response).collect()))
 }
@@ -55,19 +66,39 @@ async fn create(
     let env_type = ResourceId::parse("type", body.kind.as_deref().unwrap_or("development"))?;
     if let Some(deploy) = body.from_deploy_id {
         // Deployments arrive with the automated-deployments work; until then none can exist.
-        return Err(ApiError::invalid("from_deploy_id", format!("no deployment {deploy} in app {app}")));
+        return Err(ApiError::invalid(
+            "from_deploy_id",
+            format!("no deployment {deploy} in app {app}"),
+        ));
     }
-    let env = NewEnv { name: body.name.unwrap_or_else(|| id.to_string()), id: id.to_string(), env_type: env_type.to_string() };
-    let row = state.store.create_env(&org, &app, env, &access.org.user_id).await?;
+    let env = NewEnv {
+        name: body.name.unwrap_or_else(|| id.to_string()),
+        id: id.to_string(),
+        env_type: env_type.to_string(),
+    };
+    let row = state
+        .store
+        .create_env(&org, &app, env, &access.org.user_id)
+        .await?;
     Ok((StatusCode::CREATED, Json(env_response(row))))
 }
 
 /// One environment.
 #[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}", tag = "envs", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 200, body = Env)))]
-async fn get_one(State(state): State<AppState>, caller: Caller, Path((org, app, env)): Path<(String, String, String)>) -> Result<Json<Env>, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::ReadApp)?;
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+) -> Result<Json<Env>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ReadApp)?;
     let row = state.store.get_env(&org, &app, &env).await?;
-    row.map(|r| Json(env_response(r))).ok_or_else(|| ApiError::NotFound(format!("no environment {env} in app {app}")))
+    row.map(|r| Json(env_response(r)))
+        .ok_or_else(|| ApiError::NotFound(format!("no environment {env} in app {app}")))
 }
 
 /// Renames an environment.
@@ -78,14 +109,30 @@ async fn rename(
     Path((org, app, env)): Path<(String, String, String)>,
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<Json<Env>, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::ManageEnvs)?;
-    Ok(Json(env_response(state.store.rename_env(&org, &app, &env, &body.name).await?)))
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ManageEnvs)?;
+    Ok(Json(env_response(
+        state.store.rename_env(&org, &app, &env, &body.name).await?,
+    )))
 }
 
 /// Deletes an environment; 400 for the app's last one.
 #[utoipa::path(delete, path = "/orgs/{org}/apps/{app}/envs/{env}", tag = "envs", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 204)))]
-async fn remove(State(state): State<AppState>, caller: Caller, Path((org, app, env)): Path<(String, String, String)>) -> Result<StatusCode, ApiError> {
-    caller.in_org(&state, &org).await?.app(&state, &app).await?.require(Action::ManageEnvs)?;
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ManageEnvs)?;
     state.store.delete_env(&org, &app, &env).await?;
     Ok(StatusCode::NO_CONTENT)
 }

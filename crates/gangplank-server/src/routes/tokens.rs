@@ -16,7 +16,9 @@ use crate::state::AppState;
 use crate::time_format::{format_millis, parse_rfc3339_millis};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get_one, remove))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, remove))
 }
 
 fn token_info(row: TokenRow) -> TokenInfo {
@@ -31,7 +33,8 @@ fn token_info(row: TokenRow) -> TokenInfo {
 }
 
 /// Callers manage their own tokens; managers and administrators manage the tokens of users in
-/// their organizations. Anyone else gets 404, so user ids cannot be probed.
+/// their organizations. Others in a shared organization get 403; callers who share none get
+/// 404, so user ids cannot be probed from outside.
 async fn authorize(state: &AppState, caller: &Caller, user: &str) -> Result<(), ApiError> {
     if caller.user_id == user {
         return Ok(());
@@ -42,17 +45,30 @@ async fn authorize(state: &AppState, caller: &Caller, user: &str) -> Result<(), 
     if target_orgs.is_empty() {
         return Err(not_found());
     }
-    let manages = target_orgs.iter().any(|(org, _)| {
-        caller_roles.iter().any(|(caller_org, role)| {
-            caller_org == org && OrgRole::parse(role).is_some_and(|r| is_allowed(r, None, Action::ManageUsers))
-        })
-    });
-    if manages { Ok(()) } else { Err(not_found()) }
+    let shared: Vec<&str> = caller_roles
+        .iter()
+        .filter(|(caller_org, _)| target_orgs.iter().any(|(org, _)| org == caller_org))
+        .map(|(_, role)| role.as_str())
+        .collect();
+    let manages = shared
+        .iter()
+        .any(|role| OrgRole::parse(role).is_some_and(|r| is_allowed(r, None, Action::ManageUsers)));
+    match (manages, shared.is_empty()) {
+        (true, _) => Ok(()),
+        (false, false) => Err(ApiError::Forbidden(
+            "only managers and administrators manage other users' tokens".to_owned(),
+        )),
+        (false, true) => Err(not_found()),
+    }
 }
 
 /// The user's tokens (metadata only).
 #[utoipa::path(get, path = "/users/{user}/tokens", tag = "tokens", params(("user" = String, Path)), responses((status = 200, body = Vec<TokenInfo>)))]
-async fn list(State(state): State<AppState>, caller: Caller, Path(user): Path<String>) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
     authorize(&state, &caller, &user).await?;
     let tokens = state.store.list_tokens(&user).await?;
     Ok(Json(tokens.into_iter().map(token_info).collect()))
@@ -68,7 +84,10 @@ async fn create(
 ) -> Result<Json<NewToken>, ApiError> {
     authorize(&state, &caller, &user).await?;
     if !gangplank_core::id::is_valid_id(&body.id) {
-        return Err(ApiError::invalid("id", "must match ^[a-z0-9](?:-?[a-z0-9]+)+$ and be at most 50 characters"));
+        return Err(ApiError::invalid(
+            "id",
+            "must match ^[a-z0-9](?:-?[a-z0-9]+)+$ and be at most 50 characters",
+        ));
     }
     if body.kind != "static" {
         return Err(ApiError::invalid("type", "must be \"static\""));
@@ -76,7 +95,8 @@ async fn create(
     let expires_at = match body.expires_at.as_deref() {
         None => None,
         Some(text) => {
-            let at = parse_rfc3339_millis(text).ok_or_else(|| ApiError::invalid("expires_at", "must be an RFC 3339 timestamp"))?;
+            let at = parse_rfc3339_millis(text)
+                .ok_or_else(|| ApiError::invalid("expires_at", "must be an RFC 3339 timestamp"))?;
             if at <= gangplank_store::now_millis() {
                 return Err(ApiError::invalid("expires_at", "must be in the future"));
             }
@@ -95,21 +115,34 @@ async fn create(
             expires_at,
         })
         .await?;
-    Ok(Json(NewToken { token, kind: "static".to_owned() }))
+    Ok(Json(NewToken {
+        token,
+        kind: "static".to_owned(),
+    }))
 }
 
 /// One token's metadata.
 #[utoipa::path(get, path = "/users/{user}/tokens/{token}", tag = "tokens", params(("user" = String, Path), ("token" = String, Path)), responses((status = 200, body = TokenInfo)))]
-async fn get_one(State(state): State<AppState>, caller: Caller, Path((user, token)): Path<(String, String)>) -> Result<Json<TokenInfo>, ApiError> {
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, token)): Path<(String, String)>,
+) -> Result<Json<TokenInfo>, ApiError> {
     authorize(&state, &caller, &user).await?;
     let tokens = state.store.list_tokens(&user).await?;
     let found = tokens.into_iter().find(|t| t.id == token);
-    found.map(|t| Json(token_info(t))).ok_or_else(|| ApiError::NotFound(format!("no token {token}")))
+    found
+        .map(|t| Json(token_info(t)))
+        .ok_or_else(|| ApiError::NotFound(format!("no token {token}")))
 }
 
 /// Revokes a token.
 #[utoipa::path(delete, path = "/users/{user}/tokens/{token}", tag = "tokens", params(("user" = String, Path), ("token" = String, Path)), responses((status = 204)))]
-async fn remove(State(state): State<AppState>, caller: Caller, Path((user, token)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, token)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     authorize(&state, &caller, &user).await?;
     state.store.delete_token(&user, &token).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -37,13 +37,19 @@ pub fn user_role(row: MemberRow) -> UserRole {
 
 fn parse_org_role(value: &str) -> Result<OrgRole, ApiError> {
     OrgRole::parse(value).ok_or_else(|| {
-        ApiError::invalid("role", "must be administrator, manager, member, artefactContributor or orgViewer")
+        ApiError::invalid(
+            "role",
+            "must be administrator, manager, member, artefactContributor or orgViewer",
+        )
     })
 }
 
 /// The calling user and their roles.
 #[utoipa::path(get, path = "/current-user", tag = "users", responses((status = 200, body = CurrentUser)))]
-async fn current_user(State(state): State<AppState>, caller: Caller) -> Result<Json<CurrentUser>, ApiError> {
+async fn current_user(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<CurrentUser>, ApiError> {
     let user = state
         .store
         .get_user(&caller.user_id)
@@ -69,8 +75,15 @@ async fn current_user(State(state): State<AppState>, caller: Caller) -> Result<J
 
 /// Users of the organization with their roles.
 #[utoipa::path(get, path = "/orgs/{org}/users", tag = "users", params(("org" = String, Path)), responses((status = 200, body = Vec<UserRole>)))]
-async fn list(State(state): State<AppState>, caller: Caller, Path(org): Path<String>) -> Result<Json<Vec<UserRole>>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Vec<UserRole>>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
     let members = state.store.list_members(&org).await?;
     Ok(Json(members.into_iter().map(user_role).collect()))
 }
@@ -87,7 +100,10 @@ async fn create(
     access.require(Action::ManageUsers)?;
     let role = parse_org_role(&body.role)?;
     if !access.role.may_grant(role) {
-        return Err(ApiError::Forbidden(format!("a {} cannot grant the role {role}", access.role)));
+        return Err(ApiError::Forbidden(format!(
+            "a {} cannot grant the role {role}",
+            access.role
+        )));
     }
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 {
@@ -95,16 +111,28 @@ async fn create(
     }
     let email = body.email.unwrap_or_default();
     let user_id = uuid::Uuid::new_v4().to_string();
-    let row = state.store.create_service_user(&org, &user_id, name, &email, role.as_str()).await?;
+    let row = state
+        .store
+        .create_service_user(&org, &user_id, name, &email, role.as_str())
+        .await?;
     Ok(Json(user_role(row)))
 }
 
 /// One user of the organization.
 #[utoipa::path(get, path = "/orgs/{org}/users/{user}", tag = "users", params(("org" = String, Path), ("user" = String, Path)), responses((status = 200, body = UserRole)))]
-async fn get_one(State(state): State<AppState>, caller: Caller, Path((org, user)): Path<(String, String)>) -> Result<Json<UserRole>, ApiError> {
-    caller.in_org(&state, &org).await?.require(Action::ReadOrg)?;
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, user)): Path<(String, String)>,
+) -> Result<Json<UserRole>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
     let member = state.store.get_member(&org, &user).await?;
-    member.map(|m| Json(user_role(m))).ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))
+    member
+        .map(|m| Json(user_role(m)))
+        .ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))
 }
 
 /// Changes a user's organization role.
@@ -118,23 +146,44 @@ async fn change_role(
     let access = caller.in_org(&state, &org).await?;
     access.require(Action::ManageUsers)?;
     let role = parse_org_role(&body.role)?;
-    let target = state.store.get_member(&org, &user).await?.ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))?;
+    let target = state
+        .store
+        .get_member(&org, &user)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))?;
     let current = parse_org_role(&target.role)?;
     if !access.role.may_grant(role) || !access.role.may_grant(current) {
-        return Err(ApiError::Forbidden(format!("a {} cannot change a {current} into a {role}", access.role)));
+        return Err(ApiError::Forbidden(format!(
+            "a {} cannot change a {current} into a {role}",
+            access.role
+        )));
     }
     state.store.set_org_role(&org, &user, role.as_str()).await?;
-    Ok(Json(user_role(MemberRow { role: role.as_str().to_owned(), ..target })))
+    Ok(Json(user_role(MemberRow {
+        role: role.as_str().to_owned(),
+        ..target
+    })))
 }
 
 /// Removes a user from the organization.
 #[utoipa::path(delete, path = "/orgs/{org}/users/{user}", tag = "users", params(("org" = String, Path), ("user" = String, Path)), responses((status = 204)))]
-async fn remove(State(state): State<AppState>, caller: Caller, Path((org, user)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, user)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     let access = caller.in_org(&state, &org).await?;
     access.require(Action::ManageUsers)?;
-    let target = state.store.get_member(&org, &user).await?.ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))?;
+    let target = state
+        .store
+        .get_member(&org, &user)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))?;
     if !access.role.may_grant(parse_org_role(&target.role)?) {
-        return Err(ApiError::Forbidden(format!("a {} cannot remove a {}", access.role, target.role)));
+        return Err(ApiError::Forbidden(format!(
+            "a {} cannot remove a {}",
+            access.role, target.role
+        )));
     }
     state.store.remove_member(&org, &user).await?;
     Ok(StatusCode::NO_CONTENT)

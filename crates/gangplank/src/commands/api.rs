@@ -17,7 +17,12 @@ pub async fn run(global: &Global, args: ApiArgs) -> anyhow::Result<()> {
         "put" => Method::PUT,
         "patch" => Method::PATCH,
         "delete" => Method::DELETE,
-        other => return Err(UsageError(format!("unknown method {other:?}; use get, post, put, patch or delete")).into()),
+        other => {
+            return Err(UsageError(format!(
+                "unknown method {other:?}; use get, post, put, patch or delete"
+            ))
+            .into());
+        }
     };
     if !args.path.starts_with('/') {
         return Err(UsageError(format!("the path must start with /, not {:?}", args.path)).into());
@@ -26,15 +31,22 @@ pub async fn run(global: &Global, args: ApiArgs) -> anyhow::Result<()> {
         (Some(data), _) => Some(data),
         (None, Some("-")) => {
             let mut buffer = String::new();
-            std::io::stdin().read_to_string(&mut buffer).context("reading standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut buffer)
+                .context("reading standard input")?;
             Some(buffer)
         }
-        (None, Some(file)) => Some(std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?),
+        (None, Some(file)) => {
+            Some(std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?)
+        }
         (None, None) => None,
     };
     let body = match text {
         None => Body::Empty,
-        Some(text) => Body::Json(serde_json::from_str(&text).map_err(|e| UsageError(format!("the body is not valid JSON: {e}")))?),
+        Some(text) => Body::Json(
+            serde_json::from_str(&text)
+                .map_err(|e| UsageError(format!("the body is not valid JSON: {e}")))?,
+        ),
     };
     let resolved = Resolved::from(global)?;
     let answer = resolved.client().send(method, &args.path, body).await?;

@@ -15,9 +15,16 @@ pub async fn run(global: &Global, args: DeleteArgs) -> anyhow::Result<()> {
         "app" => format!("/orgs/{org}/apps/{id}"),
         "env" => format!("/orgs/{org}/apps/{}/envs/{id}", resolved.app()?),
         "artefact" => format!("/orgs/{org}/artefacts/{id}"),
-        other => return Err(UsageError(format!("cannot delete {other:?}; use app, env or artefact")).into()),
+        other => {
+            return Err(
+                UsageError(format!("cannot delete {other:?}; use app, env or artefact")).into(),
+            );
+        }
     };
-    resolved.client().send(Method::DELETE, &path, Body::Empty).await?;
+    resolved
+        .client()
+        .send(Method::DELETE, &path, Body::Empty)
+        .await?;
     eprintln!("deleted {} {id}", args.kind);
     Ok(())
 }

@@ -14,7 +14,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "auto" => LogFormat::Auto,
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            _ => return Err(crate::UsageError(format!("--log-format must be auto, text or json, not {format:?}")).into()),
+            _ => {
+                return Err(crate::UsageError(format!(
+                    "--log-format must be auto, text or json, not {format:?}"
+                ))
+                .into());
+            }
         };
     }
     if args.print_config {
@@ -40,7 +45,9 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -1,0 +1,283 @@
+//! The CLI verbs against a real server: config, create, get, delete, api, and error paths.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::support::{ADMIN, SHA64, Server};
+
+/// A `gangplank` command with its own config dir and no inherited GANGPLANK_* settings.
+fn gangplank(config_home: &std::path::Path) -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin!("gangplank"));
+    command
+        .env("XDG_CONFIG_HOME", config_home)
+        .env("HOME", config_home);
+    for name in [
+        "GANGPLANK_URL",
+        "GANGPLANK_TOKEN",
+        "GANGPLANK_ORG",
+        "GANGPLANK_APP",
+        "GANGPLANK_ENV",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn json_of(output: &[u8]) -> Value {
+    serde_json::from_slice(output)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
+}
+
+#[test]
+fn config_create_get_api_and_delete() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    for (key, value) in [
+        ("url", server.base.as_str()),
+        ("token", ADMIN),
+        ("org", "default"),
+    ] {
+        gangplank(home.path())
+            .args(["config", "set", key, value])
+            .assert()
+            .success();
+    }
+    let view = gangplank(home.path())
+        .args(["config", "view"])
+        .assert()
+        .success();
+    let view = String::from_utf8_lossy(&view.get_output().stdout).into_owned();
+    assert!(
+        view.contains("org = \"default\"") && view.contains("<redacted>") && !view.contains(ADMIN),
+        "{view}"
+    );
+
+    let created = gangplank(home.path())
+        .args([
+            "create",
+            "artefact-version",
+            "-t",
+            "container",
+            "-n",
+            "reg.io/team/app",
+            "--version",
+            SHA64,
+            "--ref",
+            "refs/heads/main",
+            "--commit",
+            SHA64,
+            "-o",
+            "json",
+        ])
+        .assert()
+        .success();
+    let created = json_of(&created.get_output().stdout);
+    assert_eq!(created["version"], SHA64);
+
+    let score = home.path().join("score.yaml");
+    std::fs::write(
+        &score,
+        "apiVersion: score.dev/v1b1\nmetadata:\n  name: web\ncontainers:\n  web:\n    image: .\n",
+    )
+    .unwrap();
+    gangplank(home.path())
+        .args([
+            "create",
+            "artefact-version",
+            "-t",
+            "workload",
+            "-n",
+            "team/web",
+            "--version",
+            "1.0.0",
+            "--spec",
+        ])
+        .arg(&score)
+        .assert()
+        .success();
+
+    let listed = gangplank(home.path())
+        .args(["get", "artefact-versions", "-o", "json"])
+        .assert()
+        .success();
+    let listed = json_of(&listed.get_output().stdout);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let table = gangplank(home.path())
+        .args(["get", "artefact-versions", "-o", "table"])
+        .assert()
+        .success();
+    let table = String::from_utf8_lossy(&table.get_output().stdout).into_owned();
+    assert!(
+        table.starts_with("ID") && table.contains("team/web"),
+        "{table}"
+    );
+    let yaml = gangplank(home.path())
+        .args(["get", "artefacts", "-o", "yaml"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&yaml.get_output().stdout).contains("name: reg.io/team/app"));
+
+    gangplank(home.path())
+        .args(["create", "app", "shop", "-o", "json"])
+        .assert()
+        .success();
+    gangplank(home.path())
+        .args(["--app", "shop", "create", "env", "staging"])
+        .assert()
+        .success();
+    let envs = gangplank(home.path())
+        .env("GANGPLANK_APP", "shop")
+        .args(["get", "envs", "-o", "json"])
+        .assert()
+        .success();
+    let envs = json_of(&envs.get_output().stdout);
+    let ids: Vec<&str> = envs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["development", "staging"]);
+
+    let me = gangplank(home.path())
+        .args(["api", "GET", "/current-user"])
+        .assert()
+        .success();
+    assert_eq!(
+        json_of(&me.get_output().stdout)["roles"]["/orgs/default"],
+        "administrator"
+    );
+    gangplank(home.path())
+        .args([
+            "api",
+            "post",
+            "/orgs/default/apps",
+            "-d",
+            r#"{"id": "blog", "name": "Blog"}"#,
+        ])
+        .assert()
+        .success();
+    gangplank(home.path())
+        .args(["api", "patch", "/orgs/default/apps/blog", "-f", "-"])
+        .write_stdin(r#"{"name": "The Blog"}"#)
+        .assert()
+        .success();
+    let blog = gangplank(home.path())
+        .args(["get", "app", "blog", "-o", "json"])
+        .assert()
+        .success();
+    assert_eq!(json_of(&blog.get_output().stdout)["name"], "The Blog");
+    gangplank(home.path())
+        .args(["delete", "app", "blog"])
+        .assert()
+        .success();
+    gangplank(home.path())
+        .args(["get", "app", "blog"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn errors_are_one_line_with_the_right_exit_code() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let one_line = |output: &std::process::Output| {
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        stderr
+    };
+    // No organization configured: a usage error.
+    let out = gangplank(home.path())
+        .args(["--url", &server.base, "--token", ADMIN, "get", "apps"])
+        .assert()
+        .code(2);
+    assert!(one_line(out.get_output()).contains("organization"));
+    // Unknown kind, bad method, bad JSON: usage errors.
+    gangplank(home.path())
+        .args(["--org", "default", "get", "nonsense"])
+        .assert()
+        .code(2);
+    gangplank(home.path())
+        .args(["api", "fetch", "/x"])
+        .assert()
+        .code(2);
+    gangplank(home.path())
+        .args(["--url", &server.base, "api", "post", "/x", "-d", "{nope"])
+        .assert()
+        .code(2);
+    // Clap's own usage errors.
+    gangplank(home.path())
+        .args(["create", "artefact-version", "-n", "x"])
+        .assert()
+        .code(2);
+    // A wrong token: the server's message, exit 1.
+    let out = gangplank(home.path())
+        .args([
+            "--url",
+            &server.base,
+            "--token",
+            "gp_wrong",
+            "--org",
+            "default",
+            "get",
+            "apps",
+        ])
+        .assert()
+        .code(1);
+    assert!(one_line(out.get_output()).contains("invalid token"));
+    // A rejected value names the field.
+    let out = gangplank(home.path())
+        .args([
+            "--url",
+            &server.base,
+            "--token",
+            ADMIN,
+            "--org",
+            "default",
+            "create",
+            "artefact-version",
+            "-t",
+            "container",
+            "-n",
+            "app",
+            "--commit",
+            "xyz",
+        ])
+        .assert()
+        .code(1);
+    assert!(one_line(out.get_output()).contains("commit"));
+    // Nobody listening.
+    let out = gangplank(home.path())
+        .args([
+            "--url",
+            "http://127.0.0.1:9",
+            "--org",
+            "default",
+            "get",
+            "apps",
+        ])
+        .assert()
+        .code(1);
+    assert!(one_line(out.get_output()).contains("cannot reach"));
+}
+
+#[test]
+fn serve_prints_its_config_with_secrets_redacted() {
+    let home = tempfile::tempdir().unwrap();
+    let out = gangplank(home.path())
+        .env(
+            "GANGPLANK_DATABASE_URL",
+            "postgres://gp:s3cretpassw0rd@db/gp",
+        )
+        .env("GANGPLANK_BOOTSTRAP_TOKEN", "a-bootstrap-token-nobody-sees")
+        .args(["serve", "--print-config"])
+        .assert()
+        .success();
+    let printed = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(printed.contains("listen = \"127.0.0.1:8080\""), "{printed}");
+    assert!(
+        !printed.contains("s3cretpassw0rd") && !printed.contains("a-bootstrap-token-nobody-sees"),
+        "{printed}"
+    );
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real `gangplank serve` process on port 0 with a temporary data dir,
+//! driven over HTTP by reqwest, curl, wget and the `gangplank` CLI itself.
+
+mod apps;
+mod artefacts;
+mod cli;
+mod durability;
+mod errors;
+mod fuzz;
+mod roles;
+mod support;

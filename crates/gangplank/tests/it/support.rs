@@ -1,0 +1,200 @@
+//! A running server for one test, and small request helpers.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+/// The administrator token every test server is bootstrapped with.
+pub const ADMIN: &str = "gp_test_admin_token_0123456789";
+
+/// A 64-hex value like the commits and tags of seed 000.
+pub const SHA64: &str = "90254ccc7352e1a5c8d1e4cdab2a032cefac9fd5d4d632ca003a2943c9a9b0a3";
+pub const SHA64_B: &str = "336b803b83d080df05a37160a9d5d908f86689ec2205a6e4317b7ac58d2c8f82";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _temp: tempfile::TempDir,
+    pub http: Client,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// Starts a server bootstrapped with [`ADMIN`].
+    pub fn start() -> Server {
+        Server::start_with(&[("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN)])
+    }
+
+    /// Starts a server with extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().join("data");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, base) = spawn(&data_dir, &env);
+        let http = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let server = Server {
+            child,
+            base,
+            data_dir,
+            _temp: temp,
+            http,
+            env,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Kills the server without warning (SIGKILL) and starts it again on the same data.
+    pub fn crash_and_restart(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+        let (child, base) = spawn(&self.data_dir, &self.env);
+        self.child = child;
+        self.base = base;
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = self.http.get(format!("{}/ready", self.base)).send();
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server at {} not ready within 30 s",
+                self.base
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a JSON request (or none when `body` is `None`) and returns status and JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        finish(request.send().expect("request"))
+    }
+
+    /// Sends raw bytes with a content type.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        finish(request.send().expect("request"))
+    }
+
+    /// Creates a service user with `role` and returns (user id, token).
+    pub fn user(&self, role: &str) -> (String, String) {
+        let (status, user) = self.call(
+            "POST",
+            "/orgs/default/users",
+            Some(ADMIN),
+            Some(serde_json::json!({"name": role, "role": role})),
+        );
+        assert_eq!(status, 200, "{user}");
+        let id = user["id"].as_str().unwrap().to_owned();
+        let (status, token) = self.call(
+            "POST",
+            &format!("/users/{id}/tokens"),
+            Some(ADMIN),
+            Some(serde_json::json!({"id": "ci", "type": "static"})),
+        );
+        assert_eq!(status, 200, "{token}");
+        (id, token["token"].as_str().unwrap().to_owned())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+fn finish(response: reqwest::blocking::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap_or_default();
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, value)
+}
+
+fn spawn(data_dir: &Path, env: &[(String, String)]) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gangplank"));
+    command
+        .arg("serve")
+        .env("GANGPLANK_LISTEN", "127.0.0.1:0")
+        .env("GANGPLANK_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("start gangplank serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read address");
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, base)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts the JSON error shape and returns the message.
+pub fn error_message(body: &Value) -> &str {
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "not the error shape: {body}"
+    );
+    body["message"].as_str().unwrap()
+}
