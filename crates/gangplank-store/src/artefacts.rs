@@ -182,9 +182,8 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed =
-                    on_conn!(conn, |c| {
-                        sqlx::query(
+                let changed = on_conn!(conn, |c| {
+                    sqlx::query(
                     "UPDATE artefact_versions SET archived = $4, updated_at = $5, updated_by = $6 \
                      WHERE org_id = $1 AND artefact_id = $2 AND id = $3"
                 )
@@ -197,7 +196,7 @@ impl Store {
                 .execute(c)
                 .await
                 .map(|r| r.rows_affected())
-                    })?;
+                })?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!(
                         "no version {version_id} of artefact {artefact_id}"
