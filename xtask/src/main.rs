@@ -1,5 +1,5 @@
 //! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy)
-//! and `cargo xtask bench ingest`.
+//! and `cargo xtask bench ingest|automation`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,8 +13,10 @@ fn main() -> anyhow::Result<()> {
         ["ci"] => ci(),
         ["test"] => test(),
         ["tidy"] => tidy(),
-        ["bench", "ingest", rest @ ..] => bench_ingest(rest),
-        _ => bail!("usage: cargo xtask ci | test | tidy | bench ingest [--seconds N]"),
+        ["bench", which @ ("ingest" | "automation"), rest @ ..] => bench(which, rest),
+        _ => bail!(
+            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N]"
+        ),
     }
 }
 
@@ -59,7 +61,12 @@ fn ci() -> anyhow::Result<()> {
 
 /// Installs what the tests drive (curl, wget) when missing, then runs every test.
 fn test() -> anyhow::Result<()> {
-    install_debian_packages(&[("curl", "curl"), ("wget", "wget")])?;
+    install_debian_packages(&[
+        ("curl", "curl"),
+        ("wget", "wget"),
+        ("python3", "python3"),
+        ("webhook", "webhook"),
+    ])?;
     run("cargo", &["test", "--workspace", "--locked"])
 }
 
@@ -111,7 +118,7 @@ fn tidy() -> anyhow::Result<()> {
             problems.push(format!("{}: trailing whitespace", file.display()));
         }
     }
-    let forbidden_in_core = ["tokio", "sqlx", "reqwest", "axum", "serde_json", "hyper"];
+    let forbidden_in_core = ["tokio", "sqlx", "reqwest", "axum", "hyper", "rand"];
     let core_tree = cargo_tree(&["-p", "gangplank-core", "-e", "normal"])?;
     for name in forbidden_in_core {
         if core_tree.lines().any(|line| tree_names(line, name)) {
@@ -176,8 +183,9 @@ fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `cargo xtask bench ingest`: release builds, then the load generator against a fresh server.
-fn bench_ingest(rest: &[&str]) -> anyhow::Result<()> {
+/// `cargo xtask bench ingest|automation`: release builds, then the load generator against a
+/// fresh server.
+fn bench(which: &str, rest: &[&str]) -> anyhow::Result<()> {
     run(
         "cargo",
         &[
@@ -195,7 +203,7 @@ fn bench_ingest(rest: &[&str]) -> anyhow::Result<()> {
         .unwrap_or_else(|_| root().join("target"));
     let server = target.join("release/gangplank");
     let mut args = vec![
-        "ingest",
+        which,
         "--server-binary",
         server.to_str().context("non-UTF-8 target path")?,
     ];

@@ -93,6 +93,15 @@ pub struct Env {
     pub status: String,
     /// When the status last changed.
     pub status_changed_at: String,
+    /// The deployment the next one starts from; differs from `last_deploy` after a rebase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_deploy: Option<crate::deploys::Deployment>,
+    /// The newest deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_deploy: Option<crate::deploys::Deployment>,
+    /// Gangplank: whether automation is held (after a rollback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<crate::deploys::AutomationState>,
 }
 
 /// An environment type.

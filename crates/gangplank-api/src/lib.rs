@@ -7,7 +7,10 @@
 pub mod apps;
 pub mod artefacts;
 pub mod client;
+pub mod deploys;
 pub mod error;
+pub mod rules;
 pub mod users;
+pub mod webhooks;
 
 pub use error::ErrorBody;

@@ -59,11 +59,17 @@ pub enum Action {
     DeleteApp,
     /// Grant and revoke roles on an application.
     ManageAppUsers,
+    /// Create and change deltas; deploy, roll back, and resume automation.
+    Deploy,
+    /// Create, change and delete automation rules.
+    ManageRules,
+    /// Create, change and delete webhooks; see and redeliver their deliveries.
+    ManageWebhooks,
 }
 
 impl Action {
     /// Every action, in the order the role table lists them.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 15] = [
         Action::ReadOrg,
         Action::CreateArtefactVersion,
         Action::ArchiveArtefactVersion,
@@ -76,14 +82,21 @@ impl Action {
         Action::ManageEnvs,
         Action::DeleteApp,
         Action::ManageAppUsers,
+        Action::Deploy,
+        Action::ManageRules,
+        Action::ManageWebhooks,
     ];
 
     /// The lowest app role that permits this action, for app-scoped actions.
     fn min_app_role(self) -> Option<AppRole> {
         match self {
             Action::ReadApp => Some(AppRole::Viewer),
-            Action::UpdateApp | Action::ManageEnvs => Some(AppRole::Developer),
-            Action::DeleteApp | Action::ManageAppUsers => Some(AppRole::Owner),
+            Action::UpdateApp | Action::ManageEnvs | Action::Deploy | Action::ManageRules => {
+                Some(AppRole::Developer)
+            }
+            Action::DeleteApp | Action::ManageAppUsers | Action::ManageWebhooks => {
+                Some(AppRole::Owner)
+            }
             _ => None,
         }
     }
@@ -102,6 +115,9 @@ impl Action {
             Action::ManageEnvs => "create/rename/delete envs",
             Action::DeleteApp => "delete an app",
             Action::ManageAppUsers => "grant roles on an app",
+            Action::Deploy => "deltas, deploy, roll back, resume automation",
+            Action::ManageRules => "manage automation rules",
+            Action::ManageWebhooks => "manage webhooks and deliveries",
         }
     }
 }
@@ -196,7 +212,8 @@ pub fn is_allowed(org_role: OrgRole, app_role: Option<AppRole>, action: Action) 
         CreateArtefactVersion => org_role == ArtefactContributor,
         ArchiveArtefactVersion | CreateApp | ManageUsers => org_role == Manager,
         DeleteArtefact | ManageEnvTypes => false,
-        ReadApp | UpdateApp | ManageEnvs | DeleteApp | ManageAppUsers => false,
+        ReadApp | UpdateApp | ManageEnvs | DeleteApp | ManageAppUsers | Deploy | ManageRules
+        | ManageWebhooks => false,
     }
 }
 

@@ -69,6 +69,57 @@ impl fmt::Display for RepositoryName {
     }
 }
 
+/// A full image reference: repository, optional tag, optional digest
+/// (`registry/path:tag@sha256:…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReference {
+    pub repository: RepositoryName,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl ImageReference {
+    /// Splits off the digest (after `@`) and the tag (after the last `:` that follows the last
+    /// `/`, so a registry port is not mistaken for a tag), then parses the repository.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let (rest, digest) = match value.split_once('@') {
+            Some((rest, digest)) => (rest, Some(digest.to_owned())),
+            None => (value, None),
+        };
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (repository, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => (
+                &rest[..last_slash + i],
+                Some(rest[last_slash + i + 1..].to_owned()),
+            ),
+            None => (rest, None),
+        };
+        if tag.as_deref() == Some("") || digest.as_deref() == Some("") {
+            return Err("an empty tag or digest".to_owned());
+        }
+        Ok(ImageReference {
+            repository: RepositoryName::parse(repository)?,
+            tag,
+            digest,
+        })
+    }
+}
+
+/// The image string an artefact version deploys as: `name:version`, pinned with `@digest` when
+/// the version has one.
+pub fn pinned_image(name: &str, version: &str, digest: &str) -> String {
+    let mut image = name.to_owned();
+    if !version.is_empty() {
+        image.push(':');
+        image.push_str(version);
+    }
+    if !digest.is_empty() {
+        image.push('@');
+        image.push_str(digest);
+    }
+    image
+}
+
 /// Docker's rule: the first component is a registry host when it has a dot or a port, or is
 /// `localhost`, or has upper-case letters (which a path may not).
 fn looks_like_domain(first: &str) -> bool {

@@ -5,8 +5,15 @@
 
 pub mod access;
 pub mod artefact;
+pub mod automation;
+pub mod delta;
 pub mod id;
 pub mod image;
+pub mod json_patch;
+pub mod net;
+pub mod set;
+pub mod timestamp;
 pub mod validation;
+pub mod webhook;
 
 pub use validation::ValidationError;

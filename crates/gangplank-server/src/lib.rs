@@ -7,13 +7,15 @@
 
 mod auth;
 mod bootstrap;
+mod deploying;
 mod error;
 mod extract;
 mod metrics;
 mod routes;
+mod secrets;
 mod settings;
 mod state;
-mod time_format;
+mod worker;
 
 use std::future::Future;
 
@@ -37,12 +39,20 @@ pub async fn run(
     bootstrap::ensure(&store, &settings)
         .await
         .context("bootstrapping the first organization")?;
+    let secrets = secrets::SecretBox::load(settings.secret_key.as_ref(), &settings.data_dir)
+        .context("loading the secret key")?;
+    store
+        .recover_after_restart()
+        .await
+        .context("recovering work interrupted by the last stop")?;
     let metrics = metrics::install();
-    let state = state::AppState::new(store.clone(), &settings, metrics);
+    let state = state::AppState::new(store.clone(), &settings, metrics, secrets);
+    let workers = worker::Workers::start(&state);
     let app = routes::router(state);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    workers.stop();
     store.close().await;
     served.context("serving HTTP")
 }

@@ -2,6 +2,7 @@
 //! variables. Secrets are wrapped so that `Debug` and `--print-config` never show them.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
@@ -37,6 +38,52 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Log format.
     pub log_format: LogFormat,
+    /// The key that seals secrets at rest (base64 of 32 bytes); generated into
+    /// `<data dir>/secret-key` when unset.
+    pub secret_key: Option<SecretString>,
+    pub automation: AutomationSettings,
+    pub webhook: WebhookSettings,
+}
+
+/// `[automation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutomationSettings {
+    /// Versions arriving for one environment within this window become one deployment.
+    #[serde(with = "humantime_serde")]
+    pub debounce: Duration,
+}
+
+impl Default for AutomationSettings {
+    fn default() -> Self {
+        AutomationSettings {
+            debounce: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `[webhook]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Allow http:// and loopback or private addresses (development and tests only).
+    pub allow_private: bool,
+    /// How long one delivery attempt may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How long a delivery is retried before it fails.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_private: false,
+            timeout: Duration::from_secs(10),
+            max_age: Duration::from_secs(24 * 60 * 60),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -49,12 +96,15 @@ impl Default for Settings {
             bootstrap_token: None,
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Auto,
+            secret_key: None,
+            automation: AutomationSettings::default(),
+            webhook: WebhookSettings::default(),
         }
     }
 }
 
 /// The environment variables read, and what they set.
-pub const ENV_VARS: [&str; 7] = [
+pub const ENV_VARS: [&str; 12] = [
     "GANGPLANK_LISTEN",
     "GANGPLANK_DATA_DIR",
     "GANGPLANK_DATABASE_URL",
@@ -62,6 +112,11 @@ pub const ENV_VARS: [&str; 7] = [
     "GANGPLANK_BOOTSTRAP_TOKEN",
     "GANGPLANK_MAX_BODY_BYTES",
     "GANGPLANK_LOG_FORMAT",
+    "GANGPLANK_SECRET_KEY",
+    "GANGPLANK_AUTOMATION_DEBOUNCE",
+    "GANGPLANK_WEBHOOK_ALLOW_PRIVATE",
+    "GANGPLANK_WEBHOOK_TIMEOUT",
+    "GANGPLANK_WEBHOOK_MAX_AGE",
 ];
 
 /// The shortest bootstrap token accepted, so a guessable one is refused at start.
@@ -102,6 +157,23 @@ impl Settings {
                         }
                     }
                 }
+                "GANGPLANK_SECRET_KEY" => settings.secret_key = Some(value.into()),
+                "GANGPLANK_AUTOMATION_DEBOUNCE" => {
+                    settings.automation.debounce = parse_duration(name, &value)?;
+                }
+                "GANGPLANK_WEBHOOK_ALLOW_PRIVATE" => {
+                    settings.webhook.allow_private = match value.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => bail!("{name} must be true or false, not {value:?}"),
+                    }
+                }
+                "GANGPLANK_WEBHOOK_TIMEOUT" => {
+                    settings.webhook.timeout = parse_duration(name, &value)?;
+                }
+                "GANGPLANK_WEBHOOK_MAX_AGE" => {
+                    settings.webhook.max_age = parse_duration(name, &value)?;
+                }
                 _ => unreachable!("every name in ENV_VARS is handled"),
             }
         }
@@ -120,6 +192,9 @@ impl Settings {
             && token.expose_secret().len() < MIN_BOOTSTRAP_TOKEN_LEN
         {
             bail!("the bootstrap token must be at least {MIN_BOOTSTRAP_TOKEN_LEN} characters");
+        }
+        if self.webhook.timeout.is_zero() {
+            bail!("webhook.timeout must be more than 0");
         }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
@@ -143,7 +218,7 @@ impl Settings {
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\nbootstrap_org = {:?}\nbootstrap_token = {}\nmax_body_bytes = {}\nlog_format = {:?}\n",
+            "listen = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\nbootstrap_org = {:?}\nbootstrap_token = {}\nmax_body_bytes = {}\nlog_format = {:?}\nsecret_key = {}\n\n[automation]\ndebounce = {:?}\n\n[webhook]\nallow_private = {}\ntimeout = {:?}\nmax_age = {:?}\n",
             self.listen,
             self.data_dir.display().to_string(),
             redact_url_password(&self.database_url()),
@@ -151,11 +226,28 @@ impl Settings {
             token,
             self.max_body_bytes,
             log_format,
+            match &self.secret_key {
+                Some(_) => "\"<redacted>\"",
+                None => "# unset: generated into <data dir>/secret-key on first start",
+            },
+            humantime::format_duration(self.automation.debounce).to_string(),
+            self.webhook.allow_private,
+            humantime::format_duration(self.webhook.timeout).to_string(),
+            humantime::format_duration(self.webhook.max_age).to_string(),
         )
     }
 }
 
 /// Hides the password of `scheme://user:password@host/…`.
+/// Parses `2s`, `500ms`, `5m` or `0`.
+fn parse_duration(name: &str, value: &str) -> anyhow::Result<Duration> {
+    if value == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(value)
+        .with_context(|| format!("{name}={value:?} is not a duration such as 2s or 500ms"))
+}
+
 fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();

@@ -1,4 +1,5 @@
-//! What every handler can reach: the store, request limits, the metrics handle.
+//! What every handler and worker can reach: the store, settings they need, the secret box,
+//! the deploy targets, the workers' wake-ups and the metrics handle.
 
 use std::sync::Arc;
 
@@ -6,21 +7,46 @@ use gangplank_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::Settings;
+use crate::secrets::SecretBox;
+use crate::settings::WebhookSettings;
+use crate::worker::Wake;
+use crate::worker::target::Targets;
 
-/// Shared handler state. Cheap to clone.
+/// Shared state. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub max_body_bytes: usize,
     pub metrics: Arc<PrometheusHandle>,
+    pub secrets: Arc<SecretBox>,
+    pub wake: Wake,
+    pub targets: Targets,
+    pub debounce_ms: i64,
+    pub webhook: Arc<WebhookSettings>,
+    pub webhook_client: reqwest::Client,
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: &Settings, metrics: PrometheusHandle) -> Self {
+    pub fn new(
+        store: Store,
+        settings: &Settings,
+        metrics: PrometheusHandle,
+        secrets: SecretBox,
+    ) -> Self {
         AppState {
             store,
             max_body_bytes: settings.max_body_bytes,
             metrics: Arc::new(metrics),
+            secrets: Arc::new(secrets),
+            wake: Wake::default(),
+            targets: Targets::default(),
+            debounce_ms: i64::try_from(settings.automation.debounce.as_millis())
+                .unwrap_or(i64::MAX),
+            webhook: Arc::new(settings.webhook.clone()),
+            webhook_client: crate::worker::delivery::client(
+                settings.webhook.timeout,
+                settings.webhook.allow_private,
+            ),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Applications, their environments, app roles, and environment types.
 
 use crate::conn::{Conn, on_conn};
+use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
 
 /// An application.
@@ -22,6 +23,12 @@ pub struct EnvRow {
     pub env_type: String,
     pub created_at: i64,
     pub created_by: String,
+    /// Empty before the first deployment.
+    pub from_deploy_id: String,
+    pub last_deploy_id: String,
+    /// 0 unless automation is held.
+    pub automation_held_at: i64,
+    pub automation_held_by: String,
 }
 
 /// An environment type.
@@ -46,11 +53,14 @@ pub struct NewApp {
 pub struct NewEnv {
     pub id: String,
     pub name: String,
+    /// The deployment whose set the environment's first deployment starts from, or empty.
+    pub from_deploy_id: String,
     pub env_type: String,
 }
 
 const APP_COLUMNS: &str = "SELECT org_id, id, name, created_at, created_by FROM apps";
-const ENV_COLUMNS: &str = "SELECT app_id, id, name, env_type, created_at, created_by FROM envs";
+const ENV_COLUMNS: &str = "SELECT app_id, id, name, env_type, created_at, created_by, \
+     from_deploy_id, last_deploy_id, automation_held_at, automation_held_by FROM envs";
 
 impl Store {
     /// Creates an app, makes its creator the app's owner, and creates its first environment.
@@ -359,7 +369,8 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = "UPDATE envs SET name = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3 \
-                           RETURNING app_id, id, name, env_type, created_at, created_by";
+                           RETURNING app_id, id, name, env_type, created_at, created_by, \
+                           from_deploy_id, last_deploy_id, automation_held_at, automation_held_by";
                 on_conn!(conn, |c| sqlx::query_as::<_, EnvRow>(sql)
                     .bind(&org_id)
                     .bind(&app_id)
@@ -381,10 +392,26 @@ impl Store {
         org_id: &str,
         app_id: &str,
         env_id: &str,
+        deleted_by: &str,
     ) -> Result<(), StoreError> {
-        let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        let (org_id, app_id, env_id, deleted_by) = (
+            org_id.to_owned(),
+            app_id.to_owned(),
+            env_id.to_owned(),
+            deleted_by.to_owned(),
+        );
+        let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
+                let sql = format!("{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
+                let row = on_conn!(conn, |c| sqlx::query_as::<_, EnvRow>(sqlx::AssertSqlSafe(
+                    sql
+                ))
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .fetch_optional(c)
+                .await)?;
                 let removed = on_conn!(conn, |c| sqlx::query(
                     "DELETE FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
                 )
@@ -410,6 +437,10 @@ impl Store {
                     return Err(StoreError::Refused(format!(
                         "{env_id} is the last environment of app {app_id}"
                     )));
+                }
+                if let Some(row) = row {
+                    let event = env_event(&org_id, &app_id, &row, "deleted", &deleted_by, now);
+                    enqueue_event(conn, &event, now).await?;
                 }
                 Ok(())
             })
@@ -597,7 +628,8 @@ async fn insert_env(
         )));
     }
     on_conn!(conn, |c| sqlx::query(
-        "INSERT INTO envs (org_id, app_id, id, name, env_type, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        "INSERT INTO envs (org_id, app_id, id, name, env_type, created_at, created_by, from_deploy_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     )
     .bind(org_id)
     .bind(app_id)
@@ -606,16 +638,62 @@ async fn insert_env(
     .bind(&env.env_type)
     .bind(now)
     .bind(created_by)
+    .bind(&env.from_deploy_id)
     .execute(c)
     .await
     .map(|_| ()))
     .map_err(|error| conflict_as(error, format!("environment {} already exists in app {app_id}", env.id)))?;
-    Ok(EnvRow {
+    let row = EnvRow {
         app_id: app_id.to_owned(),
         id: env.id.clone(),
         name: env.name.clone(),
         env_type: env.env_type.clone(),
         created_at: now,
         created_by: created_by.to_owned(),
-    })
+        from_deploy_id: env.from_deploy_id.clone(),
+        last_deploy_id: String::new(),
+        automation_held_at: 0,
+        automation_held_by: String::new(),
+    };
+    enqueue_event(
+        conn,
+        &env_event(org_id, app_id, &row, "created", created_by, now),
+        now,
+    )
+    .await?;
+    Ok(row)
+}
+
+/// An `environment.created` or `environment.deleted` event.
+fn env_event(
+    org_id: &str,
+    app_id: &str,
+    env: &EnvRow,
+    kind: &'static str,
+    by: &str,
+    now: i64,
+) -> Event {
+    let mut vars = std::collections::BTreeMap::new();
+    for (k, v) in [
+        ("org_id", org_id),
+        ("app_id", app_id),
+        ("env_id", env.id.as_str()),
+        ("name", env.name.as_str()),
+        ("type", env.env_type.as_str()),
+        ("triggered_by", by),
+    ] {
+        vars.insert(k.to_owned(), v.to_owned());
+    }
+    vars.insert("event".to_owned(), format!("environment.{kind}"));
+    vars.insert(
+        "triggered_at".to_owned(),
+        gangplank_core::timestamp::format_millis(now),
+    );
+    Event {
+        org_id: org_id.to_owned(),
+        app_id: Some(app_id.to_owned()),
+        scope: "environment",
+        kind,
+        vars,
+    }
 }

@@ -5,6 +5,7 @@
 //! record, while a moved tag (same version, new digest) is a new, newer record.
 
 use crate::conn::{Conn, on_conn};
+use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
 
 /// An artefact.
@@ -20,7 +21,7 @@ pub struct ArtefactRow {
 }
 
 /// An artefact version, with its artefact's name and type.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct ArtefactVersionRow {
     pub id: String,
     pub artefact_id: String,
@@ -284,7 +285,7 @@ impl Store {
     }
 }
 
-async fn version_by_id(
+pub(crate) async fn version_by_id(
     conn: &mut Conn<'_>,
     org_id: &str,
     id: &str,
@@ -370,7 +371,24 @@ async fn record_version(
             .execute(c)
             .await
             .map(|_| ()))?;
+            if new.kind == "container" {
+                // Durable hand-off to automation, committed with the version itself.
+                on_conn!(conn, |c| {
+                    sqlx::query(
+                    "INSERT INTO automation_inbox (org_id, version_id, created_at) VALUES ($1, $2, $3)"
+                )
+                .bind(&new.org_id)
+                .bind(&id)
+                .bind(now)
+                .execute(c)
+                .await
+                .map(|_| ())
+                })?;
+            }
             let row = version_by_id(conn, &new.org_id, &id).await?;
+            if let Some(row) = &row {
+                enqueue_event(conn, &version_event(&new.org_id, row, now), now).await?;
+            }
             row.map(VersionOutcome::Created)
                 .ok_or(StoreError::NotFound(id))
         }
@@ -392,5 +410,36 @@ async fn record_version(
             .await)?;
             Ok(VersionOutcome::Existing(row))
         }
+    }
+}
+
+/// The `artefact-version.created` event, heard by every app's webhooks that subscribe to it.
+fn version_event(org_id: &str, row: &ArtefactVersionRow, now: i64) -> Event {
+    let mut vars = std::collections::BTreeMap::new();
+    for (k, v) in [
+        ("event", "artefact-version.created"),
+        ("org_id", org_id),
+        ("triggered_by", row.created_by.as_str()),
+        ("artefact_id", row.artefact_id.as_str()),
+        ("artefact_version_id", row.id.as_str()),
+        ("name", row.name.as_str()),
+        ("version", row.version.as_str()),
+        ("ref", row.git_ref.as_str()),
+        ("commit", row.commit_sha.as_str()),
+        ("digest", row.digest.as_str()),
+        ("type", row.kind.as_str()),
+    ] {
+        vars.insert(k.to_owned(), v.to_owned());
+    }
+    vars.insert(
+        "triggered_at".to_owned(),
+        gangplank_core::timestamp::format_millis(now),
+    );
+    Event {
+        org_id: org_id.to_owned(),
+        app_id: None,
+        scope: "artefact-version",
+        kind: "created",
+        vars,
     }
 }

@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, PgConnection, PgPool, SqliteConnection, SqlitePool};
 
 use crate::StoreError;
+use crate::auth_cache::AuthCache;
 use crate::group_commit::GroupCommit;
 
 /// One connection of the active backend, lent to an operation.
@@ -55,6 +56,8 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<Backend>,
+    /// Present on SQLite only: there this process sees every write (see `auth_cache`).
+    pub(crate) auth_cache: Option<Arc<AuthCache>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -82,8 +85,10 @@ impl Store {
                 "database url must start with sqlite: or postgres:".to_owned(),
             ));
         };
+        let auth_cache = matches!(backend, Backend::Sqlite { .. }).then(Arc::default);
         Ok(Store {
             backend: Arc::new(backend),
+            auth_cache,
         })
     }
 
@@ -94,6 +99,33 @@ impl Store {
                 on_conn!(conn, |c| sqlx::query_scalar::<_, i64>("SELECT 1")
                     .fetch_one(c)
                     .await)?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Makes work claimed by a previous run of this process claimable again at once. Only on
+    /// SQLite, where this process is the database's only user, so every lease is a dead
+    /// process's; with PostgreSQL other replicas may hold live leases, which then lapse.
+    pub async fn recover_after_restart(&self) -> Result<(), StoreError> {
+        if !matches!(&*self.backend, Backend::Sqlite { .. }) {
+            return Ok(());
+        }
+        self.write(Box::new(|conn| {
+            Box::pin(async move {
+                on_conn!(conn, |c| sqlx::query(
+                    "UPDATE deploy_jobs SET lease_until = 0"
+                )
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                on_conn!(conn, |c| sqlx::query(
+                    "UPDATE webhook_deliveries SET lease_until = 0 WHERE state = 'pending'"
+                )
+                .execute(c)
+                .await
+                .map(|_| ()))?;
                 Ok(())
             })
         }))

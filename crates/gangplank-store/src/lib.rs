@@ -8,15 +8,22 @@
 
 mod apps;
 mod artefacts;
+mod auth_cache;
+mod automation;
 mod conn;
+mod deploys;
 mod error;
 mod group_commit;
 mod users;
+mod webhooks;
 
 pub use apps::{AppRow, EnvRow, EnvTypeRow, NewApp, NewEnv};
 pub use artefacts::{
     ArtefactRow, ArtefactVersionRow, NewArtefactVersion, VersionFilter, VersionOutcome,
 };
+pub use automation::{Batch, EnvContext, InboxItem, LogRow, LoggedDecision, PendingItem, RuleRow};
 pub use conn::{Store, now_millis};
+pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy};
 pub use error::StoreError;
 pub use users::{Bootstrap, MemberRow, NewToken, Principal, TokenRow, UserRow};
+pub use webhooks::{Attempt, AttemptOutcome, AttemptRow, DeliveryRow, DueDelivery, WebhookRow};

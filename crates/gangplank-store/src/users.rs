@@ -146,19 +146,29 @@ impl Store {
 
     /// Finds the owner of a token by the token's hash.
     pub async fn find_principal(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
+        let cache = self.auth_cache.clone();
+        if let Some(hit) = cache.as_ref().and_then(|c| c.principal(token_hash)) {
+            return Ok(Some(hit));
+        }
+        let epoch = cache.as_ref().map(|c| c.epoch());
         let token_hash = token_hash.to_owned();
-        self.read(Box::new(move |conn| {
-            Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, Principal>(
-                    "SELECT t.user_id, u.name AS user_name, t.token_hash, t.expires_at \
+        let found = self
+            .read(Box::new(move |conn| {
+                Box::pin(async move {
+                    Ok(on_conn!(conn, |c| sqlx::query_as::<_, Principal>(
+                        "SELECT t.user_id, u.name AS user_name, t.token_hash, t.expires_at \
                      FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
-                )
-                .bind(&token_hash)
-                .fetch_optional(c)
-                .await)?)
-            })
-        }))
-        .await
+                    )
+                    .bind(&token_hash)
+                    .fetch_optional(c)
+                    .await)?)
+                })
+            }))
+            .await?;
+        if let (Some(cache), Some(epoch), Some(principal)) = (cache, epoch, &found) {
+            cache.put_principal(epoch, principal);
+        }
+        Ok(found)
     }
 
     /// Creates a service user with `role` in `org_id`.
@@ -233,20 +243,31 @@ impl Store {
         org_id: &str,
         user_id: &str,
     ) -> Result<Option<MemberRow>, StoreError> {
+        let cache = self.auth_cache.clone();
+        if let Some(hit) = cache.as_ref().and_then(|c| c.member(org_id, user_id)) {
+            return Ok(Some(hit));
+        }
+        let epoch = cache.as_ref().map(|c| c.epoch());
         let (org_id, user_id) = (org_id.to_owned(), user_id.to_owned());
-        self.read(Box::new(move |conn| {
-            Box::pin(async move {
-                let sql = format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 AND m.user_id = $2");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(
-                    sqlx::AssertSqlSafe(sql)
-                )
-                .bind(&org_id)
-                .bind(&user_id)
-                .fetch_optional(c)
-                .await)?)
-            })
-        }))
-        .await
+        let key = org_id.clone();
+        let found = self
+            .read(Box::new(move |conn| {
+                Box::pin(async move {
+                    let sql = format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 AND m.user_id = $2");
+                    Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(
+                        sqlx::AssertSqlSafe(sql)
+                    )
+                    .bind(&org_id)
+                    .bind(&user_id)
+                    .fetch_optional(c)
+                    .await)?)
+                })
+            }))
+            .await?;
+        if let (Some(cache), Some(epoch), Some(member)) = (cache, epoch, &found) {
+            cache.put_member(epoch, &key, member);
+        }
+        Ok(found)
     }
 
     /// Every member of `org_id`, oldest first.
@@ -275,60 +296,66 @@ impl Store {
         role: &str,
     ) -> Result<(), StoreError> {
         let (org_id, user_id, role) = (org_id.to_owned(), user_id.to_owned(), role.to_owned());
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let changed = on_conn!(conn, |c| sqlx::query(
-                    "UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2"
-                )
-                .bind(&org_id)
-                .bind(&user_id)
-                .bind(&role)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
-                if changed == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "user {user_id} is not in org {org_id}"
-                    )));
-                }
-                ensure_an_admin_remains(conn, &org_id).await
-            })
-        }))
-        .await
+        let result = self
+            .write(Box::new(move |conn| {
+                Box::pin(async move {
+                    let changed = on_conn!(conn, |c| sqlx::query(
+                        "UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2"
+                    )
+                    .bind(&org_id)
+                    .bind(&user_id)
+                    .bind(&role)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                    if changed == 0 {
+                        return Err(StoreError::NotFound(format!(
+                            "user {user_id} is not in org {org_id}"
+                        )));
+                    }
+                    ensure_an_admin_remains(conn, &org_id).await
+                })
+            }))
+            .await;
+        self.invalidate_auth();
+        result
     }
 
     /// Removes a user from an organization (and deletes the user, who belongs nowhere else
     /// today), refusing to remove the last administrator.
     pub async fn remove_member(&self, org_id: &str, user_id: &str) -> Result<(), StoreError> {
         let (org_id, user_id) = (org_id.to_owned(), user_id.to_owned());
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query(
-                    "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2"
-                )
-                .bind(&org_id)
-                .bind(&user_id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
-                if removed == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "user {user_id} is not in org {org_id}"
-                    )));
-                }
-                ensure_an_admin_remains(conn, &org_id).await?;
-                on_conn!(conn, |c| sqlx::query(
-                    "DELETE FROM users WHERE id = $1 \
+        let result = self
+            .write(Box::new(move |conn| {
+                Box::pin(async move {
+                    let removed = on_conn!(conn, |c| sqlx::query(
+                        "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2"
+                    )
+                    .bind(&org_id)
+                    .bind(&user_id)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                    if removed == 0 {
+                        return Err(StoreError::NotFound(format!(
+                            "user {user_id} is not in org {org_id}"
+                        )));
+                    }
+                    ensure_an_admin_remains(conn, &org_id).await?;
+                    on_conn!(conn, |c| sqlx::query(
+                        "DELETE FROM users WHERE id = $1 \
                      AND NOT EXISTS (SELECT 1 FROM org_members WHERE user_id = $1)"
-                )
-                .bind(&user_id)
-                .execute(c)
-                .await
-                .map(|_| ()))?;
-                Ok(())
-            })
-        }))
-        .await
+                    )
+                    .bind(&user_id)
+                    .execute(c)
+                    .await
+                    .map(|_| ()))?;
+                    Ok(())
+                })
+            }))
+            .await;
+        self.invalidate_auth();
+        result
     }
 
     /// Stores a token hash; a token id is unique per user.
@@ -377,23 +404,26 @@ impl Store {
     /// Deletes one token.
     pub async fn delete_token(&self, user_id: &str, token_id: &str) -> Result<(), StoreError> {
         let (user_id, token_id) = (user_id.to_owned(), token_id.to_owned());
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query(
-                    "DELETE FROM tokens WHERE user_id = $1 AND id = $2"
-                )
-                .bind(&user_id)
-                .bind(&token_id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
-                if removed == 0 {
-                    return Err(StoreError::NotFound(format!("no token {token_id}")));
-                }
-                Ok(())
-            })
-        }))
-        .await
+        let result = self
+            .write(Box::new(move |conn| {
+                Box::pin(async move {
+                    let removed = on_conn!(conn, |c| sqlx::query(
+                        "DELETE FROM tokens WHERE user_id = $1 AND id = $2"
+                    )
+                    .bind(&user_id)
+                    .bind(&token_id)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                    if removed == 0 {
+                        return Err(StoreError::NotFound(format!("no token {token_id}")));
+                    }
+                    Ok(())
+                })
+            }))
+            .await;
+        self.invalidate_auth();
+        result
     }
 }
 
@@ -477,4 +507,13 @@ async fn insert_token(
     .map(|_| ())
     })?;
     Ok(())
+}
+
+impl Store {
+    /// Clears the authentication cache after a write that can revoke access.
+    fn invalidate_auth(&self) {
+        if let Some(cache) = &self.auth_cache {
+            cache.invalidate();
+        }
+    }
 }

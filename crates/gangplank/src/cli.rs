@@ -60,6 +60,57 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Call any API path and print the raw JSON answer.
     Api(ApiArgs),
+    /// Deploy a delta or a set to the environment given by --env (or redeploy its base).
+    Deploy(DeployArgs),
+    /// Roll the environment back to its previous succeeded deployment (or --to one), and hold
+    /// automation there until `gangplank resume`.
+    Rollback(RollbackArgs),
+    /// Let automation deploy in the environment again after a rollback.
+    Resume,
+    /// Show what changes between two sets: `gangplank diff sets FROM TO`.
+    Diff(DiffArgs),
+    /// Explain, for each artefact version automation considered, what it did and why.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Deploy this delta on top of the environment's current set.
+    #[arg(long, conflicts_with = "set")]
+    pub delta: Option<String>,
+    /// Deploy exactly this set.
+    #[arg(long)]
+    pub set: Option<String>,
+    /// The deployment's comment.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The deployment to return to (default: the previous succeeded one).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The deployment's comment.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Only `sets`.
+    pub kind: String,
+    /// The set to start from.
+    pub from: String,
+    /// The set to arrive at.
+    pub to: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// At most this many entries.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +157,19 @@ pub enum CreateWhat {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Create a delta in the app from a JSON DeltaRequest (`-d` or `-f FILE|-`).
+    Delta {
+        /// JSON body.
+        #[arg(short = 'd', long = "data", conflicts_with = "file")]
+        data: Option<String>,
+        /// File with the JSON body; `-` reads standard input.
+        #[arg(short = 'f', long = "file")]
+        file: Option<String>,
+    },
+    /// Create an automation rule in the environment given by --env.
+    Rule(RuleArgs),
+    /// Create a webhook in the app; prints its generated secret once.
+    Webhook(WebhookArgs),
     /// Create an environment in the application given by --app.
     Env {
         id: String,
@@ -114,6 +178,52 @@ pub enum CreateWhat {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Regex on the version's git ref, e.g. ^refs/heads/main$.
+    #[arg(long)]
+    pub match_ref: Option<String>,
+    /// Only these artefact names (repeat), or with --exclude all but these.
+    #[arg(long = "artefact")]
+    pub artefacts: Vec<String>,
+    /// Treat --artefact names as an exclude list.
+    #[arg(long)]
+    pub exclude: bool,
+    /// Only versions satisfying this semver constraint, e.g. ^1.2.
+    #[arg(long, conflicts_with = "version_regex")]
+    pub semver: Option<String>,
+    /// With --semver: pre-releases count too.
+    #[arg(long)]
+    pub prerelease: bool,
+    /// Only versions matching this regex.
+    #[arg(long)]
+    pub version_regex: Option<String>,
+    /// Create the rule inactive.
+    #[arg(long)]
+    pub inactive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    pub id: String,
+    /// Where deliveries go (https, or http with GANGPLANK_WEBHOOK_ALLOW_PRIVATE on the server).
+    /// Not `--url`, which is the Gangplank API's address.
+    #[arg(long)]
+    pub target_url: String,
+    /// An event to send, as scope.type (repeat); all when none is given.
+    #[arg(long = "trigger")]
+    pub triggers: Vec<String>,
+    /// The payload template (JSON with ${var} placeholders).
+    #[arg(long)]
+    pub payload: Option<String>,
+    /// A header to send, NAME=VALUE (repeat).
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// The signing secret (whsec_…); generated when absent.
+    #[arg(long)]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -146,7 +256,8 @@ pub struct ArtefactVersionArgs {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// artefacts, artefact-versions, apps or envs.
+    /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, or
+    /// deliveries (with the webhook's id).
     pub kind: String,
     /// Show only this object.
     pub id: Option<String>,

@@ -92,10 +92,6 @@ pub struct Resolved {
     pub token: Option<String>,
     pub org: Option<String>,
     pub app: Option<String>,
-    #[expect(
-        dead_code,
-        reason = "resolved now so the deploy verbs of the next issue find it"
-    )]
     pub env: Option<String>,
 }
 
@@ -121,6 +117,20 @@ impl Resolved {
 
     pub fn app(&self) -> Result<&str, UsageError> {
         self.app.as_deref().ok_or_else(|| UsageError("no application: pass --app, set GANGPLANK_APP, or run `gangplank config set app ID`".to_owned()))
+    }
+
+    pub fn env(&self) -> Result<&str, UsageError> {
+        self.env.as_deref().ok_or_else(|| UsageError("no environment: pass --env, set GANGPLANK_ENV, or run `gangplank config set env ID`".to_owned()))
+    }
+
+    /// `/orgs/{org}/apps/{app}`.
+    pub fn app_path(&self) -> Result<String, UsageError> {
+        Ok(format!("/orgs/{}/apps/{}", self.org()?, self.app()?))
+    }
+
+    /// `/orgs/{org}/apps/{app}/envs/{env}`.
+    pub fn env_path(&self) -> Result<String, UsageError> {
+        Ok(format!("{}/envs/{}", self.app_path()?, self.env()?))
     }
 
     pub fn client(&self) -> gangplank_api::client::Client {

@@ -53,5 +53,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => commands::get::run(&cli.global, args).await,
         Command::Delete(args) => commands::delete::run(&cli.global, args).await,
         Command::Api(args) => commands::api::run(&cli.global, args).await,
+        Command::Deploy(args) => commands::deploy::deploy(&cli.global, args).await,
+        Command::Rollback(args) => commands::deploy::rollback(&cli.global, args).await,
+        Command::Resume => commands::deploy::resume(&cli.global).await,
+        Command::Diff(args) => commands::deploy::diff(&cli.global, args).await,
+        Command::Explain(args) => commands::deploy::explain(&cli.global, args).await,
     }
 }

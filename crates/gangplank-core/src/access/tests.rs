@@ -19,6 +19,9 @@ fn role_table_is_as_documented() {
 | create/rename/delete envs | yes | - | - | - | - | - | yes | yes |
 | delete an app | yes | - | - | - | - | - | - | yes |
 | grant roles on an app | yes | - | - | - | - | - | - | yes |
+| deltas, deploy, roll back, resume automation | yes | - | - | - | - | - | yes | yes |
+| manage automation rules | yes | - | - | - | - | - | yes | yes |
+| manage webhooks and deliveries | yes | - | - | - | - | - | - | yes |
 ";
     assert_eq!(render_table(), expected);
 }

@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::time_format::format_millis;
+use gangplank_core::timestamp::format_millis;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -87,11 +87,13 @@ async fn create(
         (false, Some(env)) => Some(NewEnv {
             id: ResourceId::parse("env.id", &env.id)?.to_string(),
             name: env.name,
+            from_deploy_id: String::new(),
             env_type: ResourceId::parse("env.type", &env.kind)?.to_string(),
         }),
         (false, None) => Some(NewEnv {
             id: "development".to_owned(),
             name: "Development".to_owned(),
+            from_deploy_id: String::new(),
             env_type: "development".to_owned(),
         }),
     };

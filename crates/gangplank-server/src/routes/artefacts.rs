@@ -22,7 +22,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, body_bytes, is_json, parse_json};
 use crate::state::AppState;
-use crate::time_format::format_millis;
+use gangplank_core::timestamp::format_millis;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -171,6 +171,8 @@ async fn create_version(
     let row = match state.store.record_artefact_version(new).await? {
         VersionOutcome::Created(row) => {
             crate::metrics::artefact_version_created(&row.kind);
+            state.wake.automation.notify_one();
+            state.wake.delivery.notify_one();
             tracing::info!(name = %row.name, version = %row.version, id = %row.id, "artefact version recorded");
             row
         }

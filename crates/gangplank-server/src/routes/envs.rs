@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gangplank_api::apps::{CreateEnv, Env, Rename};
+use gangplank_api::deploys::{AutomationLogEntry, AutomationState};
 use gangplank_core::access::Action;
 use gangplank_core::id::ResourceId;
 use gangplank_store::{EnvRow, NewEnv};
@@ -13,18 +14,42 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::extract::ApiQuery;
+use crate::routes::deploys::deploy_view;
 use crate::state::AppState;
-use crate::time_format::format_millis;
+use gangplank_core::timestamp::format_millis;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, rename, remove))
+        .routes(routes!(rebase))
+        .routes(routes!(resume))
+        .routes(routes!(automation_log))
 }
 
-fn env_response(row: EnvRow) -> Env {
+/// The wire form of an environment, with its `from_deploy` and `last_deploy`.
+async fn env_view(state: &AppState, org: &str, app: &str, row: EnvRow) -> Result<Env, ApiError> {
     let created_at = format_millis(row.created_at);
-    Env {
+    let deploy = |id: String| async move {
+        if id.is_empty() {
+            return Ok::<_, ApiError>(None);
+        }
+        Ok(state
+            .store
+            .get_deploy(org, app, &id)
+            .await?
+            .map(deploy_view))
+    };
+    Ok(Env {
+        from_deploy: deploy(row.from_deploy_id).await?,
+        last_deploy: deploy(row.last_deploy_id).await?,
+        automation: Some(AutomationState {
+            held: row.automation_held_at != 0,
+            held_since: (row.automation_held_at != 0)
+                .then(|| format_millis(row.automation_held_at)),
+            held_by: row.automation_held_by,
+        }),
         id: row.id,
         name: row.name,
         kind: row.env_type,
@@ -32,7 +57,7 @@ fn env_response(row: EnvRow) -> Env {
         created_at,
         created_by: row.created_by,
         status: "active".to_owned(),
-    }
+    })
 }
 
 /// The app's environments.
@@ -48,8 +73,11 @@ async fn list(
         .app(&state, &app)
         .await?
         .require(Action::ReadApp)?;
-    let envs = state.store.list_envs(&org, Some(&app)).await?;
-    Ok(Json(envs.into_iter().map(env_response).collect()))
+    let mut out = Vec::new();
+    for row in state.store.list_envs(&org, Some(&app)).await? {
+        out.push(env_view(&state, &org, &app, row).await?);
+    }
+    Ok(Json(out))
 }
 
 /// Creates an environment (type `development` unless given).
@@ -64,15 +92,22 @@ async fn create(
     access.require(Action::ManageEnvs)?;
     let id = ResourceId::parse("id", &body.id)?;
     let env_type = ResourceId::parse("type", body.kind.as_deref().unwrap_or("development"))?;
-    if let Some(deploy) = body.from_deploy_id {
-        // Deployments arrive with the automated-deployments work; until then none can exist.
+    let from_deploy_id = body.from_deploy_id.unwrap_or_default();
+    if !from_deploy_id.is_empty()
+        && state
+            .store
+            .get_deploy(&org, &app, &from_deploy_id)
+            .await?
+            .is_none()
+    {
         return Err(ApiError::invalid(
             "from_deploy_id",
-            format!("no deployment {deploy} in app {app}"),
+            format!("no deployment {from_deploy_id} in app {app}"),
         ));
     }
     let env = NewEnv {
         name: body.name.unwrap_or_else(|| id.to_string()),
+        from_deploy_id,
         id: id.to_string(),
         env_type: env_type.to_string(),
     };
@@ -80,7 +115,11 @@ async fn create(
         .store
         .create_env(&org, &app, env, &access.org.user_id)
         .await?;
-    Ok((StatusCode::CREATED, Json(env_response(row))))
+    state.wake.delivery.notify_one();
+    Ok((
+        StatusCode::CREATED,
+        Json(env_view(&state, &org, &app, row).await?),
+    ))
 }
 
 /// One environment.
@@ -96,9 +135,12 @@ async fn get_one(
         .app(&state, &app)
         .await?
         .require(Action::ReadApp)?;
-    let row = state.store.get_env(&org, &app, &env).await?;
-    row.map(|r| Json(env_response(r)))
-        .ok_or_else(|| ApiError::NotFound(format!("no environment {env} in app {app}")))
+    let row = state
+        .store
+        .get_env(&org, &app, &env)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no environment {env} in app {app}")))?;
+    Ok(Json(env_view(&state, &org, &app, row).await?))
 }
 
 /// Renames an environment.
@@ -115,9 +157,8 @@ async fn rename(
         .app(&state, &app)
         .await?
         .require(Action::ManageEnvs)?;
-    Ok(Json(env_response(
-        state.store.rename_env(&org, &app, &env, &body.name).await?,
-    )))
+    let row = state.store.rename_env(&org, &app, &env, &body.name).await?;
+    Ok(Json(env_view(&state, &org, &app, row).await?))
 }
 
 /// Deletes an environment; 400 for the app's last one.
@@ -127,12 +168,93 @@ async fn remove(
     caller: Caller,
     Path((org, app, env)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let access = caller.in_org(&state, &org).await?.app(&state, &app).await?;
+    access.require(Action::ManageEnvs)?;
+    state
+        .store
+        .delete_env(&org, &app, &env, &access.org.user_id)
+        .await?;
+    state.wake.delivery.notify_one();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Rebases the environment on a deployment of the app: the next deployment starts from its
+/// set. Rebasing to an earlier deployment of this environment is a rollback and holds
+/// automation until it is resumed. The body is the deployment ID as a JSON string.
+#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/envs/{env}/from_deploy_id", tag = "envs", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = String, responses((status = 204), (status = 400, description = "no such deployment in the app")))]
+async fn rebase(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+    ApiJson(deploy_id): ApiJson<String>,
+) -> Result<StatusCode, ApiError> {
+    let access = caller.in_org(&state, &org).await?.app(&state, &app).await?;
+    access.require(Action::Deploy)?;
+    state
+        .store
+        .rebase_env(&org, &app, &env, &deploy_id, &access.org.user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lets automation deploy in the environment again after a rollback held it.
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs/{env}/automation/resume", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 204)))]
+async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .app(&state, &app)
         .await?
-        .require(Action::ManageEnvs)?;
-    state.store.delete_env(&org, &app, &env).await?;
+        .require(Action::Deploy)?;
+    state.store.resume_automation(&org, &app, &env).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct LogQuery {
+    /// At most this many entries (default 100, at most 1000).
+    limit: Option<i64>,
+}
+
+/// Why each artefact version considered for the environment was or was not deployed, newest
+/// first.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/automation-log", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), LogQuery), responses((status = 200, body = Vec<AutomationLogEntry>)))]
+async fn automation_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+    ApiQuery(query): ApiQuery<LogQuery>,
+) -> Result<Json<Vec<AutomationLogEntry>>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ReadApp)?;
+    if state.store.get_env(&org, &app, &env).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no environment {env} in app {app}"
+        )));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state.store.automation_log(&org, &app, &env, limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| AutomationLogEntry {
+                artefact_version_id: r.version_id,
+                name: r.artefact_name,
+                version: r.version,
+                rule_id: r.rule_id,
+                outcome: r.outcome,
+                code: r.code,
+                reason: r.reason,
+                deploy_id: r.deploy_id,
+                created_at: format_millis(r.created_at),
+            })
+            .collect(),
+    ))
 }

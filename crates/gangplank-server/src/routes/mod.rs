@@ -3,11 +3,16 @@
 
 mod apps;
 mod artefacts;
+mod deltas;
+mod deploys;
 mod env_types;
 mod envs;
 mod health;
+mod rules;
+mod sets;
 mod tokens;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -53,6 +58,11 @@ pub fn router(state: AppState) -> Router {
         .merge(apps::routes())
         .merge(envs::routes())
         .merge(artefacts::routes())
+        .merge(deploys::routes())
+        .merge(deltas::routes())
+        .merge(sets::routes())
+        .merge(rules::routes())
+        .merge(webhooks::routes())
         .split_for_parts();
     Router::new()
         .merge(api)

@@ -13,7 +13,7 @@ use crate::auth::{Caller, generate_token, hash_token};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::time_format::{format_millis, parse_rfc3339_millis};
+use gangplank_core::timestamp::{format_millis, parse_rfc3339_millis};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

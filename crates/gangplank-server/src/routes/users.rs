@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::time_format::format_millis;
+use gangplank_core::timestamp::format_millis;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

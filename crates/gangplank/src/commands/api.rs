@@ -27,26 +27,9 @@ pub async fn run(global: &Global, args: ApiArgs) -> anyhow::Result<()> {
     if !args.path.starts_with('/') {
         return Err(UsageError(format!("the path must start with /, not {:?}", args.path)).into());
     }
-    let text = match (args.data, args.file.as_deref()) {
-        (Some(data), _) => Some(data),
-        (None, Some("-")) => {
-            let mut buffer = String::new();
-            std::io::stdin()
-                .read_to_string(&mut buffer)
-                .context("reading standard input")?;
-            Some(buffer)
-        }
-        (None, Some(file)) => {
-            Some(std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?)
-        }
-        (None, None) => None,
-    };
-    let body = match text {
+    let body = match json_body(args.data, args.file.as_deref())? {
         None => Body::Empty,
-        Some(text) => Body::Json(
-            serde_json::from_str(&text)
-                .map_err(|e| UsageError(format!("the body is not valid JSON: {e}")))?,
-        ),
+        Some(value) => Body::Json(value),
     };
     let resolved = Resolved::from(global)?;
     let answer = resolved.client().send(method, &args.path, body).await?;
@@ -54,4 +37,28 @@ pub async fn run(global: &Global, args: ApiArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     }
     Ok(())
+}
+
+/// A JSON body from `-d TEXT`, `-f FILE`, or `-f -` (standard input).
+pub fn json_body(
+    data: Option<String>,
+    file: Option<&str>,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    let text = match (data, file) {
+        (Some(data), _) => data,
+        (None, Some("-")) => {
+            let mut buffer = String::new();
+            std::io::stdin()
+                .read_to_string(&mut buffer)
+                .context("reading standard input")?;
+            buffer
+        }
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+        }
+        (None, None) => return Ok(None),
+    };
+    let value = serde_json::from_str(&text)
+        .map_err(|e| UsageError(format!("the body is not valid JSON: {e}")))?;
+    Ok(Some(value))
 }

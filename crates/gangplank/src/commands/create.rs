@@ -1,13 +1,16 @@
-//! `gangplank create artefact-version|app|env`.
+//! `gangplank create artefact-version|app|env|delta|rule|webhook`.
 
 use anyhow::Context;
 use gangplank_api::client::Body;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{ArtefactVersionArgs, CreateArgs, CreateWhat, Global};
+use crate::UsageError;
+use crate::cli::{ArtefactVersionArgs, CreateArgs, CreateWhat, Global, RuleArgs, WebhookArgs};
 use crate::client_config::Resolved;
-use crate::commands::get::{APP_COLUMNS, ENV_COLUMNS, VERSION_COLUMNS};
+use crate::commands::get::{
+    APP_COLUMNS, ENV_COLUMNS, RULE_COLUMNS, VERSION_COLUMNS, WEBHOOK_COLUMNS,
+};
 use crate::output;
 
 pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
@@ -23,6 +26,25 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
             format!("/orgs/{org}/apps"),
             json!({"id": id, "name": name.unwrap_or_else(|| id.clone())}),
             APP_COLUMNS,
+        ),
+        CreateWhat::Delta { data, file } => {
+            let body = crate::commands::api::json_body(data, file.as_deref())?
+                .ok_or_else(|| UsageError("create delta needs -d JSON or -f FILE".to_owned()))?;
+            (
+                format!("{}/deltas", resolved.app_path()?),
+                body,
+                &[("ID", "id")][..],
+            )
+        }
+        CreateWhat::Rule(rule) => (
+            format!("{}/rules", resolved.env_path()?),
+            rule_body(rule),
+            RULE_COLUMNS,
+        ),
+        CreateWhat::Webhook(hook) => (
+            format!("{}/webhooks", resolved.app_path()?),
+            webhook_body(hook)?,
+            WEBHOOK_COLUMNS,
         ),
         CreateWhat::Env { id, kind, name } => {
             let app = resolved.app()?;
@@ -62,6 +84,56 @@ fn artefact_version_body(args: ArtefactVersionArgs) -> anyhow::Result<Value> {
         let spec: Value = serde_yaml_ng::from_str(&text)
             .with_context(|| format!("parsing {} as YAML", path.display()))?;
         body["spec"] = spec;
+    }
+    Ok(body)
+}
+
+fn rule_body(rule: RuleArgs) -> Value {
+    let policy = match (rule.semver, rule.version_regex) {
+        (Some(constraint), _) => {
+            json!({"type": "semver", "constraint": constraint, "include_prerelease": rule.prerelease})
+        }
+        (None, Some(pattern)) => json!({"type": "regex", "pattern": pattern}),
+        (None, None) => Value::Null,
+    };
+    let mut body = json!({
+        "type": "update",
+        "active": !rule.inactive,
+        "artefacts_filter": rule.artefacts,
+        "exclude_artefacts_filter": rule.exclude,
+        "match_ref": rule.match_ref.unwrap_or_default(),
+    });
+    if !policy.is_null() {
+        body["version_policy"] = policy;
+    }
+    body
+}
+
+fn webhook_body(hook: WebhookArgs) -> anyhow::Result<Value> {
+    let mut triggers = Vec::new();
+    for trigger in &hook.triggers {
+        let (scope, kind) = trigger.rsplit_once('.').ok_or_else(|| {
+            UsageError(format!(
+                "--trigger {trigger:?} must be scope.type, e.g. deployment.finished"
+            ))
+        })?;
+        triggers.push(json!({"scope": scope, "type": kind}));
+    }
+    let mut headers = serde_json::Map::new();
+    for header in &hook.headers {
+        let (name, value) = header
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--header {header:?} must be NAME=VALUE")))?;
+        headers.insert(name.to_owned(), Value::String(value.to_owned()));
+    }
+    let mut body =
+        json!({"id": hook.id, "url": hook.target_url, "triggers": triggers, "headers": headers});
+    if let Some(payload) = hook.payload {
+        body["payload"] = serde_json::from_str(&payload)
+            .map_err(|e| UsageError(format!("--payload is not valid JSON: {e}")))?;
+    }
+    if let Some(secret) = hook.secret {
+        body["secret"] = Value::String(secret);
     }
     Ok(body)
 }

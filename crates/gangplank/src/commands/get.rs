@@ -37,6 +37,37 @@ pub const ENV_COLUMNS: Columns = &[
     ("CREATED", "created_at"),
 ];
 
+pub const DEPLOY_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("STATUS", "status"),
+    ("SET", "set_id"),
+    ("TRIGGERED BY", "triggered_by"),
+    ("COMMENT", "comment"),
+    ("CREATED", "created_at"),
+];
+const SET_COLUMNS: Columns = &[("ID", "id"), ("VERSION", "version")];
+const DELTA_COLUMNS: Columns = &[("ID", "id")];
+pub const RULE_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("ACTIVE", "active"),
+    ("MATCH REF", "match_ref"),
+    ("ARTEFACTS", "artefacts_filter"),
+    ("CREATED", "created_at"),
+];
+pub const WEBHOOK_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("URL", "url"),
+    ("DISABLED", "disabled"),
+    ("SECRET (shown once)", "secret"),
+];
+const DELIVERY_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("EVENT", "event"),
+    ("STATE", "state"),
+    ("LAST ERROR", "last_error"),
+    ("CREATED", "created_at"),
+];
+
 pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
     let resolved = Resolved::from(global)?;
     let org = resolved.org()?;
@@ -65,9 +96,42 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             format!("/orgs/{org}/apps/{}/envs/{id}", resolved.app()?),
             ENV_COLUMNS,
         ),
+        ("deploys" | "deploy", None) => {
+            (format!("{}/deploys", resolved.env_path()?), DEPLOY_COLUMNS)
+        }
+        ("deploys" | "deploy", Some(id)) => (
+            format!("{}/deploys/{id}", resolved.env_path()?),
+            DEPLOY_COLUMNS,
+        ),
+        ("sets" | "set", None) => (format!("{}/sets", resolved.app_path()?), SET_COLUMNS),
+        ("sets" | "set", Some(id)) => (format!("{}/sets/{id}", resolved.app_path()?), SET_COLUMNS),
+        ("deltas" | "delta", None) => (format!("{}/deltas", resolved.app_path()?), DELTA_COLUMNS),
+        ("deltas" | "delta", Some(id)) => (
+            format!("{}/deltas/{id}", resolved.app_path()?),
+            DELTA_COLUMNS,
+        ),
+        ("rules" | "rule", None) => (format!("{}/rules", resolved.env_path()?), RULE_COLUMNS),
+        ("rules" | "rule", Some(id)) => {
+            (format!("{}/rules/{id}", resolved.env_path()?), RULE_COLUMNS)
+        }
+        ("webhooks" | "webhook", None) => (
+            format!("{}/webhooks", resolved.app_path()?),
+            WEBHOOK_COLUMNS,
+        ),
+        ("webhooks" | "webhook", Some(id)) => (
+            format!("{}/webhooks/{id}", resolved.app_path()?),
+            WEBHOOK_COLUMNS,
+        ),
+        ("deliveries" | "delivery", Some(hook)) => (
+            format!("{}/webhooks/{hook}/deliveries", resolved.app_path()?),
+            DELIVERY_COLUMNS,
+        ),
+        ("deliveries" | "delivery", None) => {
+            return Err(UsageError("get deliveries needs the webhook's id".to_owned()).into());
+        }
         (other, _) => {
             return Err(UsageError(format!(
-                "cannot get {other:?}; use artefacts, artefact-versions, apps or envs"
+                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks or deliveries"
             ))
             .into());
         }

@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod create;
 pub mod delete;
+pub mod deploy;
 pub mod get;
 #[cfg(feature = "server")]
 pub mod serve;

@@ -281,3 +281,163 @@ fn serve_prints_its_config_with_secrets_redacted() {
         "{printed}"
     );
 }
+
+#[test]
+fn deploy_rule_webhook_rollback_resume_explain_and_diff() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| -> Value {
+        let mut command = gangplank(home.path());
+        command
+            .args([
+                "--url",
+                server.base.as_str(),
+                "--token",
+                ADMIN,
+                "--org",
+                "default",
+                "--app",
+                "cli",
+                "--env",
+                "development",
+                "-o",
+                "json",
+            ])
+            .args(args);
+        if let Some(stdin) = stdin {
+            command.write_stdin(stdin);
+        }
+        let output = command.assert().success().get_output().stdout.clone();
+        if output.is_empty() {
+            Value::Null
+        } else {
+            json_of(&output)
+        }
+    };
+    run(&["create", "app", "cli"], None);
+    let deploy_image = |version: &str| -> Value {
+        let delta = run(
+            &["create", "delta", "-f", "-"],
+            Some(&format!(
+                r#"{{"modules":{{"add":{{"web":{{"spec":{{"containers":{{"main":{{"image":"registry.test/cli/web:{version}"}}}}}}}}}}}}}}"#
+            )),
+        );
+        let deploy = run(
+            &[
+                "deploy",
+                "--delta",
+                delta["id"].as_str().unwrap(),
+                "-m",
+                version,
+            ],
+            None,
+        );
+        crate::support::poll("the deployment to succeed", || {
+            let list = run(&["get", "deploys"], None);
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["id"] == deploy["id"] && d["status"] == "succeeded")
+                .then_some(())
+        });
+        deploy
+    };
+    let v1 = deploy_image("1");
+    let v2 = deploy_image("2");
+    let rule = run(
+        &[
+            "create",
+            "rule",
+            "--match-ref",
+            "^refs/heads/main$",
+            "--semver",
+            "^2",
+        ],
+        None,
+    );
+    assert_eq!(rule["version_policy"]["constraint"], "^2");
+    let hook = run(
+        &[
+            "create",
+            "webhook",
+            "notify",
+            "--target-url",
+            "https://hooks.example.com/x",
+            "--trigger",
+            "deployment.finished",
+            "--header",
+            "X-Team=core",
+        ],
+        None,
+    );
+    assert!(hook["secret"].as_str().unwrap().starts_with("whsec_"));
+
+    let rollback = run(&["rollback"], None);
+    assert_eq!(
+        rollback["set_id"], v1["set_id"],
+        "back to the previous succeeded deployment"
+    );
+    let env: Value = run(&["get", "envs", "development"], None);
+    assert_eq!(env["automation"]["held"], true);
+    run(&["resume"], None);
+    let env: Value = run(&["get", "envs", "development"], None);
+    assert_eq!(env["automation"]["held"], false);
+
+    let diff = run(
+        &[
+            "diff",
+            "sets",
+            v1["set_id"].as_str().unwrap(),
+            v2["set_id"].as_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(
+        diff["modules"]["update"]["web"][0]["value"],
+        "registry.test/cli/web:2"
+    );
+    run(
+        &[
+            "create",
+            "artefact-version",
+            "-t",
+            "container",
+            "-n",
+            "registry.test/cli/web",
+            "--version",
+            "3.0.0",
+            "--ref",
+            "refs/heads/main",
+        ],
+        None,
+    );
+    let log = crate::support::poll("an explanation", || {
+        let log = run(&["explain"], None);
+        log.as_array()
+            .unwrap()
+            .first()
+            .filter(|e| e["outcome"] != "queued")
+            .cloned()
+    });
+    assert_eq!(log["code"], "policy", "3.0.0 is outside ^2: {log}");
+
+    let mut bad = gangplank(home.path());
+    bad.args([
+        "--url",
+        server.base.as_str(),
+        "--token",
+        ADMIN,
+        "--org",
+        "default",
+        "--app",
+        "cli",
+        "--env",
+        "development",
+        "rollback",
+        "--to",
+        "nope",
+    ]);
+    let failure = bad.assert().failure();
+    let stderr = String::from_utf8_lossy(&failure.get_output().stderr).into_owned();
+    assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+}

@@ -3,9 +3,12 @@
 
 mod apps;
 mod artefacts;
+mod automation;
 mod cli;
 mod durability;
 mod errors;
 mod fuzz;
+mod receivers;
 mod roles;
 mod support;
+mod webhooks;

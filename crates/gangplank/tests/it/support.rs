@@ -198,3 +198,15 @@ pub fn error_message(body: &Value) -> &str {
     );
     body["message"].as_str().unwrap()
 }
+
+/// Polls `check` until it gives a value, failing after 60 s with `what`.
+pub fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

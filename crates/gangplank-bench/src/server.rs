@@ -1,0 +1,69 @@
+//! Starting the real server for a benchmark, and reading its memory.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The bootstrap token of every benchmark server.
+pub const TOKEN: &str = "gp_bench_token_0123456789abcdef";
+
+pub fn start_server(
+    binary: &Path,
+    data_dir: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(binary)
+        .arg("serve")
+        .env("GANGPLANK_LISTEN", "127.0.0.1:0")
+        .env("GANGPLANK_DATA_DIR", data_dir)
+        .env("GANGPLANK_BOOTSTRAP_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .envs(env.iter().copied())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading the server's address")?;
+    let address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .with_context(|| format!("unexpected first line {line:?}"))?;
+    Ok((child, address.to_owned()))
+}
+
+pub async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("the server did not become ready within 30 s")
+}
+
+pub fn read_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("{field} missing"))?;
+    line.split_whitespace()
+        .nth(1)
+        .context("malformed status line")?
+        .parse()
+        .context("parsing KiB")
+}

@@ -1,0 +1,79 @@
+//! What the deploy endpoint and automation share: new IDs, an environment's base set, and
+//! the `NewDeploy` record for a target set.
+
+use gangplank_core::delta::DeltaContent;
+use gangplank_core::set::Set;
+use gangplank_store::{DeltaRow, NewDeploy};
+
+use crate::error::ApiError;
+
+/// `n` random bytes as lower-case hex.
+fn random_hex(n: usize) -> String {
+    hex::encode(crate::secrets::random_bytes(n))
+}
+
+/// A deployment ID: 16 hex characters, like Humanitec's.
+pub fn new_deploy_id() -> String {
+    random_hex(8)
+}
+
+/// A delta ID: 40 hex characters, like Humanitec's.
+pub fn new_delta_id() -> String {
+    random_hex(20)
+}
+
+/// A rule ID: 16 hex characters, like Humanitec's.
+pub fn new_rule_id() -> String {
+    random_hex(8)
+}
+
+/// Parses a stored set; the empty text is the empty set (before the first deployment).
+pub fn parse_set(content: &str) -> Result<Set, ApiError> {
+    if content.is_empty() {
+        return Ok(Set::default());
+    }
+    serde_json::from_str(content)
+        .map_err(|e| ApiError::Internal(format!("a stored set is damaged: {e}")))
+}
+
+/// Parses a stored delta's content.
+pub fn parse_delta(content: &str) -> Result<DeltaContent, ApiError> {
+    serde_json::from_str(content)
+        .map_err(|e| ApiError::Internal(format!("a stored delta is damaged: {e}")))
+}
+
+/// Where a deployment goes and what it carries.
+pub struct DeployPlan<'a> {
+    pub org_id: &'a str,
+    pub app_id: &'a str,
+    pub env_id: &'a str,
+    pub from_deploy_id: String,
+    pub delta_id: String,
+    pub set: Set,
+    pub comment: String,
+    pub created_by: String,
+    pub triggered_by: String,
+    /// A delta to store with the deployment (automation's generated ones).
+    pub new_delta: Option<DeltaRow>,
+}
+
+impl DeployPlan<'_> {
+    pub fn into_new_deploy(self) -> NewDeploy {
+        let content = serde_json::to_string(&self.set).unwrap_or_default();
+        NewDeploy {
+            org_id: self.org_id.to_owned(),
+            app_id: self.app_id.to_owned(),
+            env_id: self.env_id.to_owned(),
+            id: new_deploy_id(),
+            expected_from_id: self.from_deploy_id,
+            delta_id: self.delta_id,
+            set_id: self.set.id(),
+            repositories: self.set.repositories(),
+            set_content: content,
+            comment: self.comment,
+            created_by: self.created_by,
+            triggered_by: self.triggered_by,
+            new_delta: self.new_delta,
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Deployments of an environment: create (from a delta, a set, or the environment's base set
+//! again), list newest first, one, and its errors.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use gangplank_api::deploys::{Deployment, DeploymentError, DeploymentRequest};
+use gangplank_core::access::Action;
+use gangplank_core::timestamp::format_millis;
+use gangplank_store::{DeployRow, StoreError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::deploying::{DeployPlan, parse_delta, parse_set};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one))
+        .routes(routes!(errors))
+}
+
+/// The wire form of a deployment.
+pub fn deploy_view(row: DeployRow) -> Deployment {
+    Deployment {
+        id: row.id,
+        env_id: row.env_id,
+        from_id: row.from_id,
+        delta_id: row.delta_id,
+        set_id: row.set_id,
+        comment: row.comment,
+        status: row.status,
+        status_changed_at: format_millis(row.status_changed_at),
+        created_at: format_millis(row.created_at),
+        created_by: row.created_by,
+        triggered_by: row.triggered_by,
+        export_status: String::new(),
+        export_file: String::new(),
+    }
+}
+
+/// The environment's deployments, newest first.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 200, body = Vec<Deployment>)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+) -> Result<Json<Vec<Deployment>>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ReadApp)?;
+    if state.store.get_env(&org, &app, &env).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no environment {env} in app {app}"
+        )));
+    }
+    let rows = state.store.list_deploys(&org, &app, &env).await?;
+    Ok(Json(rows.into_iter().map(deploy_view).collect()))
+}
+
+/// Starts a deployment: the environment's base set with `delta_id` applied, or exactly
+/// `set_id`, or (with neither) the base set again, which after a rebase is a rollback.
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = DeploymentRequest, responses((status = 201, body = Deployment), (status = 409, description = "a deployment is active in the environment")))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<DeploymentRequest>,
+) -> Result<(StatusCode, Json<Deployment>), ApiError> {
+    let access = caller.in_org(&state, &org).await?.app(&state, &app).await?;
+    access.require(Action::Deploy)?;
+    let env_row = state
+        .store
+        .get_env(&org, &app, &env)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no environment {env} in app {app}")))?;
+    let base = if env_row.from_deploy_id.is_empty() {
+        gangplank_core::set::Set::default()
+    } else {
+        let from = state
+            .store
+            .get_deploy(&org, &app, &env_row.from_deploy_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(format!("deployment {} is missing", env_row.from_deploy_id))
+            })?;
+        parse_set(
+            &state
+                .store
+                .get_set(&org, &app, &from.set_id)
+                .await?
+                .unwrap_or_default(),
+        )?
+    };
+    let (delta_id, set) = match (
+        body.delta_id.filter(|d| !d.is_empty()),
+        body.set_id.filter(|s| !s.is_empty()),
+    ) {
+        (Some(delta_id), _) => {
+            let delta = state
+                .store
+                .get_delta(&org, &app, &delta_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid("delta_id", format!("no delta {delta_id} in app {app}"))
+                })?;
+            let set = parse_delta(&delta.content)?.apply_to(&base).map_err(|e| {
+                ApiError::invalid(
+                    "delta_id",
+                    format!("the delta does not apply to the environment: {e}"),
+                )
+            })?;
+            (delta_id, set)
+        }
+        (None, Some(set_id)) => {
+            let content = state
+                .store
+                .get_set(&org, &app, &set_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid("set_id", format!("no set {set_id} in app {app}"))
+                })?;
+            (String::new(), parse_set(&content)?)
+        }
+        (None, None) if env_row.from_deploy_id.is_empty() => {
+            return Err(ApiError::invalid(
+                "delta_id",
+                "the environment has no deployment to redeploy; give a delta_id or set_id",
+            ));
+        }
+        (None, None) => (String::new(), base),
+    };
+    let plan = DeployPlan {
+        org_id: &org,
+        app_id: &app,
+        env_id: &env,
+        from_deploy_id: env_row.from_deploy_id,
+        delta_id,
+        set,
+        comment: body.comment.unwrap_or_default(),
+        created_by: access.org.user_id.clone(),
+        triggered_by: access.org.user_id.clone(),
+        new_delta: None,
+    };
+    let row = state
+        .store
+        .create_deploy(plan.into_new_deploy())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            other => other.into(),
+        })?;
+    state.wake.deploy.notify_one();
+    state.wake.delivery.notify_one();
+    Ok((StatusCode::CREATED, Json(deploy_view(row))))
+}
+
+/// One deployment.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys/{deploy}", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), ("deploy" = String, Path)), responses((status = 200, body = Deployment)))]
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env, deploy)): Path<(String, String, String, String)>,
+) -> Result<Json<Deployment>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ReadApp)?;
+    state
+        .store
+        .get_deploy(&org, &app, &deploy)
+        .await?
+        .filter(|d| d.env_id == env)
+        .map(|d| Json(deploy_view(d)))
+        .ok_or_else(|| ApiError::NotFound(format!("no deployment {deploy} in environment {env}")))
+}
+
+/// The errors a deployment reported.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys/{deploy}/errors", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), ("deploy" = String, Path)), responses((status = 200, body = Vec<DeploymentError>)))]
+async fn errors(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env, deploy)): Path<(String, String, String, String)>,
+) -> Result<Json<Vec<DeploymentError>>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ReadApp)?;
+    if state
+        .store
+        .get_deploy(&org, &app, &deploy)
+        .await?
+        .filter(|d| d.env_id == env)
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "no deployment {deploy} in environment {env}"
+        )));
+    }
+    let rows = state.store.deploy_errors(&org, &app, &deploy).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|e| DeploymentError {
+                error_type: if e.scope == "workload" {
+                    "workload"
+                } else {
+                    "deployment"
+                }
+                .to_owned(),
+                scope: e.scope,
+                object_id: e.object_id,
+                code: e.code,
+                summary: e.summary,
+                message: e.message,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,290 @@
+//! Webhooks of an app (reference §3), the event catalogue, and deliveries with redelivery.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use gangplank_api::webhooks::{
+    Delivery, DeliveryAttempt, EventInfo, Trigger, Webhook, WebhookRequest,
+};
+use gangplank_core::access::Action;
+use gangplank_core::id::ResourceId;
+use gangplank_core::timestamp::format_millis;
+use gangplank_core::webhook::{self, EVENTS, SigningKey};
+use gangplank_store::WebhookRow;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{AppAccess, Caller};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::worker::delivery::{check_url, secret_context};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, patch, remove))
+        .routes(routes!(delete_all))
+        .routes(routes!(events))
+        .routes(routes!(deliveries))
+        .routes(routes!(redeliver))
+}
+
+fn webhook_view(row: WebhookRow) -> Webhook {
+    let triggers: Vec<Trigger> = serde_json::from_str(&row.triggers).unwrap_or_default();
+    Webhook {
+        id: row.id,
+        url: row.url,
+        disabled: row.disabled,
+        headers: serde_json::from_str(&row.headers).unwrap_or_default(),
+        payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),
+        triggers,
+        created_at: format_millis(row.created_at),
+        created_by: row.created_by,
+        secret: None,
+    }
+}
+
+/// Validates the changeable fields of a webhook into `row`.
+fn apply_fields(
+    state: &AppState,
+    row: &mut WebhookRow,
+    body: WebhookRequest,
+) -> Result<(), ApiError> {
+    if let Some(url) = body.url {
+        check_url(&url, state.webhook.allow_private).map_err(|e| ApiError::invalid("url", e))?;
+        row.url = url;
+    }
+    if let Some(disabled) = body.disabled {
+        row.disabled = disabled;
+    }
+    if let Some(headers) = body.headers {
+        row.headers = serde_json::to_string(&headers).unwrap_or_else(|_| "{}".to_owned());
+    }
+    if let Some(payload) = body.payload {
+        if !payload.is_object() {
+            return Err(ApiError::invalid("payload", "must be a JSON object"));
+        }
+        row.payload = payload.to_string();
+    }
+    if let Some(triggers) = body.triggers {
+        row.triggers = serde_json::to_string(&triggers).unwrap_or_else(|_| "[]".to_owned());
+    }
+    let triggers: Vec<Trigger> = serde_json::from_str(&row.triggers).unwrap_or_default();
+    let pairs: Vec<(String, String)> = triggers.into_iter().map(|t| (t.scope, t.kind)).collect();
+    let headers: BTreeMap<String, String> = serde_json::from_str(&row.headers).unwrap_or_default();
+    for name in headers.keys() {
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ApiError::invalid(
+                "headers",
+                format!("{name:?} is not a valid header name"),
+            ));
+        }
+    }
+    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+    webhook::validate(&pairs, &payload, &headers)?;
+    Ok(())
+}
+
+async fn owner_access(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    app: &str,
+    action: Action,
+) -> Result<AppAccess, ApiError> {
+    let access = caller.in_org(state, org).await?.app(state, app).await?;
+    access.require(action)?;
+    Ok(access)
+}
+
+/// The app's webhooks.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/webhooks", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path)), responses((status = 200, body = Vec<Webhook>)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app)): Path<(String, String)>,
+) -> Result<Json<Vec<Webhook>>, ApiError> {
+    owner_access(&state, &caller, &org, &app, Action::ReadApp).await?;
+    let rows = state.store.list_webhooks(&org, &app).await?;
+    Ok(Json(rows.into_iter().map(webhook_view).collect()))
+}
+
+/// Creates a webhook. Without `secret`, one is generated and returned once, in this response.
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/webhooks", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path)), request_body = WebhookRequest, responses((status = 201, body = Webhook)))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app)): Path<(String, String)>,
+    ApiJson(mut body): ApiJson<WebhookRequest>,
+) -> Result<(StatusCode, Json<Webhook>), ApiError> {
+    let access = owner_access(&state, &caller, &org, &app, Action::ManageWebhooks).await?;
+    let id = ResourceId::parse("id", body.id.as_deref().unwrap_or_default())?.to_string();
+    if body.url.is_none() {
+        return Err(ApiError::invalid("url", "is required"));
+    }
+    let (key, generated) = match body.secret.take() {
+        Some(secret) => (SigningKey::parse(&secret)?, false),
+        None => (
+            SigningKey::from_bytes(crate::secrets::random_bytes(32)),
+            true,
+        ),
+    };
+    let mut row = WebhookRow {
+        id: id.clone(),
+        app_id: app.clone(),
+        url: String::new(),
+        disabled: false,
+        headers: "{}".to_owned(),
+        payload: body
+            .payload
+            .is_none()
+            .then(webhook::default_payload)
+            .unwrap_or(Value::Null)
+            .to_string(),
+        triggers: "[]".to_owned(),
+        secret_sealed: state.secrets.seal(&secret_context(&org, &id), key.bytes()),
+        created_at: gangplank_store::now_millis(),
+        created_by: access.org.user_id.clone(),
+    };
+    apply_fields(&state, &mut row, body)?;
+    let row = state.store.create_webhook(&org, row).await?;
+    let mut view = webhook_view(row);
+    view.secret = generated.then(|| key.to_secret());
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// One webhook.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/webhooks/{id}", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path)), responses((status = 200, body = Webhook)))]
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, id)): Path<(String, String, String)>,
+) -> Result<Json<Webhook>, ApiError> {
+    owner_access(&state, &caller, &org, &app, Action::ReadApp).await?;
+    Ok(Json(webhook_view(
+        state.store.get_webhook(&org, &app, &id).await?,
+    )))
+}
+
+/// Changes a webhook's URL, headers, payload, triggers or `disabled`.
+#[utoipa::path(patch, path = "/orgs/{org}/apps/{app}/webhooks/{id}", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path)), request_body = WebhookRequest, responses((status = 200, body = Webhook)))]
+async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, id)): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<WebhookRequest>,
+) -> Result<Json<Webhook>, ApiError> {
+    owner_access(&state, &caller, &org, &app, Action::ManageWebhooks).await?;
+    if body.secret.is_some() {
+        return Err(ApiError::invalid(
+            "secret",
+            "cannot be changed; create a new webhook to rotate it",
+        ));
+    }
+    let mut row = state.store.get_webhook(&org, &app, &id).await?;
+    apply_fields(&state, &mut row, body)?;
+    let mut view = webhook_view(state.store.update_webhook(&org, row).await?);
+    // Humanitec's WebhookUpdateResponse carries no id or creation fields; ours keeps them.
+    view.secret = None;
+    Ok(Json(view))
+}
+
+/// Deletes a webhook and its deliveries.
+#[utoipa::path(delete, path = "/orgs/{org}/apps/{app}/webhooks/{id}", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path)), responses((status = 204)))]
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, id)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    owner_access(&state, &caller, &org, &app, Action::ManageWebhooks).await?;
+    state.store.delete_webhooks(&org, &app, Some(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes every webhook ("job") of the app.
+#[utoipa::path(delete, path = "/orgs/{org}/apps/{app}/jobs", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path)), responses((status = 204)))]
+async fn delete_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    owner_access(&state, &caller, &org, &app, Action::ManageWebhooks).await?;
+    state.store.delete_webhooks(&org, &app, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The events webhooks can subscribe to, with the variables each payload may use.
+#[utoipa::path(get, path = "/orgs/{org}/events", tag = "webhooks", params(("org" = String, Path)), responses((status = 200, body = Vec<EventInfo>)))]
+async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Vec<EventInfo>>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .require(Action::ReadOrg)?;
+    Ok(Json(
+        EVENTS
+            .iter()
+            .map(|e| EventInfo {
+                scope: e.scope.to_owned(),
+                kind: e.kind.to_owned(),
+                properties: e.properties.iter().map(|p| (*p).to_owned()).collect(),
+            })
+            .collect(),
+    ))
+}
+
+/// A webhook's deliveries, newest first (at most 100), with every attempt.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/webhooks/{id}/deliveries", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path)), responses((status = 200, body = Vec<Delivery>)))]
+async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, id)): Path<(String, String, String)>,
+) -> Result<Json<Vec<Delivery>>, ApiError> {
+    owner_access(&state, &caller, &org, &app, Action::ManageWebhooks).await?;
+    state.store.get_webhook(&org, &app, &id).await?;
+    let rows = state.store.list_deliveries(&org, &id, 100).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(d, attempts)| Delivery {
+                id: d.id,
+                event: d.event,
+                url: d.url,
+                next_attempt_at: (d.state == "pending").then(|| format_millis(d.next_attempt_at)),
+                state: d.state,
+                attempts: attempts
+                    .into_iter()
+                    .map(|a| DeliveryAttempt {
+                        attempt: a.n,
+                        started_at: format_millis(a.started_at),
+                        duration_ms: a.duration_ms,
+                        status_code: a.status_code,
+                        error: a.error,
+                    })
+                    .collect(),
+                last_error: d.last_error,
+                created_at: format_millis(d.created_at),
+            })
+            .collect(),
+    ))
+}
+
+/// Sends a delivery again, now, with the same `webhook-id`.
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path), ("delivery" = String, Path)), responses((status = 202)))]
+async fn redeliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, id, delivery)): Path<(String, String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    owner_access(&state, &caller, &org, &app, Action::ManageWebhooks).await?;
+    state.store.get_webhook(&org, &app, &id).await?;
+    state.store.redeliver(&org, &id, &delivery).await?;
+    state.wake.delivery.notify_one();
+    Ok(StatusCode::ACCEPTED)
+}

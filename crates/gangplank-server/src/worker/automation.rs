@@ -1,0 +1,233 @@
+//! Automation: judges each registered container version against the rules of the
+//! environments it may concern, logs every decision, and deploys each environment's batch
+//! once its debounce window has closed and no deployment is active there.
+
+use gangplank_core::automation::{
+    Candidate, CompiledRule, Decision, EnvFacts, PendingVersion, Rule, Skip, UpdateTo,
+    VersionPolicy, automated_comment, decide, image_update_delta,
+};
+use gangplank_core::image::{ImageReference, RepositoryName};
+use gangplank_store::{DeltaRow, InboxItem, LoggedDecision, RuleRow, StoreError};
+
+use crate::deploying::{DeployPlan, new_delta_id, parse_set};
+use crate::state::AppState;
+
+const INBOX_BATCH: i64 = 64;
+
+pub async fn run(state: AppState) {
+    loop {
+        match step(&state).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let debounce = state.debounce_ms;
+                let due = state.store.next_batch_due(debounce).await.ok().flatten();
+                super::idle(&state.wake.automation, due).await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "automation step failed");
+                super::idle(&state.wake.automation, None).await;
+            }
+        }
+    }
+}
+
+/// Does one round; `true` if it did anything (so the caller loops without waiting).
+async fn step(state: &AppState) -> Result<bool, StoreError> {
+    let inbox = state.store.take_inbox(INBOX_BATCH).await?;
+    let mut worked = !inbox.is_empty();
+    for item in inbox {
+        judge(state, &item).await?;
+    }
+    let now = gangplank_store::now_millis();
+    for (org_id, app_id, env_id) in state.store.due_batches(now, state.debounce_ms).await? {
+        match deploy_batch(state, &org_id, &app_id, &env_id).await {
+            Ok(()) => worked = true,
+            // Another deployment started meanwhile: the batch waits for it to finish.
+            Err(StoreError::Conflict(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    if worked {
+        state.wake.deploy.notify_one();
+        state.wake.delivery.notify_one();
+    }
+    Ok(worked)
+}
+
+/// Turns a stored rule back into the core's rule.
+pub fn rule_from_row(row: &RuleRow) -> Option<Rule> {
+    Some(Rule {
+        active: row.active,
+        artefacts_filter: serde_json::from_str(&row.artefacts_filter).ok()?,
+        exclude_artefacts_filter: row.exclude_artefacts_filter,
+        match_ref: row.match_ref.clone(),
+        legacy_match: row.legacy_match.clone(),
+        update_to: match row.update_to.as_str() {
+            "branch" => Some(UpdateTo::Branch),
+            "tag" => Some(UpdateTo::Tag),
+            _ => None,
+        },
+        version_policy: policy_from_text(&row.version_policy),
+    })
+}
+
+/// The stored form of a version policy is the API's JSON.
+pub fn policy_from_text(text: &str) -> Option<VersionPolicy> {
+    match serde_json::from_str::<gangplank_api::rules::VersionPolicy>(text).ok()? {
+        gangplank_api::rules::VersionPolicy::Semver {
+            constraint,
+            include_prerelease,
+        } => Some(VersionPolicy::Semver {
+            constraint,
+            include_prerelease,
+        }),
+        gangplank_api::rules::VersionPolicy::Regex { pattern } => {
+            Some(VersionPolicy::Regex { pattern })
+        }
+    }
+}
+
+async fn judge(state: &AppState, item: &InboxItem) -> Result<(), StoreError> {
+    let version = &item.version;
+    let Ok(repository) = RepositoryName::parse(&version.name) else {
+        return state.store.record_decisions(item, Vec::new()).await;
+    };
+    if item.version_seq < 0 {
+        return state.store.record_decisions(item, Vec::new()).await;
+    }
+    let contexts = state
+        .store
+        .automation_context(&item.org_id, &repository.to_string(), &version.name)
+        .await?;
+    let candidate = Candidate {
+        name: &version.name,
+        version: &version.version,
+        git_ref: &version.git_ref,
+    };
+    let mut decisions = Vec::with_capacity(contexts.len());
+    for context in contexts {
+        let rules: Vec<(String, CompiledRule)> = context
+            .rules
+            .iter()
+            .filter_map(|row| Some((row.id.clone(), rule_from_row(row)?.compile().ok()?)))
+            .collect();
+        let mut facts = EnvFacts {
+            uses_image: context.uses_image,
+            held: context.held,
+            running: None,
+        };
+        if context.uses_image {
+            let set = parse_set(&context.set_content).unwrap_or_default();
+            let images: Vec<(String, String)> = set
+                .container_images()
+                .iter()
+                .filter_map(|c| ImageReference::parse(&c.image).ok())
+                .filter(|r| r.repository == repository)
+                .map(|r| (r.tag.unwrap_or_default(), r.digest.unwrap_or_default()))
+                .collect();
+            facts.running = state
+                .store
+                .running_version(&item.org_id, &version.name, images)
+                .await?
+                .map(|(seq, running)| (seq, format!("{}:{running}", version.name)));
+        }
+        let decision = decide(&rules, &candidate, item.version_seq, &facts);
+        decisions.push(match decision {
+            Decision::Deploy { rule_id } => LoggedDecision {
+                app_id: context.app_id,
+                env_id: context.env_id,
+                rule_id,
+                queued: true,
+                code: "queued".to_owned(),
+                reason: format!(
+                    "waiting {} ms for more versions before deploying",
+                    state.debounce_ms
+                ),
+            },
+            Decision::Skip { rule_id, reason } => LoggedDecision {
+                app_id: context.app_id,
+                env_id: context.env_id,
+                rule_id: rule_id.unwrap_or_default(),
+                queued: false,
+                code: reason.code().to_owned(),
+                reason: reason.to_string(),
+            },
+        });
+    }
+    state.store.record_decisions(item, decisions).await
+}
+
+async fn deploy_batch(
+    state: &AppState,
+    org_id: &str,
+    app_id: &str,
+    env_id: &str,
+) -> Result<(), StoreError> {
+    let batch = state.store.pending_batch(org_id, app_id, env_id).await?;
+    if batch.items.is_empty() {
+        return Ok(());
+    }
+    if batch.held {
+        let reason = Skip::Held;
+        return state
+            .store
+            .discard_batch(batch.items, reason.code(), &reason.to_string())
+            .await;
+    }
+    let base = parse_set(&batch.set_content).map_err(|e| StoreError::Database(format!("{e:?}")))?;
+    let versions: Vec<PendingVersion> = batch
+        .items
+        .iter()
+        .map(|item| PendingVersion {
+            name: item.name.clone(),
+            version: item.version.clone(),
+            digest: item.digest.clone(),
+        })
+        .collect();
+    let delta = image_update_delta(&base, &versions);
+    if delta.is_empty() {
+        return state
+            .store
+            .discard_batch(
+                batch.items,
+                Skip::NoWorkload.code(),
+                "every workload already runs these versions, or none uses them",
+            )
+            .await;
+    }
+    let set = delta
+        .apply_to(&base)
+        .map_err(|e| StoreError::Database(format!("an automated delta did not apply: {e}")))?;
+    let comment = automated_comment(&versions);
+    let now = gangplank_store::now_millis();
+    let delta_row = DeltaRow {
+        id: new_delta_id(),
+        env_id: env_id.to_owned(),
+        name: comment.clone(),
+        archived: false,
+        content: serde_json::to_string(&delta).unwrap_or_default(),
+        contributers: "[]".to_owned(),
+        created_at: now,
+        created_by: AUTOMATION_USER.to_owned(),
+        last_modified_at: now,
+    };
+    let plan = DeployPlan {
+        org_id,
+        app_id,
+        env_id,
+        from_deploy_id: batch.from_deploy_id,
+        delta_id: delta_row.id.clone(),
+        set,
+        comment,
+        created_by: AUTOMATION_USER.to_owned(),
+        triggered_by: format!("rule/{}", batch.items[0].rule_id),
+        new_delta: Some(delta_row),
+    };
+    state
+        .store
+        .deploy_batch(plan.into_new_deploy(), batch.items)
+        .await
+}
+
+/// The `created_by` of what automation creates.
+pub const AUTOMATION_USER: &str = "automation";

@@ -1,0 +1,99 @@
+//! The deployment runner: claims queued deployments, applies them through their
+//! environment's target, and records the outcome (which queues `deployment.finished`).
+
+use gangplank_core::set::Set;
+use gangplank_store::{ClaimedDeploy, DeployErrorRow};
+
+use super::target::{DeployOutcome, DeployRequest, TargetError};
+use crate::state::AppState;
+
+/// How long a claim lasts before another claim may resume the deployment.
+const LEASE_MS: i64 = 10 * 60 * 1000;
+/// Claims that may lapse (crashes mid-deployment) before the deployment is failed.
+const MAX_ATTEMPTS: i64 = 3;
+
+pub async fn run(state: AppState) {
+    loop {
+        let now = gangplank_store::now_millis();
+        match state.store.claim_deploy(now, LEASE_MS, MAX_ATTEMPTS).await {
+            Ok(Some(claim)) => {
+                execute(&state, claim).await;
+                state.wake.delivery.notify_one();
+                state.wake.automation.notify_one();
+            }
+            Ok(None) => {
+                // Failing lapsed deployments may have queued deliveries too.
+                state.wake.delivery.notify_one();
+                let due = state.store.next_deploy_due().await.ok().flatten();
+                super::idle(&state.wake.deploy, due).await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "claiming a deployment failed");
+                super::idle(&state.wake.deploy, None).await;
+            }
+        }
+    }
+}
+
+async fn execute(state: &AppState, claim: ClaimedDeploy) {
+    let deploy_id = claim.deploy.id.clone();
+    let outcome = match serde_json::from_str::<Set>(&claim.set_content) {
+        Err(error) => failed(
+            "GP-SET",
+            format!("the deployment's set could not be read: {error}"),
+        ),
+        Ok(set) => match state.targets.get(&claim.target) {
+            None => failed(
+                "GP-TARGET",
+                format!(
+                    "the environment's deploy target {:?} is not available on this server",
+                    claim.target
+                ),
+            ),
+            Some(target) => {
+                let request = DeployRequest {
+                    org_id: claim.org_id.clone(),
+                    app_id: claim.app_id.clone(),
+                    env_id: claim.deploy.env_id.clone(),
+                    deploy_id: deploy_id.clone(),
+                    set_id: claim.deploy.set_id.clone(),
+                    set,
+                    attempt: claim.attempt,
+                };
+                target.apply(&request).await
+            }
+        },
+    };
+    let (succeeded, errors) = match outcome {
+        DeployOutcome::Succeeded => (true, Vec::new()),
+        DeployOutcome::Failed(errors) => (false, errors),
+    };
+    let errors = errors
+        .into_iter()
+        .map(|e| DeployErrorRow {
+            scope: e.scope,
+            object_id: e.object_id,
+            code: e.code,
+            summary: e.summary,
+            message: e.message,
+        })
+        .collect();
+    if let Err(error) = state
+        .store
+        .finish_deploy(&claim.org_id, &claim.app_id, &deploy_id, succeeded, errors)
+        .await
+    {
+        // The lease lapses and the deployment is resumed: targets are idempotent.
+        tracing::error!(%error, deploy = %deploy_id, "recording a deployment's outcome failed");
+    }
+}
+
+fn failed(code: &str, message: String) -> DeployOutcome {
+    DeployOutcome::Failed(vec![TargetError {
+        scope: "deployment".to_owned(),
+        object_id: String::new(),
+        code: code.to_owned(),
+        summary: message.clone(),
+        message,
+    }])
+}

@@ -1,0 +1,686 @@
+//! Automation: rules, the inbox of registered container versions, the per-environment batches
+//! waiting for their debounce window, and the decision log that explains every outcome.
+
+use std::collections::BTreeMap;
+
+use gangplank_core::automation::same_artefact;
+
+use crate::ArtefactVersionRow;
+use crate::conn::{Conn, on_conn};
+use crate::deploys::{NewDeploy, insert_deploy, set_by_id};
+use crate::webhooks::{Event, enqueue_event};
+use crate::{Store, StoreError};
+
+/// A stored rule. `artefacts_filter` is a JSON array; `version_policy` JSON or empty.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RuleRow {
+    pub id: String,
+    pub env_id: String,
+    pub active: bool,
+    pub artefacts_filter: String,
+    pub exclude_artefacts_filter: bool,
+    pub match_ref: String,
+    pub legacy_match: String,
+    pub update_to: String,
+    pub version_policy: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+}
+
+/// A registered container version waiting to be judged.
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    pub seq: i64,
+    pub org_id: String,
+    /// Registration order of the version.
+    pub version_seq: i64,
+    pub version: ArtefactVersionRow,
+}
+
+/// An environment a version may concern, with what judging needs.
+#[derive(Debug, Clone)]
+pub struct EnvContext {
+    pub app_id: String,
+    pub env_id: String,
+    pub held: bool,
+    /// The current set runs an image of the version's repository.
+    pub uses_image: bool,
+    /// The set the next deployment starts from (JSON), empty before the first deployment.
+    pub set_content: String,
+    pub rules: Vec<RuleRow>,
+}
+
+/// One decision to log.
+#[derive(Debug, Clone)]
+pub struct LoggedDecision {
+    pub app_id: String,
+    pub env_id: String,
+    pub rule_id: String,
+    /// `queued` (waiting for the debounce window) or `skipped`.
+    pub queued: bool,
+    pub code: String,
+    pub reason: String,
+}
+
+/// A version waiting in an environment's batch.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingItem {
+    pub seq: i64,
+    pub log_seq: i64,
+    pub rule_id: String,
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+}
+
+/// An environment's batch with what deploying it needs.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub items: Vec<PendingItem>,
+    pub held: bool,
+    pub from_deploy_id: String,
+    pub set_content: String,
+}
+
+/// One line of an environment's automation log.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LogRow {
+    pub version_id: String,
+    pub artefact_name: String,
+    pub version: String,
+    pub rule_id: String,
+    pub outcome: String,
+    pub code: String,
+    pub reason: String,
+    pub deploy_id: String,
+    pub created_at: i64,
+}
+
+const RULE_COLUMNS: &str = "SELECT id, env_id, active, artefacts_filter, exclude_artefacts_filter, \
+     match_ref, legacy_match, update_to, version_policy, created_at, created_by, updated_at FROM rules";
+
+impl Store {
+    /// Creates a rule; `row.id` is fresh.
+    pub async fn create_rule(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        row: RuleRow,
+    ) -> Result<RuleRow, StoreError> {
+        let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                on_conn!(conn, |c| sqlx::query(
+                    "INSERT INTO rules (org_id, app_id, env_id, id, active, artefacts_filter, \
+                     exclude_artefacts_filter, match_ref, legacy_match, update_to, version_policy, \
+                     created_at, created_by, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&row.env_id)
+                .bind(&row.id)
+                .bind(row.active)
+                .bind(&row.artefacts_filter)
+                .bind(row.exclude_artefacts_filter)
+                .bind(&row.match_ref)
+                .bind(&row.legacy_match)
+                .bind(&row.update_to)
+                .bind(&row.version_policy)
+                .bind(row.created_at)
+                .bind(&row.created_by)
+                .bind(row.updated_at)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                Ok(row)
+            })
+        }))
+        .await
+    }
+
+    /// The rules of an environment, oldest first (the order they are tried in).
+    pub async fn list_rules(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+    ) -> Result<Vec<RuleRow>, StoreError> {
+        let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move { rules_of(conn, &org_id, &app_id, &env_id).await })
+        }))
+        .await
+    }
+
+    /// Replaces a rule's fields (not its ID or creation).
+    pub async fn replace_rule(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        row: RuleRow,
+    ) -> Result<RuleRow, StoreError> {
+        let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let changed = on_conn!(conn, |c| sqlx::query(
+                    "UPDATE rules SET active = $5, artefacts_filter = $6, exclude_artefacts_filter = $7, \
+                     match_ref = $8, legacy_match = $9, update_to = $10, version_policy = $11, updated_at = $12 \
+                     WHERE org_id = $1 AND app_id = $2 AND env_id = $3 AND id = $4"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&row.env_id)
+                .bind(&row.id)
+                .bind(row.active)
+                .bind(&row.artefacts_filter)
+                .bind(row.exclude_artefacts_filter)
+                .bind(&row.match_ref)
+                .bind(&row.legacy_match)
+                .bind(&row.update_to)
+                .bind(&row.version_policy)
+                .bind(row.updated_at)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("no rule {}", row.id)));
+                }
+                let rules = rules_of(conn, &org_id, &app_id, &row.env_id).await?;
+                rules
+                    .into_iter()
+                    .find(|r| r.id == row.id)
+                    .ok_or_else(|| StoreError::NotFound(format!("no rule {}", row.id)))
+            })
+        }))
+        .await
+    }
+
+    /// Deletes a rule.
+    pub async fn delete_rule(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let (org_id, app_id, env_id, id) = (
+            org_id.to_owned(),
+            app_id.to_owned(),
+            env_id.to_owned(),
+            id.to_owned(),
+        );
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let removed = on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM rules WHERE org_id = $1 AND app_id = $2 AND env_id = $3 AND id = $4"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .bind(&id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if removed == 0 {
+                    return Err(StoreError::NotFound(format!("no rule {id}")));
+                }
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// The oldest registered versions not yet judged.
+    pub async fn take_inbox(&self, limit: i64) -> Result<Vec<InboxItem>, StoreError> {
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let rows = on_conn!(conn, |c| sqlx::query_as::<_, (i64, String, String)>(
+                    "SELECT seq, org_id, version_id FROM automation_inbox ORDER BY seq LIMIT $1"
+                )
+                .bind(limit)
+                .fetch_all(c)
+                .await)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (seq, org_id, version_id) in rows {
+                    let version =
+                        crate::artefacts::version_by_id(conn, &org_id, &version_id).await?;
+                    let version_seq = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+                        "SELECT seq FROM artefact_versions WHERE id = $1"
+                    )
+                    .bind(&version_id)
+                    .fetch_optional(c)
+                    .await)?;
+                    if let (Some(version), Some(version_seq)) = (version, version_seq) {
+                        out.push(InboxItem {
+                            seq,
+                            org_id,
+                            version_seq,
+                            version,
+                        });
+                    } else {
+                        // The artefact was deleted meanwhile: judge nothing, but still drain.
+                        out.push(InboxItem {
+                            seq,
+                            org_id,
+                            version_seq: -1,
+                            version: ArtefactVersionRow::default(),
+                        });
+                    }
+                }
+                Ok(out)
+            })
+        }))
+        .await
+    }
+
+    /// The environments a version of `name` (normalised `repository`) may concern: those whose
+    /// set runs the repository, and those with a rule whose include filter names it.
+    pub async fn automation_context(
+        &self,
+        org_id: &str,
+        repository: &str,
+        name: &str,
+    ) -> Result<Vec<EnvContext>, StoreError> {
+        let (org_id, repository, name) =
+            (org_id.to_owned(), repository.to_owned(), name.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let mut envs: BTreeMap<(String, String), bool> = BTreeMap::new();
+                let using = on_conn!(conn, |c| {
+                    sqlx::query_as::<_, (String, String)>(
+                    "SELECT app_id, env_id FROM env_images WHERE org_id = $1 AND repository = $2"
+                )
+                .bind(&org_id)
+                .bind(&repository)
+                .fetch_all(c)
+                .await
+                })?;
+                for key in using {
+                    envs.insert(key, true);
+                }
+                let filtered = on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
+                    "SELECT app_id, env_id, artefacts_filter FROM rules WHERE org_id = $1 \
+                     AND NOT exclude_artefacts_filter AND artefacts_filter <> '[]'"
+                )
+                .bind(&org_id)
+                .fetch_all(c)
+                .await)?;
+                for (app_id, env_id, filter) in filtered {
+                    let names: Vec<String> = serde_json::from_str(&filter).unwrap_or_default();
+                    if names.iter().any(|n| same_artefact(n, &name)) {
+                        envs.entry((app_id, env_id)).or_insert(false);
+                    }
+                }
+                let mut out = Vec::with_capacity(envs.len());
+                for ((app_id, env_id), uses_image) in envs {
+                    let rules = rules_of(conn, &org_id, &app_id, &env_id).await?;
+                    if rules.is_empty() {
+                        continue;
+                    }
+                    let (held, set_content) = env_base(conn, &org_id, &app_id, &env_id).await?;
+                    out.push(EnvContext {
+                        app_id,
+                        env_id,
+                        held,
+                        uses_image,
+                        set_content,
+                        rules,
+                    });
+                }
+                Ok(out)
+            })
+        }))
+        .await
+    }
+
+    /// The newest registered version of artefact `name` among `images` (tag, digest) that an
+    /// environment runs, as (registration order, version).
+    pub async fn running_version(
+        &self,
+        org_id: &str,
+        name: &str,
+        images: Vec<(String, String)>,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let (org_id, name) = (org_id.to_owned(), name.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let mut best: Option<(i64, String)> = None;
+                for (tag, digest) in images {
+                    let found = on_conn!(conn, |c| sqlx::query_as::<_, (i64, String)>(
+                        "SELECT v.seq, v.version FROM artefact_versions v JOIN artefacts a ON a.id = v.artefact_id \
+                         WHERE a.org_id = $1 AND a.name = $2 AND (($3 <> '' AND v.digest = $3) OR ($3 = '' AND v.version = $4)) \
+                         ORDER BY v.seq DESC LIMIT 1"
+                    )
+                    .bind(&org_id)
+                    .bind(&name)
+                    .bind(&digest)
+                    .bind(&tag)
+                    .fetch_optional(c)
+                    .await)?;
+                    if let Some(found) = found
+                        && best.as_ref().is_none_or(|b| found.0 > b.0)
+                    {
+                        best = Some(found);
+                    }
+                }
+                Ok(best)
+            })
+        }))
+        .await
+    }
+
+    /// Logs the decisions for one inbox item, queues the accepted versions in their
+    /// environments' batches, queues `automation.skipped` deliveries, and drains the item.
+    pub async fn record_decisions(
+        &self,
+        item: &InboxItem,
+        decisions: Vec<LoggedDecision>,
+    ) -> Result<(), StoreError> {
+        let (inbox_seq, org_id, version) = (item.seq, item.org_id.clone(), item.version.clone());
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                for d in decisions {
+                    let outcome = if d.queued { "queued" } else { "skipped" };
+                    let log_seq = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+                        "INSERT INTO automation_log (org_id, app_id, env_id, version_id, artefact_name, \
+                         version, rule_id, outcome, code, reason, deploy_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11) RETURNING seq"
+                    )
+                    .bind(&org_id)
+                    .bind(&d.app_id)
+                    .bind(&d.env_id)
+                    .bind(&version.id)
+                    .bind(&version.name)
+                    .bind(&version.version)
+                    .bind(&d.rule_id)
+                    .bind(outcome)
+                    .bind(&d.code)
+                    .bind(&d.reason)
+                    .bind(now)
+                    .fetch_one(c)
+                    .await)?;
+                    if d.queued {
+                        on_conn!(conn, |c| sqlx::query(
+                            "INSERT INTO automation_pending (org_id, app_id, env_id, rule_id, version_id, log_seq, arrived_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                        )
+                        .bind(&org_id)
+                        .bind(&d.app_id)
+                        .bind(&d.env_id)
+                        .bind(&d.rule_id)
+                        .bind(&version.id)
+                        .bind(log_seq)
+                        .bind(now)
+                        .execute(c)
+                        .await
+                        .map(|_| ()))?;
+                    } else {
+                        let mut vars = BTreeMap::new();
+                        for (k, v) in [
+                            ("event", "automation.skipped"),
+                            ("org_id", org_id.as_str()),
+                            ("app_id", d.app_id.as_str()),
+                            ("env_id", d.env_id.as_str()),
+                            ("triggered_by", "automation"),
+                            ("rule_id", d.rule_id.as_str()),
+                            ("name", version.name.as_str()),
+                            ("version", version.version.as_str()),
+                            ("reason", d.reason.as_str()),
+                        ] {
+                            vars.insert(k.to_owned(), v.to_owned());
+                        }
+                        vars.insert("triggered_at".to_owned(), gangplank_core::timestamp::format_millis(now));
+                        let event = Event {
+                            org_id: org_id.clone(),
+                            app_id: Some(d.app_id.clone()),
+                            scope: "automation",
+                            kind: "skipped",
+                            vars,
+                        };
+                        enqueue_event(conn, &event, now).await?;
+                    }
+                }
+                on_conn!(conn, |c| sqlx::query("DELETE FROM automation_inbox WHERE seq = $1")
+                    .bind(inbox_seq)
+                    .execute(c)
+                    .await
+                    .map(|_| ()))?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Environments whose batch is due at `now` and that have no active deployment.
+    pub async fn due_batches(
+        &self,
+        now: i64,
+        debounce_ms: i64,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
+                    "SELECT p.org_id, p.app_id, p.env_id FROM automation_pending p \
+                     GROUP BY p.org_id, p.app_id, p.env_id HAVING MIN(p.arrived_at) <= $1 \
+                     AND NOT EXISTS (SELECT 1 FROM deploys d WHERE d.org_id = p.org_id AND d.app_id = p.app_id \
+                       AND d.env_id = p.env_id AND d.status IN ('pending', 'in progress'))"
+                )
+                .bind(now - debounce_ms)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// When the next batch's window closes, if any batch waits.
+    pub async fn next_batch_due(&self, debounce_ms: i64) -> Result<Option<i64>, StoreError> {
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let first = on_conn!(conn, |c| sqlx::query_scalar::<_, Option<i64>>(
+                    "SELECT MIN(arrived_at) FROM automation_pending"
+                )
+                .fetch_one(c)
+                .await)?;
+                Ok(first.map(|at| at + debounce_ms))
+            })
+        }))
+        .await
+    }
+
+    /// An environment's batch, in order of arrival.
+    pub async fn pending_batch(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+    ) -> Result<Batch, StoreError> {
+        let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let items = on_conn!(conn, |c| sqlx::query_as::<_, PendingItem>(
+                    "SELECT p.seq, p.log_seq, p.rule_id, a.name, v.version, v.digest \
+                     FROM automation_pending p JOIN artefact_versions v ON v.id = p.version_id \
+                     JOIN artefacts a ON a.id = v.artefact_id \
+                     WHERE p.org_id = $1 AND p.app_id = $2 AND p.env_id = $3 ORDER BY p.seq"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .fetch_all(c)
+                .await)?;
+                let from_deploy_id = on_conn!(conn, |c| {
+                    sqlx::query_scalar::<_, String>(
+                    "SELECT from_deploy_id FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .fetch_optional(c)
+                .await
+                })?
+                .unwrap_or_default();
+                let (held, set_content) = env_base(conn, &org_id, &app_id, &env_id).await?;
+                Ok(Batch {
+                    items,
+                    held,
+                    from_deploy_id,
+                    set_content,
+                })
+            })
+        }))
+        .await
+    }
+
+    /// Deploys a batch: creates the deployment, drains the batch, and marks its log lines.
+    pub async fn deploy_batch(
+        &self,
+        new: NewDeploy,
+        items: Vec<PendingItem>,
+    ) -> Result<(), StoreError> {
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let deploy = insert_deploy(conn, &new, now).await?;
+                let reason = if items.len() > 1 {
+                    format!(
+                        "merged with {} other version(s) into deployment {}",
+                        items.len() - 1,
+                        deploy.id
+                    )
+                } else {
+                    format!("deployed in deployment {}", deploy.id)
+                };
+                settle(conn, &items, "deployed", "deployed", &reason, &deploy.id).await
+            })
+        }))
+        .await
+    }
+
+    /// Drops a batch that will not deploy, logging why.
+    pub async fn discard_batch(
+        &self,
+        items: Vec<PendingItem>,
+        code: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let (code, reason) = (code.to_owned(), reason.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move { settle(conn, &items, "skipped", &code, &reason, "").await })
+        }))
+        .await
+    }
+
+    /// An environment's automation log, newest first.
+    pub async fn automation_log(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+        limit: i64,
+    ) -> Result<Vec<LogRow>, StoreError> {
+        let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, LogRow>(
+                    "SELECT version_id, artefact_name, version, rule_id, outcome, code, reason, deploy_id, created_at \
+                     FROM automation_log WHERE org_id = $1 AND app_id = $2 AND env_id = $3 ORDER BY seq DESC LIMIT $4"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+}
+
+async fn rules_of(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    env_id: &str,
+) -> Result<Vec<RuleRow>, StoreError> {
+    let sql = format!(
+        "{RULE_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND env_id = $3 ORDER BY created_at, id"
+    );
+    Ok(on_conn!(conn, |c| sqlx::query_as::<_, RuleRow>(
+        sqlx::AssertSqlSafe(sql)
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(env_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Whether automation is held in an environment, and the set its next deployment starts from.
+async fn env_base(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    env_id: &str,
+) -> Result<(bool, String), StoreError> {
+    let row = on_conn!(conn, |c| {
+        sqlx::query_as::<_, (i64, String)>(
+        "SELECT e.automation_held_at, COALESCE(d.set_id, '') FROM envs e \
+         LEFT JOIN deploys d ON d.org_id = e.org_id AND d.app_id = e.app_id AND d.id = e.from_deploy_id \
+         WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3"
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(env_id)
+    .fetch_optional(c)
+    .await
+    })?;
+    let Some((held_at, set_id)) = row else {
+        return Ok((false, String::new()));
+    };
+    let content = if set_id.is_empty() {
+        String::new()
+    } else {
+        set_by_id(conn, org_id, app_id, &set_id)
+            .await?
+            .unwrap_or_default()
+    };
+    Ok((held_at != 0, content))
+}
+
+async fn settle(
+    conn: &mut Conn<'_>,
+    items: &[PendingItem],
+    outcome: &str,
+    code: &str,
+    reason: &str,
+    deploy_id: &str,
+) -> Result<(), StoreError> {
+    for item in items {
+        on_conn!(conn, |c| sqlx::query(
+            "DELETE FROM automation_pending WHERE seq = $1"
+        )
+        .bind(item.seq)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+        on_conn!(conn, |c| {
+            sqlx::query(
+            "UPDATE automation_log SET outcome = $2, code = $3, reason = $4, deploy_id = $5 WHERE seq = $1"
+        )
+        .bind(item.log_seq)
+        .bind(outcome)
+        .bind(code)
+        .bind(reason)
+        .bind(deploy_id)
+        .execute(c)
+        .await
+        .map(|_| ())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,851 @@
+//! Sets, deltas, deployments and the durable deployment queue.
+//!
+//! A deployment is created `pending` together with its queue row, in one transaction that also
+//! moves the environment's `from_deploy`/`last_deploy` and its image index. A worker claims the
+//! row with a lease, marks the deployment `in progress`, and finishes it; a lapsed lease (a
+//! crash) lets the next claim resume it, and too many lapses fail it with a reason.
+
+use std::collections::BTreeMap;
+
+use crate::conn::{Conn, on_conn};
+use crate::webhooks::{Event, enqueue_event};
+use crate::{Store, StoreError};
+
+/// A deployment.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeployRow {
+    pub id: String,
+    pub env_id: String,
+    pub from_id: String,
+    pub delta_id: String,
+    pub set_id: String,
+    pub comment: String,
+    pub status: String,
+    pub status_changed_at: i64,
+    pub created_at: i64,
+    pub created_by: String,
+    pub triggered_by: String,
+}
+
+/// One error a deployment reported.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeployErrorRow {
+    pub scope: String,
+    pub object_id: String,
+    pub code: String,
+    pub summary: String,
+    pub message: String,
+}
+
+/// A delta with its metadata; `content` is its JSON (`modules`, `shared`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeltaRow {
+    pub id: String,
+    pub env_id: String,
+    pub name: String,
+    pub archived: bool,
+    pub content: String,
+    /// JSON array of user IDs.
+    pub contributers: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub last_modified_at: i64,
+}
+
+/// A deployment to create. The server computed `set_content` from the set of
+/// `expected_from_id` (the environment's `from_deploy`, empty before the first deployment);
+/// if that changed meanwhile, creation fails with a conflict and the caller recomputes.
+#[derive(Debug, Clone)]
+pub struct NewDeploy {
+    pub org_id: String,
+    pub app_id: String,
+    pub env_id: String,
+    pub id: String,
+    pub expected_from_id: String,
+    pub delta_id: String,
+    pub set_id: String,
+    pub set_content: String,
+    /// The normalised image repositories of the new set.
+    pub repositories: Vec<String>,
+    pub comment: String,
+    pub created_by: String,
+    pub triggered_by: String,
+    /// A delta to store in the same transaction (automation's generated ones).
+    pub new_delta: Option<DeltaRow>,
+}
+
+/// A deployment claimed from the queue.
+#[derive(Debug, Clone)]
+pub struct ClaimedDeploy {
+    pub org_id: String,
+    pub app_id: String,
+    pub deploy: DeployRow,
+    pub target: String,
+    pub set_content: String,
+    /// 1 on the first claim; more after a crash interrupted earlier attempts.
+    pub attempt: i64,
+}
+
+const DEPLOY_COLUMNS: &str = "SELECT id, env_id, from_id, delta_id, set_id, comment, status, \
+     status_changed_at, created_at, created_by, triggered_by FROM deploys";
+const DELTA_COLUMNS: &str = "SELECT id, env_id, name, archived, content, contributers, created_at, \
+     created_by, last_modified_at FROM deltas";
+
+/// The payload variables of a deployment event.
+pub(crate) fn deploy_event(
+    org_id: &str,
+    app_id: &str,
+    deploy: &DeployRow,
+    kind: &'static str,
+    now: i64,
+) -> Event {
+    let mut vars = BTreeMap::new();
+    let mut put = |k: &str, v: &str| {
+        vars.insert(k.to_owned(), v.to_owned());
+    };
+    put("event", &format!("deployment.{kind}"));
+    put("org_id", org_id);
+    put("app_id", app_id);
+    put("env_id", &deploy.env_id);
+    put(
+        "triggered_at",
+        &gangplank_core::timestamp::format_millis(now),
+    );
+    put("triggered_by", &deploy.triggered_by);
+    put("deploy_id", &deploy.id);
+    put("delta_id", &deploy.delta_id);
+    put("set_id", &deploy.set_id);
+    put("comment", &deploy.comment);
+    put("status", &deploy.status);
+    Event {
+        org_id: org_id.to_owned(),
+        app_id: Some(app_id.to_owned()),
+        scope: "deployment",
+        kind,
+        vars,
+    }
+}
+
+impl Store {
+    /// A set's content (JSON), if the app has it.
+    pub async fn get_set(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move { set_by_id(conn, &org_id, &app_id, &id).await })
+        }))
+        .await
+    }
+
+    /// Every set of an app, as (id, content).
+    pub async fn list_sets(
+        &self,
+        org_id: &str,
+        app_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
+                    "SELECT id, content FROM sets WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Stores a set (idempotent: sets are content-addressed).
+    pub async fn put_set(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        id: &str,
+        content: &str,
+    ) -> Result<(), StoreError> {
+        let (org_id, app_id, id, content) = (
+            org_id.to_owned(),
+            app_id.to_owned(),
+            id.to_owned(),
+            content.to_owned(),
+        );
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move { insert_set(conn, &org_id, &app_id, &id, &content, now).await })
+        }))
+        .await
+    }
+
+    /// Creates a delta.
+    pub async fn create_delta(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        row: DeltaRow,
+    ) -> Result<DeltaRow, StoreError> {
+        let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                insert_delta(conn, &org_id, &app_id, &row).await?;
+                Ok(row)
+            })
+        }))
+        .await
+    }
+
+    /// One delta.
+    pub async fn get_delta(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        id: &str,
+    ) -> Result<Option<DeltaRow>, StoreError> {
+        let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move { delta_by_id(conn, &org_id, &app_id, &id).await })
+        }))
+        .await
+    }
+
+    /// An app's deltas, newest first: archived ones only if `archived`, and for one env if given.
+    pub async fn list_deltas(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        archived: bool,
+        env_id: Option<String>,
+    ) -> Result<Vec<DeltaRow>, StoreError> {
+        let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "{DELTA_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND archived = $3 \
+                     AND ($4 IS NULL OR env_id = $4) ORDER BY seq DESC"
+                );
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeltaRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(archived)
+                .bind(&env_id)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Changes a delta atomically: `change` gets the stored row and returns the new one.
+    pub async fn update_delta(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        id: &str,
+        change: Box<dyn FnOnce(DeltaRow) -> Result<DeltaRow, StoreError> + Send>,
+    ) -> Result<DeltaRow, StoreError> {
+        let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let row = delta_by_id(conn, &org_id, &app_id, &id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("no delta {id}")))?;
+                let row = change(row)?;
+                on_conn!(conn, |c| sqlx::query(
+                    "UPDATE deltas SET env_id = $4, name = $5, archived = $6, content = $7, \
+                     contributers = $8, last_modified_at = $9 \
+                     WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&id)
+                .bind(&row.env_id)
+                .bind(&row.name)
+                .bind(row.archived)
+                .bind(&row.content)
+                .bind(&row.contributers)
+                .bind(row.last_modified_at)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                Ok(row)
+            })
+        }))
+        .await
+    }
+
+    /// Creates a deployment and queues it; see [`NewDeploy`]. 409 while another deployment
+    /// of the environment is pending or in progress.
+    pub async fn create_deploy(&self, new: NewDeploy) -> Result<DeployRow, StoreError> {
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move { insert_deploy(conn, &new, now).await })
+        }))
+        .await
+    }
+
+    /// The deployments of an environment, newest first.
+    pub async fn list_deploys(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+    ) -> Result<Vec<DeployRow>, StoreError> {
+        let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!("{DEPLOY_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND env_id = $3 ORDER BY seq DESC");
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeployRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .bind(&env_id)
+                    .fetch_all(c)
+                    .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// One deployment of an app (any environment).
+    pub async fn get_deploy(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        id: &str,
+    ) -> Result<Option<DeployRow>, StoreError> {
+        let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move { deploy_by_id(conn, &org_id, &app_id, &id).await })
+        }))
+        .await
+    }
+
+    /// The errors a deployment reported.
+    pub async fn deploy_errors(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        id: &str,
+    ) -> Result<Vec<DeployErrorRow>, StoreError> {
+        let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeployErrorRow>(
+                    "SELECT scope, object_id, code, summary, message FROM deploy_errors \
+                     WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3 ORDER BY n"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&id)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Rebases an environment on a deployment of the same app: the next deployment starts
+    /// from its set. Rebasing to an earlier deployment of the environment itself (a rollback)
+    /// holds automation, so it cannot undo the rollback; `held_by` names who did it.
+    pub async fn rebase_env(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+        deploy_id: &str,
+        held_by: &str,
+    ) -> Result<(), StoreError> {
+        let (org_id, app_id, env_id, deploy_id, held_by) = (
+            org_id.to_owned(),
+            app_id.to_owned(),
+            env_id.to_owned(),
+            deploy_id.to_owned(),
+            held_by.to_owned(),
+        );
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let target = deploy_by_id(conn, &org_id, &app_id, &deploy_id)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Refused(format!("no deployment {deploy_id} in app {app_id}"))
+                    })?;
+                let last = on_conn!(conn, |c| {
+                    sqlx::query_scalar::<_, String>(
+                    "SELECT last_deploy_id FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .fetch_optional(c)
+                .await
+                })?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("no environment {env_id} in app {app_id}"))
+                })?;
+                let rollback = target.env_id == env_id && target.id != last;
+                on_conn!(conn, |c| sqlx::query(
+                    "UPDATE envs SET from_deploy_id = $4, \
+                     automation_held_at = CASE WHEN $5 THEN $6 ELSE automation_held_at END, \
+                     automation_held_by = CASE WHEN $5 THEN $7 ELSE automation_held_by END \
+                     WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .bind(&deploy_id)
+                .bind(rollback)
+                .bind(now)
+                .bind(&held_by)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Lets automation deploy in an environment again after a hold.
+    pub async fn resume_automation(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+    ) -> Result<(), StoreError> {
+        let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let changed = on_conn!(conn, |c| sqlx::query(
+                    "UPDATE envs SET automation_held_at = 0, automation_held_by = '' \
+                     WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "no environment {env_id} in app {app_id}"
+                    )));
+                }
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Claims the oldest runnable deployment: queued, or whose earlier claim lapsed. Marks it
+    /// `in progress` (queuing `deployment.started` deliveries) on its first claim. A deployment
+    /// whose claims lapsed `max_attempts` times is failed with a reason instead.
+    pub async fn claim_deploy(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        max_attempts: i64,
+    ) -> Result<Option<ClaimedDeploy>, StoreError> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                loop {
+                    let job = on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String, i64)>(
+                        "UPDATE deploy_jobs SET lease_until = $2, attempts = attempts + 1 WHERE seq = \
+                         (SELECT seq FROM deploy_jobs WHERE lease_until <= $1 ORDER BY seq LIMIT 1) \
+                         RETURNING org_id, app_id, deploy_id, attempts"
+                    )
+                    .bind(now)
+                    .bind(now + lease_ms)
+                    .fetch_optional(c)
+                    .await)?;
+                    let Some((org_id, app_id, deploy_id, attempt)) = job else {
+                        return Ok(None);
+                    };
+                    let mut deploy = deploy_by_id(conn, &org_id, &app_id, &deploy_id)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound(deploy_id.clone()))?;
+                    if attempt > max_attempts {
+                        let reason = format!(
+                            "the deployment was interrupted {} times (server restarts or crashes) and was not retried again",
+                            attempt - 1
+                        );
+                        let error = DeployErrorRow {
+                            scope: "deployment".to_owned(),
+                            object_id: deploy_id.clone(),
+                            code: "GP-INTERRUPTED".to_owned(),
+                            summary: "interrupted".to_owned(),
+                            message: reason,
+                        };
+                        finish(conn, &org_id, &app_id, &deploy_id, "failed", &[error], now).await?;
+                        continue;
+                    }
+                    if deploy.status == "pending" {
+                        set_status(conn, &org_id, &app_id, &deploy_id, "in progress", now).await?;
+                        deploy.status = "in progress".to_owned();
+                        deploy.status_changed_at = now;
+                        enqueue_event(conn, &deploy_event(&org_id, &app_id, &deploy, "started", now), now).await?;
+                    }
+                    let target = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+                        "SELECT deploy_target FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                    )
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .bind(&deploy.env_id)
+                    .fetch_one(c)
+                    .await)?;
+                    let set_content = set_by_id(conn, &org_id, &app_id, &deploy.set_id)
+                        .await?
+                        .unwrap_or_default();
+                    return Ok(Some(ClaimedDeploy {
+                        org_id,
+                        app_id,
+                        deploy,
+                        target,
+                        set_content,
+                        attempt,
+                    }));
+                }
+            })
+        }))
+        .await
+    }
+
+    /// Finishes a claimed deployment: its status, its errors, the queue row, and the
+    /// `deployment.finished` deliveries, in one transaction.
+    pub async fn finish_deploy(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        deploy_id: &str,
+        succeeded: bool,
+        errors: Vec<DeployErrorRow>,
+    ) -> Result<(), StoreError> {
+        let (org_id, app_id, deploy_id) =
+            (org_id.to_owned(), app_id.to_owned(), deploy_id.to_owned());
+        let now = crate::now_millis();
+        let status = if succeeded { "succeeded" } else { "failed" };
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                finish(conn, &org_id, &app_id, &deploy_id, status, &errors, now).await
+            })
+        }))
+        .await
+    }
+
+    /// When the next queued deployment's lease lapses, if any is queued.
+    pub async fn next_deploy_due(&self) -> Result<Option<i64>, StoreError> {
+        self.read(Box::new(|conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, Option<i64>>(
+                    "SELECT MIN(lease_until) FROM deploy_jobs"
+                )
+                .fetch_one(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+}
+
+pub(crate) async fn insert_set(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    id: &str,
+    content: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| sqlx::query(
+        "INSERT INTO sets (org_id, app_id, id, content, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (org_id, app_id, id) DO NOTHING"
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(id)
+    .bind(content)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+async fn insert_delta(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    row: &DeltaRow,
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| sqlx::query(
+        "INSERT INTO deltas (org_id, app_id, id, env_id, name, archived, content, \
+         contributers, created_at, created_by, last_modified_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(&row.id)
+    .bind(&row.env_id)
+    .bind(&row.name)
+    .bind(row.archived)
+    .bind(&row.content)
+    .bind(&row.contributers)
+    .bind(row.created_at)
+    .bind(&row.created_by)
+    .bind(row.last_modified_at)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+pub(crate) async fn set_by_id(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+        "SELECT content FROM sets WHERE org_id = $1 AND app_id = $2 AND id = $3"
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+async fn delta_by_id(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    id: &str,
+) -> Result<Option<DeltaRow>, StoreError> {
+    let sql = format!("{DELTA_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
+    Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeltaRow>(
+        sqlx::AssertSqlSafe(sql)
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub(crate) async fn deploy_by_id(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    id: &str,
+) -> Result<Option<DeployRow>, StoreError> {
+    let sql = format!("{DEPLOY_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
+    Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeployRow>(
+        sqlx::AssertSqlSafe(sql)
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub(crate) async fn insert_deploy(
+    conn: &mut Conn<'_>,
+    new: &NewDeploy,
+    now: i64,
+) -> Result<DeployRow, StoreError> {
+    let from = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+        "SELECT from_deploy_id FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
+    )
+    .bind(&new.org_id)
+    .bind(&new.app_id)
+    .bind(&new.env_id)
+    .fetch_optional(c)
+    .await)?
+    .ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "no environment {} in app {}",
+            new.env_id, new.app_id
+        ))
+    })?;
+    if from != new.expected_from_id {
+        return Err(StoreError::Conflict(format!(
+            "environment {} changed while the deployment was prepared; try again",
+            new.env_id
+        )));
+    }
+    let active = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+        "SELECT id FROM deploys WHERE org_id = $1 AND app_id = $2 AND env_id = $3 \
+         AND status IN ('pending', 'in progress') LIMIT 1"
+    )
+    .bind(&new.org_id)
+    .bind(&new.app_id)
+    .bind(&new.env_id)
+    .fetch_optional(c)
+    .await)?;
+    if let Some(active) = active {
+        return Err(StoreError::Conflict(format!(
+            "deployment {active} is already active in environment {}",
+            new.env_id
+        )));
+    }
+    if let Some(delta) = &new.new_delta {
+        insert_delta(conn, &new.org_id, &new.app_id, delta).await?;
+    }
+    insert_set(
+        conn,
+        &new.org_id,
+        &new.app_id,
+        &new.set_id,
+        &new.set_content,
+        now,
+    )
+    .await?;
+    on_conn!(conn, |c| sqlx::query(
+        "INSERT INTO deploys (org_id, app_id, env_id, id, from_id, delta_id, set_id, comment, \
+         status, status_changed_at, created_at, created_by, triggered_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $10, $11)"
+    )
+    .bind(&new.org_id)
+    .bind(&new.app_id)
+    .bind(&new.env_id)
+    .bind(&new.id)
+    .bind(&from)
+    .bind(&new.delta_id)
+    .bind(&new.set_id)
+    .bind(&new.comment)
+    .bind(now)
+    .bind(&new.created_by)
+    .bind(&new.triggered_by)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    on_conn!(conn, |c| {
+        sqlx::query(
+        "INSERT INTO deploy_jobs (org_id, app_id, deploy_id, attempts, lease_until) VALUES ($1, $2, $3, 0, 0)"
+    )
+    .bind(&new.org_id)
+    .bind(&new.app_id)
+    .bind(&new.id)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    on_conn!(conn, |c| {
+        sqlx::query(
+        "UPDATE envs SET from_deploy_id = $4, last_deploy_id = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3"
+    )
+    .bind(&new.org_id)
+    .bind(&new.app_id)
+    .bind(&new.env_id)
+    .bind(&new.id)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    on_conn!(conn, |c| sqlx::query(
+        "DELETE FROM env_images WHERE org_id = $1 AND app_id = $2 AND env_id = $3"
+    )
+    .bind(&new.org_id)
+    .bind(&new.app_id)
+    .bind(&new.env_id)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    for repository in &new.repositories {
+        on_conn!(conn, |c| sqlx::query(
+            "INSERT INTO env_images (org_id, repository, app_id, env_id) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(&new.org_id)
+        .bind(repository)
+        .bind(&new.app_id)
+        .bind(&new.env_id)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    }
+    deploy_by_id(conn, &new.org_id, &new.app_id, &new.id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(new.id.clone()))
+}
+
+async fn set_status(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    id: &str,
+    status: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| {
+        sqlx::query(
+        "UPDATE deploys SET status = $4, status_changed_at = $5 WHERE org_id = $1 AND app_id = $2 AND id = $3"
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(id)
+    .bind(status)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+async fn finish(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    deploy_id: &str,
+    status: &str,
+    errors: &[DeployErrorRow],
+    now: i64,
+) -> Result<(), StoreError> {
+    set_status(conn, org_id, app_id, deploy_id, status, now).await?;
+    for (n, error) in errors.iter().enumerate() {
+        on_conn!(conn, |c| {
+            sqlx::query(
+            "INSERT INTO deploy_errors (org_id, app_id, deploy_id, n, scope, object_id, code, summary, message) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (org_id, app_id, deploy_id, n) DO NOTHING"
+        )
+        .bind(org_id)
+        .bind(app_id)
+        .bind(deploy_id)
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .bind(&error.scope)
+        .bind(&error.object_id)
+        .bind(&error.code)
+        .bind(&error.summary)
+        .bind(&error.message)
+        .execute(c)
+        .await
+        .map(|_| ())
+        })?;
+    }
+    on_conn!(conn, |c| sqlx::query(
+        "DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3"
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(deploy_id)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    let deploy = deploy_by_id(conn, org_id, app_id, deploy_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(deploy_id.to_owned()))?;
+    enqueue_event(
+        conn,
+        &deploy_event(org_id, app_id, &deploy, "finished", now),
+        now,
+    )
+    .await?;
+    Ok(())
+}

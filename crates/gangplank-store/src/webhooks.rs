@@ -1,0 +1,529 @@
+//! Webhooks, and their outbox: events become delivery rows in the same transaction as the
+//! change that caused them, so a committed change always gets its deliveries, even across a
+//! crash.
+
+use std::collections::BTreeMap;
+
+use gangplank_core::webhook;
+use serde_json::Value;
+
+use crate::conn::{Conn, on_conn};
+use crate::{Store, StoreError};
+
+/// A stored webhook. JSON columns are kept as text; `secret_sealed` is ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebhookRow {
+    pub id: String,
+    pub app_id: String,
+    pub url: String,
+    pub disabled: bool,
+    pub headers: String,
+    pub payload: String,
+    pub triggers: String,
+    pub secret_sealed: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// A delivery, as listed to users.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub webhook_id: String,
+    pub event: String,
+    pub url: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: i64,
+    pub last_error: String,
+    pub created_at: i64,
+    pub finished_at: i64,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub delivery_id: String,
+    pub n: i64,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status_code: i64,
+    pub error: String,
+}
+
+/// A delivery claimed for sending, with what is needed to send it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueDelivery {
+    pub id: String,
+    pub org_id: String,
+    pub webhook_id: String,
+    pub event: String,
+    pub url: String,
+    pub headers: String,
+    pub body: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub secret_sealed: String,
+}
+
+/// How an attempt ended, as the delivery worker decided.
+#[derive(Debug, Clone)]
+pub enum AttemptOutcome {
+    Delivered,
+    RetryAt(i64),
+    Failed(String),
+}
+
+/// An attempt to record.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub started_at: i64,
+    pub duration_ms: i64,
+    /// 0 when no response arrived.
+    pub status_code: i64,
+    pub error: String,
+    pub outcome: AttemptOutcome,
+}
+
+/// An event that happened, for the outbox.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub org_id: String,
+    /// The app whose webhooks hear it; `None` for org-wide events (every app's webhooks).
+    pub app_id: Option<String>,
+    pub scope: &'static str,
+    pub kind: &'static str,
+    /// The payload variables, `event` and `org_id` included.
+    pub vars: BTreeMap<String, String>,
+}
+
+const WEBHOOK_COLUMNS: &str = "SELECT id, app_id, url, disabled, headers, payload, triggers, \
+     secret_sealed, created_at, created_by FROM webhooks";
+const DELIVERY_COLUMNS: &str = "SELECT id, webhook_id, event, url, state, attempts, \
+     next_attempt_at, last_status, last_error, created_at, finished_at FROM webhook_deliveries";
+
+/// Writes one delivery row per enabled webhook that subscribes to `event` (no triggers means
+/// all events), with its payload and headers rendered now. Returns how many were written.
+pub(crate) async fn enqueue_event(
+    conn: &mut Conn<'_>,
+    event: &Event,
+    now: i64,
+) -> Result<usize, StoreError> {
+    // Triggers are stored as serde_json writes them, so a LIKE on the exact member text
+    // narrows the rows in SQL; the JSON check below stays the authority.
+    let sql = format!(
+        "{WEBHOOK_COLUMNS} WHERE org_id = $1 AND ($2 IS NULL OR app_id = $2) AND NOT disabled \
+         AND (triggers = '[]' OR triggers LIKE $3)"
+    );
+    let pattern = format!(
+        "%\"scope\":\"{}\",\"type\":\"{}\"%",
+        event.scope, event.kind
+    );
+    let hooks = on_conn!(conn, |c| sqlx::query_as::<_, WebhookRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(&event.org_id)
+    .bind(&event.app_id)
+    .bind(&pattern)
+    .fetch_all(c)
+    .await)?;
+    let name = format!("{}.{}", event.scope, event.kind);
+    let mut written = 0;
+    for hook in hooks {
+        let triggers: Vec<(String, String)> = serde_json::from_str::<Vec<Value>>(&hook.triggers)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| {
+                let field = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                (field("scope"), field("type"))
+            })
+            .collect();
+        let subscribed = triggers.is_empty()
+            || triggers
+                .iter()
+                .any(|(scope, kind)| scope == event.scope && kind == event.kind);
+        if !subscribed {
+            continue;
+        }
+        let template: Value = serde_json::from_str(&hook.payload).unwrap_or(Value::Null);
+        let body = webhook::render(&template, &event.vars).to_string();
+        let headers: BTreeMap<String, String> =
+            serde_json::from_str(&hook.headers).unwrap_or_default();
+        let headers: BTreeMap<String, String> = headers
+            .into_iter()
+            .map(|(k, v)| (k, webhook::substitute(&v, &event.vars)))
+            .collect();
+        let headers = serde_json::to_string(&headers).unwrap_or_else(|_| "{}".to_owned());
+        let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+        on_conn!(conn, |c| sqlx::query(
+            "INSERT INTO webhook_deliveries (id, org_id, app_id, webhook_id, event, url, headers, \
+             body, state, attempts, next_attempt_at, lease_until, last_status, last_error, \
+             created_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, 0, 0, '', $9, 0)"
+        )
+        .bind(&id)
+        .bind(&event.org_id)
+        .bind(&hook.app_id)
+        .bind(&hook.id)
+        .bind(&name)
+        .bind(&hook.url)
+        .bind(&headers)
+        .bind(&body)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+impl Store {
+    /// Creates a webhook; its ID is unique in the organization.
+    pub async fn create_webhook(
+        &self,
+        org_id: &str,
+        row: WebhookRow,
+    ) -> Result<WebhookRow, StoreError> {
+        let org_id = org_id.to_owned();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let result = on_conn!(conn, |c| {
+                    sqlx::query(
+                    "INSERT INTO webhooks (org_id, id, app_id, url, disabled, headers, payload, \
+                     triggers, secret_sealed, created_at, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                )
+                .bind(&org_id)
+                .bind(&row.id)
+                .bind(&row.app_id)
+                .bind(&row.url)
+                .bind(row.disabled)
+                .bind(&row.headers)
+                .bind(&row.payload)
+                .bind(&row.triggers)
+                .bind(&row.secret_sealed)
+                .bind(row.created_at)
+                .bind(&row.created_by)
+                .execute(c)
+                .await
+                .map(|_| ())
+                });
+                match result {
+                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                        Err(StoreError::Conflict(format!(
+                            "a webhook {} exists in the organization",
+                            row.id
+                        )))
+                    }
+                    other => other.map(|()| row).map_err(StoreError::from),
+                }
+            })
+        }))
+        .await
+    }
+
+    /// The webhooks of an app.
+    pub async fn list_webhooks(
+        &self,
+        org_id: &str,
+        app_id: &str,
+    ) -> Result<Vec<WebhookRow>, StoreError> {
+        let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql =
+                    format!("{WEBHOOK_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY id");
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, WebhookRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// One webhook of an app.
+    pub async fn get_webhook(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        id: &str,
+    ) -> Result<WebhookRow, StoreError> {
+        let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move { webhook_by_id(conn, &org_id, &app_id, &id).await })
+        }))
+        .await
+    }
+
+    /// Replaces a webhook's changeable fields (not its ID, secret or creation).
+    pub async fn update_webhook(
+        &self,
+        org_id: &str,
+        row: WebhookRow,
+    ) -> Result<WebhookRow, StoreError> {
+        let org_id = org_id.to_owned();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let changed = on_conn!(conn, |c| sqlx::query(
+                    "UPDATE webhooks SET url = $4, disabled = $5, headers = $6, payload = $7, \
+                     triggers = $8 WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&row.app_id)
+                .bind(&row.id)
+                .bind(&row.url)
+                .bind(row.disabled)
+                .bind(&row.headers)
+                .bind(&row.payload)
+                .bind(&row.triggers)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("no webhook {}", row.id)));
+                }
+                webhook_by_id(conn, &org_id, &row.app_id, &row.id).await
+            })
+        }))
+        .await
+    }
+
+    /// Deletes one webhook (`Some(id)`) or all of an app's (`None`), with their deliveries.
+    pub async fn delete_webhooks(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.map(str::to_owned));
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let removed = on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM webhooks WHERE org_id = $1 AND app_id = $2 AND ($3 IS NULL OR id = $3)"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                match id {
+                    Some(id) if removed == 0 => Err(StoreError::NotFound(format!("no webhook {id}"))),
+                    _ => Ok(()),
+                }
+            })
+        }))
+        .await
+    }
+
+    /// A webhook's deliveries, newest first, at most `limit`.
+    pub async fn list_deliveries(
+        &self,
+        org_id: &str,
+        webhook_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(DeliveryRow, Vec<AttemptRow>)>, StoreError> {
+        let (org_id, webhook_id) = (org_id.to_owned(), webhook_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "{DELIVERY_COLUMNS} WHERE org_id = $1 AND webhook_id = $2 ORDER BY seq DESC LIMIT $3"
+                );
+                let deliveries = on_conn!(conn, |c| sqlx::query_as::<_, DeliveryRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .bind(&webhook_id)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?;
+                let mut out = Vec::with_capacity(deliveries.len());
+                for delivery in deliveries {
+                    let attempts = on_conn!(conn, |c| sqlx::query_as::<_, AttemptRow>(
+                        "SELECT delivery_id, n, started_at, duration_ms, status_code, error \
+                         FROM webhook_attempts WHERE delivery_id = $1 ORDER BY n"
+                    )
+                    .bind(&delivery.id)
+                    .fetch_all(c)
+                    .await)?;
+                    out.push((delivery, attempts));
+                }
+                Ok(out)
+            })
+        }))
+        .await
+    }
+
+    /// Queues a delivery again, now, with the same ID (so receivers can deduplicate).
+    pub async fn redeliver(
+        &self,
+        org_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> Result<(), StoreError> {
+        let (org_id, webhook_id, delivery_id) = (
+            org_id.to_owned(),
+            webhook_id.to_owned(),
+            delivery_id.to_owned(),
+        );
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let changed = on_conn!(conn, |c| sqlx::query(
+                    "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $4, \
+                     lease_until = 0, finished_at = 0, created_at = $4 \
+                     WHERE org_id = $1 AND webhook_id = $2 AND id = $3"
+                )
+                .bind(&org_id)
+                .bind(&webhook_id)
+                .bind(&delivery_id)
+                .bind(now)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("no delivery {delivery_id}")));
+                }
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Claims up to `limit` due deliveries for `lease_ms`; an unfinished claim (a crash) lapses
+    /// and the delivery is claimed again.
+    pub async fn claim_deliveries(
+        &self,
+        now: i64,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let mut due = on_conn!(conn, |c| sqlx::query_as::<_, DueDelivery>(
+                    "UPDATE webhook_deliveries SET lease_until = $2 WHERE seq IN \
+                       (SELECT seq FROM webhook_deliveries WHERE state = 'pending' \
+                        AND next_attempt_at <= $1 AND lease_until <= $1 ORDER BY next_attempt_at, seq LIMIT $3) \
+                     RETURNING id, org_id, webhook_id, event, url, headers, body, attempts, created_at, \
+                       '' AS secret_sealed"
+                )
+                .bind(now)
+                .bind(now + lease_ms)
+                .bind(limit)
+                .fetch_all(c)
+                .await)?;
+                let mut secrets: BTreeMap<(String, String), String> = BTreeMap::new();
+                for delivery in &mut due {
+                    let key = (delivery.org_id.clone(), delivery.webhook_id.clone());
+                    if !secrets.contains_key(&key) {
+                        let secret = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+                            "SELECT secret_sealed FROM webhooks WHERE org_id = $1 AND id = $2"
+                        )
+                        .bind(&key.0)
+                        .bind(&key.1)
+                        .fetch_optional(c)
+                        .await)?;
+                        secrets.insert(key.clone(), secret.unwrap_or_default());
+                    }
+                    delivery.secret_sealed = secrets[&key].clone();
+                }
+                Ok(due)
+            })
+        }))
+        .await
+    }
+
+    /// When the next pending delivery is due, if any is pending.
+    pub async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
+        self.read(Box::new(|conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, Option<i64>>(
+                    "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until \
+                     ELSE next_attempt_at END) FROM webhook_deliveries WHERE state = 'pending'"
+                )
+                .fetch_one(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// Records an attempt and the delivery's new state.
+    pub async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        attempt: Attempt,
+    ) -> Result<(), StoreError> {
+        let delivery_id = delivery_id.to_owned();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let n = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts"
+                )
+                .bind(&delivery_id)
+                .fetch_optional(c)
+                .await)?;
+                // The webhook (and so the delivery) may have been deleted meanwhile.
+                let Some(n) = n else { return Ok(()) };
+                on_conn!(conn, |c| sqlx::query(
+                    "INSERT INTO webhook_attempts (delivery_id, n, started_at, duration_ms, status_code, error) \
+                     VALUES ($1, $2, $3, $4, $5, $6)"
+                )
+                .bind(&delivery_id)
+                .bind(n)
+                .bind(attempt.started_at)
+                .bind(attempt.duration_ms)
+                .bind(attempt.status_code)
+                .bind(&attempt.error)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                let finished = attempt.started_at + attempt.duration_ms;
+                let (state, next, finished_at, error) = match &attempt.outcome {
+                    AttemptOutcome::Delivered => ("succeeded", 0, finished, String::new()),
+                    AttemptOutcome::RetryAt(at) => ("pending", *at, 0, attempt.error.clone()),
+                    AttemptOutcome::Failed(reason) => ("failed", 0, finished, reason.clone()),
+                };
+                on_conn!(conn, |c| sqlx::query(
+                    "UPDATE webhook_deliveries SET state = $2, next_attempt_at = $3, lease_until = 0, \
+                     last_status = $4, last_error = $5, finished_at = $6 WHERE id = $1"
+                )
+                .bind(&delivery_id)
+                .bind(state)
+                .bind(next)
+                .bind(attempt.status_code)
+                .bind(&error)
+                .bind(finished_at)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+}
+
+async fn webhook_by_id(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    id: &str,
+) -> Result<WebhookRow, StoreError> {
+    let sql = format!("{WEBHOOK_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
+    on_conn!(conn, |c| sqlx::query_as::<_, WebhookRow>(
+        sqlx::AssertSqlSafe(sql)
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?
+    .ok_or_else(|| StoreError::NotFound(format!("no webhook {id} in app {app_id}")))
+}
