@@ -255,6 +255,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
 
     let mut to_deploy = Vec::new();
     let mut to_webhook = Vec::new();
+    let mut to_finish = Vec::new();
     for k in 0..o.versions {
         let (app, workload) = (k % o.apps, k % o.workloads);
         let before = arrivals.len();
@@ -278,10 +279,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             let created = parse_time(deploy["created_at"].as_str().unwrap_or_default())
                 .context("created_at")?;
             to_deploy.push(created - returned);
+            let finished = parse_time(deploy["status_changed_at"].as_str().unwrap_or_default())
+                .context("status_changed_at")?;
+            to_finish.push(finished - returned);
         }
     }
     to_deploy.sort_by(f64::total_cmp);
     to_webhook.sort_by(f64::total_cmp);
+    to_finish.sort_by(f64::total_cmp);
 
     // Delivery rate: one app whose webhooks all hear environment creation.
     let rate = delivery_burst(&api, &o, &arrivals, &hook_url, "fanout", None).await?;
@@ -335,6 +340,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "(a) the deployment existing",
         percentile(&to_deploy, 0.5),
         percentile(&to_deploy, 0.99)
+    );
+    println!(
+        "{:<52}{:>12.1}{:>12.1}",
+        "    the deployment finished (target none)",
+        percentile(&to_finish, 0.5),
+        percentile(&to_finish, 0.99)
     );
     println!(
         "{:<52}{:>12.1}{:>12.1}",

@@ -20,9 +20,23 @@ pub fn start_server(
         .env("GANGPLANK_LISTEN", "127.0.0.1:0")
         .env("GANGPLANK_DATA_DIR", data_dir)
         .env("GANGPLANK_BOOTSTRAP_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
+        // GANGPLANK_BENCH_SERVER_LOG=FILE keeps the server's log (at RUST_LOG, default warn)
+        // for looking into a result.
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var_os("GANGPLANK_BENCH_SERVER_LOG") {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .context("opening GANGPLANK_BENCH_SERVER_LOG")?,
+            ),
+            None => Stdio::null(),
+        })
         .envs(env.iter().copied())
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;

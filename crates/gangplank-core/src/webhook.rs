@@ -28,69 +28,52 @@ impl EventSpec {
 
 const COMMON: [&str; 4] = ["event", "org_id", "triggered_at", "triggered_by"];
 
+const ENVIRONMENT_PROPERTIES: [&str; 8] = [
+    "event",
+    "org_id",
+    "triggered_at",
+    "triggered_by",
+    "app_id",
+    "env_id",
+    "name",
+    "type",
+];
+
+const DEPLOYMENT_PROPERTIES: [&str; 11] = [
+    "event",
+    "org_id",
+    "triggered_at",
+    "triggered_by",
+    "app_id",
+    "env_id",
+    "deploy_id",
+    "delta_id",
+    "set_id",
+    "comment",
+    "status",
+];
+
 /// Every event, Humanitec's four first (reference §3), then Gangplank's own.
 pub const EVENTS: &[EventSpec] = &[
     EventSpec {
         scope: "environment",
         kind: "created",
-        properties: &[
-            "event",
-            "org_id",
-            "triggered_at",
-            "triggered_by",
-            "app_id",
-            "env_id",
-            "name",
-            "type",
-        ],
+        properties: &ENVIRONMENT_PROPERTIES,
     },
     EventSpec {
         scope: "environment",
         kind: "deleted",
-        properties: &[
-            "event",
-            "org_id",
-            "triggered_at",
-            "triggered_by",
-            "app_id",
-            "env_id",
-            "name",
-            "type",
-        ],
+        properties: &ENVIRONMENT_PROPERTIES,
     },
     EventSpec {
         scope: "deployment",
         kind: "started",
-        properties: &[
-            "event",
-            "org_id",
-            "triggered_at",
-            "triggered_by",
-            "app_id",
-            "env_id",
-            "deploy_id",
-            "delta_id",
-            "set_id",
-            "comment",
-            "status",
-        ],
+        properties: &DEPLOYMENT_PROPERTIES,
     },
     EventSpec {
         scope: "deployment",
         kind: "finished",
-        properties: &[
-            "event",
-            "org_id",
-            "triggered_at",
-            "triggered_by",
-            "app_id",
-            "env_id",
-            "deploy_id",
-            "delta_id",
-            "set_id",
-            "comment",
-            "status",
-        ],
+        properties: &DEPLOYMENT_PROPERTIES,
     },
     EventSpec {
         scope: "artefact-version",

@@ -48,6 +48,8 @@ pub struct DeployPlan<'a> {
     pub app_id: &'a str,
     pub env_id: &'a str,
     pub from_deploy_id: String,
+    /// The repositories the base set runs (to skip rewriting an unchanged index).
+    pub base_repositories: Vec<String>,
     pub delta_id: String,
     pub set: Set,
     pub comment: String,
@@ -68,7 +70,8 @@ impl DeployPlan<'_> {
             expected_from_id: self.from_deploy_id,
             delta_id: self.delta_id,
             set_id: self.set.id(),
-            repositories: self.set.repositories(),
+            repositories: Some(self.set.repositories())
+                .filter(|repositories| *repositories != self.base_repositories),
             set_content: content,
             comment: self.comment,
             created_by: self.created_by,

@@ -1,7 +1,7 @@
 //! What every handler and worker can reach: the store, settings they need, the secret box,
 //! the deploy targets, the workers' wake-ups and the metrics handle.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use gangplank_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -23,7 +23,8 @@ pub struct AppState {
     pub targets: Targets,
     pub debounce_ms: i64,
     pub webhook: Arc<WebhookSettings>,
-    pub webhook_client: reqwest::Client,
+    /// Built on first use: its TLS roots cost memory a server without webhooks never needs.
+    webhook_client: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl AppState {
@@ -43,10 +44,16 @@ impl AppState {
             debounce_ms: i64::try_from(settings.automation.debounce.as_millis())
                 .unwrap_or(i64::MAX),
             webhook: Arc::new(settings.webhook.clone()),
-            webhook_client: crate::worker::delivery::client(
-                settings.webhook.timeout,
-                settings.webhook.allow_private,
-            ),
+            webhook_client: Arc::default(),
         }
+    }
+}
+
+impl AppState {
+    /// The HTTP client for webhook deliveries.
+    pub fn webhook_client(&self) -> &reqwest::Client {
+        self.webhook_client.get_or_init(|| {
+            crate::worker::delivery::client(self.webhook.timeout, self.webhook.allow_private)
+        })
     }
 }

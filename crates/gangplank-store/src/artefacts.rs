@@ -57,10 +57,19 @@ pub struct NewArtefactVersion {
     pub created_by: String,
 }
 
+/// Background work a newly recorded version queued, so the caller wakes only what has work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FollowUp {
+    /// Automation has a version to judge.
+    pub automation: bool,
+    /// Webhook deliveries were queued.
+    pub deliveries: bool,
+}
+
 /// Whether a version was recorded now or already existed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionOutcome {
-    Created(ArtefactVersionRow),
+    Created(ArtefactVersionRow, FollowUp),
     Existing(ArtefactVersionRow),
 }
 
@@ -371,25 +380,32 @@ async fn record_version(
             .execute(c)
             .await
             .map(|_| ()))?;
+            let mut follow_up = FollowUp::default();
             if new.kind == "container" {
-                // Durable hand-off to automation, committed with the version itself.
-                on_conn!(conn, |c| {
+                // Durable hand-off to automation, committed with the version itself; only
+                // when the organization has a rule, since rules judge only versions that
+                // arrive after them.
+                let queued = on_conn!(conn, |c| {
                     sqlx::query(
-                    "INSERT INTO automation_inbox (org_id, version_id, created_at) VALUES ($1, $2, $3)"
-                )
-                .bind(&new.org_id)
-                .bind(&id)
-                .bind(now)
-                .execute(c)
-                .await
-                .map(|_| ())
+                        "INSERT INTO automation_inbox (org_id, version_id, created_at) \
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM rules WHERE org_id = $1)",
+                    )
+                    .bind(&new.org_id)
+                    .bind(&id)
+                    .bind(now)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected())
                 })?;
+                follow_up.automation = queued > 0;
             }
             let row = version_by_id(conn, &new.org_id, &id).await?;
             if let Some(row) = &row {
-                enqueue_event(conn, &version_event(&new.org_id, row, now), now).await?;
+                let queued =
+                    enqueue_event(conn, &version_event(&new.org_id, row, now), now).await?;
+                follow_up.deliveries = queued > 0;
             }
-            row.map(VersionOutcome::Created)
+            row.map(|row| VersionOutcome::Created(row, follow_up))
                 .ok_or(StoreError::NotFound(id))
         }
         None => {

@@ -375,79 +375,14 @@ impl Store {
     /// environments' batches, queues `automation.skipped` deliveries, and drains the item.
     pub async fn record_decisions(
         &self,
-        item: &InboxItem,
-        decisions: Vec<LoggedDecision>,
+        judged: Vec<(InboxItem, Vec<LoggedDecision>)>,
     ) -> Result<(), StoreError> {
-        let (inbox_seq, org_id, version) = (item.seq, item.org_id.clone(), item.version.clone());
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                for d in decisions {
-                    let outcome = if d.queued { "queued" } else { "skipped" };
-                    let log_seq = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
-                        "INSERT INTO automation_log (org_id, app_id, env_id, version_id, artefact_name, \
-                         version, rule_id, outcome, code, reason, deploy_id, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11) RETURNING seq"
-                    )
-                    .bind(&org_id)
-                    .bind(&d.app_id)
-                    .bind(&d.env_id)
-                    .bind(&version.id)
-                    .bind(&version.name)
-                    .bind(&version.version)
-                    .bind(&d.rule_id)
-                    .bind(outcome)
-                    .bind(&d.code)
-                    .bind(&d.reason)
-                    .bind(now)
-                    .fetch_one(c)
-                    .await)?;
-                    if d.queued {
-                        on_conn!(conn, |c| sqlx::query(
-                            "INSERT INTO automation_pending (org_id, app_id, env_id, rule_id, version_id, log_seq, arrived_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                        )
-                        .bind(&org_id)
-                        .bind(&d.app_id)
-                        .bind(&d.env_id)
-                        .bind(&d.rule_id)
-                        .bind(&version.id)
-                        .bind(log_seq)
-                        .bind(now)
-                        .execute(c)
-                        .await
-                        .map(|_| ()))?;
-                    } else {
-                        let mut vars = BTreeMap::new();
-                        for (k, v) in [
-                            ("event", "automation.skipped"),
-                            ("org_id", org_id.as_str()),
-                            ("app_id", d.app_id.as_str()),
-                            ("env_id", d.env_id.as_str()),
-                            ("triggered_by", "automation"),
-                            ("rule_id", d.rule_id.as_str()),
-                            ("name", version.name.as_str()),
-                            ("version", version.version.as_str()),
-                            ("reason", d.reason.as_str()),
-                        ] {
-                            vars.insert(k.to_owned(), v.to_owned());
-                        }
-                        vars.insert("triggered_at".to_owned(), gangplank_core::timestamp::format_millis(now));
-                        let event = Event {
-                            org_id: org_id.clone(),
-                            app_id: Some(d.app_id.clone()),
-                            scope: "automation",
-                            kind: "skipped",
-                            vars,
-                        };
-                        enqueue_event(conn, &event, now).await?;
-                    }
+                for (item, decisions) in judged {
+                    record_one(conn, item, decisions, now).await?;
                 }
-                on_conn!(conn, |c| sqlx::query("DELETE FROM automation_inbox WHERE seq = $1")
-                    .bind(inbox_seq)
-                    .execute(c)
-                    .await
-                    .map(|_| ()))?;
                 Ok(())
             })
         }))
@@ -480,8 +415,12 @@ impl Store {
     pub async fn next_batch_due(&self, debounce_ms: i64) -> Result<Option<i64>, StoreError> {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
+                // Batches behind an active deployment are not due: the deployment's end wakes
+                // automation, so waiting on them here would only spin.
                 let first = on_conn!(conn, |c| sqlx::query_scalar::<_, Option<i64>>(
-                    "SELECT MIN(arrived_at) FROM automation_pending"
+                    "SELECT MIN(p.arrived_at) FROM automation_pending p WHERE NOT EXISTS \
+                     (SELECT 1 FROM deploys d WHERE d.org_id = p.org_id AND d.app_id = p.app_id \
+                      AND d.env_id = p.env_id AND d.status IN ('pending', 'in progress'))"
                 )
                 .fetch_one(c)
                 .await)?;
@@ -682,5 +621,88 @@ async fn settle(
         .map(|_| ())
         })?;
     }
+    Ok(())
+}
+
+async fn record_one(
+    conn: &mut Conn<'_>,
+    item: InboxItem,
+    decisions: Vec<LoggedDecision>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (org_id, version) = (item.org_id, item.version);
+    for d in decisions {
+        let outcome = if d.queued { "queued" } else { "skipped" };
+        let log_seq = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+            "INSERT INTO automation_log (org_id, app_id, env_id, version_id, artefact_name, \
+                 version, rule_id, outcome, code, reason, deploy_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11) RETURNING seq"
+        )
+        .bind(&org_id)
+        .bind(&d.app_id)
+        .bind(&d.env_id)
+        .bind(&version.id)
+        .bind(&version.name)
+        .bind(&version.version)
+        .bind(&d.rule_id)
+        .bind(outcome)
+        .bind(&d.code)
+        .bind(&d.reason)
+        .bind(now)
+        .fetch_one(c)
+        .await)?;
+        if d.queued {
+            on_conn!(conn, |c| {
+                sqlx::query(
+                    "INSERT INTO automation_pending (org_id, app_id, env_id, rule_id, version_id, log_seq, arrived_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                )
+                .bind(&org_id)
+                .bind(&d.app_id)
+                .bind(&d.env_id)
+                .bind(&d.rule_id)
+                .bind(&version.id)
+                .bind(log_seq)
+                .bind(now)
+                .execute(c)
+                .await
+                .map(|_| ())
+            })?;
+        } else {
+            let mut vars = BTreeMap::new();
+            for (k, v) in [
+                ("event", "automation.skipped"),
+                ("org_id", org_id.as_str()),
+                ("app_id", d.app_id.as_str()),
+                ("env_id", d.env_id.as_str()),
+                ("triggered_by", "automation"),
+                ("rule_id", d.rule_id.as_str()),
+                ("name", version.name.as_str()),
+                ("version", version.version.as_str()),
+                ("reason", d.reason.as_str()),
+            ] {
+                vars.insert(k.to_owned(), v.to_owned());
+            }
+            vars.insert(
+                "triggered_at".to_owned(),
+                gangplank_core::timestamp::format_millis(now),
+            );
+            let event = Event {
+                org_id: org_id.clone(),
+                app_id: Some(d.app_id.clone()),
+                scope: "automation",
+                kind: "skipped",
+                vars,
+            };
+            enqueue_event(conn, &event, now).await?;
+        }
+    }
+    on_conn!(conn, |c| sqlx::query(
+        "DELETE FROM automation_inbox WHERE seq = $1"
+    )
+    .bind(item.seq)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
     Ok(())
 }

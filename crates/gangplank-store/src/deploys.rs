@@ -65,8 +65,9 @@ pub struct NewDeploy {
     pub delta_id: String,
     pub set_id: String,
     pub set_content: String,
-    /// The normalised image repositories of the new set.
-    pub repositories: Vec<String>,
+    /// The normalised image repositories of the new set, or `None` when they are those of
+    /// the base set (the index `env_images` then stays as it is).
+    pub repositories: Option<Vec<String>>,
     pub comment: String,
     pub created_by: String,
     pub triggered_by: String,
@@ -391,6 +392,12 @@ impl Store {
                     StoreError::NotFound(format!("no environment {env_id} in app {app_id}"))
                 })?;
                 let rollback = target.env_id == env_id && target.id != last;
+                // Keep `env_images` equal to the repositories of the new base set.
+                let content = set_by_id(conn, &org_id, &app_id, &target.set_id).await?;
+                let set: gangplank_core::set::Set = content
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or_default();
+                set_env_images(conn, &org_id, &app_id, &env_id, &set.repositories()).await?;
                 on_conn!(conn, |c| sqlx::query(
                     "UPDATE envs SET from_deploy_id = $4, \
                      automation_held_at = CASE WHEN $5 THEN $6 ELSE automation_held_at END, \
@@ -447,71 +454,23 @@ impl Store {
     /// Claims the oldest runnable deployment: queued, or whose earlier claim lapsed. Marks it
     /// `in progress` (queuing `deployment.started` deliveries) on its first claim. A deployment
     /// whose claims lapsed `max_attempts` times is failed with a reason instead.
-    pub async fn claim_deploy(
+    pub async fn claim_deploys(
         &self,
         now: i64,
         lease_ms: i64,
         max_attempts: i64,
-    ) -> Result<Option<ClaimedDeploy>, StoreError> {
+        limit: usize,
+    ) -> Result<Vec<ClaimedDeploy>, StoreError> {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                loop {
-                    let job = on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String, i64)>(
-                        "UPDATE deploy_jobs SET lease_until = $2, attempts = attempts + 1 WHERE seq = \
-                         (SELECT seq FROM deploy_jobs WHERE lease_until <= $1 ORDER BY seq LIMIT 1) \
-                         RETURNING org_id, app_id, deploy_id, attempts"
-                    )
-                    .bind(now)
-                    .bind(now + lease_ms)
-                    .fetch_optional(c)
-                    .await)?;
-                    let Some((org_id, app_id, deploy_id, attempt)) = job else {
-                        return Ok(None);
-                    };
-                    let mut deploy = deploy_by_id(conn, &org_id, &app_id, &deploy_id)
-                        .await?
-                        .ok_or_else(|| StoreError::NotFound(deploy_id.clone()))?;
-                    if attempt > max_attempts {
-                        let reason = format!(
-                            "the deployment was interrupted {} times (server restarts or crashes) and was not retried again",
-                            attempt - 1
-                        );
-                        let error = DeployErrorRow {
-                            scope: "deployment".to_owned(),
-                            object_id: deploy_id.clone(),
-                            code: "GP-INTERRUPTED".to_owned(),
-                            summary: "interrupted".to_owned(),
-                            message: reason,
-                        };
-                        finish(conn, &org_id, &app_id, &deploy_id, "failed", &[error], now).await?;
-                        continue;
+                let mut claimed = Vec::new();
+                while claimed.len() < limit {
+                    match claim_one(conn, now, lease_ms, max_attempts).await? {
+                        Some(claim) => claimed.push(claim),
+                        None => break,
                     }
-                    if deploy.status == "pending" {
-                        set_status(conn, &org_id, &app_id, &deploy_id, "in progress", now).await?;
-                        deploy.status = "in progress".to_owned();
-                        deploy.status_changed_at = now;
-                        enqueue_event(conn, &deploy_event(&org_id, &app_id, &deploy, "started", now), now).await?;
-                    }
-                    let target = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
-                        "SELECT deploy_target FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
-                    )
-                    .bind(&org_id)
-                    .bind(&app_id)
-                    .bind(&deploy.env_id)
-                    .fetch_one(c)
-                    .await)?;
-                    let set_content = set_by_id(conn, &org_id, &app_id, &deploy.set_id)
-                        .await?
-                        .unwrap_or_default();
-                    return Ok(Some(ClaimedDeploy {
-                        org_id,
-                        app_id,
-                        deploy,
-                        target,
-                        set_content,
-                        attempt,
-                    }));
                 }
+                Ok(claimed)
             })
         }))
         .await
@@ -660,8 +619,10 @@ pub(crate) async fn insert_deploy(
     new: &NewDeploy,
     now: i64,
 ) -> Result<DeployRow, StoreError> {
-    let from = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
-        "SELECT from_deploy_id FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
+    let (from, active) = on_conn!(conn, |c| sqlx::query_as::<_, (String, Option<String>)>(
+        "SELECT e.from_deploy_id, (SELECT d.id FROM deploys d WHERE d.org_id = e.org_id \
+           AND d.app_id = e.app_id AND d.env_id = e.id AND d.status IN ('pending', 'in progress') LIMIT 1) \
+         FROM envs e WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3"
     )
     .bind(&new.org_id)
     .bind(&new.app_id)
@@ -680,15 +641,6 @@ pub(crate) async fn insert_deploy(
             new.env_id
         )));
     }
-    let active = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
-        "SELECT id FROM deploys WHERE org_id = $1 AND app_id = $2 AND env_id = $3 \
-         AND status IN ('pending', 'in progress') LIMIT 1"
-    )
-    .bind(&new.org_id)
-    .bind(&new.app_id)
-    .bind(&new.env_id)
-    .fetch_optional(c)
-    .await)?;
     if let Some(active) = active {
         return Err(StoreError::Conflict(format!(
             "deployment {active} is already active in environment {}",
@@ -749,30 +701,22 @@ pub(crate) async fn insert_deploy(
     .await
     .map(|_| ())
     })?;
-    on_conn!(conn, |c| sqlx::query(
-        "DELETE FROM env_images WHERE org_id = $1 AND app_id = $2 AND env_id = $3"
-    )
-    .bind(&new.org_id)
-    .bind(&new.app_id)
-    .bind(&new.env_id)
-    .execute(c)
-    .await
-    .map(|_| ()))?;
-    for repository in &new.repositories {
-        on_conn!(conn, |c| sqlx::query(
-            "INSERT INTO env_images (org_id, repository, app_id, env_id) VALUES ($1, $2, $3, $4)"
-        )
-        .bind(&new.org_id)
-        .bind(repository)
-        .bind(&new.app_id)
-        .bind(&new.env_id)
-        .execute(c)
-        .await
-        .map(|_| ()))?;
+    if let Some(repositories) = &new.repositories {
+        set_env_images(conn, &new.org_id, &new.app_id, &new.env_id, repositories).await?;
     }
-    deploy_by_id(conn, &new.org_id, &new.app_id, &new.id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(new.id.clone()))
+    Ok(DeployRow {
+        id: new.id.clone(),
+        env_id: new.env_id.clone(),
+        from_id: from,
+        delta_id: new.delta_id.clone(),
+        set_id: new.set_id.clone(),
+        comment: new.comment.clone(),
+        status: "pending".to_owned(),
+        status_changed_at: now,
+        created_at: now,
+        created_by: new.created_by.clone(),
+        triggered_by: new.triggered_by.clone(),
+    })
 }
 
 async fn set_status(
@@ -782,21 +726,20 @@ async fn set_status(
     id: &str,
     status: &str,
     now: i64,
-) -> Result<(), StoreError> {
-    on_conn!(conn, |c| {
-        sqlx::query(
-        "UPDATE deploys SET status = $4, status_changed_at = $5 WHERE org_id = $1 AND app_id = $2 AND id = $3"
-    )
-    .bind(org_id)
-    .bind(app_id)
-    .bind(id)
-    .bind(status)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(|_| ())
-    })?;
-    Ok(())
+) -> Result<DeployRow, StoreError> {
+    let sql = "UPDATE deploys SET status = $4, status_changed_at = $5 \
+               WHERE org_id = $1 AND app_id = $2 AND id = $3 \
+               RETURNING id, env_id, from_id, delta_id, set_id, comment, status, \
+               status_changed_at, created_at, created_by, triggered_by";
+    on_conn!(conn, |c| sqlx::query_as::<_, DeployRow>(sql)
+        .bind(org_id)
+        .bind(app_id)
+        .bind(id)
+        .bind(status)
+        .bind(now)
+        .fetch_optional(c)
+        .await)?
+    .ok_or_else(|| StoreError::NotFound(format!("no deployment {id}")))
 }
 
 async fn finish(
@@ -808,7 +751,7 @@ async fn finish(
     errors: &[DeployErrorRow],
     now: i64,
 ) -> Result<(), StoreError> {
-    set_status(conn, org_id, app_id, deploy_id, status, now).await?;
+    let deploy = set_status(conn, org_id, app_id, deploy_id, status, now).await?;
     for (n, error) in errors.iter().enumerate() {
         on_conn!(conn, |c| {
             sqlx::query(
@@ -838,14 +781,116 @@ async fn finish(
     .execute(c)
     .await
     .map(|_| ()))?;
-    let deploy = deploy_by_id(conn, org_id, app_id, deploy_id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(deploy_id.to_owned()))?;
     enqueue_event(
         conn,
         &deploy_event(org_id, app_id, &deploy, "finished", now),
         now,
     )
     .await?;
+    Ok(())
+}
+
+/// Claims the oldest runnable deployment (see [`Store::claim_deploys`]).
+async fn claim_one(
+    conn: &mut Conn<'_>,
+    now: i64,
+    lease_ms: i64,
+    max_attempts: i64,
+) -> Result<Option<ClaimedDeploy>, StoreError> {
+    loop {
+        let job = on_conn!(conn, |c| {
+            sqlx::query_as::<_, (String, String, String, i64)>(
+                "UPDATE deploy_jobs SET lease_until = $2, attempts = attempts + 1 WHERE seq = \
+             (SELECT seq FROM deploy_jobs WHERE lease_until <= $1 ORDER BY seq LIMIT 1) \
+             RETURNING org_id, app_id, deploy_id, attempts",
+            )
+            .bind(now)
+            .bind(now + lease_ms)
+            .fetch_optional(c)
+            .await
+        })?;
+        let Some((org_id, app_id, deploy_id, attempt)) = job else {
+            return Ok(None);
+        };
+        let mut deploy = deploy_by_id(conn, &org_id, &app_id, &deploy_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(deploy_id.clone()))?;
+        if attempt > max_attempts {
+            let reason = format!(
+                "the deployment was interrupted {} times (server restarts or crashes) and was not retried again",
+                attempt - 1
+            );
+            let error = DeployErrorRow {
+                scope: "deployment".to_owned(),
+                object_id: deploy_id.clone(),
+                code: "GP-INTERRUPTED".to_owned(),
+                summary: "interrupted".to_owned(),
+                message: reason,
+            };
+            finish(conn, &org_id, &app_id, &deploy_id, "failed", &[error], now).await?;
+            continue;
+        }
+        if deploy.status == "pending" {
+            deploy = set_status(conn, &org_id, &app_id, &deploy_id, "in progress", now).await?;
+            enqueue_event(
+                conn,
+                &deploy_event(&org_id, &app_id, &deploy, "started", now),
+                now,
+            )
+            .await?;
+        }
+        let (target, set_content) =
+            on_conn!(conn, |c| sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT e.deploy_target, s.content FROM envs e LEFT JOIN sets s \
+             ON s.org_id = e.org_id AND s.app_id = e.app_id AND s.id = $4 \
+             WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3"
+            )
+            .bind(&org_id)
+            .bind(&app_id)
+            .bind(&deploy.env_id)
+            .bind(&deploy.set_id)
+            .fetch_one(c)
+            .await)?;
+        let set_content = set_content.unwrap_or_default();
+        return Ok(Some(ClaimedDeploy {
+            org_id,
+            app_id,
+            deploy,
+            target,
+            set_content,
+            attempt,
+        }));
+    }
+}
+
+/// Replaces an environment's entry in `env_images`: the repositories its `from_deploy` set runs.
+async fn set_env_images(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    env_id: &str,
+    repositories: &[String],
+) -> Result<(), StoreError> {
+    on_conn!(conn, |c| sqlx::query(
+        "DELETE FROM env_images WHERE org_id = $1 AND app_id = $2 AND env_id = $3"
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(env_id)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    for repository in repositories {
+        on_conn!(conn, |c| sqlx::query(
+            "INSERT INTO env_images (org_id, repository, app_id, env_id) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(org_id)
+        .bind(repository)
+        .bind(app_id)
+        .bind(env_id)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    }
     Ok(())
 }

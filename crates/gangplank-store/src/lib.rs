@@ -19,7 +19,7 @@ mod webhooks;
 
 pub use apps::{AppRow, EnvRow, EnvTypeRow, NewApp, NewEnv};
 pub use artefacts::{
-    ArtefactRow, ArtefactVersionRow, NewArtefactVersion, VersionFilter, VersionOutcome,
+    ArtefactRow, ArtefactVersionRow, FollowUp, NewArtefactVersion, VersionFilter, VersionOutcome,
 };
 pub use automation::{Batch, EnvContext, InboxItem, LogRow, LoggedDecision, PendingItem, RuleRow};
 pub use conn::{Store, now_millis};

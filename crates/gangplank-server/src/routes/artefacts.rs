@@ -169,10 +169,14 @@ async fn create_version(
         created_by: access.user_id,
     };
     let row = match state.store.record_artefact_version(new).await? {
-        VersionOutcome::Created(row) => {
+        VersionOutcome::Created(row, follow_up) => {
             crate::metrics::artefact_version_created(&row.kind);
-            state.wake.automation.notify_one();
-            state.wake.delivery.notify_one();
+            if follow_up.automation {
+                state.wake.automation.notify_one();
+            }
+            if follow_up.deliveries {
+                state.wake.delivery.notify_one();
+            }
             tracing::info!(name = %row.name, version = %row.version, id = %row.id, "artefact version recorded");
             row
         }

@@ -99,6 +99,7 @@ async fn create(
                 .unwrap_or_default(),
         )?
     };
+    let base_repositories = base.repositories();
     let (delta_id, set) = match (
         body.delta_id.filter(|d| !d.is_empty()),
         body.set_id.filter(|s| !s.is_empty()),
@@ -142,6 +143,7 @@ async fn create(
         app_id: &app,
         env_id: &env,
         from_deploy_id: env_row.from_deploy_id,
+        base_repositories,
         delta_id,
         set,
         comment: body.comment.unwrap_or_default(),

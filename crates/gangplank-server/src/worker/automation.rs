@@ -34,13 +34,28 @@ pub async fn run(state: AppState) {
 /// Does one round; `true` if it did anything (so the caller loops without waiting).
 async fn step(state: &AppState) -> Result<bool, StoreError> {
     let inbox = state.store.take_inbox(INBOX_BATCH).await?;
+    tracing::debug!(versions = inbox.len(), "automation step");
     let mut worked = !inbox.is_empty();
+    let mut judged = Vec::with_capacity(inbox.len());
     for item in inbox {
-        judge(state, &item).await?;
+        let decisions = judge(state, &item).await?;
+        judged.push((item, decisions));
+    }
+    if !judged.is_empty() {
+        // One write for the whole batch: the group-commit writer gives it one fsync.
+        state.store.record_decisions(judged).await?;
+        tracing::debug!("versions judged");
     }
     let now = gangplank_store::now_millis();
-    for (org_id, app_id, env_id) in state.store.due_batches(now, state.debounce_ms).await? {
-        match deploy_batch(state, &org_id, &app_id, &env_id).await {
+    let due = state.store.due_batches(now, state.debounce_ms).await?;
+    // Concurrently, so that the group-commit writer puts them in one transaction.
+    let results = futures::future::join_all(
+        due.iter()
+            .map(|(org_id, app_id, env_id)| deploy_batch(state, org_id, app_id, env_id)),
+    )
+    .await;
+    for result in results {
+        match result {
             Ok(()) => worked = true,
             // Another deployment started meanwhile: the batch waits for it to finish.
             Err(StoreError::Conflict(_)) => {}
@@ -87,13 +102,14 @@ pub fn policy_from_text(text: &str) -> Option<VersionPolicy> {
     }
 }
 
-async fn judge(state: &AppState, item: &InboxItem) -> Result<(), StoreError> {
+/// The decisions about one version, one per environment it may concern.
+async fn judge(state: &AppState, item: &InboxItem) -> Result<Vec<LoggedDecision>, StoreError> {
     let version = &item.version;
     let Ok(repository) = RepositoryName::parse(&version.name) else {
-        return state.store.record_decisions(item, Vec::new()).await;
+        return Ok(Vec::new());
     };
     if item.version_seq < 0 {
-        return state.store.record_decisions(item, Vec::new()).await;
+        return Ok(Vec::new());
     }
     let contexts = state
         .store
@@ -154,7 +170,7 @@ async fn judge(state: &AppState, item: &InboxItem) -> Result<(), StoreError> {
             },
         });
     }
-    state.store.record_decisions(item, decisions).await
+    Ok(decisions)
 }
 
 async fn deploy_batch(
@@ -216,6 +232,7 @@ async fn deploy_batch(
         app_id,
         env_id,
         from_deploy_id: batch.from_deploy_id,
+        base_repositories: base.repositories(),
         delta_id: delta_row.id.clone(),
         set,
         comment,

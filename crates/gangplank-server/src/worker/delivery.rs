@@ -90,6 +90,12 @@ pub async fn run(state: AppState) {
             continue;
         }
         let now = gangplank_store::now_millis();
+        // A read first: claiming is a write, too dear to spend on finding nothing.
+        let next = state.store.next_delivery_due().await.ok().flatten();
+        if next.is_none_or(|at| at > now) {
+            super::idle(&state.wake.delivery, next).await;
+            continue;
+        }
         let lease = state.webhook.timeout.as_millis() as i64 + 30_000;
         let due = match state.store.claim_deliveries(now, free as i64, lease).await {
             Ok(due) => due,
@@ -100,10 +106,9 @@ pub async fn run(state: AppState) {
             }
         };
         if due.is_empty() {
-            let next = state.store.next_delivery_due().await.ok().flatten();
-            super::idle(&state.wake.delivery, next).await;
             continue;
         }
+        tracing::debug!(claimed = due.len(), "deliveries claimed");
         for delivery in due {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
@@ -200,7 +205,7 @@ async fn send(
     let timestamp = now_ms / 1000;
     let headers: BTreeMap<String, String> =
         serde_json::from_str(&delivery.headers).unwrap_or_default();
-    let mut request = state.webhook_client.post(url);
+    let mut request = state.webhook_client().post(url);
     for (name, value) in &headers {
         request = request.header(name, value);
     }

@@ -1,8 +1,11 @@
 //! The deployment runner: claims queued deployments, applies them through their
 //! environment's target, and records the outcome (which queues `deployment.finished`).
 
+use std::sync::Arc;
+
 use gangplank_core::set::Set;
 use gangplank_store::{ClaimedDeploy, DeployErrorRow};
+use tokio::sync::Semaphore;
 
 use super::target::{DeployOutcome, DeployRequest, TargetError};
 use crate::state::AppState;
@@ -12,21 +15,49 @@ const LEASE_MS: i64 = 10 * 60 * 1000;
 /// Claims that may lapse (crashes mid-deployment) before the deployment is failed.
 const MAX_ATTEMPTS: i64 = 3;
 
+/// Deployments running at once (each in its own environment: the store allows one active
+/// deployment per environment).
+const CONCURRENCY: usize = 64;
+
 pub async fn run(state: AppState) {
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
     loop {
+        let free = permits.available_permits();
+        if free == 0 {
+            drop(permits.clone().acquire_owned().await);
+            continue;
+        }
         let now = gangplank_store::now_millis();
-        match state.store.claim_deploy(now, LEASE_MS, MAX_ATTEMPTS).await {
-            Ok(Some(claim)) => {
-                execute(&state, claim).await;
+        // A read first: claiming is a write, too dear to spend on finding nothing.
+        let next = state.store.next_deploy_due().await.ok().flatten();
+        if next.is_none_or(|at| at > now) {
+            super::idle(&state.wake.deploy, next).await;
+            continue;
+        }
+        match state
+            .store
+            .claim_deploys(now, LEASE_MS, MAX_ATTEMPTS, free)
+            .await
+        {
+            Ok(claims) if !claims.is_empty() => {
+                tracing::debug!(claimed = claims.len(), "deployments claimed");
+                // Claiming may have started deployments: their `started` deliveries wait.
                 state.wake.delivery.notify_one();
-                state.wake.automation.notify_one();
+                for claim in claims {
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        execute(&state, claim).await;
+                        state.wake.delivery.notify_one();
+                        state.wake.automation.notify_one();
+                        drop(permit);
+                    });
+                }
             }
-            Ok(None) => {
-                // Failing lapsed deployments may have queued deliveries too.
-                state.wake.delivery.notify_one();
-                let due = state.store.next_deploy_due().await.ok().flatten();
-                super::idle(&state.wake.deploy, due).await;
-            }
+            // Only deployments that were failed for lapsing too often: their deliveries wait.
+            Ok(_) => state.wake.delivery.notify_one(),
             Err(error) => {
                 tracing::error!(%error, "claiming a deployment failed");
                 super::idle(&state.wake.deploy, None).await;
@@ -78,6 +109,7 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
             message: e.message,
         })
         .collect();
+    tracing::debug!(deploy = %deploy_id, succeeded, "deployment applied");
     if let Err(error) = state
         .store
         .finish_deploy(&claim.org_id, &claim.app_id, &deploy_id, succeeded, errors)

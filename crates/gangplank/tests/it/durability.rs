@@ -91,3 +91,99 @@ fn no_token_plaintext_in_the_data_dir() {
         }
     }
 }
+
+/// Runs SQL on the stopped server's database with Python's sqlite3 module.
+fn sqlite(data_dir: &std::path::Path, sql: &str) {
+    let db = data_dir.join("gangplank.db");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+            db.to_str().unwrap(),
+            sql,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn deployments_in_flight_at_a_crash_resume_or_fail_with_a_reason() {
+    let mut server = Server::start();
+    server.call(
+        "POST",
+        "/orgs/default/apps",
+        Some(ADMIN),
+        Some(json!({"id": "shop"})),
+    );
+    server.call(
+        "POST",
+        "/orgs/default/apps/shop/envs",
+        Some(ADMIN),
+        Some(json!({"id": "staging", "name": "staging"})),
+    );
+    let mut ids = Vec::new();
+    for env in ["development", "staging"] {
+        let (_, delta) = server.call(
+            "POST",
+            "/orgs/default/apps/shop/deltas",
+            Some(ADMIN),
+            Some(json!({"modules": {"add": {"web": {"spec": {"containers": {"main": {"image": "registry.test/web:1"}}}}}}})),
+        );
+        let (status, deploy) = server.call(
+            "POST",
+            &format!("/orgs/default/apps/shop/envs/{env}/deploys"),
+            Some(ADMIN),
+            Some(json!({"delta_id": delta["id"]})),
+        );
+        assert_eq!(status, 201, "{deploy}");
+        ids.push((env, deploy["id"].as_str().unwrap().to_owned()));
+    }
+    let status_of = |server: &Server, env: &str, id: &str| {
+        let (_, d) = server.call(
+            "GET",
+            &format!("/orgs/default/apps/shop/envs/{env}/deploys/{id}"),
+            Some(ADMIN),
+            None,
+        );
+        d["status"].as_str().unwrap().to_owned()
+    };
+    for (env, id) in &ids {
+        crate::support::poll("the deployment to finish", || {
+            (status_of(&server, env, id) == "succeeded").then_some(())
+        });
+    }
+    // Make the stopped database look as if a dead process had claimed both deployments: one
+    // for the first time, one for the third (the limit), leases far in the future.
+    let (dev, staging) = (&ids[0].1, &ids[1].1);
+    server.crash_and_restart_after(|dir| {
+        sqlite(
+            dir,
+            &format!(
+                "UPDATE deploys SET status = 'in progress' WHERE id IN ('{dev}', '{staging}');
+                 INSERT INTO deploy_jobs (org_id, app_id, deploy_id, attempts, lease_until)
+                   VALUES ('default', 'shop', '{dev}', 1, 9999999999999), ('default', 'shop', '{staging}', 3, 9999999999999);"
+            ),
+        );
+    });
+    crate::support::poll("the interrupted deployment to resume", || {
+        (status_of(&server, "development", dev) == "succeeded").then_some(())
+    });
+    crate::support::poll("the thrice-interrupted deployment to fail", || {
+        (status_of(&server, "staging", staging) == "failed").then_some(())
+    });
+    let (_, errors) = server.call(
+        "GET",
+        &format!("/orgs/default/apps/shop/envs/staging/deploys/{staging}/errors"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(errors[0]["code"], "GP-INTERRUPTED", "{errors}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{errors}"
+    );
+}

@@ -58,8 +58,14 @@ impl Server {
 
     /// Kills the server without warning (SIGKILL) and starts it again on the same data.
     pub fn crash_and_restart(&mut self) {
+        self.crash_and_restart_after(|_| {});
+    }
+
+    /// Kills the server (SIGKILL), runs `meddle` on the stopped data dir, and starts again.
+    pub fn crash_and_restart_after(&mut self, meddle: impl FnOnce(&Path)) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
+        meddle(&self.data_dir);
         let (child, base) = spawn(&self.data_dir, &self.env);
         self.child = child;
         self.base = base;
