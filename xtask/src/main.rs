@@ -67,7 +67,91 @@ fn test() -> anyhow::Result<()> {
         ("python3", "python3"),
         ("webhook", "webhook"),
     ])?;
-    run("cargo", &["test", "--workspace", "--locked"])
+    run("cargo", &["test", "--workspace", "--locked"])?;
+    postgres_pass()
+}
+
+/// The integration tests again, every server on its own database of a temporary PostgreSQL
+/// cluster (started as the `postgres` user, as Debian's packages expect).
+fn postgres_pass() -> anyhow::Result<()> {
+    let bin = postgres_bin().or_else(|_| {
+        install_debian_packages(&[("/usr/lib/postgresql/15/bin/initdb", "postgresql")])?;
+        postgres_bin()
+    })?;
+    let dir = std::env::temp_dir().join(format!("gangplank-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    run("chown", &["postgres:postgres", path_str(&dir)?])?;
+    let data = dir.join("data");
+    let as_postgres = |tool: &str, args: &[&str]| {
+        let tool = bin.join(tool);
+        let mut all = vec!["-u", "postgres", "--", path_str(&tool)?];
+        all.extend(args);
+        run("runuser", &all)
+            .context("the PostgreSQL pass starts a cluster as user postgres (needs root)")
+    };
+    as_postgres(
+        "initdb",
+        &[
+            "-D",
+            path_str(&data)?,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port()
+        .to_string();
+    let options = format!("-h 127.0.0.1 -p {port} -k {}", path_str(&dir)?);
+    let log = dir.join("server.log");
+    as_postgres(
+        "pg_ctl",
+        &[
+            "-D",
+            path_str(&data)?,
+            "-o",
+            &options,
+            "-l",
+            path_str(&log)?,
+            "-w",
+            "start",
+        ],
+    )?;
+    eprintln!(
+        "$ GANGPLANK_TEST_PG=postgres://postgres@127.0.0.1:{port} cargo test -p gangplank --test it"
+    );
+    let tested = Command::new("cargo")
+        .args(["test", "--locked", "-p", "gangplank", "--test", "it"])
+        .env(
+            "GANGPLANK_TEST_PG",
+            format!("postgres://postgres@127.0.0.1:{port}"),
+        )
+        .current_dir(root())
+        .status();
+    let stopped = as_postgres("pg_ctl", &["-D", path_str(&data)?, "-m", "fast", "stop"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    if !tested.context("starting cargo test")?.success() {
+        bail!("the integration tests failed on PostgreSQL");
+    }
+    stopped
+}
+
+/// Debian keeps initdb and pg_ctl under /usr/lib/postgresql/<version>/bin.
+fn postgres_bin() -> anyhow::Result<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .context("no /usr/lib/postgresql")?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop().context("no PostgreSQL server binaries")
+}
+
+fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str().context("non-UTF-8 path")
 }
 
 /// Installs each (program, package) whose program is not on PATH; needs root and apt-get.

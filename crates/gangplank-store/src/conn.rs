@@ -96,9 +96,11 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query_scalar::<_, i64>("SELECT 1")
-                    .fetch_one(c)
-                    .await)?;
+                on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+                    "SELECT CAST(1 AS BIGINT)"
+                )
+                .fetch_one(c)
+                .await)?;
                 Ok(())
             })
         }))

@@ -92,8 +92,17 @@ fn no_token_plaintext_in_the_data_dir() {
     }
 }
 
-/// Runs SQL on the stopped server's database with Python's sqlite3 module.
-fn sqlite(data_dir: &std::path::Path, sql: &str) {
+/// Runs SQL on the stopped server's database: with psql on PostgreSQL, else with Python's
+/// sqlite3 module on the data dir's file.
+fn run_sql(data_dir: &std::path::Path, database_url: Option<&str>, sql: &str) {
+    if let Some(url) = database_url {
+        let status = std::process::Command::new("psql")
+            .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        return;
+    }
     let db = data_dir.join("gangplank.db");
     let status = std::process::Command::new("python3")
         .args([
@@ -154,15 +163,24 @@ fn deployments_in_flight_at_a_crash_resume_or_fail_with_a_reason() {
         });
     }
     // Make the stopped database look as if a dead process had claimed both deployments: one
-    // for the first time, one for the third (the limit), leases far in the future.
+    // for the first time, one for the third (the limit). On SQLite the leases are far in the
+    // future (a restart releases them: this process is the only user); on PostgreSQL, where
+    // other replicas may hold live leases, they have lapsed, as a dead replica's would.
     let (dev, staging) = (&ids[0].1, &ids[1].1);
+    let database_url = server.database_url();
+    let lease = if database_url.is_some() {
+        0
+    } else {
+        9_999_999_999_999_i64
+    };
     server.crash_and_restart_after(|dir| {
-        sqlite(
+        run_sql(
             dir,
+            database_url.as_deref(),
             &format!(
                 "UPDATE deploys SET status = 'in progress' WHERE id IN ('{dev}', '{staging}');
                  INSERT INTO deploy_jobs (org_id, app_id, deploy_id, attempts, lease_until)
-                   VALUES ('default', 'shop', '{dev}', 1, 9999999999999), ('default', 'shop', '{staging}', 3, 9999999999999);"
+                   VALUES ('default', 'shop', '{dev}', 1, {lease}), ('default', 'shop', '{staging}', 3, {lease});"
             ),
         );
     });

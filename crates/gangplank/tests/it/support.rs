@@ -35,10 +35,13 @@ impl Server {
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let temp = tempfile::tempdir().expect("temp dir");
         let data_dir = temp.path().join("data");
-        let env: Vec<(String, String)> = env
+        let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        if let Some(url) = fresh_postgres_database() {
+            env.push(("GANGPLANK_DATABASE_URL".to_owned(), url));
+        }
         let (child, base) = spawn(&data_dir, &env);
         let http = Client::builder()
             .timeout(Duration::from_secs(30))
@@ -148,6 +151,14 @@ impl Server {
         (id, token["token"].as_str().unwrap().to_owned())
     }
 
+    /// The PostgreSQL URL the server uses, when it does.
+    pub fn database_url(&self) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "GANGPLANK_DATABASE_URL")
+            .map(|(_, v)| v.clone())
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -216,3 +227,27 @@ pub fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// With `GANGPLANK_TEST_PG` (a server URL such as `postgres://postgres@127.0.0.1:5433`, set by
+/// `cargo xtask test` for its PostgreSQL pass), a new empty database on it for one server.
+fn fresh_postgres_database() -> Option<String> {
+    let server = std::env::var("GANGPLANK_TEST_PG").ok()?;
+    let name = format!("gp_{}", std::process::id())
+        + &format!(
+            "_{}",
+            NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+    let status = Command::new("psql")
+        .args([
+            &format!("{server}/postgres"),
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .status()
+        .expect("psql creates the test database");
+    assert!(status.success(), "creating database {name}");
+    Some(format!("{server}/{name}"))
+}
+
+static NEXT_DB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
