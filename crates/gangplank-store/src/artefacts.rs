@@ -399,14 +399,26 @@ async fn record_version(
                 })?;
                 follow_up.automation = queued > 0;
             }
-            let row = version_by_id(conn, &new.org_id, &id).await?;
-            if let Some(row) = &row {
-                let queued =
-                    enqueue_event(conn, &version_event(&new.org_id, row, now), now).await?;
-                follow_up.deliveries = queued > 0;
-            }
-            row.map(|row| VersionOutcome::Created(row, follow_up))
-                .ok_or(StoreError::NotFound(id))
+            // Every column is known here; reading the row back would cost the single writer a
+            // statement per version.
+            let row = ArtefactVersionRow {
+                id,
+                artefact_id,
+                name: new.name,
+                kind: new.kind,
+                version: new.version,
+                git_ref: new.git_ref,
+                commit_sha: new.commit_sha,
+                digest: new.digest,
+                archived: false,
+                created_at: now,
+                created_by: new.created_by.clone(),
+                updated_at: now,
+                updated_by: new.created_by,
+            };
+            let queued = enqueue_event(conn, &version_event(&new.org_id, &row, now), now).await?;
+            follow_up.deliveries = queued > 0;
+            Ok(VersionOutcome::Created(row, follow_up))
         }
         None => {
             let sql = format!(
