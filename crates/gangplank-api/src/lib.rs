@@ -9,6 +9,7 @@ pub mod artefacts;
 pub mod client;
 pub mod deploys;
 pub mod error;
+pub mod registries;
 pub mod rules;
 pub mod users;
 pub mod webhooks;

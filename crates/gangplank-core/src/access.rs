@@ -65,11 +65,15 @@ pub enum Action {
     ManageRules,
     /// Create, change and delete webhooks; see and redeliver their deliveries.
     ManageWebhooks,
+    /// Create, change and delete registries; read the credentials audit.
+    ManageRegistries,
+    /// Fetch a CI-enabled registry's credentials.
+    FetchRegistryCreds,
 }
 
 impl Action {
     /// Every action, in the order the role table lists them.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 17] = [
         Action::ReadOrg,
         Action::CreateArtefactVersion,
         Action::ArchiveArtefactVersion,
@@ -85,6 +89,8 @@ impl Action {
         Action::Deploy,
         Action::ManageRules,
         Action::ManageWebhooks,
+        Action::ManageRegistries,
+        Action::FetchRegistryCreds,
     ];
 
     /// The lowest app role that permits this action, for app-scoped actions.
@@ -118,6 +124,8 @@ impl Action {
             Action::Deploy => "deltas, deploy, roll back, resume automation",
             Action::ManageRules => "manage automation rules",
             Action::ManageWebhooks => "manage webhooks and deliveries",
+            Action::ManageRegistries => "manage registries",
+            Action::FetchRegistryCreds => "fetch registry credentials (CI)",
         }
     }
 }
@@ -211,7 +219,8 @@ pub fn is_allowed(org_role: OrgRole, app_role: Option<AppRole>, action: Action) 
         ReadOrg => true,
         CreateArtefactVersion => org_role == ArtefactContributor,
         ArchiveArtefactVersion | CreateApp | ManageUsers => org_role == Manager,
-        DeleteArtefact | ManageEnvTypes => false,
+        FetchRegistryCreds => matches!(org_role, Manager | ArtefactContributor),
+        DeleteArtefact | ManageEnvTypes | ManageRegistries => false,
         ReadApp | UpdateApp | ManageEnvs | DeleteApp | ManageAppUsers | Deploy | ManageRules
         | ManageWebhooks => false,
     }

@@ -11,6 +11,7 @@ pub mod id;
 pub mod image;
 pub mod json_patch;
 pub mod net;
+pub mod registry;
 pub mod set;
 pub mod timestamp;
 pub mod validation;

@@ -39,8 +39,8 @@ pub struct Settings {
     /// Log format.
     pub log_format: LogFormat,
     /// The key that seals secrets at rest (base64 of 32 bytes); generated into
-    /// `<data dir>/secret-key` when unset.
-    pub secret_key: Option<SecretString>,
+    /// `<data dir>/master-key` when unset.
+    pub master_key: Option<SecretString>,
     pub automation: AutomationSettings,
     pub webhook: WebhookSettings,
 }
@@ -96,7 +96,7 @@ impl Default for Settings {
             bootstrap_token: None,
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Auto,
-            secret_key: None,
+            master_key: None,
             automation: AutomationSettings::default(),
             webhook: WebhookSettings::default(),
         }
@@ -112,7 +112,7 @@ pub const ENV_VARS: [&str; 12] = [
     "GANGPLANK_BOOTSTRAP_TOKEN",
     "GANGPLANK_MAX_BODY_BYTES",
     "GANGPLANK_LOG_FORMAT",
-    "GANGPLANK_SECRET_KEY",
+    "GANGPLANK_MASTER_KEY",
     "GANGPLANK_AUTOMATION_DEBOUNCE",
     "GANGPLANK_WEBHOOK_ALLOW_PRIVATE",
     "GANGPLANK_WEBHOOK_TIMEOUT",
@@ -157,7 +157,7 @@ impl Settings {
                         }
                     }
                 }
-                "GANGPLANK_SECRET_KEY" => settings.secret_key = Some(value.into()),
+                "GANGPLANK_MASTER_KEY" => settings.master_key = Some(value.into()),
                 "GANGPLANK_AUTOMATION_DEBOUNCE" => {
                     settings.automation.debounce = parse_duration(name, &value)?;
                 }
@@ -218,7 +218,7 @@ impl Settings {
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\nbootstrap_org = {:?}\nbootstrap_token = {}\nmax_body_bytes = {}\nlog_format = {:?}\nsecret_key = {}\n\n[automation]\ndebounce = {:?}\n\n[webhook]\nallow_private = {}\ntimeout = {:?}\nmax_age = {:?}\n",
+            "listen = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\nbootstrap_org = {:?}\nbootstrap_token = {}\nmax_body_bytes = {}\nlog_format = {:?}\nmaster_key = {}\n\n[automation]\ndebounce = {:?}\n\n[webhook]\nallow_private = {}\ntimeout = {:?}\nmax_age = {:?}\n",
             self.listen,
             self.data_dir.display().to_string(),
             redact_url_password(&self.database_url()),
@@ -226,9 +226,9 @@ impl Settings {
             token,
             self.max_body_bytes,
             log_format,
-            match &self.secret_key {
+            match &self.master_key {
                 Some(_) => "\"<redacted>\"",
-                None => "# unset: generated into <data dir>/secret-key on first start",
+                None => "# unset: generated into <data dir>/master-key on first start",
             },
             humantime::format_duration(self.automation.debounce).to_string(),
             self.webhook.allow_private,

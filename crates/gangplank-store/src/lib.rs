@@ -14,6 +14,7 @@ mod conn;
 mod deploys;
 mod error;
 mod group_commit;
+mod registries;
 mod users;
 mod webhooks;
 
@@ -25,5 +26,6 @@ pub use automation::{Batch, EnvContext, InboxItem, LogRow, LoggedDecision, Pendi
 pub use conn::{Store, now_millis};
 pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy};
 pub use error::StoreError;
+pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
 pub use users::{Bootstrap, MemberRow, NewToken, Principal, TokenRow, UserRow};
 pub use webhooks::{Attempt, AttemptOutcome, AttemptRow, DeliveryRow, DueDelivery, WebhookRow};

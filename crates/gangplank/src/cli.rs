@@ -71,6 +71,46 @@ pub enum Command {
     Diff(DiffArgs),
     /// Explain, for each artefact version automation considered, what it did and why.
     Explain(ExplainArgs),
+    /// Registry credentials for CI: `gangplank registry creds ID [--docker-login]`.
+    Registry(RegistryArgs),
+    /// Server administration on the server's own data (run where `gangplank serve` runs).
+    #[cfg(feature = "server")]
+    Admin(AdminArgs),
+}
+
+#[cfg(feature = "server")]
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+#[cfg(feature = "server")]
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Re-seal every stored secret under a new master key (stop the server first).
+    RotateKey {
+        /// The same settings file `gangplank serve` uses.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    #[command(subcommand)]
+    pub action: RegistryAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryAction {
+    /// Print a CI-enabled registry's credentials as JSON, or with --docker-login only the
+    /// password, for `| docker login -u USER --password-stdin HOST`.
+    Creds {
+        id: String,
+        #[arg(long)]
+        docker_login: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +210,27 @@ pub enum CreateWhat {
     Rule(RuleArgs),
     /// Create a webhook in the app; prints its generated secret once.
     Webhook(WebhookArgs),
+    /// Create a registry: its prefix, type and (write-only) credentials.
+    Registry {
+        id: String,
+        /// The prefix images are matched by: `domain` or `domain/path`.
+        #[arg(long)]
+        registry: String,
+        /// public, basic, amazon_ecr, google_gcr, google_artifact_registry, azure_acr, secret_ref.
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// Read from GANGPLANK_REGISTRY_PASSWORD when not given, so it stays out of shell history.
+        #[arg(long, env = "GANGPLANK_REGISTRY_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Hand the credentials to CI (`gangplank registry creds`).
+        #[arg(long)]
+        enable_ci: bool,
+        /// Plain HTTP or unverified TLS (local and test registries).
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Create an environment in the application given by --app.
     Env {
         id: String,

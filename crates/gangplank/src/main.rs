@@ -58,5 +58,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Resume => commands::deploy::resume(&cli.global).await,
         Command::Diff(args) => commands::deploy::diff(&cli.global, args).await,
         Command::Explain(args) => commands::deploy::explain(&cli.global, args).await,
+        Command::Registry(args) => commands::registry::run(&cli.global, args).await,
+        #[cfg(feature = "server")]
+        Command::Admin(args) => commands::serve::admin(args).await,
     }
 }

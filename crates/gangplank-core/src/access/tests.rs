@@ -22,6 +22,8 @@ fn role_table_is_as_documented() {
 | deltas, deploy, roll back, resume automation | yes | - | - | - | - | - | yes | yes |
 | manage automation rules | yes | - | - | - | - | - | yes | yes |
 | manage webhooks and deliveries | yes | - | - | - | - | - | - | yes |
+| manage registries | yes | - | - | - | - | - | - | - |
+| fetch registry credentials (CI) | yes | yes | - | yes | - | - | - | - |
 ";
     assert_eq!(render_table(), expected);
 }

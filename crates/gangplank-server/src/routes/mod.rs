@@ -8,6 +8,7 @@ mod deploys;
 mod env_types;
 mod envs;
 mod health;
+mod registries;
 mod rules;
 mod sets;
 mod tokens;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sets::routes())
         .merge(rules::routes())
         .merge(webhooks::routes())
+        .merge(registries::routes())
         .split_for_parts();
     Router::new()
         .merge(api)

@@ -23,7 +23,7 @@ const CONCURRENCY: usize = 256;
 
 /// The AAD a webhook's sealed secret is bound to.
 pub fn secret_context(org_id: &str, webhook_id: &str) -> String {
-    format!("webhook:{org_id}/{webhook_id}")
+    crate::secrets::context("webhook", org_id, webhook_id)
 }
 
 /// The HTTP client for deliveries.

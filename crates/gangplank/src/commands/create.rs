@@ -9,7 +9,7 @@ use crate::UsageError;
 use crate::cli::{ArtefactVersionArgs, CreateArgs, CreateWhat, Global, RuleArgs, WebhookArgs};
 use crate::client_config::Resolved;
 use crate::commands::get::{
-    APP_COLUMNS, ENV_COLUMNS, RULE_COLUMNS, VERSION_COLUMNS, WEBHOOK_COLUMNS,
+    APP_COLUMNS, ENV_COLUMNS, REGISTRY_COLUMNS, RULE_COLUMNS, VERSION_COLUMNS, WEBHOOK_COLUMNS,
 };
 use crate::output;
 
@@ -46,6 +46,22 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
             webhook_body(hook)?,
             WEBHOOK_COLUMNS,
         ),
+        CreateWhat::Registry {
+            id,
+            registry,
+            kind,
+            username,
+            password,
+            enable_ci,
+            insecure,
+        } => {
+            let mut body = json!({"id": id, "registry": registry, "type": kind, "enable_ci": enable_ci, "insecure": insecure});
+            if let Some(password) = password {
+                body["creds"] =
+                    json!({"username": username.unwrap_or_default(), "password": password});
+            }
+            (format!("/orgs/{org}/registries"), body, REGISTRY_COLUMNS)
+        }
         CreateWhat::Env { id, kind, name } => {
             let app = resolved.app()?;
             let name = name.unwrap_or_else(|| id.clone());

@@ -60,6 +60,13 @@ pub const WEBHOOK_COLUMNS: Columns = &[
     ("DISABLED", "disabled"),
     ("SECRET (shown once)", "secret"),
 ];
+pub const REGISTRY_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("REGISTRY", "registry"),
+    ("TYPE", "type"),
+    ("CI", "enable_ci"),
+    ("CREDS", "has_creds"),
+];
 const DELIVERY_COLUMNS: Columns = &[
     ("ID", "id"),
     ("EVENT", "event"),
@@ -122,6 +129,10 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             format!("{}/webhooks/{id}", resolved.app_path()?),
             WEBHOOK_COLUMNS,
         ),
+        ("registries" | "registry", None) => (format!("/orgs/{org}/registries"), REGISTRY_COLUMNS),
+        ("registries" | "registry", Some(id)) => {
+            (format!("/orgs/{org}/registries/{id}"), REGISTRY_COLUMNS)
+        }
         ("deliveries" | "delivery", Some(hook)) => (
             format!("{}/webhooks/{hook}/deliveries", resolved.app_path()?),
             DELIVERY_COLUMNS,
@@ -131,7 +142,7 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
         }
         (other, _) => {
             return Err(UsageError(format!(
-                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks or deliveries"
+                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries or deliveries"
             ))
             .into());
         }

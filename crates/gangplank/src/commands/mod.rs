@@ -6,5 +6,6 @@ pub mod create;
 pub mod delete;
 pub mod deploy;
 pub mod get;
+pub mod registry;
 #[cfg(feature = "server")]
 pub mod serve;

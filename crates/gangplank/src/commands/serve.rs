@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use gangplank_server::{LogFormat, Settings};
 
-use crate::cli::ServeArgs;
+use crate::cli::{AdminAction, AdminArgs, ServeArgs};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut settings = Settings::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
@@ -35,6 +35,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("listening on http://{address}");
     tracing::info!(%address, data_dir = %settings.data_dir.display(), "gangplank serve starting");
     gangplank_server::run(settings, listener, shutdown_signal()).await
+}
+
+/// `gangplank admin …`.
+pub async fn admin(args: AdminArgs) -> anyhow::Result<()> {
+    let AdminAction::RotateKey { config } = args.action;
+    let settings = Settings::load(config.as_deref(), |name| std::env::var(name).ok())?;
+    let from_env = settings.master_key.is_some();
+    let (key_id, shown) = gangplank_server::rotate_master_key(settings).await?;
+    match shown {
+        Some(key) => {
+            eprintln!(
+                "re-sealed every secret under master key {key_id}; set GANGPLANK_MASTER_KEY to:"
+            );
+            println!("{key}");
+        }
+        None if !from_env => eprintln!(
+            "re-sealed every secret under master key {key_id}; the old key is in <data dir>/master-key.old"
+        ),
+        None => {}
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {

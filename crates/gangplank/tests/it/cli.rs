@@ -441,3 +441,57 @@ fn deploy_rule_webhook_rollback_resume_explain_and_diff() {
     let stderr = String::from_utf8_lossy(&failure.get_output().stderr).into_owned();
     assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
 }
+
+#[test]
+fn registry_create_get_and_creds_for_docker_login() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let base = [
+        "--url",
+        server.base.as_str(),
+        "--token",
+        ADMIN,
+        "--org",
+        "default",
+    ];
+    gangplank(home.path())
+        .args(base)
+        .args([
+            "create",
+            "registry",
+            "local",
+            "--registry",
+            "localhost:5000",
+            "--type",
+            "basic",
+            "--username",
+            "ci",
+            "--enable-ci",
+        ])
+        .env("GANGPLANK_REGISTRY_PASSWORD", "pw-from-env-123")
+        .assert()
+        .success();
+    let listed = gangplank(home.path())
+        .args(base)
+        .args(["-o", "json", "get", "registries"])
+        .assert()
+        .success();
+    let listed = json_of(&listed.get_output().stdout);
+    assert_eq!(listed[0]["registry"], "localhost:5000");
+    assert_eq!(listed[0]["has_creds"], true);
+    let login = gangplank(home.path())
+        .args(base)
+        .args(["registry", "creds", "local", "--docker-login"])
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&login.get_output().stdout),
+        "pw-from-env-123\n",
+        "only the password on stdout"
+    );
+    let stderr = String::from_utf8_lossy(&login.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("docker login -u ci --password-stdin localhost:5000"),
+        "{stderr}"
+    );
+}

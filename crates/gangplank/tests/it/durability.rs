@@ -205,3 +205,29 @@ fn deployments_in_flight_at_a_crash_resume_or_fail_with_a_reason() {
         "{errors}"
     );
 }
+
+#[test]
+fn a_different_master_key_refuses_to_start_with_a_clear_message() {
+    use base64::Engine;
+    let mut server = Server::start();
+    server.call(
+        "POST",
+        "/orgs/default/apps",
+        Some(ADMIN),
+        Some(json!({"id": "shop"})),
+    );
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/apps/shop/webhooks",
+        Some(ADMIN),
+        Some(json!({"id": "notify", "url": "https://hooks.example.com/x"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let key_file = server.data_dir().join("master-key");
+    assert!(key_file.exists());
+    let other = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    std::fs::write(&key_file, other).unwrap();
+    let (status, stderr) = server.kill_and_serve_once();
+    assert!(!status.success(), "must not start: {stderr}");
+    assert!(stderr.contains("sealed with master key"), "{stderr}");
+}

@@ -9,6 +9,7 @@ mod durability;
 mod errors;
 mod fuzz;
 mod receivers;
+mod registries;
 mod roles;
 mod support;
 mod webhooks;

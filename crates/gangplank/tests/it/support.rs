@@ -151,6 +151,36 @@ impl Server {
         (id, token["token"].as_str().unwrap().to_owned())
     }
 
+    /// Kills the server and runs `gangplank serve` on its data (and database) in the
+    /// foreground, for a start that is expected to fail; returns its exit status and stderr.
+    pub fn kill_and_serve_once(&mut self) -> (std::process::ExitStatus, String) {
+        self.kill_and_run(&["serve"])
+    }
+
+    /// Kills the server and runs `gangplank ARGS` with the server's settings; returns the exit
+    /// status and stderr.
+    pub fn kill_and_run(&mut self, args: &[&str]) -> (std::process::ExitStatus, String) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gangplank"));
+        command
+            .args(args)
+            .env("GANGPLANK_LISTEN", "127.0.0.1:0")
+            .env("GANGPLANK_DATA_DIR", &self.data_dir)
+            .env("GANGPLANK_LOG_FORMAT", "text")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("run gangplank serve");
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// The PostgreSQL URL the server uses, when it does.
     pub fn database_url(&self) -> Option<String> {
         self.env

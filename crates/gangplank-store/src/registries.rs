@@ -1,0 +1,315 @@
+//! Registries (prefix, type, sealed credentials) and the audit of credentials fetches.
+
+use crate::conn::{Conn, on_conn};
+use crate::{Store, StoreError};
+
+/// A stored registry; `creds_sealed` is ciphertext (or empty), `secrets` JSON.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RegistryRow {
+    pub id: String,
+    pub registry: String,
+    pub kind: String,
+    pub enable_ci: bool,
+    pub insecure: bool,
+    pub creds_sealed: String,
+    pub secrets: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// One credentials fetch.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CredsFetchRow {
+    pub user_id: String,
+    pub fetched_at: i64,
+}
+
+const COLUMNS: &str = "SELECT id, registry, kind, enable_ci, insecure, creds_sealed, secrets, \
+     created_at, created_by FROM registries";
+
+fn clash(error: sqlx::Error, row: &RegistryRow) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
+            "a registry with id {} or prefix {} already exists",
+            row.id, row.registry
+        )),
+        _ => error.into(),
+    }
+}
+
+impl Store {
+    /// Creates a registry; 409 on the same id or the same prefix.
+    pub async fn create_registry(
+        &self,
+        org_id: &str,
+        row: RegistryRow,
+    ) -> Result<RegistryRow, StoreError> {
+        let org_id = org_id.to_owned();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                on_conn!(conn, |c| sqlx::query(
+                    "INSERT INTO registries (org_id, id, registry, kind, enable_ci, insecure, \
+                     creds_sealed, secrets, created_at, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                )
+                .bind(&org_id)
+                .bind(&row.id)
+                .bind(&row.registry)
+                .bind(&row.kind)
+                .bind(row.enable_ci)
+                .bind(row.insecure)
+                .bind(&row.creds_sealed)
+                .bind(&row.secrets)
+                .bind(row.created_at)
+                .bind(&row.created_by)
+                .execute(c)
+                .await
+                .map(|_| ()))
+                .map_err(|e| clash(e, &row))?;
+                Ok(row)
+            })
+        }))
+        .await
+    }
+
+    /// The organization's registries, by id.
+    pub async fn list_registries(&self, org_id: &str) -> Result<Vec<RegistryRow>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!("{COLUMNS} WHERE org_id = $1 ORDER BY id");
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, RegistryRow>(
+                    sqlx::AssertSqlSafe(sql)
+                )
+                .bind(&org_id)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+
+    /// One registry.
+    pub async fn get_registry(&self, org_id: &str, id: &str) -> Result<RegistryRow, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move { registry_by_id(conn, &org_id, &id).await })
+        }))
+        .await
+    }
+
+    /// Replaces a registry's changeable fields; 409 when the new prefix is taken.
+    pub async fn update_registry(
+        &self,
+        org_id: &str,
+        row: RegistryRow,
+    ) -> Result<RegistryRow, StoreError> {
+        let org_id = org_id.to_owned();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let changed = on_conn!(conn, |c| sqlx::query(
+                    "UPDATE registries SET registry = $3, kind = $4, enable_ci = $5, insecure = $6, \
+                     creds_sealed = $7, secrets = $8 WHERE org_id = $1 AND id = $2"
+                )
+                .bind(&org_id)
+                .bind(&row.id)
+                .bind(&row.registry)
+                .bind(&row.kind)
+                .bind(row.enable_ci)
+                .bind(row.insecure)
+                .bind(&row.creds_sealed)
+                .bind(&row.secrets)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))
+                .map_err(|e| clash(e, &row))?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("no registry {}", row.id)));
+                }
+                registry_by_id(conn, &org_id, &row.id).await
+            })
+        }))
+        .await
+    }
+
+    /// Deletes a registry and its stored credentials.
+    pub async fn delete_registry(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
+        let (org_id, id) = (org_id.to_owned(), id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let removed = on_conn!(conn, |c| sqlx::query(
+                    "DELETE FROM registries WHERE org_id = $1 AND id = $2"
+                )
+                .bind(&org_id)
+                .bind(&id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if removed == 0 {
+                    return Err(StoreError::NotFound(format!("no registry {id}")));
+                }
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Records that `user_id` fetched a registry's credentials (never the credentials).
+    pub async fn audit_creds_fetch(
+        &self,
+        org_id: &str,
+        registry_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        let (org_id, registry_id, user_id) = (
+            org_id.to_owned(),
+            registry_id.to_owned(),
+            user_id.to_owned(),
+        );
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                on_conn!(conn, |c| sqlx::query(
+                    "INSERT INTO registry_creds_audit (org_id, registry_id, user_id, fetched_at) VALUES ($1, $2, $3, $4)"
+                )
+                .bind(&org_id)
+                .bind(&registry_id)
+                .bind(&user_id)
+                .bind(now)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    /// Who fetched a registry's credentials, newest first (at most 100).
+    pub async fn creds_audit(
+        &self,
+        org_id: &str,
+        registry_id: &str,
+    ) -> Result<Vec<CredsFetchRow>, StoreError> {
+        let (org_id, registry_id) = (org_id.to_owned(), registry_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_as::<_, CredsFetchRow>(
+                    "SELECT user_id, fetched_at FROM registry_creds_audit \
+                     WHERE org_id = $1 AND registry_id = $2 ORDER BY seq DESC LIMIT 100"
+                )
+                .bind(&org_id)
+                .bind(&registry_id)
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+}
+
+async fn registry_by_id(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    id: &str,
+) -> Result<RegistryRow, StoreError> {
+    let sql = format!("{COLUMNS} WHERE org_id = $1 AND id = $2");
+    on_conn!(conn, |c| sqlx::query_as::<_, RegistryRow>(
+        sqlx::AssertSqlSafe(sql)
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?
+    .ok_or_else(|| StoreError::NotFound(format!("no registry {id}")))
+}
+
+impl Store {
+    /// The distinct leading 12 characters of every sealed value (webhook secrets, registry
+    /// credentials): enough for the server to read which keys sealed them.
+    pub async fn sealed_prefixes(&self) -> Result<Vec<String>, StoreError> {
+        self.read(Box::new(|conn| {
+            Box::pin(async move {
+                Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+                    "SELECT DISTINCT substr(secret_sealed, 1, 12) FROM webhooks WHERE secret_sealed <> '' \
+                     UNION SELECT DISTINCT substr(creds_sealed, 1, 12) FROM registries WHERE creds_sealed <> ''"
+                )
+                .fetch_all(c)
+                .await)?)
+            })
+        }))
+        .await
+    }
+}
+
+/// A sealed value and the row it belongs to, for re-sealing under a new master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    /// `webhook` or `registry`: which table, and the prefix of the sealing context.
+    pub kind: &'static str,
+    pub org_id: String,
+    pub id: String,
+    pub sealed: String,
+}
+
+impl Store {
+    /// Every sealed value in the database.
+    pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, StoreError> {
+        self.read(Box::new(|conn| {
+            Box::pin(async move {
+                let webhooks = on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
+                    "SELECT org_id, id, secret_sealed FROM webhooks WHERE secret_sealed <> ''"
+                )
+                .fetch_all(c)
+                .await)?;
+                let registries =
+                    on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
+                        "SELECT org_id, id, creds_sealed FROM registries WHERE creds_sealed <> ''"
+                    )
+                    .fetch_all(c)
+                    .await)?;
+                let tag = |kind: &'static str| {
+                    move |(org_id, id, sealed): (String, String, String)| SealedValue {
+                        kind,
+                        org_id,
+                        id,
+                        sealed,
+                    }
+                };
+                Ok(webhooks
+                    .into_iter()
+                    .map(tag("webhook"))
+                    .chain(registries.into_iter().map(tag("registry")))
+                    .collect())
+            })
+        }))
+        .await
+    }
+
+    /// Replaces sealed values, all in one transaction.
+    pub async fn reseal(&self, values: Vec<SealedValue>) -> Result<(), StoreError> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                for value in values {
+                    let sql = match value.kind {
+                        "webhook" => {
+                            "UPDATE webhooks SET secret_sealed = $3 WHERE org_id = $1 AND id = $2"
+                        }
+                        _ => {
+                            "UPDATE registries SET creds_sealed = $3 WHERE org_id = $1 AND id = $2"
+                        }
+                    };
+                    on_conn!(conn, |c| sqlx::query(sql)
+                        .bind(&value.org_id)
+                        .bind(&value.id)
+                        .bind(&value.sealed)
+                        .execute(c)
+                        .await
+                        .map(|_| ()))?;
+                }
+                Ok(())
+            })
+        }))
+        .await
+    }
+}
