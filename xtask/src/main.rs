@@ -66,9 +66,26 @@ fn test() -> anyhow::Result<()> {
         ("wget", "wget"),
         ("python3", "python3"),
         ("webhook", "webhook"),
+        ("docker-registry", "docker-registry"),
+        ("skopeo", "skopeo"),
+        ("htpasswd", "apache2-utils"),
     ])?;
+    install_python_packages("import moto.server, boto3", "moto[server]")?;
     run("cargo", &["test", "--workspace", "--locked"])?;
     postgres_pass()
+}
+
+/// Installs a PyPI package with pip when `check` (Python code) fails to run.
+fn install_python_packages(check: &str, package: &str) -> anyhow::Result<()> {
+    let present = Command::new("python3")
+        .args(["-c", check])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!("installing the Python package the tests need: {package}");
+    run("python3", &["-m", "pip", "install", "--quiet", package])
 }
 
 /// The integration tests again, every server on its own database of a temporary PostgreSQL

@@ -30,8 +30,8 @@ pub enum ApiError {
     Unprocessable(String),
     /// 500: logged with its detail; the caller sees a generic message.
     Internal(String),
-    /// 501: a documented feature this server does not have yet; the text says which.
-    NotImplemented(String),
+    /// 502: a service Gangplank called on the caller's behalf failed; the text says which.
+    BadGateway(String),
 }
 
 impl ApiError {
@@ -71,7 +71,7 @@ pub fn code_for(status: StatusCode) -> &'static str {
         415 => "unsupported_media_type",
         422 => "malformed_request",
         429 => "rate_limited",
-        501 => "not_implemented",
+        502 => "upstream_error",
         _ if status.is_server_error() => "internal",
         _ => "error",
     }
@@ -109,7 +109,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
-            ApiError::NotImplemented(m) => (StatusCode::NOT_IMPLEMENTED, m),
+            ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, m),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (

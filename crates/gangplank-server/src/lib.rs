@@ -8,6 +8,7 @@
 mod auth;
 mod bootstrap;
 mod deploying;
+mod ecr;
 mod error;
 mod extract;
 mod metrics;

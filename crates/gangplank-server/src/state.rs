@@ -25,6 +25,10 @@ pub struct AppState {
     pub webhook: Arc<WebhookSettings>,
     /// Built on first use: its TLS roots cost memory a server without webhooks never needs.
     webhook_client: Arc<OnceLock<reqwest::Client>>,
+    /// ECR tokens, cached until shortly before they expire.
+    pub ecr_tokens: Arc<crate::ecr::EcrTokens>,
+    /// The client for AWS and registry calls.
+    pub outbound: reqwest::Client,
 }
 
 impl AppState {
@@ -45,6 +49,11 @@ impl AppState {
                 .unwrap_or(i64::MAX),
             webhook: Arc::new(settings.webhook.clone()),
             webhook_client: Arc::default(),
+            ecr_tokens: Arc::default(),
+            outbound: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("the outbound HTTP client builds"),
         }
     }
 }

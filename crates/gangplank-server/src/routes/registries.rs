@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
+use crate::ecr::EcrError;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -180,7 +181,7 @@ async fn remove(
 
 /// Credentials for CI: only for registries with `enable_ci`, only for artefact contributors,
 /// managers and administrators; every fetch is audited (who, when, which registry).
-#[utoipa::path(get, path = "/orgs/{org}/registries/{id}/creds", tag = "registries", params(("org" = String, Path), ("id" = String, Path)), responses((status = 200, body = RegistryCreds), (status = 403), (status = 501, description = "amazon_ecr token exchange is not available yet")))]
+#[utoipa::path(get, path = "/orgs/{org}/registries/{id}/creds", tag = "registries", params(("org" = String, Path), ("id" = String, Path)), responses((status = 200, body = RegistryCreds), (status = 403), (status = 502, description = "the ECR token exchange failed")))]
 async fn creds(
     State(state): State<AppState>,
     caller: Caller,
@@ -195,19 +196,11 @@ async fn creds(
         )));
     }
     let kind = RegistryType::parse(&row.kind)?;
-    match kind {
-        RegistryType::Public | RegistryType::SecretRef => {
-            return Err(ApiError::invalid(
-                "type",
-                format!("registry {id} is {kind}: it has no credentials to hand out"),
-            ));
-        }
-        RegistryType::AmazonEcr => {
-            return Err(ApiError::NotImplemented(format!(
-                "registry {id} is amazon_ecr: exchanging AWS keys for ECR tokens is not available yet"
-            )));
-        }
-        _ => {}
+    if matches!(kind, RegistryType::Public | RegistryType::SecretRef) {
+        return Err(ApiError::invalid(
+            "type",
+            format!("registry {id} is {kind}: it has no credentials to hand out"),
+        ));
     }
     if row.creds_sealed.is_empty() {
         return Err(ApiError::invalid(
@@ -222,17 +215,42 @@ async fn creds(
     let stored: AccountCreds = serde_json::from_slice(&plain).map_err(|e| {
         ApiError::Internal(format!("registry {id}: stored credentials unreadable: {e}"))
     })?;
+    let answer = if kind == RegistryType::AmazonEcr {
+        // The stored creds are an AWS access key id and secret; CI gets an ECR token.
+        let token = state
+            .ecr_tokens
+            .token(
+                &state.outbound,
+                (org.clone(), id.clone()),
+                &row.registry,
+                &stored.username,
+                &stored.password,
+            )
+            .await
+            .map_err(|e| match e {
+                EcrError::Config(m) => ApiError::invalid("registry", format!("registry {id}: {m}")),
+                upstream => ApiError::BadGateway(format!("registry {id}: {upstream}")),
+            })?;
+        RegistryCreds {
+            registry: row.registry.clone(),
+            username: token.username,
+            password: token.password,
+            expires: Some(format_millis(token.expires_at.saturating_mul(1000))),
+        }
+    } else {
+        RegistryCreds {
+            username: kind.fixed_username().map_or(stored.username, str::to_owned),
+            password: stored.password,
+            expires: stored.expires,
+            registry: row.registry.clone(),
+        }
+    };
     state
         .store
         .audit_creds_fetch(&org, &id, &access.user_id)
         .await?;
     tracing::info!(org = %org, registry = %id, user = %access.user_id, "registry credentials fetched");
-    Ok(Json(RegistryCreds {
-        username: kind.fixed_username().map_or(stored.username, str::to_owned),
-        password: stored.password,
-        expires: stored.expires,
-        registry: row.registry,
-    }))
+    Ok(Json(answer))
 }
 
 /// Who fetched the registry's credentials, and when (administrators).

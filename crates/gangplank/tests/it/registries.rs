@@ -9,7 +9,7 @@ const PASSWORD: &str = "s3cret-registry-password-4711";
 
 #[test]
 fn registries_keep_credentials_sealed_and_hand_them_only_to_ci() {
-    let server = Server::start();
+    let server = Server::start_with(&[("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN), ("RUST_LOG", "info")]);
     let (status, created) = server.call(
         "POST",
         "/orgs/default/registries",
@@ -120,7 +120,7 @@ fn registries_keep_credentials_sealed_and_hand_them_only_to_ci() {
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit[0]["user_id"], ci_user.as_str());
 
-    // Google's JSON keys log in as _json_key; ECR's exchange is not there yet (501, said so).
+    // Google's JSON keys log in as _json_key.
     let (status, _) = server.call(
         "POST",
         "/orgs/default/registries",
@@ -139,23 +139,12 @@ fn registries_keep_credentials_sealed_and_hand_them_only_to_ci() {
         (status, creds["username"].as_str()),
         (200, Some("_json_key"))
     );
-    let (status, _) = server.call(
-        "POST",
-        "/orgs/default/registries",
-        Some(ADMIN),
-        Some(json!({"id": "ecr", "registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "type": "amazon_ecr",
-                    "enable_ci": true, "creds": {"username": "AKIAEXAMPLE", "password": "aws-secret"}})),
+    let log = server.log();
+    assert!(
+        log.contains("registry credentials fetched"),
+        "the fetch is logged (at info): {log}"
     );
-    assert_eq!(status, 201);
-    let (status, body) = server.call(
-        "GET",
-        "/orgs/default/registries/ecr/creds",
-        Some(&ci_token),
-        None,
-    );
-    assert_eq!(status, 501, "{body}");
-    assert!(error_message(&body).contains("amazon_ecr"));
-
+    assert!(!log.contains(PASSWORD), "the password is never logged");
     // Sealed at rest: the password is in no file of the data dir.
     for entry in std::fs::read_dir(server.data_dir()).unwrap() {
         let path = entry.unwrap().path();
@@ -220,4 +209,215 @@ fn rotate_key_reseals_everything_and_the_server_starts_on_the_new_key() {
         creds["password"], PASSWORD,
         "the credentials open under the new key"
     );
+}
+
+/// Debian's docker-registry (CNCF distribution) with htpasswd (bcrypt) auth on a free port.
+struct HtpasswdRegistry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl HtpasswdRegistry {
+    fn start(user: &str, password: &str) -> HtpasswdRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let htpasswd = std::process::Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd (apache2-utils) is installed (cargo xtask test installs it)");
+        assert!(htpasswd.status.success());
+        std::fs::write(dir.path().join("htpasswd"), htpasswd.stdout).unwrap();
+        let port = crate::receivers::free_port();
+        let config = format!(
+            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {root} }}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\nauth:\n  htpasswd: {{ realm: basic-realm, path: {auth} }}\n",
+            root = dir.path().join("data").display(),
+            auth = dir.path().join("htpasswd").display(),
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .args(["serve", dir.path().join("config.yml").to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed (cargo xtask test installs it)");
+        crate::support::poll("docker-registry to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        });
+        HtpasswdRegistry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `skopeo login` with these credentials; whether the registry accepted them.
+    fn skopeo_login(&self, user: &str, password: &str) -> bool {
+        use std::io::Write;
+        let auth = tempfile::tempdir().unwrap();
+        let mut login = std::process::Command::new("skopeo")
+            .args(["login", "--tls-verify=false", "--authfile"])
+            .arg(auth.path().join("auth.json"))
+            .args([
+                "-u",
+                user,
+                "--password-stdin",
+                &format!("127.0.0.1:{}", self.port),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("skopeo is installed (cargo xtask test installs it)");
+        login
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        login.wait().unwrap().success()
+    }
+}
+
+impl Drop for HtpasswdRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ci_credentials_really_log_in_to_the_registry() {
+    let registry = HtpasswdRegistry::start("robot", PASSWORD);
+    assert!(
+        !registry.skopeo_login("robot", "wrong-password"),
+        "the registry checks passwords"
+    );
+    let server = Server::start();
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/registries",
+        Some(ADMIN),
+        Some(json!({"id": "local", "registry": format!("127.0.0.1:{}", registry.port), "type": "basic",
+                    "insecure": true, "enable_ci": true, "creds": {"username": "robot", "password": PASSWORD}})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, ci_token) = server.user("artefactContributor");
+    let (status, creds) = server.call(
+        "GET",
+        "/orgs/default/registries/local/creds",
+        Some(&ci_token),
+        None,
+    );
+    assert_eq!(status, 200, "{creds}");
+    assert!(
+        registry.skopeo_login(
+            creds["username"].as_str().unwrap(),
+            creds["password"].as_str().unwrap()
+        ),
+        "skopeo logs in with what Gangplank handed to CI"
+    );
+}
+
+/// moto's server with signature checking on after three free calls, which create an IAM user
+/// with an access key allowed to call ECR; returns (moto, key id, secret).
+fn moto_with_an_ecr_user() -> (std::process::Child, u16, String, String) {
+    let port = crate::receivers::free_port();
+    let child = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 with moto[server] (cargo xtask test installs it)");
+    crate::support::poll("moto to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    });
+    let setup = r#"
+import boto3, json, sys
+iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+iam.create_user(UserName="ci")
+iam.put_user_policy(UserName="ci", PolicyName="ecr", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}))
+key = iam.create_access_key(UserName="ci")["AccessKey"]
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#;
+    let output = std::process::Command::new("python3")
+        .args(["-c", setup, &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (id, secret) = text.trim().split_once(' ').unwrap();
+    (child, port, id.to_owned(), secret.to_owned())
+}
+
+#[test]
+fn ecr_keys_become_a_registry_login_through_a_signed_call() {
+    let (mut moto, port, key_id, secret) = moto_with_an_ecr_user();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("AWS_ENDPOINT_URL_ECR", endpoint.as_str()),
+        ("RUST_LOG", "debug"),
+    ]);
+    for (id, secret) in [("ecr", secret.as_str()), ("ecr-wrong", "not-the-secret")] {
+        let (status, body) = server.call(
+            "POST",
+            "/orgs/default/registries",
+            Some(ADMIN),
+            Some(json!({"id": id, "registry": format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/{id}"), "type": "amazon_ecr",
+                        "enable_ci": true, "creds": {"username": key_id, "password": secret}})),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, ci_token) = server.user("artefactContributor");
+    let (status, creds) = server.call(
+        "GET",
+        "/orgs/default/registries/ecr/creds",
+        Some(&ci_token),
+        None,
+    );
+    assert_eq!(status, 200, "{creds}");
+    assert_eq!(creds["username"], "AWS");
+    assert!(creds["expires"].is_string(), "{creds}");
+    let (status, body) = server.call(
+        "GET",
+        "/orgs/default/registries/ecr-wrong/creds",
+        Some(&ci_token),
+        None,
+    );
+    assert_eq!(status, 502, "{body}");
+    let message = error_message(&body);
+    assert!(
+        message.contains("ecr-wrong") && message.contains("SignatureDoesNotMatch"),
+        "{message}"
+    );
+    assert!(!message.contains("not-the-secret"));
+    assert!(
+        !server.log().contains(&secret) && !server.log().contains("not-the-secret"),
+        "no AWS secret in the log"
+    );
+    // The token logs in to a real registry that knows it (as ECR would).
+    let password = creds["password"].as_str().unwrap();
+    let registry = HtpasswdRegistry::start("AWS", password);
+    assert!(registry.skopeo_login("AWS", password));
+    let _ = moto.kill();
+    let _ = moto.wait();
 }

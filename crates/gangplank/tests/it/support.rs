@@ -189,6 +189,11 @@ impl Server {
             .map(|(_, v)| v.clone())
     }
 
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(log_path(&self.data_dir)).unwrap_or_default()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -213,7 +218,15 @@ fn spawn(data_dir: &Path, env: &[(String, String)]) -> (Child, String) {
         .env("GANGPLANK_DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        // The log goes to a file beside the data dir: tests can grep it (no secrets), and it is
+        // printed when a test fails.
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_path(data_dir))
+                .expect("open the server log"),
+        ));
     for (key, value) in env {
         command.env(key, value);
     }
@@ -230,10 +243,19 @@ fn spawn(data_dir: &Path, env: &[(String, String)]) -> (Child, String) {
     (child, base)
 }
 
+/// Where a server's log goes: beside its data dir.
+fn log_path(data_dir: &Path) -> PathBuf {
+    data_dir.with_file_name("server.log")
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(log_path(&self.data_dir)).unwrap_or_default();
+            eprintln!("---- server log ({}) ----\n{log}", self.base);
+        }
     }
 }
 
