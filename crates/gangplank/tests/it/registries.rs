@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use gangplank_testkit::Registry;
+
 use crate::support::{ADMIN, Server, error_message};
 
 const PASSWORD: &str = "s3cret-registry-password-4711";
@@ -211,85 +213,9 @@ fn rotate_key_reseals_everything_and_the_server_starts_on_the_new_key() {
     );
 }
 
-/// Debian's docker-registry (CNCF distribution) with htpasswd (bcrypt) auth on a free port.
-struct HtpasswdRegistry {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl HtpasswdRegistry {
-    fn start(user: &str, password: &str) -> HtpasswdRegistry {
-        let dir = tempfile::tempdir().unwrap();
-        let htpasswd = std::process::Command::new("htpasswd")
-            .args(["-Bbn", user, password])
-            .output()
-            .expect("htpasswd (apache2-utils) is installed (cargo xtask test installs it)");
-        assert!(htpasswd.status.success());
-        std::fs::write(dir.path().join("htpasswd"), htpasswd.stdout).unwrap();
-        let port = crate::receivers::free_port();
-        let config = format!(
-            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {root} }}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\nauth:\n  htpasswd: {{ realm: basic-realm, path: {auth} }}\n",
-            root = dir.path().join("data").display(),
-            auth = dir.path().join("htpasswd").display(),
-        );
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = std::process::Command::new("docker-registry")
-            .args(["serve", dir.path().join("config.yml").to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("docker-registry is installed (cargo xtask test installs it)");
-        crate::support::poll("docker-registry to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .ok()
-                .map(|_| ())
-        });
-        HtpasswdRegistry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    /// `skopeo login` with these credentials; whether the registry accepted them.
-    fn skopeo_login(&self, user: &str, password: &str) -> bool {
-        use std::io::Write;
-        let auth = tempfile::tempdir().unwrap();
-        let mut login = std::process::Command::new("skopeo")
-            .args(["login", "--tls-verify=false", "--authfile"])
-            .arg(auth.path().join("auth.json"))
-            .args([
-                "-u",
-                user,
-                "--password-stdin",
-                &format!("127.0.0.1:{}", self.port),
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("skopeo is installed (cargo xtask test installs it)");
-        login
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(password.as_bytes())
-            .unwrap();
-        login.wait().unwrap().success()
-    }
-}
-
-impl Drop for HtpasswdRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn ci_credentials_really_log_in_to_the_registry() {
-    let registry = HtpasswdRegistry::start("robot", PASSWORD);
+    let registry = Registry::start(Some(("robot", PASSWORD)));
     assert!(
         !registry.skopeo_login("robot", "wrong-password"),
         "the registry checks passwords"
@@ -323,7 +249,7 @@ fn ci_credentials_really_log_in_to_the_registry() {
 /// moto's server with signature checking on after three free calls, which create an IAM user
 /// with an access key allowed to call ECR; returns (moto, key id, secret).
 fn moto_with_an_ecr_user() -> (std::process::Child, u16, String, String) {
-    let port = crate::receivers::free_port();
+    let port = gangplank_testkit::free_port();
     let child = std::process::Command::new("python3")
         .args([
             "-m",
@@ -338,7 +264,7 @@ fn moto_with_an_ecr_user() -> (std::process::Child, u16, String, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("python3 with moto[server] (cargo xtask test installs it)");
-    crate::support::poll("moto to listen", || {
+    gangplank_testkit::poll("moto to listen", || {
         std::net::TcpStream::connect(("127.0.0.1", port))
             .ok()
             .map(|_| ())
@@ -416,7 +342,7 @@ fn ecr_keys_become_a_registry_login_through_a_signed_call() {
     );
     // The token logs in to a real registry that knows it (as ECR would).
     let password = creds["password"].as_str().unwrap();
-    let registry = HtpasswdRegistry::start("AWS", password);
+    let registry = Registry::start(Some(("AWS", password)));
     assert!(registry.skopeo_login("AWS", password));
     let _ = moto.kill();
     let _ = moto.wait();

@@ -268,17 +268,7 @@ pub fn error_message(body: &Value) -> &str {
     body["message"].as_str().unwrap()
 }
 
-/// Polls `check` until it gives a value, failing after 60 s with `what`.
-pub fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use gangplank_testkit::poll;
 
 /// With `GANGPLANK_TEST_PG` (a server URL such as `postgres://postgres@127.0.0.1:5433`, set by
 /// `cargo xtask test` for its PostgreSQL pass), a new empty database on it for one server.

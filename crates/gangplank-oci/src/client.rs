@@ -1,0 +1,527 @@
+//! The registry client: one registry host, its credentials, and the calls Gangplank needs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use tokio::sync::Semaphore;
+
+use crate::auth::{Challenge, Credentials, parse_challenge};
+use crate::{MANIFEST_ACCEPT, sha256_digest};
+
+/// Requests in flight at once, per client (per registry).
+const CONCURRENCY: usize = 8;
+/// How many 429 answers one call sits out before giving up.
+const MAX_THROTTLED: usize = 5;
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Why a registry call failed; the message names the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("registry {registry}: {message}")]
+    Transport { registry: String, message: String },
+    #[error("registry {registry}: {method} {path} answered {status}: {body}")]
+    Status {
+        registry: String,
+        method: String,
+        path: String,
+        status: u16,
+        body: String,
+    },
+    #[error("registry {registry}: authentication failed: {message}")]
+    Auth { registry: String, message: String },
+    #[error("registry {registry}: {message}")]
+    Invalid { registry: String, message: String },
+}
+
+/// A manifest as the registry stores it: exact bytes, so its digest never changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+    pub digest: String,
+}
+
+/// A client for one registry.
+pub struct Client {
+    http: reqwest::Client,
+    host: String,
+    base: String,
+    creds: Option<Credentials>,
+    limit: Arc<Semaphore>,
+    challenge: Mutex<Option<Challenge>>,
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl Client {
+    /// A client for `host` (`registry.example.com`, `127.0.0.1:5000`). `insecure` speaks plain
+    /// HTTP (local and test registries).
+    pub fn new(
+        http: reqwest::Client,
+        host: &str,
+        creds: Option<Credentials>,
+        insecure: bool,
+    ) -> Client {
+        let scheme = if insecure { "http" } else { "https" };
+        Client {
+            http,
+            host: host.to_owned(),
+            base: format!("{scheme}://{host}"),
+            creds,
+            limit: Arc::new(Semaphore::new(CONCURRENCY)),
+            challenge: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn transport(&self, message: impl std::fmt::Display) -> OciError {
+        OciError::Transport {
+            registry: self.host.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    async fn status_error(&self, method: &Method, path: &str, response: Response) -> OciError {
+        let status = response.status().as_u16();
+        let body: String = response
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        if status == 401 || status == 403 {
+            return OciError::Auth {
+                registry: self.host.clone(),
+                message: format!("{method} {path} answered {status}: {}", body.trim()),
+            };
+        }
+        OciError::Status {
+            registry: self.host.clone(),
+            method: method.to_string(),
+            path: path.to_owned(),
+            status,
+            body: body.trim().to_owned(),
+        }
+    }
+
+    /// Sends a request built by `build` (called again for each retry), authenticating as the
+    /// registry asks for `scopes`, and sitting out 429s.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        scopes: &[String],
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, OciError> {
+        let _permit = self.limit.acquire().await.map_err(|e| self.transport(e))?;
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut throttled = 0;
+        let mut challenged = false;
+        loop {
+            let mut request = build(self.http.request(method.clone(), &url));
+            if let Some(header) = self.authorization(scopes).await? {
+                request = request.header(AUTHORIZATION, header);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.transport(describe(&e)))?;
+            match response.status() {
+                StatusCode::UNAUTHORIZED if !challenged => {
+                    challenged = true;
+                    let challenge = response
+                        .headers()
+                        .get(WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_challenge)
+                        .ok_or_else(|| OciError::Auth {
+                            registry: self.host.clone(),
+                            message: "401 without a Basic or Bearer challenge".to_owned(),
+                        })?;
+                    *self
+                        .challenge
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(challenge);
+                    self.tokens
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clear();
+                }
+                StatusCode::TOO_MANY_REQUESTS if throttled < MAX_THROTTLED => {
+                    throttled += 1;
+                    let wait = retry_after(response.headers())
+                        .unwrap_or(Duration::from_millis(250 << throttled))
+                        .min(MAX_RETRY_AFTER);
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Ok(response),
+            }
+        }
+    }
+
+    /// The `Authorization` value for `scopes` under the last challenge, fetching a token when
+    /// the registry uses a token service.
+    async fn authorization(&self, scopes: &[String]) -> Result<Option<String>, OciError> {
+        let challenge = self
+            .challenge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.creds.as_ref().map(Credentials::basic)),
+            Some(Challenge::Bearer { realm, service }) => {
+                let mut sorted = scopes.to_vec();
+                sorted.sort();
+                let key = sorted.join(" ");
+                if let Some(token) = self
+                    .tokens
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&key)
+                {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
+                let mut query: Vec<(&str, &str)> = Vec::new();
+                if let Some(service) = &service {
+                    query.push(("service", service));
+                }
+                for scope in &sorted {
+                    query.push(("scope", scope));
+                }
+                let mut request = self.http.get(&realm).query(&query);
+                if let Some(creds) = &self.creds {
+                    request = request.header(AUTHORIZATION, creds.basic());
+                }
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| self.transport(describe(&e)))?;
+                if !response.status().is_success() {
+                    return Err(OciError::Auth {
+                        registry: self.host.clone(),
+                        message: format!(
+                            "the token service at {realm} answered {}",
+                            response.status()
+                        ),
+                    });
+                }
+                let body: serde_json::Value =
+                    response.json().await.map_err(|e| self.transport(e))?;
+                let token = body["token"]
+                    .as_str()
+                    .or(body["access_token"].as_str())
+                    .ok_or_else(|| OciError::Auth {
+                        registry: self.host.clone(),
+                        message: "the token service answered without a token".to_owned(),
+                    })?
+                    .to_owned();
+                self.tokens
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key, token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    /// Checks the registry answers and the credentials are accepted.
+    pub async fn ping(&self) -> Result<(), OciError> {
+        let response = self.send(Method::GET, "/v2/", &[], |r| r).await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.status_error(&Method::GET, "/v2/", response).await)
+        }
+    }
+
+    /// The digest `tag` points at (an image index's own digest for multi-platform images), by
+    /// HEAD; falls back to GET and hashing when the registry sends no digest header.
+    pub async fn resolve_digest(&self, repository: &str, tag: &str) -> Result<String, OciError> {
+        let path = format!("/v2/{repository}/manifests/{tag}");
+        let scopes = [pull(repository)];
+        let response = self
+            .send(Method::HEAD, &path, &scopes, |r| {
+                r.header(ACCEPT, MANIFEST_ACCEPT)
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&Method::HEAD, &path, response).await);
+        }
+        if let Some(digest) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            return Ok(digest.to_owned());
+        }
+        Ok(self.get_manifest(repository, tag).await?.digest)
+    }
+
+    /// The manifest `reference` (tag or digest) names, as exact bytes.
+    pub async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Manifest, OciError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let response = self
+            .send(Method::GET, &path, &[pull(repository)], |r| {
+                r.header(ACCEPT, MANIFEST_ACCEPT)
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&Method::GET, &path, response).await);
+        }
+        let media_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport(e))?
+            .to_vec();
+        let digest = sha256_digest(&bytes);
+        if reference.starts_with("sha256:") && reference != digest {
+            return Err(OciError::Invalid {
+                registry: self.host.clone(),
+                message: format!("manifest {reference} arrived with digest {digest}"),
+            });
+        }
+        Ok(Manifest {
+            media_type,
+            bytes,
+            digest,
+        })
+    }
+
+    /// Stores `manifest` under `reference` (a tag or its digest), byte for byte.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &Manifest,
+    ) -> Result<String, OciError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let response = self
+            .send(Method::PUT, &path, &[push(repository)], |r| {
+                r.header(CONTENT_TYPE, &manifest.media_type)
+                    .body(manifest.bytes.clone())
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&Method::PUT, &path, response).await);
+        }
+        Ok(manifest.digest.clone())
+    }
+
+    /// Every tag of `repository`, following `Link: <…>; rel="next"` pages of `page` tags.
+    pub async fn list_tags(&self, repository: &str, page: usize) -> Result<Vec<String>, OciError> {
+        let mut tags = Vec::new();
+        let mut next = Some(format!("/v2/{repository}/tags/list?n={page}"));
+        while let Some(path) = next.take() {
+            let response = self
+                .send(Method::GET, &path, &[pull(repository)], |r| r)
+                .await?;
+            if !response.status().is_success() {
+                return Err(self.status_error(&Method::GET, &path, response).await);
+            }
+            next = response
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let body: serde_json::Value = response.json().await.map_err(|e| self.transport(e))?;
+            tags.extend(
+                body["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_owned)),
+            );
+        }
+        Ok(tags)
+    }
+
+    /// Whether the repository has the blob.
+    pub async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, OciError> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        let response = self
+            .send(Method::HEAD, &path, &[pull(repository)], |r| r)
+            .await?;
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.status_error(&Method::HEAD, &path, response).await),
+        }
+    }
+
+    /// Fetches a blob.
+    pub async fn get_blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>, OciError> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        let response = self
+            .send(Method::GET, &path, &[pull(repository)], |r| r)
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&Method::GET, &path, response).await);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport(e))?
+            .to_vec();
+        if sha256_digest(&bytes) != digest {
+            return Err(OciError::Invalid {
+                registry: self.host.clone(),
+                message: format!("blob {digest} arrived with another digest"),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Uploads a blob in one request (POST to open the upload, PUT with the digest); returns
+    /// its digest.
+    pub async fn push_blob(&self, repository: &str, bytes: &[u8]) -> Result<String, OciError> {
+        let digest = sha256_digest(bytes);
+        let path = format!("/v2/{repository}/blobs/uploads/");
+        let scopes = [push(repository)];
+        let response = self.send(Method::POST, &path, &scopes, |r| r).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error(&Method::POST, &path, response).await);
+        }
+        let location = self.location(response.headers())?;
+        self.finish_upload(&location, &digest, bytes, &scopes)
+            .await?;
+        Ok(digest)
+    }
+
+    async fn finish_upload(
+        &self,
+        location: &str,
+        digest: &str,
+        bytes: &[u8],
+        scopes: &[String],
+    ) -> Result<(), OciError> {
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let body = bytes.to_vec();
+        let response = self
+            .send(Method::PUT, &url, scopes, |r| {
+                r.header(CONTENT_TYPE, "application/octet-stream")
+                    .body(body.clone())
+            })
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(self.status_error(&Method::PUT, &url, response).await);
+        }
+        Ok(())
+    }
+
+    fn location(&self, headers: &HeaderMap) -> Result<String, OciError> {
+        let location = headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| OciError::Invalid {
+                registry: self.host.clone(),
+                message: "an upload was opened without a Location".to_owned(),
+            })?;
+        Ok(if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location.to_owned()
+        })
+    }
+
+    /// Mounts a blob from another repository of the same registry; `Ok(false)` when the
+    /// registry declines (it then opened an upload, which is used to copy the bytes instead).
+    pub async fn mount_or_copy_blob(
+        &self,
+        from: &str,
+        to: &str,
+        digest: &str,
+    ) -> Result<bool, OciError> {
+        let path = format!("/v2/{to}/blobs/uploads/?mount={digest}&from={from}");
+        // One token for both repositories: a mount needs pull on the source too.
+        let scopes = [push(to), pull(from)];
+        let response = self.send(Method::POST, &path, &scopes, |r| r).await?;
+        match response.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                let location = self.location(response.headers())?;
+                let bytes = self.get_blob(from, digest).await?;
+                self.finish_upload(&location, digest, &bytes, &scopes)
+                    .await?;
+                Ok(false)
+            }
+            _ => Err(self.status_error(&Method::POST, &path, response).await),
+        }
+    }
+}
+
+fn pull(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+fn push(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
+
+/// `Retry-After` in seconds (HTTP dates are not sent by registries in practice).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// The target of `<…>; rel="next"` in a `Link` header.
+fn next_link(value: &str) -> Option<String> {
+    value.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+    })
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            super::next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(super::next_link(r#"</x>; rel="prev""#), None);
+    }
+}

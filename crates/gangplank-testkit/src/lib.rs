@@ -1,0 +1,127 @@
+//! What several crates' tests share: Debian's docker-registry (CNCF distribution) on a free
+//! loopback port, anonymous or with htpasswd (bcrypt) auth; `skopeo` against it; free ports;
+//! polling with a deadline (never sleeping as synchronisation).
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it gives a value, failing after 60 s with `what`.
+pub fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running docker-registry, stopped on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry; with `auth`, htpasswd (bcrypt) holds that user.
+    pub fn start(auth: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let htpasswd = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (apache2-utils) is installed (cargo xtask test installs it)");
+            assert!(htpasswd.status.success());
+            let path = dir.path().join("htpasswd");
+            std::fs::write(&path, htpasswd.stdout).expect("write htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd: {{ realm: basic-realm, path: {} }}\n",
+                path.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("write config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed (cargo xtask test installs it)");
+        poll("docker-registry to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Registry { child, port, dir }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `skopeo login` with these credentials: whether the registry accepted them.
+    pub fn skopeo_login(&self, user: &str, password: &str) -> bool {
+        let mut login = Command::new("skopeo")
+            .args(["login", "--tls-verify=false", "--authfile"])
+            .arg(self.dir.path().join("auth.json"))
+            .args(["-u", user, "--password-stdin", &self.host()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("skopeo is installed (cargo xtask test installs it)");
+        if let Some(mut stdin) = login.stdin.take() {
+            stdin
+                .write_all(password.as_bytes())
+                .expect("write the password");
+        }
+        login.wait().is_ok_and(|s| s.success())
+    }
+
+    /// What `skopeo inspect` reports as the digest of `repository:tag`.
+    pub fn skopeo_digest(
+        &self,
+        repository: &str,
+        tag: &str,
+        creds: Option<(&str, &str)>,
+    ) -> String {
+        let mut command = Command::new("skopeo");
+        command.args(["inspect", "--format", "{{.Digest}}", "--tls-verify=false"]);
+        if let Some((user, password)) = creds {
+            command.args(["--creds", &format!("{user}:{password}")]);
+        }
+        let output = command
+            .arg(format!("docker://{}/{repository}:{tag}", self.host()))
+            .output()
+            .expect("skopeo is installed (cargo xtask test installs it)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
