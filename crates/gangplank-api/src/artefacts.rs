@@ -65,9 +65,16 @@ pub struct ArtefactVersion {
     pub git_ref: String,
     /// The commit, possibly empty.
     pub commit: String,
-    /// Container only: the digest, possibly empty.
+    /// Container only: the digest (given, or resolved from the registry), possibly empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Gangplank: resolving the tag's digest from a known registry: `pending`, `retrying` (the
+    /// last attempt failed; see `digest_error`) or `resolved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_status: Option<String>,
+    /// Gangplank: why the last resolution attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_error: Option<String>,
     /// Creation time, UTC.
     pub created_at: String,
     /// Creating user's id.

@@ -36,6 +36,10 @@ pub struct ArtefactVersionRow {
     pub created_by: String,
     pub updated_at: i64,
     pub updated_by: String,
+    /// Digest resolution: '' (nothing to resolve), 'pending', 'retrying' or 'resolved'.
+    pub digest_status: String,
+    /// Why the last resolution attempt failed.
+    pub digest_error: String,
 }
 
 /// A version to record. `new_artefact_id` is used only if the artefact does not exist yet.
@@ -64,6 +68,8 @@ pub struct FollowUp {
     pub automation: bool,
     /// Webhook deliveries were queued.
     pub deliveries: bool,
+    /// The version's digest is to be resolved from its registry.
+    pub resolve_digest: bool,
 }
 
 /// Whether a version was recorded now or already existed.
@@ -87,8 +93,9 @@ pub struct VersionFilter {
 }
 
 const VERSION_COLUMNS: &str = "SELECT v.id, v.artefact_id, a.name, a.kind, v.version, v.git_ref, \
-     v.commit_sha, v.digest, v.archived, v.created_at, v.created_by, v.updated_at, v.updated_by \
-     FROM artefact_versions v JOIN artefacts a ON a.id = v.artefact_id";
+     v.commit_sha, CASE WHEN v.digest = '' THEN v.resolved_digest ELSE v.digest END AS digest, \
+     v.archived, v.created_at, v.created_by, v.updated_at, v.updated_by, v.digest_status, \
+     v.digest_error FROM artefact_versions v JOIN artefacts a ON a.id = v.artefact_id";
 
 const ARTEFACT_COLUMNS: &str =
     "SELECT id, name, kind, created_at, created_by, updated_at, updated_by FROM artefacts";
@@ -399,6 +406,27 @@ async fn record_version(
                 })?;
                 follow_up.automation = queued > 0;
             }
+            // A container version without a digest, for a registry Gangplank knows, gets its
+            // tag resolved in the background (and by automation before it judges).
+            if new.kind == "container" && new.digest.is_empty() && !new.version.is_empty() {
+                let prefixes = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+                    "SELECT registry FROM registries WHERE org_id = $1"
+                )
+                .bind(&new.org_id)
+                .fetch_all(c)
+                .await)?;
+                let image = format!("{}:{}", new.name, new.version);
+                if gangplank_core::registry::longest_prefix_match(&image, &prefixes).is_some() {
+                    on_conn!(conn, |c| sqlx::query(
+                        "UPDATE artefact_versions SET digest_status = 'pending' WHERE id = $1"
+                    )
+                    .bind(&id)
+                    .execute(c)
+                    .await
+                    .map(|_| ()))?;
+                    follow_up.resolve_digest = true;
+                }
+            }
             // Every column is known here; reading the row back would cost the single writer a
             // statement per version.
             let row = ArtefactVersionRow {
@@ -415,6 +443,13 @@ async fn record_version(
                 created_by: new.created_by.clone(),
                 updated_at: now,
                 updated_by: new.created_by,
+                digest_status: if follow_up.resolve_digest {
+                    "pending"
+                } else {
+                    ""
+                }
+                .to_owned(),
+                digest_error: String::new(),
             };
             let queued = enqueue_event(conn, &version_event(&new.org_id, &row, now), now).await?;
             follow_up.deliveries = queued > 0;

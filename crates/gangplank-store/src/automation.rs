@@ -350,7 +350,7 @@ impl Store {
                 for (tag, digest) in images {
                     let found = on_conn!(conn, |c| sqlx::query_as::<_, (i64, String)>(
                         "SELECT v.seq, v.version FROM artefact_versions v JOIN artefacts a ON a.id = v.artefact_id \
-                         WHERE a.org_id = $1 AND a.name = $2 AND (($3 <> '' AND v.digest = $3) OR ($3 = '' AND v.version = $4)) \
+                         WHERE a.org_id = $1 AND a.name = $2 AND (($3 <> '' AND (v.digest = $3 OR v.resolved_digest = $3)) OR ($3 = '' AND v.version = $4)) \
                          ORDER BY v.seq DESC LIMIT 1"
                     )
                     .bind(&org_id)
@@ -441,7 +441,8 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let items = on_conn!(conn, |c| sqlx::query_as::<_, PendingItem>(
-                    "SELECT p.seq, p.log_seq, p.rule_id, a.name, v.version, v.digest \
+                    "SELECT p.seq, p.log_seq, p.rule_id, a.name, v.version, \
+                     CASE WHEN v.digest = '' THEN v.resolved_digest ELSE v.digest END AS digest \
                      FROM automation_pending p JOIN artefact_versions v ON v.id = p.version_id \
                      JOIN artefacts a ON a.id = v.artefact_id \
                      WHERE p.org_id = $1 AND p.app_id = $2 AND p.env_id = $3 ORDER BY p.seq"

@@ -119,6 +119,53 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Pushes a tiny valid image (a config and one small layer, different per `content`) to
+    /// `repository:tag` with `skopeo copy` from an OCI layout written here, independently of
+    /// Gangplank's client; returns the manifest digest.
+    pub fn push_tiny_image(&self, repository: &str, tag: &str, content: &str) -> String {
+        let layout = tempfile::tempdir().expect("temp dir");
+        let blobs = layout.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).expect("blobs dir");
+        let put = |bytes: &[u8]| -> (String, usize) {
+            use sha2::Digest;
+            let hex = hex::encode(sha2::Sha256::digest(bytes));
+            std::fs::write(blobs.join(&hex), bytes).expect("write blob");
+            (format!("sha256:{hex}"), bytes.len())
+        };
+        let (layer, layer_size) = put(format!("layer {content}").as_bytes());
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Labels":{{"content":"{content}"}}}},"rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
+        );
+        let (config, config_size) = put(config.as_bytes());
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+        );
+        let (manifest_digest, manifest_size) = put(manifest.as_bytes());
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest_digest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#
+        );
+        std::fs::write(layout.path().join("index.json"), index).expect("write index");
+        std::fs::write(
+            layout.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .expect("write oci-layout");
+        let output = Command::new("skopeo")
+            .args(["copy", "--dest-tls-verify=false", "--preserve-digests"])
+            .arg(format!("oci:{}:{tag}", layout.path().display()))
+            .arg(format!("docker://{}/{repository}:{tag}", self.host()))
+            .output()
+            .expect("skopeo is installed (cargo xtask test installs it)");
+        assert!(
+            output.status.success(),
+            "skopeo copy: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        manifest_digest
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -38,6 +38,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 fn version_response(row: ArtefactVersionRow) -> ArtefactVersion {
     ArtefactVersion {
         digest: (row.kind == "container").then_some(row.digest),
+        digest_status: (!row.digest_status.is_empty()).then_some(row.digest_status),
+        digest_error: (!row.digest_error.is_empty()).then_some(row.digest_error),
         id: row.id,
         artefact_id: row.artefact_id,
         name: row.name,
@@ -176,6 +178,9 @@ async fn create_version(
             }
             if follow_up.deliveries {
                 state.wake.delivery.notify_one();
+            }
+            if follow_up.resolve_digest {
+                state.wake.resolver.notify_one();
             }
             tracing::info!(name = %row.name, version = %row.version, id = %row.id, "artefact version recorded");
             row

@@ -105,6 +105,17 @@ pub fn policy_from_text(text: &str) -> Option<VersionPolicy> {
 /// The decisions about one version, one per environment it may concern.
 async fn judge(state: &AppState, item: &InboxItem) -> Result<Vec<LoggedDecision>, StoreError> {
     let version = &item.version;
+    if version.digest.is_empty() && version.digest_status == "pending" {
+        // Resolve before judging, so a deployment pins the digest (the batch reads it back).
+        let pending = gangplank_store::ToResolve {
+            org_id: item.org_id.clone(),
+            id: version.id.clone(),
+            name: version.name.clone(),
+            version: version.version.clone(),
+            attempts: 0,
+        };
+        super::resolver::attempt(state, &pending).await;
+    }
     let Ok(repository) = RepositoryName::parse(&version.name) else {
         return Ok(Vec::new());
     };

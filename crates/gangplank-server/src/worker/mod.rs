@@ -5,6 +5,7 @@
 pub mod automation;
 pub mod delivery;
 pub mod deployer;
+pub mod resolver;
 pub mod target;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub struct Wake {
     pub deploy: Arc<Notify>,
     pub automation: Arc<Notify>,
     pub delivery: Arc<Notify>,
+    pub resolver: Arc<Notify>,
 }
 
 /// The longest a worker sleeps without a nudge: a safety net, not the mechanism (nudges and
@@ -46,6 +48,7 @@ impl Workers {
                 tokio::spawn(deployer::run(state.clone())),
                 tokio::spawn(automation::run(state.clone())),
                 tokio::spawn(delivery::run(state.clone())),
+                tokio::spawn(resolver::run(state.clone())),
             ],
         }
     }

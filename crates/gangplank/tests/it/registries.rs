@@ -347,3 +347,151 @@ fn ecr_keys_become_a_registry_login_through_a_signed_call() {
     let _ = moto.kill();
     let _ = moto.wait();
 }
+
+fn version(server: &Server, id: &str) -> serde_json::Value {
+    let (status, body) = server.call(
+        "GET",
+        &format!("/orgs/default/artefact-versions/{id}"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn tags_are_resolved_to_digests_and_automation_pins_them() {
+    let registry = Registry::start(None);
+    let pushed = registry.push_tiny_image("team/web", "1.0", "one");
+    assert_eq!(registry.skopeo_digest("team/web", "1.0", None), pushed);
+    let server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_AUTOMATION_DEBOUNCE", "0"),
+    ]);
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/registries",
+        Some(ADMIN),
+        Some(
+            json!({"id": "local", "registry": registry.host(), "type": "public", "insecure": true}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let name = format!("{}/team/web", registry.host());
+    let register = |tag: &str| {
+        let (status, body) = server.call(
+            "POST",
+            "/orgs/default/artefact-versions",
+            Some(ADMIN),
+            Some(json!({"type": "container", "name": name, "version": tag, "ref": "refs/heads/main"})),
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let first = register("1.0");
+    assert_eq!(first["digest_status"], "pending", "{first}");
+    let id = first["id"].as_str().unwrap();
+    let resolved = gangplank_testkit::poll("the digest to be resolved", || {
+        let v = version(&server, id);
+        (v["digest_status"] == "resolved").then_some(v)
+    });
+    assert_eq!(
+        resolved["digest"],
+        pushed.as_str(),
+        "the digest skopeo reports"
+    );
+    let again = register("1.0");
+    assert_eq!(
+        again["id"], first["id"],
+        "an identical re-post is still the same version"
+    );
+
+    // Automation deploys the new tag pinned by the digest it resolved.
+    server.call(
+        "POST",
+        "/orgs/default/apps",
+        Some(ADMIN),
+        Some(json!({"id": "web"})),
+    );
+    let (_, delta) = server.call(
+        "POST",
+        "/orgs/default/apps/web/deltas",
+        Some(ADMIN),
+        Some(json!({"modules": {"add": {"web": {"spec": {"containers": {"main": {"image": format!("{name}:1.0")}}}}}}})),
+    );
+    let (status, _) = server.call(
+        "POST",
+        "/orgs/default/apps/web/envs/development/deploys",
+        Some(ADMIN),
+        Some(json!({"delta_id": delta["id"]})),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = server.call(
+        "POST",
+        "/orgs/default/apps/web/envs/development/rules",
+        Some(ADMIN),
+        Some(json!({"type": "update"})),
+    );
+    assert_eq!(status, 201);
+    let next = registry.push_tiny_image("team/web", "1.1", "two");
+    register("1.1");
+    let deploy = gangplank_testkit::poll("the automated deployment", || {
+        let (_, list) = server.call(
+            "GET",
+            "/orgs/default/apps/web/envs/development/deploys",
+            Some(ADMIN),
+            None,
+        );
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| {
+                d["triggered_by"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("rule/")
+            })
+            .cloned()
+    });
+    let (_, set) = server.call(
+        "GET",
+        &format!(
+            "/orgs/default/apps/web/sets/{}",
+            deploy["set_id"].as_str().unwrap()
+        ),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(
+        set["modules"]["web"]["spec"]["containers"]["main"]["image"],
+        format!("{name}:1.1@{next}").as_str()
+    );
+}
+
+#[test]
+fn an_unreachable_registry_leaves_a_visible_status_and_retries() {
+    let server = Server::start();
+    let host = format!("127.0.0.1:{}", gangplank_testkit::free_port());
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/registries",
+        Some(ADMIN),
+        Some(json!({"id": "down", "registry": host, "type": "public", "insecure": true})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, created) = server.call(
+        "POST",
+        "/orgs/default/artefact-versions",
+        Some(ADMIN),
+        Some(json!({"type": "container", "name": format!("{host}/team/api"), "version": "2.0"})),
+    );
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let failed = gangplank_testkit::poll("a failed attempt", || {
+        let v = version(&server, id);
+        (v["digest_status"] == "retrying").then_some(v)
+    });
+    let error = failed["digest_error"].as_str().unwrap();
+    assert!(error.contains(&host), "names the registry: {error}");
+    assert!(failed.get("digest").is_none_or(|d| d == ""), "{failed}");
+}

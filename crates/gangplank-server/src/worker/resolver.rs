@@ -1,0 +1,117 @@
+//! Digest resolution: container versions registered without a digest, for a registry
+//! Gangplank knows, get their tag resolved (HEAD on the manifest) with that registry's
+//! credentials. Failures are recorded on the version and retried with backoff, so a registry
+//! that is down delays the digest, never the registration.
+
+use gangplank_core::image::{DOCKER_HUB, ImageReference};
+use gangplank_core::registry::{RegistryType, longest_prefix_match};
+use gangplank_oci::{Client, Credentials};
+use gangplank_store::ToResolve;
+
+use crate::state::AppState;
+
+/// The longest wait between attempts.
+const MAX_BACKOFF_MS: i64 = 60 * 60 * 1000;
+
+pub async fn run(state: AppState) {
+    loop {
+        let now = gangplank_store::now_millis();
+        let due = match state.store.versions_to_resolve(now, 32).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::error!(%error, "listing versions to resolve failed");
+                super::idle(&state.wake.resolver, None).await;
+                continue;
+            }
+        };
+        if due.is_empty() {
+            let next = state.store.next_resolution_due().await.ok().flatten();
+            super::idle(&state.wake.resolver, next).await;
+            continue;
+        }
+        for item in due {
+            attempt(&state, &item).await;
+        }
+    }
+}
+
+/// Resolves one version and records the outcome; returns the digest when it worked.
+pub async fn attempt(state: &AppState, item: &ToResolve) -> Option<String> {
+    let outcome = resolve(state, &item.org_id, &item.name, &item.version).await;
+    let recorded = match &outcome {
+        Ok(digest) => Ok(digest.clone()),
+        Err(error) => {
+            let backoff = (5_000_i64 << item.attempts.clamp(0, 20)).min(MAX_BACKOFF_MS);
+            Err((error.clone(), gangplank_store::now_millis() + backoff))
+        }
+    };
+    if let Err(error) = state.store.record_resolution(&item.id, recorded).await {
+        tracing::error!(%error, version = %item.id, "recording a digest resolution failed");
+    }
+    outcome.ok()
+}
+
+/// The digest `name:version` points at, asked of the registry whose prefix matches.
+async fn resolve(
+    state: &AppState,
+    org_id: &str,
+    name: &str,
+    version: &str,
+) -> Result<String, String> {
+    let registries = state
+        .store
+        .list_registries(org_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let prefixes: Vec<String> = registries.iter().map(|r| r.registry.clone()).collect();
+    let image = format!("{name}:{version}");
+    let index = longest_prefix_match(&image, &prefixes).ok_or("no registry matches the image")?;
+    let registry = &registries[index];
+    let reference = ImageReference::parse(&image)?;
+    let kind = RegistryType::parse(&registry.kind).map_err(|e| e.to_string())?;
+    let creds = match kind {
+        RegistryType::Public | RegistryType::SecretRef => None,
+        _ if registry.creds_sealed.is_empty() => None,
+        _ => {
+            let context = crate::secrets::context("registry", org_id, &registry.id);
+            let plain = state
+                .secrets
+                .open(&context, &registry.creds_sealed)
+                .map_err(|e| e.to_string())?;
+            let stored: gangplank_api::registries::AccountCreds =
+                serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+            Some(if kind == RegistryType::AmazonEcr {
+                let token = state
+                    .ecr_tokens
+                    .token(
+                        &state.outbound,
+                        (org_id.to_owned(), registry.id.clone()),
+                        &registry.registry,
+                        &stored.username,
+                        &stored.password,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Credentials {
+                    username: token.username,
+                    password: token.password,
+                }
+            } else {
+                Credentials {
+                    username: kind.fixed_username().map_or(stored.username, str::to_owned),
+                    password: stored.password,
+                }
+            })
+        }
+    };
+    // Docker Hub's API lives on registry-1.docker.io.
+    let host = match reference.repository.domain() {
+        DOCKER_HUB => "registry-1.docker.io",
+        other => other,
+    };
+    let client = Client::new(state.outbound.clone(), host, creds, registry.insecure);
+    client
+        .resolve_digest(reference.repository.path(), version)
+        .await
+        .map_err(|e| e.to_string())
+}
