@@ -13,9 +13,13 @@ fn main() -> anyhow::Result<()> {
         ["ci"] => ci(),
         ["test"] => test(),
         ["tidy"] => tidy(),
-        ["bench", which @ ("ingest" | "automation"), rest @ ..] => bench(which, rest),
+        [
+            "bench",
+            which @ ("ingest" | "automation" | "registry"),
+            rest @ ..,
+        ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N]"
+            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N]"
         ),
     }
 }

@@ -1,10 +1,12 @@
 //! Benchmarks for `cargo xtask bench`: `ingest` (artefact versions per second against the
 //! durable-SQLite ceiling) and `automation` (from a registered version to its deployment and
-//! webhook, beside the peers' polling intervals; and the outbound delivery rate).
+//! webhook, beside the peers' polling intervals; and the outbound delivery rate) and `registry`
+//! (the OCI client against skopeo: digest resolution, same- and cross-registry copies).
 
 mod automation;
 mod ingest;
 mod receiver;
+mod registry;
 mod server;
 
 use anyhow::bail;
@@ -17,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
             ingest::ingest(ingest::parse_options(rest)?).await
         }
         Some((verb, rest)) if verb == "automation" => automation::run(rest).await,
+        Some((verb, rest)) if verb == "registry" => registry::run(rest).await,
         _ => {
             bail!("usage: gangplank-bench ingest|automation --server-binary PATH [options]")
         }

@@ -444,7 +444,7 @@ impl Client {
     }
 
     /// Mounts a blob from another repository of the same registry; `Ok(false)` when the
-    /// registry declines (it then opened an upload, which is used to copy the bytes instead).
+    /// registry declines (it then opened an upload, into which the bytes are streamed).
     pub async fn mount_or_copy_blob(
         &self,
         from: &str,
@@ -459,14 +459,147 @@ impl Client {
             StatusCode::CREATED => Ok(true),
             StatusCode::ACCEPTED => {
                 let location = self.location(response.headers())?;
-                let bytes = self.get_blob(from, digest).await?;
-                self.finish_upload(&location, digest, &bytes, &scopes)
+                self.stream_into(self, from, &location, digest, &scopes)
                     .await?;
                 Ok(false)
             }
             _ => Err(self.status_error(&Method::POST, &path, response).await),
         }
     }
+
+    /// Streams blob `digest` of `source`'s repository `from` into the upload at `location` on
+    /// this registry; returns the bytes moved.
+    async fn stream_into(
+        &self,
+        source: &Client,
+        from: &str,
+        location: &str,
+        digest: &str,
+        scopes: &[String],
+    ) -> Result<u64, OciError> {
+        let path = format!("/v2/{from}/blobs/{digest}");
+        let download = source
+            .send(Method::GET, &path, &[pull(from)], |r| r)
+            .await?;
+        if !download.status().is_success() {
+            return Err(source.status_error(&Method::GET, &path, download).await);
+        }
+        let size = download.content_length();
+        let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = moved.clone();
+        let stream = futures::StreamExt::map(download.bytes_stream(), move |chunk| {
+            if let Ok(bytes) = &chunk {
+                counter.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            chunk
+        });
+        // A streamed body cannot be sent twice: the upload gets no retry on 401 or 429, which
+        // is fine since the upload session was authorised when it was opened.
+        let body = std::sync::Mutex::new(Some(reqwest::Body::wrap_stream(stream)));
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let response = self
+            .send(Method::PUT, &url, scopes, |r| {
+                let r = r.header(CONTENT_TYPE, "application/octet-stream");
+                let r = match size {
+                    Some(size) => r.header(reqwest::header::CONTENT_LENGTH, size),
+                    None => r,
+                };
+                match body
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                {
+                    Some(body) => r.body(body),
+                    None => r,
+                }
+            })
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(self.status_error(&Method::PUT, &url, response).await);
+        }
+        Ok(moved.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here: blobs this
+    /// repository has are skipped, blobs of the same registry are mounted, others streamed;
+    /// the manifest keeps its bytes (and so its digest). Single-platform images only.
+    pub async fn copy_image(
+        &self,
+        source: &Client,
+        from_repo: &str,
+        reference: &str,
+        to_repo: &str,
+        to_tag: &str,
+    ) -> Result<CopyReport, OciError> {
+        let manifest = source.get_manifest(from_repo, reference).await?;
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&manifest.bytes).map_err(|e| OciError::Invalid {
+                registry: source.host.clone(),
+                message: format!("manifest {reference} is not JSON: {e}"),
+            })?;
+        if parsed.get("manifests").is_some() {
+            return Err(OciError::Invalid {
+                registry: source.host.clone(),
+                message: format!(
+                    "{from_repo}:{reference} is an image index; copying indexes is not supported yet"
+                ),
+            });
+        }
+        let mut digests: Vec<String> = parsed["config"]["digest"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        digests.extend(
+            parsed["layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["digest"].as_str().map(str::to_owned)),
+        );
+        let mut report = CopyReport {
+            digest: manifest.digest.clone(),
+            bytes_moved: 0,
+            mounted: 0,
+            skipped: 0,
+        };
+        let same_registry = source.base == self.base;
+        for digest in &digests {
+            if self.blob_exists(to_repo, digest).await? {
+                report.skipped += 1;
+            } else if same_registry {
+                if self.mount_or_copy_blob(from_repo, to_repo, digest).await? {
+                    report.mounted += 1;
+                }
+            } else {
+                let path = format!("/v2/{to_repo}/blobs/uploads/");
+                let scopes = [push(to_repo)];
+                let response = self.send(Method::POST, &path, &scopes, |r| r).await?;
+                if response.status() != StatusCode::ACCEPTED {
+                    return Err(self.status_error(&Method::POST, &path, response).await);
+                }
+                let location = self.location(response.headers())?;
+                report.bytes_moved += self
+                    .stream_into(source, from_repo, &location, digest, &scopes)
+                    .await?;
+            }
+        }
+        self.put_manifest(to_repo, to_tag, &manifest).await?;
+        Ok(report)
+    }
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    pub digest: String,
+    /// Blob bytes that went through Gangplank.
+    pub bytes_moved: u64,
+    /// Blobs the registry mounted from the source repository.
+    pub mounted: usize,
+    /// Blobs the target already had.
+    pub skipped: usize,
 }
 
 fn pull(repository: &str) -> String {

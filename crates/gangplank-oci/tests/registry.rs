@@ -201,3 +201,100 @@ async fn too_many_requests_is_retried_after_the_delay() {
         "Retry-After: 1 was honoured twice"
     );
 }
+
+#[tokio::test]
+async fn token_auth_mounts_across_repositories_with_one_multi_scope_token() {
+    let registry =
+        gangplank_testkit::Registry::start_with(gangplank_testkit::Auth::Token("bob", "hunter2"));
+    let creds = Credentials {
+        username: "bob".to_owned(),
+        password: "hunter2".to_owned(),
+    };
+    let client = Client::new(reqwest::Client::new(), &registry.host(), Some(creds), true);
+    let manifest = push_image(&client, "team/app", "v1", "token").await;
+    assert_eq!(
+        client.resolve_digest("team/app", "v1").await.unwrap(),
+        manifest.digest
+    );
+    assert_eq!(
+        registry.skopeo_digest("team/app", "v1", Some(("bob", "hunter2"))),
+        manifest.digest
+    );
+
+    let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap();
+    let mut blobs = vec![parsed["config"]["digest"].as_str().unwrap().to_owned()];
+    blobs.extend(
+        parsed["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_owned()),
+    );
+    for blob in &blobs {
+        // The registry needs pull on team/app and push on team/other in one token; a mount
+        // (201) rather than a copy proves the token carried both.
+        assert!(
+            client
+                .mount_or_copy_blob("team/app", "team/other", blob)
+                .await
+                .unwrap(),
+            "mounted {blob}"
+        );
+    }
+    client
+        .put_manifest("team/other", "v1", &manifest)
+        .await
+        .unwrap();
+    assert_eq!(
+        registry.skopeo_digest("team/other", "v1", Some(("bob", "hunter2"))),
+        manifest.digest
+    );
+
+    let wrong = Credentials {
+        username: "bob".to_owned(),
+        password: "wrong".to_owned(),
+    };
+    let client = Client::new(reqwest::Client::new(), &registry.host(), Some(wrong), true);
+    let error = client.resolve_digest("team/app", "v1").await.unwrap_err();
+    assert!(matches!(error, OciError::Auth { .. }), "{error}");
+    assert!(error.to_string().contains("token service"), "{error}");
+}
+
+#[tokio::test]
+async fn copies_images_by_mount_within_a_registry_and_by_stream_across() {
+    let one = Registry::start(None);
+    let two = Registry::start(Some(("robot", "s3cret-pass")));
+    let source = Client::new(reqwest::Client::new(), &one.host(), None, true);
+    let creds = Credentials {
+        username: "robot".to_owned(),
+        password: "s3cret-pass".to_owned(),
+    };
+    let target = Client::new(reqwest::Client::new(), &two.host(), Some(creds), true);
+    let manifest = push_image(&source, "dev/app", "1.0", "copy me").await;
+
+    let same = source
+        .copy_image(&source, "dev/app", "1.0", "prod/app", "1.0")
+        .await
+        .unwrap();
+    assert_eq!((same.mounted, same.bytes_moved), (2, 0), "{same:?}");
+    assert_eq!(one.skopeo_digest("prod/app", "1.0", None), manifest.digest);
+
+    let across = target
+        .copy_image(&source, "dev/app", "1.0", "prod/app", "1.0")
+        .await
+        .unwrap();
+    assert!(across.bytes_moved > 0 && across.mounted == 0, "{across:?}");
+    assert_eq!(
+        two.skopeo_digest("prod/app", "1.0", Some(("robot", "s3cret-pass"))),
+        manifest.digest
+    );
+    let again = target
+        .copy_image(&source, "dev/app", "1.0", "prod/app", "1.0")
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.skipped, again.bytes_moved),
+        (2, 0),
+        "blobs already there are skipped"
+    );
+}

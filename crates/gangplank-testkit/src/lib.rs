@@ -26,23 +26,92 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A running docker-registry, stopped on drop.
+/// A running docker-registry (and its token service, for token auth), stopped on drop.
 pub struct Registry {
     child: Child,
+    token_server: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+}
+
+/// How a test registry authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    Anonymous,
+    /// htpasswd (bcrypt) with this user.
+    Htpasswd(&'a str, &'a str),
+    /// A token service (the distribution token spec) that knows this user.
+    Token(&'a str, &'a str),
 }
 
 impl Registry {
     /// Starts a registry; with `auth`, htpasswd (bcrypt) holds that user.
     pub fn start(auth: Option<(&str, &str)>) -> Registry {
+        match auth {
+            Some((user, password)) => Registry::start_with(Auth::Htpasswd(user, password)),
+            None => Registry::start_with(Auth::Anonymous),
+        }
+    }
+
+    /// Starts a registry with the given authentication.
+    pub fn start_with(auth: Auth<'_>) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut config = format!(
             "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
             dir.path().join("data").display()
         );
-        if let Some((user, password)) = auth {
+        let mut token_server = None;
+        if let Auth::Token(user, password) = auth {
+            let (key, cert) = (dir.path().join("token.key"), dir.path().join("token.crt"));
+            let made = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=test-token-issuer",
+                    "-keyout",
+                ])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output()
+                .expect("openssl is installed");
+            assert!(
+                made.status.success(),
+                "{}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            let script = dir.path().join("token_server.py");
+            std::fs::write(&script, include_str!("token_server.py"))
+                .expect("write the token server");
+            let port_file = dir.path().join("token.port");
+            let child = Command::new("python3")
+                .arg(&script)
+                .args([&key, &cert])
+                .args([user, password])
+                .arg(&port_file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 with the cryptography package");
+            let token_port = poll("the token service to start", || {
+                std::fs::read_to_string(&port_file)
+                    .ok()
+                    .filter(|p| !p.is_empty())
+            });
+            token_server = Some(child);
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+                cert.display()
+            ));
+        }
+        if let Auth::Htpasswd(user, password) = auth {
             let htpasswd = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
                 .output()
@@ -67,7 +136,12 @@ impl Registry {
         poll("docker-registry to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         });
-        Registry { child, port, dir }
+        Registry {
+            child,
+            token_server,
+            port,
+            dir,
+        }
     }
 
     /// `127.0.0.1:PORT`.
@@ -170,5 +244,9 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(token_server) = &mut self.token_server {
+            let _ = token_server.kill();
+            let _ = token_server.wait();
+        }
     }
 }

@@ -340,6 +340,15 @@ fn ecr_keys_become_a_registry_login_through_a_signed_call() {
         !server.log().contains(&secret) && !server.log().contains("not-the-secret"),
         "no AWS secret in the log"
     );
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the AWS secret",
+            path.display()
+        );
+    }
     // The token logs in to a real registry that knows it (as ECR would).
     let password = creds["password"].as_str().unwrap();
     let registry = Registry::start(Some(("AWS", password)));
