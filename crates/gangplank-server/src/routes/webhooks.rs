@@ -33,6 +33,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(redeliver))
 }
 
+/// Headers every delivery carries from Gangplank itself.
+const RESERVED_HEADERS: [&str; 9] = [
+    "content-type",
+    "content-length",
+    "host",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-hub-signature-256",
+    "x-gangplank-event",
+    "transfer-encoding",
+];
+
 fn webhook_view(row: WebhookRow) -> Webhook {
     let triggers: Vec<Trigger> = serde_json::from_str(&row.triggers).unwrap_or_default();
     Webhook {
@@ -81,6 +94,13 @@ fn apply_fields(
             return Err(ApiError::invalid(
                 "headers",
                 format!("{name:?} is not a valid header name"),
+            ));
+        }
+        // Gangplank sets these itself; a template must not forge or duplicate them.
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(ApiError::invalid(
+                "headers",
+                format!("{name:?} is set by Gangplank and cannot be configured"),
             ));
         }
     }

@@ -265,6 +265,14 @@ fn targets_must_be_public_https_unless_allowed() {
     );
     assert_eq!(status, 400);
     assert!(error_message(&body).contains("${stauts}"), "{body}");
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/apps/hooks/webhooks",
+        Some(ADMIN),
+        Some(json!({"id": "forger", "url": "https://hooks.example.com/x", "headers": {"X-Hub-Signature-256": "sha256=00"}})),
+    );
+    assert_eq!(status, 400, "signature headers cannot be forged: {body}");
+    assert!(error_message(&body).starts_with("headers"), "{body}");
     let (status, events) = server.call("GET", "/orgs/default/events", Some(ADMIN), None);
     assert_eq!(status, 200);
     let names: Vec<String> = events
