@@ -504,3 +504,87 @@ fn deployments_conflict_while_active_and_sets_diff() {
     );
     assert_eq!((status, errors), (200, json!([])));
 }
+
+#[test]
+fn exclude_filters_legacy_rules_and_regex_policies_over_the_api() {
+    let server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_AUTOMATION_DEBOUNCE", "0"),
+    ]);
+    create_app(&server, "multi");
+    let web = "registry.test/acme/web";
+    for env in ["staging", "production"] {
+        let (status, body) = server.call(
+            "POST",
+            "/orgs/default/apps/multi/envs",
+            Some(ADMIN),
+            Some(json!({"id": env, "name": env})),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    for env in ["development", "staging", "production"] {
+        deploy_modules(
+            &server,
+            "multi",
+            env,
+            json!({"web": workload(&format!("{web}:0.1"))}),
+        );
+    }
+    // development excludes the artefact; staging follows tags the legacy way; production
+    // takes only versions matching a regex.
+    create_rule(
+        &server,
+        "multi",
+        "development",
+        json!({"type": "update", "artefacts_filter": [web], "exclude_artefacts_filter": true}),
+    );
+    create_rule(
+        &server,
+        "multi",
+        "staging",
+        json!({"type": "update", "update_to": "tag", "match": "^v"}),
+    );
+    create_rule(
+        &server,
+        "multi",
+        "production",
+        json!({"type": "update", "version_policy": {"type": "regex", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$"}}),
+    );
+    register(&server, web, "v2.0.0", "refs/tags/v2.0.0");
+    let decided = |env: &str| {
+        poll(&format!("a decision in {env}"), || {
+            log(&server, "multi", env)
+                .into_iter()
+                .find(|e| e["version"] == "v2.0.0" && e["outcome"] != "queued")
+        })
+    };
+    assert_eq!(decided("development")["code"], "filter");
+    assert_eq!(
+        decided("staging")["code"],
+        "deployed",
+        "legacy tag rule with match ^v"
+    );
+    assert_eq!(
+        decided("production")["code"],
+        "policy",
+        "v2.0.0 does not match the regex"
+    );
+    register(&server, web, "2.0.1", "refs/heads/main");
+    assert_eq!(
+        poll("staging's decision on a branch build", || {
+            log(&server, "multi", "staging")
+                .into_iter()
+                .find(|e| e["version"] == "2.0.1" && e["outcome"] != "queued")
+        })["code"],
+        "ref",
+        "update_to tag ignores branch builds"
+    );
+    assert_eq!(
+        poll("production's decision", || {
+            log(&server, "multi", "production")
+                .into_iter()
+                .find(|e| e["version"] == "2.0.1" && e["outcome"] != "queued")
+        })["code"],
+        "deployed"
+    );
+}
