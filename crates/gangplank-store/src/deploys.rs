@@ -498,6 +498,34 @@ impl Store {
         .await
     }
 
+    /// Extends the claim on a running deployment to `until`.
+    pub async fn renew_deploy_lease(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        deploy_id: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let (org_id, app_id, deploy_id) =
+            (org_id.to_owned(), app_id.to_owned(), deploy_id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                on_conn!(conn, |c| sqlx::query(
+                    "UPDATE deploy_jobs SET lease_until = $4 WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3"
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&deploy_id)
+                .bind(until)
+                .execute(c)
+                .await
+                .map(|_| ()))?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
     /// When the next queued deployment's lease lapses, if any is queued.
     pub async fn next_deploy_due(&self) -> Result<Option<i64>, StoreError> {
         self.read(Box::new(|conn| {

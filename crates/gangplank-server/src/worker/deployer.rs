@@ -10,8 +10,10 @@ use tokio::sync::Semaphore;
 use super::target::{DeployOutcome, DeployRequest, TargetError};
 use crate::state::AppState;
 
-/// How long a claim lasts before another claim may resume the deployment.
-const LEASE_MS: i64 = 10 * 60 * 1000;
+/// How long a claim lasts without renewal; a running deployment renews it every
+/// `RENEW_EVERY`, so only a dead worker's claim lapses (and is resumed) after this.
+const LEASE_MS: i64 = 2 * 60 * 1000;
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Claims that may lapse (crashes mid-deployment) before the deployment is failed.
 const MAX_ATTEMPTS: i64 = 3;
 
@@ -91,7 +93,21 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
                     set,
                     attempt: claim.attempt,
                 };
-                target.apply(&request).await
+                let apply = target.apply(&request);
+                tokio::pin!(apply);
+                let mut renew = tokio::time::interval(RENEW_EVERY);
+                renew.tick().await;
+                loop {
+                    tokio::select! {
+                        outcome = &mut apply => break outcome,
+                        _ = renew.tick() => {
+                            let until = gangplank_store::now_millis() + LEASE_MS;
+                            if let Err(error) = state.store.renew_deploy_lease(&claim.org_id, &claim.app_id, &deploy_id, until).await {
+                                tracing::warn!(%error, deploy = %deploy_id, "renewing a deployment's lease failed");
+                            }
+                        }
+                    }
+                }
             }
         },
     };
