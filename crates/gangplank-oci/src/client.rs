@@ -49,7 +49,10 @@ pub struct Manifest {
 pub struct Client {
     http: reqwest::Client,
     host: String,
-    base: String,
+    /// `https://host`, or for an insecure registry whichever of https (certificate not
+    /// verified) and http it answers on, found by one probe on first use.
+    base: tokio::sync::OnceCell<String>,
+    insecure: bool,
     creds: Option<Credentials>,
     limit: Arc<Semaphore>,
     challenge: Mutex<Option<Challenge>>,
@@ -57,24 +60,52 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `host` (`registry.example.com`, `127.0.0.1:5000`). `insecure` speaks plain
-    /// HTTP (local and test registries).
+    /// A client for `host` (`registry.example.com`, `127.0.0.1:5000`). `insecure` allows an
+    /// unverified TLS certificate or plain HTTP (local and test registries): https is tried
+    /// first, once.
     pub fn new(
         http: reqwest::Client,
         host: &str,
         creds: Option<Credentials>,
         insecure: bool,
     ) -> Client {
-        let scheme = if insecure { "http" } else { "https" };
+        let http = if insecure {
+            reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()
+                .unwrap_or(http)
+        } else {
+            http
+        };
+        let base = tokio::sync::OnceCell::new();
+        if !insecure {
+            let _ = base.set(format!("https://{host}"));
+        }
         Client {
             http,
             host: host.to_owned(),
-            base: format!("{scheme}://{host}"),
+            base,
+            insecure,
             creds,
             limit: Arc::new(Semaphore::new(CONCURRENCY)),
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The scheme and host requests go to (see `base`).
+    async fn base(&self) -> &str {
+        self.base
+            .get_or_init(|| async {
+                let https = format!("https://{}", self.host);
+                let answered = self.http.get(format!("{https}/v2/")).send().await.is_ok();
+                if answered || !self.insecure {
+                    https
+                } else {
+                    format!("http://{}", self.host)
+                }
+            })
+            .await
     }
 
     fn transport(&self, message: impl std::fmt::Display) -> OciError {
@@ -121,7 +152,7 @@ impl Client {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
         } else {
-            format!("{}{path}", self.base)
+            format!("{}{path}", self.base().await)
         };
         let mut throttled = 0;
         let mut challenged = false;
@@ -400,7 +431,7 @@ impl Client {
         if response.status() != StatusCode::ACCEPTED {
             return Err(self.status_error(&Method::POST, &path, response).await);
         }
-        let location = self.location(response.headers())?;
+        let location = self.location(response.headers()).await?;
         self.finish_upload(&location, &digest, bytes, &scopes)
             .await?;
         Ok(digest)
@@ -428,7 +459,7 @@ impl Client {
         Ok(())
     }
 
-    fn location(&self, headers: &HeaderMap) -> Result<String, OciError> {
+    async fn location(&self, headers: &HeaderMap) -> Result<String, OciError> {
         let location = headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -437,7 +468,7 @@ impl Client {
                 message: "an upload was opened without a Location".to_owned(),
             })?;
         Ok(if location.starts_with('/') {
-            format!("{}{location}", self.base)
+            format!("{}{location}", self.base().await)
         } else {
             location.to_owned()
         })
@@ -458,7 +489,7 @@ impl Client {
         match response.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::ACCEPTED => {
-                let location = self.location(response.headers())?;
+                let location = self.location(response.headers()).await?;
                 self.stream_into(self, from, &location, digest, &scopes)
                     .await?;
                 Ok(false)
@@ -564,7 +595,7 @@ impl Client {
             mounted: 0,
             skipped: 0,
         };
-        let same_registry = source.base == self.base;
+        let same_registry = source.host == self.host;
         for digest in &digests {
             if self.blob_exists(to_repo, digest).await? {
                 report.skipped += 1;
@@ -579,7 +610,7 @@ impl Client {
                 if response.status() != StatusCode::ACCEPTED {
                     return Err(self.status_error(&Method::POST, &path, response).await);
                 }
-                let location = self.location(response.headers())?;
+                let location = self.location(response.headers()).await?;
                 report.bytes_moved += self
                     .stream_into(source, from_repo, &location, digest, &scopes)
                     .await?;

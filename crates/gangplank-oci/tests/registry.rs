@@ -298,3 +298,22 @@ async fn copies_images_by_mount_within_a_registry_and_by_stream_across() {
         "blobs already there are skipped"
     );
 }
+
+#[tokio::test]
+async fn insecure_means_an_unverified_certificate_too() {
+    let registry = gangplank_testkit::Registry::start_tls(gangplank_testkit::Auth::Anonymous);
+    let pushed = registry.push_tiny_image("team/tls", "1.0", "over tls");
+    let insecure = Client::new(reqwest::Client::new(), &registry.host(), None, true);
+    assert_eq!(
+        insecure.resolve_digest("team/tls", "1.0").await.unwrap(),
+        pushed,
+        "https without verification"
+    );
+    let strict = Client::new(reqwest::Client::new(), &registry.host(), None, false);
+    let error = strict.resolve_digest("team/tls", "1.0").await.unwrap_err();
+    assert!(
+        matches!(error, OciError::Transport { .. }),
+        "a self-signed certificate is refused: {error}"
+    );
+    assert!(error.to_string().contains(&registry.host()), "{error}");
+}

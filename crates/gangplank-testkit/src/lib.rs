@@ -53,14 +53,56 @@ impl Registry {
         }
     }
 
-    /// Starts a registry with the given authentication.
+    /// Starts a registry with the given authentication, on plain HTTP.
     pub fn start_with(auth: Auth<'_>) -> Registry {
+        Registry::start_full(auth, false)
+    }
+
+    /// Starts a registry serving TLS with a self-signed certificate (for `127.0.0.1`).
+    pub fn start_tls(auth: Auth<'_>) -> Registry {
+        Registry::start_full(auth, true)
+    }
+
+    fn start_full(auth: Auth<'_>, tls: bool) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut config = format!(
             "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
             dir.path().join("data").display()
         );
+        if tls {
+            let (key, cert) = (dir.path().join("tls.key"), dir.path().join("tls.crt"));
+            let made = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                    "-keyout",
+                ])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output()
+                .expect("openssl is installed");
+            assert!(
+                made.status.success(),
+                "{}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         let mut token_server = None;
         if let Auth::Token(user, password) = auth {
             let (key, cert) = (dir.path().join("token.key"), dir.path().join("token.crt"));
