@@ -27,8 +27,8 @@ pub struct AppState {
     webhook_client: Arc<OnceLock<reqwest::Client>>,
     /// ECR tokens, cached until shortly before they expire.
     pub ecr_tokens: Arc<crate::ecr::EcrTokens>,
-    /// The client for AWS and registry calls.
-    pub outbound: reqwest::Client,
+    /// The client for AWS and registry calls; built on first use (its TLS roots cost memory).
+    outbound: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl AppState {
@@ -50,15 +50,22 @@ impl AppState {
             webhook: Arc::new(settings.webhook.clone()),
             webhook_client: Arc::default(),
             ecr_tokens: Arc::default(),
-            outbound: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .expect("the outbound HTTP client builds"),
+            outbound: Arc::default(),
         }
     }
 }
 
 impl AppState {
+    /// The HTTP client for AWS and registry calls.
+    pub fn outbound(&self) -> &reqwest::Client {
+        self.outbound.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("the outbound HTTP client builds")
+        })
+    }
+
     /// The HTTP client for webhook deliveries.
     pub fn webhook_client(&self) -> &reqwest::Client {
         self.webhook_client.get_or_init(|| {

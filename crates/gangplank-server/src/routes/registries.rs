@@ -220,7 +220,7 @@ async fn creds(
         let token = state
             .ecr_tokens
             .token(
-                &state.outbound,
+                state.outbound(),
                 (org.clone(), id.clone()),
                 &row.registry,
                 &stored.username,

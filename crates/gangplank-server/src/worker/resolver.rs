@@ -84,7 +84,7 @@ async fn resolve(
                 let token = state
                     .ecr_tokens
                     .token(
-                        &state.outbound,
+                        state.outbound(),
                         (org_id.to_owned(), registry.id.clone()),
                         &registry.registry,
                         &stored.username,
@@ -109,7 +109,7 @@ async fn resolve(
         DOCKER_HUB => "registry-1.docker.io",
         other => other,
     };
-    let client = Client::new(state.outbound.clone(), host, creds, registry.insecure);
+    let client = Client::new(state.outbound().clone(), host, creds, registry.insecure);
     client
         .resolve_digest(reference.repository.path(), version)
         .await
