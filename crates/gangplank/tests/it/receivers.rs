@@ -4,7 +4,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -74,19 +73,10 @@ impl PyReceiver {
 
     /// Polls until at least `n` requests arrived (60 s deadline).
     pub fn wait_for(&self, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        gangplank_testkit::poll(&format!("{n} requests to arrive"), || {
             let records = self.records();
-            if records.len() >= n {
-                return records;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} requests arrived: {records:?}",
-                records.len()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            (records.len() >= n).then_some(records)
+        })
     }
 }
 
@@ -144,14 +134,9 @@ impl AdnanhWebhook {
             .stderr(Stdio::null())
             .spawn()
             .expect("the Debian `webhook` package is installed (cargo xtask test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "webhook did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        gangplank_testkit::poll(&format!("webhook to listen on {port}"), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
         AdnanhWebhook {
             child,
             port,

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::blocking::Client;
@@ -76,19 +76,10 @@ impl Server {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        poll(&format!("the server at {} to be ready", self.base), || {
             let ready = self.http.get(format!("{}/ready", self.base)).send();
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server at {} not ready within 30 s",
-                self.base
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            ready.is_ok_and(|r| r.status().is_success()).then_some(())
+        });
     }
 
     /// Sends a JSON request (or none when `body` is `None`) and returns status and JSON body.
