@@ -26,6 +26,39 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A fresh RSA key and self-signed certificate in `dir` as `<name>.key` and `<name>.crt`.
+fn self_signed(
+    dir: &std::path::Path,
+    name: &str,
+    subject: &str,
+    extension: Option<&str>,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (key, cert) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.crt")),
+    );
+    let mut command = Command::new("openssl");
+    command.args([
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", subject,
+    ]);
+    if let Some(extension) = extension {
+        command.args(["-addext", extension]);
+    }
+    let made = command
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (key, cert)
+}
+
 /// A running docker-registry (and its token service, for token auth), stopped on drop.
 pub struct Registry {
     child: Child,
@@ -71,31 +104,11 @@ impl Registry {
             dir.path().join("data").display()
         );
         if tls {
-            let (key, cert) = (dir.path().join("tls.key"), dir.path().join("tls.crt"));
-            let made = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "1",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                    "-addext",
-                    "subjectAltName=IP:127.0.0.1",
-                    "-keyout",
-                ])
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .output()
-                .expect("openssl is installed");
-            assert!(
-                made.status.success(),
-                "{}",
-                String::from_utf8_lossy(&made.stderr)
+            let (key, cert) = self_signed(
+                dir.path(),
+                "tls",
+                "/CN=127.0.0.1",
+                Some("subjectAltName=IP:127.0.0.1"),
             );
             config.push_str(&format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
@@ -105,30 +118,7 @@ impl Registry {
         }
         let mut token_server = None;
         if let Auth::Token(user, password) = auth {
-            let (key, cert) = (dir.path().join("token.key"), dir.path().join("token.crt"));
-            let made = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "1",
-                    "-subj",
-                    "/CN=test-token-issuer",
-                    "-keyout",
-                ])
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .output()
-                .expect("openssl is installed");
-            assert!(
-                made.status.success(),
-                "{}",
-                String::from_utf8_lossy(&made.stderr)
-            );
+            let (key, cert) = self_signed(dir.path(), "token", "/CN=test-token-issuer", None);
             let script = dir.path().join("token_server.py");
             std::fs::write(&script, include_str!("token_server.py"))
                 .expect("write the token server");
