@@ -4,9 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gangplank_api::registries::{
-    AccountCreds, CredsFetch, Registry, RegistryCreds, RegistryRequest,
-};
+use gangplank_api::registries::{CredsFetch, Registry, RegistryCreds, RegistryRequest};
 use gangplank_core::access::Action;
 use gangplank_core::registry::{RegistryType, check_id, normalise_prefix};
 use gangplank_core::timestamp::format_millis;
@@ -18,6 +16,7 @@ use crate::auth::Caller;
 use crate::ecr::EcrError;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::registry_login::{self, LoginError};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -202,48 +201,23 @@ async fn creds(
             format!("registry {id} is {kind}: it has no credentials to hand out"),
         ));
     }
-    if row.creds_sealed.is_empty() {
-        return Err(ApiError::invalid(
-            "creds",
-            format!("registry {id} has no stored credentials"),
-        ));
-    }
-    let plain = state
-        .secrets
-        .open(&context(&org, &id), &row.creds_sealed)
-        .map_err(|e| ApiError::Internal(format!("registry {id}: {e}")))?;
-    let stored: AccountCreds = serde_json::from_slice(&plain).map_err(|e| {
-        ApiError::Internal(format!("registry {id}: stored credentials unreadable: {e}"))
-    })?;
-    let answer = if kind == RegistryType::AmazonEcr {
-        // The stored creds are an AWS access key id and secret; CI gets an ECR token.
-        let token = state
-            .ecr_tokens
-            .token(
-                state.outbound(),
-                (org.clone(), id.clone()),
-                &row.registry,
-                &stored.username,
-                &stored.password,
-            )
-            .await
-            .map_err(|e| match e {
-                EcrError::Config(m) => ApiError::invalid("registry", format!("registry {id}: {m}")),
-                upstream => ApiError::BadGateway(format!("registry {id}: {upstream}")),
-            })?;
-        RegistryCreds {
-            registry: row.registry.clone(),
-            username: token.username,
-            password: token.password,
-            expires: Some(format_millis(token.expires_at.saturating_mul(1000))),
-        }
-    } else {
-        RegistryCreds {
-            username: kind.fixed_username().map_or(stored.username, str::to_owned),
-            password: stored.password,
-            expires: stored.expires,
-            registry: row.registry.clone(),
-        }
+    let login = registry_login::login(&state, &org, &row)
+        .await
+        .map_err(|e| match e {
+            LoginError::Stored(m) => ApiError::Internal(format!("registry {id}: {m}")),
+            LoginError::Ecr(EcrError::Config(m)) => {
+                ApiError::invalid("registry", format!("registry {id}: {m}"))
+            }
+            LoginError::Ecr(upstream) => ApiError::BadGateway(format!("registry {id}: {upstream}")),
+        })?
+        .ok_or_else(|| {
+            ApiError::invalid("creds", format!("registry {id} has no stored credentials"))
+        })?;
+    let answer = RegistryCreds {
+        registry: row.registry.clone(),
+        username: login.username,
+        password: login.password,
+        expires: login.expires,
     };
     state
         .store

@@ -4,7 +4,7 @@
 //! that is down delays the digest, never the registration.
 
 use gangplank_core::image::{DOCKER_HUB, ImageReference};
-use gangplank_core::registry::{RegistryType, longest_prefix_match};
+use gangplank_core::registry::longest_prefix_match;
 use gangplank_oci::{Client, Credentials};
 use gangplank_store::ToResolve;
 
@@ -68,42 +68,13 @@ async fn resolve(
     let index = longest_prefix_match(&image, &prefixes).ok_or("no registry matches the image")?;
     let registry = &registries[index];
     let reference = ImageReference::parse(&image)?;
-    let kind = RegistryType::parse(&registry.kind).map_err(|e| e.to_string())?;
-    let creds = match kind {
-        RegistryType::Public | RegistryType::SecretRef => None,
-        _ if registry.creds_sealed.is_empty() => None,
-        _ => {
-            let context = crate::secrets::context("registry", org_id, &registry.id);
-            let plain = state
-                .secrets
-                .open(&context, &registry.creds_sealed)
-                .map_err(|e| e.to_string())?;
-            let stored: gangplank_api::registries::AccountCreds =
-                serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
-            Some(if kind == RegistryType::AmazonEcr {
-                let token = state
-                    .ecr_tokens
-                    .token(
-                        state.outbound(),
-                        (org_id.to_owned(), registry.id.clone()),
-                        &registry.registry,
-                        &stored.username,
-                        &stored.password,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Credentials {
-                    username: token.username,
-                    password: token.password,
-                }
-            } else {
-                Credentials {
-                    username: kind.fixed_username().map_or(stored.username, str::to_owned),
-                    password: stored.password,
-                }
-            })
-        }
-    };
+    let creds = crate::registry_login::login(state, org_id, registry)
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|login| Credentials {
+            username: login.username,
+            password: login.password,
+        });
     // Docker Hub's API lives on registry-1.docker.io.
     let host = match reference.repository.domain() {
         DOCKER_HUB => "registry-1.docker.io",
