@@ -673,27 +673,16 @@ fn env_event(
     by: &str,
     now: i64,
 ) -> Event {
-    let mut vars = std::collections::BTreeMap::new();
-    for (k, v) in [
-        ("org_id", org_id),
-        ("app_id", app_id),
-        ("env_id", env.id.as_str()),
-        ("name", env.name.as_str()),
-        ("type", env.env_type.as_str()),
-        ("triggered_by", by),
-    ] {
-        vars.insert(k.to_owned(), v.to_owned());
-    }
-    vars.insert("event".to_owned(), format!("environment.{kind}"));
-    vars.insert(
-        "triggered_at".to_owned(),
-        gangplank_core::timestamp::format_millis(now),
-    );
-    Event {
-        org_id: org_id.to_owned(),
-        app_id: Some(app_id.to_owned()),
-        scope: "environment",
-        kind,
-        vars,
-    }
+    Event::new(
+        org_id,
+        Some(app_id),
+        ("environment", kind),
+        by,
+        now,
+        &[
+            ("env_id", env.id.as_str()),
+            ("name", env.name.as_str()),
+            ("type", env.env_type.as_str()),
+        ],
+    )
 }

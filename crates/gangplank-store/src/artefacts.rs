@@ -478,31 +478,21 @@ async fn record_version(
 
 /// The `artefact-version.created` event, heard by every app's webhooks that subscribe to it.
 fn version_event(org_id: &str, row: &ArtefactVersionRow, now: i64) -> Event {
-    let mut vars = std::collections::BTreeMap::new();
-    for (k, v) in [
-        ("event", "artefact-version.created"),
-        ("org_id", org_id),
-        ("triggered_by", row.created_by.as_str()),
-        ("artefact_id", row.artefact_id.as_str()),
-        ("artefact_version_id", row.id.as_str()),
-        ("name", row.name.as_str()),
-        ("version", row.version.as_str()),
-        ("ref", row.git_ref.as_str()),
-        ("commit", row.commit_sha.as_str()),
-        ("digest", row.digest.as_str()),
-        ("type", row.kind.as_str()),
-    ] {
-        vars.insert(k.to_owned(), v.to_owned());
-    }
-    vars.insert(
-        "triggered_at".to_owned(),
-        gangplank_core::timestamp::format_millis(now),
-    );
-    Event {
-        org_id: org_id.to_owned(),
-        app_id: None,
-        scope: "artefact-version",
-        kind: "created",
-        vars,
-    }
+    Event::new(
+        org_id,
+        None,
+        ("artefact-version", "created"),
+        &row.created_by,
+        now,
+        &[
+            ("artefact_id", row.artefact_id.as_str()),
+            ("artefact_version_id", row.id.as_str()),
+            ("name", row.name.as_str()),
+            ("version", row.version.as_str()),
+            ("ref", row.git_ref.as_str()),
+            ("commit", row.commit_sha.as_str()),
+            ("digest", row.digest.as_str()),
+            ("type", row.kind.as_str()),
+        ],
+    )
 }

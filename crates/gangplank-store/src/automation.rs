@@ -670,31 +670,20 @@ async fn record_one(
                 .map(|_| ())
             })?;
         } else {
-            let mut vars = BTreeMap::new();
-            for (k, v) in [
-                ("event", "automation.skipped"),
-                ("org_id", org_id.as_str()),
-                ("app_id", d.app_id.as_str()),
-                ("env_id", d.env_id.as_str()),
-                ("triggered_by", "automation"),
-                ("rule_id", d.rule_id.as_str()),
-                ("name", version.name.as_str()),
-                ("version", version.version.as_str()),
-                ("reason", d.reason.as_str()),
-            ] {
-                vars.insert(k.to_owned(), v.to_owned());
-            }
-            vars.insert(
-                "triggered_at".to_owned(),
-                gangplank_core::timestamp::format_millis(now),
+            let event = Event::new(
+                &org_id,
+                Some(&d.app_id),
+                ("automation", "skipped"),
+                "automation",
+                now,
+                &[
+                    ("env_id", d.env_id.as_str()),
+                    ("rule_id", d.rule_id.as_str()),
+                    ("name", version.name.as_str()),
+                    ("version", version.version.as_str()),
+                    ("reason", d.reason.as_str()),
+                ],
             );
-            let event = Event {
-                org_id: org_id.clone(),
-                app_id: Some(d.app_id.clone()),
-                scope: "automation",
-                kind: "skipped",
-                vars,
-            };
             enqueue_event(conn, &event, now).await?;
         }
     }

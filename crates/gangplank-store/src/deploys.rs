@@ -5,8 +5,6 @@
 //! row with a lease, marks the deployment `in progress`, and finishes it; a lapsed lease (a
 //! crash) lets the next claim resume it, and too many lapses fail it with a reason.
 
-use std::collections::BTreeMap;
-
 use crate::conn::{Conn, on_conn};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
@@ -100,31 +98,21 @@ pub(crate) fn deploy_event(
     kind: &'static str,
     now: i64,
 ) -> Event {
-    let mut vars = BTreeMap::new();
-    let mut put = |k: &str, v: &str| {
-        vars.insert(k.to_owned(), v.to_owned());
-    };
-    put("event", &format!("deployment.{kind}"));
-    put("org_id", org_id);
-    put("app_id", app_id);
-    put("env_id", &deploy.env_id);
-    put(
-        "triggered_at",
-        &gangplank_core::timestamp::format_millis(now),
-    );
-    put("triggered_by", &deploy.triggered_by);
-    put("deploy_id", &deploy.id);
-    put("delta_id", &deploy.delta_id);
-    put("set_id", &deploy.set_id);
-    put("comment", &deploy.comment);
-    put("status", &deploy.status);
-    Event {
-        org_id: org_id.to_owned(),
-        app_id: Some(app_id.to_owned()),
-        scope: "deployment",
-        kind,
-        vars,
-    }
+    Event::new(
+        org_id,
+        Some(app_id),
+        ("deployment", kind),
+        &deploy.triggered_by,
+        now,
+        &[
+            ("env_id", deploy.env_id.as_str()),
+            ("deploy_id", deploy.id.as_str()),
+            ("delta_id", deploy.delta_id.as_str()),
+            ("set_id", deploy.set_id.as_str()),
+            ("comment", deploy.comment.as_str()),
+            ("status", deploy.status.as_str()),
+        ],
+    )
 }
 
 impl Store {

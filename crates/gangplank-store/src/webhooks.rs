@@ -98,6 +98,41 @@ pub struct Event {
     pub vars: BTreeMap<String, String>,
 }
 
+impl Event {
+    /// An event with the common variables (`event`, `org_id`, `app_id` when app-scoped,
+    /// `triggered_at`, `triggered_by`) and the event's own.
+    pub(crate) fn new(
+        org_id: &str,
+        app_id: Option<&str>,
+        (scope, kind): (&'static str, &'static str),
+        triggered_by: &str,
+        now: i64,
+        own: &[(&str, &str)],
+    ) -> Event {
+        let mut vars: BTreeMap<String, String> = own
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        vars.insert("event".to_owned(), format!("{scope}.{kind}"));
+        vars.insert("org_id".to_owned(), org_id.to_owned());
+        vars.insert("triggered_by".to_owned(), triggered_by.to_owned());
+        vars.insert(
+            "triggered_at".to_owned(),
+            gangplank_core::timestamp::format_millis(now),
+        );
+        if let Some(app_id) = app_id {
+            vars.insert("app_id".to_owned(), app_id.to_owned());
+        }
+        Event {
+            org_id: org_id.to_owned(),
+            app_id: app_id.map(str::to_owned),
+            scope,
+            kind,
+            vars,
+        }
+    }
+}
+
 const WEBHOOK_COLUMNS: &str = "SELECT id, app_id, url, disabled, headers, payload, triggers, \
      secret_sealed, created_at, created_by FROM webhooks";
 const DELIVERY_COLUMNS: &str = "SELECT id, webhook_id, event, url, state, attempts, \
