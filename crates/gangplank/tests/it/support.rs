@@ -265,11 +265,8 @@ pub use gangplank_testkit::poll;
 /// `cargo xtask test` for its PostgreSQL pass), a new empty database on it for one server.
 fn fresh_postgres_database() -> Option<String> {
     let server = std::env::var("GANGPLANK_TEST_PG").ok()?;
-    let name = format!("gp_{}", std::process::id())
-        + &format!(
-            "_{}",
-            NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
+    let n = NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("gp_{}_{n}", std::process::id());
     let status = Command::new("psql")
         .args([
             &format!("{server}/postgres"),
