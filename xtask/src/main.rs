@@ -1,5 +1,5 @@
 //! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy)
-//! and `cargo xtask bench ingest|automation`.
+//! and `cargo xtask bench ingest|automation|registry|agent`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,11 +15,11 @@ fn main() -> anyhow::Result<()> {
         ["tidy"] => tidy(),
         [
             "bench",
-            which @ ("ingest" | "automation" | "registry"),
+            which @ ("ingest" | "automation" | "registry" | "agent"),
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N]"
+            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
         ),
     }
 }
@@ -73,10 +73,56 @@ fn test() -> anyhow::Result<()> {
         ("docker-registry", "docker-registry"),
         ("skopeo", "skopeo"),
         ("htpasswd", "apache2-utils"),
+        ("openssl", "openssl"),
+        ("docker-compose", "docker-compose"),
     ])?;
+    install_busybox_static()?;
+    require_docker()?;
     install_python_packages("import moto.server, boto3", "moto[server]")?;
+    install_python_packages("import cryptography", "cryptography")?;
     run("cargo", &["test", "--workspace", "--locked"])?;
     postgres_pass()
+}
+
+/// The agent's tests build images FROM scratch around a statically linked busybox.
+fn install_busybox_static() -> anyhow::Result<()> {
+    let installed = Command::new("dpkg")
+        .args(["-s", "busybox-static"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if installed {
+        return Ok(());
+    }
+    eprintln!("installing the Debian package the agent tests need: busybox-static");
+    run("apt-get", &["update", "-qq"])?;
+    run(
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "busybox-static",
+        ],
+    )
+}
+
+/// The agent's tests drive the machine's Docker engine; without one they must fail, loudly,
+/// here, rather than pass by skipping.
+fn require_docker() -> anyhow::Result<()> {
+    let info = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    match info {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => bail!(
+            "the agent tests need a running Docker engine, and `docker info` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(error) => bail!(
+            "the agent tests need a running Docker engine, and the docker CLI is missing: {error}"
+        ),
+    }
 }
 
 /// Installs a PyPI package with pip when `check` (Python code) fails to run.
@@ -237,6 +283,14 @@ fn tidy() -> anyhow::Result<()> {
         if client_tree.lines().any(|line| tree_names(line, name)) {
             problems.push(format!(
                 "the client build (gangplank --no-default-features) must not depend on {name}"
+            ));
+        }
+    }
+    let agent_tree = cargo_tree(&["-p", "gangplank-agent", "-e", "normal"])?;
+    for name in ["gangplank-store", "gangplank-server", "sqlx"] {
+        if agent_tree.lines().any(|line| tree_names(line, name)) {
+            problems.push(format!(
+                "gangplank-agent must not depend on {name} (the server stack stays out of the agent)"
             ));
         }
     }

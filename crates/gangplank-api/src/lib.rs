@@ -4,6 +4,7 @@
 //! These types are promises to programs Gangplank does not control (CI scripts, humctl users,
 //! Terraform): change a field only with care.
 
+pub mod agent;
 pub mod apps;
 pub mod artefacts;
 pub mod client;

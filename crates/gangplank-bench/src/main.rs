@@ -1,8 +1,10 @@
 //! Benchmarks for `cargo xtask bench`: `ingest` (artefact versions per second against the
 //! durable-SQLite ceiling) and `automation` (from a registered version to its deployment and
 //! webhook, beside the peers' polling intervals; and the outbound delivery rate) and `registry`
-//! (the OCI client against skopeo: digest resolution, same- and cross-registry copies).
+//! (the OCI client against skopeo: digest resolution, same- and cross-registry copies) and
+//! `agent` (the host agent's `/deploy` rate and memory beside Debian's `webhook`).
 
+mod agent;
 mod automation;
 mod ingest;
 mod receiver;
@@ -20,8 +22,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Some((verb, rest)) if verb == "automation" => automation::run(rest).await,
         Some((verb, rest)) if verb == "registry" => registry::run(rest).await,
+        Some((verb, rest)) if verb == "agent" => agent::run(rest).await,
         _ => {
-            bail!("usage: gangplank-bench ingest|automation --server-binary PATH [options]")
+            bail!(
+                "usage: gangplank-bench ingest|automation|registry|agent --server-binary PATH [options]"
+            )
         }
     }
 }

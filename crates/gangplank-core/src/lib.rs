@@ -4,6 +4,7 @@
 //! "now" and any outside facts in. That keeps every rule testable with plain tables.
 
 pub mod access;
+pub mod agent;
 pub mod artefact;
 pub mod automation;
 pub mod delta;

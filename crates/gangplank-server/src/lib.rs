@@ -16,6 +16,7 @@ mod registry_login;
 mod routes;
 mod secrets;
 mod settings;
+mod signing;
 mod state;
 mod worker;
 
@@ -48,8 +49,9 @@ pub async fn run(
         .recover_after_restart()
         .await
         .context("recovering work interrupted by the last stop")?;
+    let keys = signing::ServerKeys::load(&store, &secrets).await?;
     let metrics = metrics::install();
-    let state = state::AppState::new(store.clone(), &settings, metrics, secrets);
+    let state = state::AppState::new(store.clone(), &settings, metrics, secrets, keys);
     let workers = worker::Workers::start(&state);
     let app = routes::router(state);
     let served = axum::serve(listener, app)

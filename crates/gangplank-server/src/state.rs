@@ -21,6 +21,8 @@ pub struct AppState {
     pub secrets: Arc<SecretBox>,
     pub wake: Wake,
     pub targets: Targets,
+    /// The server's signing keys (requests to agents; public half at `/.well-known/jwks.json`).
+    pub keys: Arc<crate::signing::ServerKeys>,
     pub debounce_ms: i64,
     pub webhook: Arc<WebhookSettings>,
     /// Built on first use: its TLS roots cost memory a server without webhooks never needs.
@@ -37,14 +39,17 @@ impl AppState {
         settings: &Settings,
         metrics: PrometheusHandle,
         secrets: SecretBox,
+        keys: crate::signing::ServerKeys,
     ) -> Self {
+        let keys = Arc::new(keys);
         AppState {
             store,
             max_body_bytes: settings.max_body_bytes,
             metrics: Arc::new(metrics),
             secrets: Arc::new(secrets),
             wake: Wake::default(),
-            targets: Targets::default(),
+            targets: Targets::new(keys.clone()),
+            keys,
             debounce_ms: i64::try_from(settings.automation.debounce.as_millis())
                 .unwrap_or(i64::MAX),
             webhook: Arc::new(settings.webhook.clone()),

@@ -80,6 +80,8 @@ pub struct ClaimedDeploy {
     pub app_id: String,
     pub deploy: DeployRow,
     pub target: String,
+    /// The target's configuration (JSON), e.g. a compose environment's agents.
+    pub target_config: String,
     pub set_content: String,
     /// 1 on the first claim; more after a crash interrupted earlier attempts.
     pub attempt: i64,
@@ -855,24 +857,27 @@ async fn claim_one(
             )
             .await?;
         }
-        let (target, set_content) =
-            on_conn!(conn, |c| sqlx::query_as::<_, (String, Option<String>)>(
-                "SELECT e.deploy_target, s.content FROM envs e LEFT JOIN sets s \
+        let (target, target_config, set_content) = on_conn!(conn, |c| sqlx::query_as::<
+            _,
+            (String, String, Option<String>),
+        >(
+            "SELECT e.deploy_target, e.target_config, s.content FROM envs e LEFT JOIN sets s \
              ON s.org_id = e.org_id AND s.app_id = e.app_id AND s.id = $4 \
              WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3"
-            )
-            .bind(&org_id)
-            .bind(&app_id)
-            .bind(&deploy.env_id)
-            .bind(&deploy.set_id)
-            .fetch_one(c)
-            .await)?;
+        )
+        .bind(&org_id)
+        .bind(&app_id)
+        .bind(&deploy.env_id)
+        .bind(&deploy.set_id)
+        .fetch_one(c)
+        .await)?;
         let set_content = set_content.unwrap_or_default();
         return Ok(Some(ClaimedDeploy {
             org_id,
             app_id,
             deploy,
             target,
+            target_config,
             set_content,
             attempt,
         }));

@@ -16,6 +16,7 @@ mod digests;
 mod error;
 mod group_commit;
 mod registries;
+mod targets;
 mod users;
 mod webhooks;
 
@@ -29,5 +30,6 @@ pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy}
 pub use digests::ToResolve;
 pub use error::StoreError;
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
+pub use targets::SigningKeyRow;
 pub use users::{Bootstrap, MemberRow, NewToken, Principal, TokenRow, UserRow};
 pub use webhooks::{Attempt, AttemptOutcome, AttemptRow, DeliveryRow, DueDelivery, WebhookRow};

@@ -232,7 +232,8 @@ impl Store {
             Box::pin(async move {
                 Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
                     "SELECT DISTINCT substr(secret_sealed, 1, 12) FROM webhooks WHERE secret_sealed <> '' \
-                     UNION SELECT DISTINCT substr(creds_sealed, 1, 12) FROM registries WHERE creds_sealed <> ''"
+                     UNION SELECT DISTINCT substr(creds_sealed, 1, 12) FROM registries WHERE creds_sealed <> '' \
+                     UNION SELECT DISTINCT substr(private_sealed, 1, 12) FROM signing_keys"
                 )
                 .fetch_all(c)
                 .await)?)
@@ -245,7 +246,7 @@ impl Store {
 /// A sealed value and the row it belongs to, for re-sealing under a new master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedValue {
-    /// `webhook` or `registry`: which table, and the prefix of the sealing context.
+    /// `webhook`, `registry` or `signing-key`: which table, and the prefix of the sealing context.
     pub kind: &'static str,
     pub org_id: String,
     pub id: String,
@@ -268,6 +269,12 @@ impl Store {
                     )
                     .fetch_all(c)
                     .await)?;
+                let signing_keys =
+                    on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
+                        "SELECT '', id, private_sealed FROM signing_keys"
+                    )
+                    .fetch_all(c)
+                    .await)?;
                 let tag = |kind: &'static str| {
                     move |(org_id, id, sealed): (String, String, String)| SealedValue {
                         kind,
@@ -280,6 +287,7 @@ impl Store {
                     .into_iter()
                     .map(tag("webhook"))
                     .chain(registries.into_iter().map(tag("registry")))
+                    .chain(signing_keys.into_iter().map(tag("signing-key")))
                     .collect())
             })
         }))
@@ -294,6 +302,9 @@ impl Store {
                     let sql = match value.kind {
                         "webhook" => {
                             "UPDATE webhooks SET secret_sealed = $3 WHERE org_id = $1 AND id = $2"
+                        }
+                        "signing-key" => {
+                            "UPDATE signing_keys SET private_sealed = $3 WHERE $1 = '' AND id = $2"
                         }
                         _ => {
                             "UPDATE registries SET creds_sealed = $3 WHERE org_id = $1 AND id = $2"

@@ -50,6 +50,9 @@ pub enum Command {
     /// Run the API server.
     #[cfg(feature = "server")]
     Serve(ServeArgs),
+    /// Run the host agent: apply deployments with docker compose on signed requests.
+    #[cfg(feature = "server")]
+    Agent(AgentArgs),
     /// Show or change the client configuration file.
     Config(ConfigArgs),
     /// Create an object.
@@ -164,6 +167,13 @@ pub struct ServeArgs {
     /// Log format: auto (text on a terminal, JSON otherwise), text or json.
     #[arg(long)]
     pub log_format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// A TOML configuration file (environment variables override it).
+    #[arg(long, env = "GANGPLANK_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

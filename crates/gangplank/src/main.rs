@@ -21,7 +21,20 @@ pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The agent idles on small hosts beside the services it runs: one thread keeps its
+    // footprint down, and its work (verifying a token, waiting on compose) needs no more.
+    #[cfg(feature = "server")]
+    let single_threaded = matches!(cli.command, Command::Agent(_));
+    #[cfg(not(feature = "server"))]
+    let single_threaded = false;
+    let runtime = if single_threaded {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -48,6 +61,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         #[cfg(feature = "server")]
         Command::Serve(args) => commands::serve::run(args).await,
+        #[cfg(feature = "server")]
+        Command::Agent(args) => commands::agent::run(args).await,
         Command::Config(args) => commands::config::run(args),
         Command::Create(args) => commands::create::run(&cli.global, args).await,
         Command::Get(args) => commands::get::run(&cli.global, args).await,

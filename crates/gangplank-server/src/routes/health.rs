@@ -1,4 +1,4 @@
-//! Unauthenticated endpoints: liveness, readiness, Prometheus metrics.
+//! Unauthenticated endpoints: liveness, readiness, Prometheus metrics, the server's JWKS.
 
 use axum::Json;
 use axum::extract::State;
@@ -15,6 +15,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/.well-known/jwks.json", get(super::targets::jwks))
 }
 
 /// The process is up.

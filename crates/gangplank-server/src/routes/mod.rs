@@ -11,6 +11,7 @@ mod health;
 mod registries;
 mod rules;
 mod sets;
+mod targets;
 mod tokens;
 mod users;
 mod webhooks;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(env_types::routes())
         .merge(apps::routes())
         .merge(envs::routes())
+        .merge(targets::routes())
         .merge(artefacts::routes())
         .merge(deploys::routes())
         .merge(deltas::routes())

@@ -16,6 +16,8 @@ const LEASE_MS: i64 = 2 * 60 * 1000;
 const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Claims that may lapse (crashes mid-deployment) before the deployment is failed.
 const MAX_ATTEMPTS: i64 = 3;
+/// How long a target may take to apply one deployment (agents' retries included).
+const DEADLINE_MS: i64 = 15 * 60 * 1000;
 
 /// Deployments running at once (each in its own environment: the store allows one active
 /// deployment per environment).
@@ -91,7 +93,10 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
                     deploy_id: deploy_id.clone(),
                     set_id: claim.deploy.set_id.clone(),
                     set,
+                    previous_set: previous_set(state, &claim).await,
+                    target_config: claim.target_config.clone(),
                     attempt: claim.attempt,
+                    deadline_ms: gangplank_store::now_millis() + DEADLINE_MS,
                 };
                 let apply = target.apply(&request);
                 tokio::pin!(apply);
@@ -136,12 +141,27 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
     }
 }
 
+/// The set of the deployment this one started from, when that one succeeded: then the target
+/// runs exactly it, and only what differs needs applying.
+async fn previous_set(state: &AppState, claim: &ClaimedDeploy) -> Option<Set> {
+    if claim.deploy.from_id.is_empty() {
+        return None;
+    }
+    let store = &state.store;
+    let from = store
+        .get_deploy(&claim.org_id, &claim.app_id, &claim.deploy.from_id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|d| d.status == "succeeded")?;
+    let content = store
+        .get_set(&claim.org_id, &claim.app_id, &from.set_id)
+        .await
+        .ok()
+        .flatten()?;
+    serde_json::from_str(&content).ok()
+}
+
 fn failed(code: &str, message: String) -> DeployOutcome {
-    DeployOutcome::Failed(vec![TargetError {
-        scope: "deployment".to_owned(),
-        object_id: String::new(),
-        code: code.to_owned(),
-        summary: message.clone(),
-        message,
-    }])
+    DeployOutcome::Failed(vec![TargetError::deployment(code, message)])
 }

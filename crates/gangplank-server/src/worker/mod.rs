@@ -3,6 +3,7 @@
 //! database says they were.
 
 pub mod automation;
+pub mod compose_target;
 pub mod delivery;
 pub mod deployer;
 pub mod resolver;

@@ -1,6 +1,6 @@
-//! Deploy targets: what applies a set to the world. This issue ships `none` (record only:
-//! someone else's system applies it, told by webhooks); the host agent and GitOps write-back
-//! implement the same trait later.
+//! Deploy targets: what applies a set to the world. `none` records only (someone else's system
+//! applies it, told by webhooks); `compose` sends the changed workloads to host agents (see
+//! `compose_target`); GitOps write-back will implement the same trait.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +18,13 @@ pub struct DeployRequest {
     pub deploy_id: String,
     pub set_id: String,
     pub set: Set,
+    /// The set of the successful deployment this one started from: what the target runs now.
+    pub previous_set: Option<Set>,
+    /// The environment's target configuration (JSON).
+    pub target_config: String,
     pub attempt: i64,
+    /// When the deployment must have finished (Unix ms); targets give up then.
+    pub deadline_ms: i64,
 }
 
 /// One problem a target reports, usually about one workload.
@@ -30,6 +36,19 @@ pub struct TargetError {
     pub code: String,
     pub summary: String,
     pub message: String,
+}
+
+impl TargetError {
+    /// A problem with the deployment as a whole, not one workload.
+    pub fn deployment(code: &str, message: String) -> TargetError {
+        TargetError {
+            scope: "deployment".to_owned(),
+            object_id: String::new(),
+            code: code.to_owned(),
+            summary: message.clone(),
+            message,
+        }
+    }
 }
 
 /// The result of applying a set.
@@ -67,15 +86,18 @@ impl DeployTarget for NoneTarget {
 #[derive(Clone)]
 pub struct Targets(HashMap<&'static str, Arc<dyn DeployTarget>>);
 
-impl Default for Targets {
-    fn default() -> Self {
+impl Targets {
+    /// `none`, and `compose` signing its requests with `keys`.
+    pub fn new(keys: Arc<crate::signing::ServerKeys>) -> Targets {
         let mut map: HashMap<&'static str, Arc<dyn DeployTarget>> = HashMap::new();
         map.insert("none", Arc::new(NoneTarget));
+        map.insert(
+            "compose",
+            Arc::new(super::compose_target::ComposeTarget::new(keys)),
+        );
         Targets(map)
     }
-}
 
-impl Targets {
     pub fn get(&self, name: &str) -> Option<Arc<dyn DeployTarget>> {
         self.0.get(name).cloned()
     }

@@ -1,5 +1,7 @@
 //! One module per verb.
 
+#[cfg(feature = "server")]
+pub mod agent;
 pub mod api;
 pub mod config;
 pub mod create;

@@ -1,10 +1,14 @@
 //! Integration tests: the real `gangplank serve` process on port 0 with a temporary data dir,
 //! driven over HTTP by reqwest, curl, wget and the `gangplank` CLI itself.
 
+mod agent_api;
+mod agent_docker;
+mod agents;
 mod apps;
 mod artefacts;
 mod automation;
 mod cli;
+mod compose_target;
 mod durability;
 mod errors;
 mod fuzz;

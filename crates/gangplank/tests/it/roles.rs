@@ -191,6 +191,18 @@ fn every_endpoint_with_every_role() {
             APP_WRITERS,
         ),
         case(
+            "GET",
+            "/orgs/default/apps/shop/envs/development/target",
+            None,
+            APP_READERS,
+        ),
+        case(
+            "PUT",
+            "/orgs/default/apps/shop/envs/development/target",
+            Some(json!({"type": "none"})),
+            APP_WRITERS,
+        ),
+        case(
             "POST",
             "/orgs/default/artefact-versions",
             new_version(),

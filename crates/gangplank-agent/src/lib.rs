@@ -1,0 +1,89 @@
+//! `gangplank agent`: applies deployments on one host with docker compose, on JWT-signed
+//! requests from CI (deployer-service's contract) or from a Gangplank server's compose target.
+//!
+//! The pieces: `config` (file and environment), `auth` (keys, claims, replay), `http` (the
+//! endpoints), `deploy` (the per-project queue and the pull → up → health → rollback steps),
+//! `project` (the user's compose files and the agent's override file), `docker` (running the
+//! CLIs) and `credentials` (logging in again when a pull is refused).
+
+mod auth;
+pub mod config;
+mod credentials;
+mod deploy;
+mod docker;
+mod http;
+mod project;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::json;
+
+pub use config::AgentConfig;
+
+/// Runs the agent on `listener` until `shutdown` completes.
+pub async fn run(
+    config: AgentConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating the state dir {}", config.state_dir.display()))?;
+    let docker = docker::Docker::new(
+        config.compose_command.as_deref(),
+        &config.docker_command,
+        config.docker_config.clone(),
+        config.command_timeout(),
+    )
+    .await;
+    let projects = config
+        .projects
+        .iter()
+        .map(|p| project::Project::load(p, &config.state_dir))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let port = listener
+        .local_addr()
+        .map(|a| a.port().to_string())
+        .unwrap_or_default();
+    let public_config = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "port": port,
+        "debug_mode": config.debug,
+        "aws_region": config.credentials.aws_region.clone().unwrap_or_default(),
+        "ecr_domain": config.credentials.ecr_domain.clone().unwrap_or_default(),
+        "docker_compose_file": projects.first().and_then(|p| p.files.first()).map(|f| f.display().to_string()).unwrap_or_default(),
+        "jwt_public_key_path": config.auth.public_keys.first().map(|f| f.display().to_string()).unwrap_or_default(),
+        "compose_command": docker.compose_command(),
+        "jwks_url": config.auth.jwks_url,
+        "credentials_server": config.credentials.server,
+        "registries": config.credentials.registries,
+        "projects": projects.iter().map(|p| json!({
+            "name": p.name,
+            "files": p.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "services": p.services,
+            "health_timeout_seconds": p.health_timeout.as_secs(),
+        })).collect::<Vec<_>>(),
+    });
+    tracing::info!(
+        compose = %docker.compose_command(),
+        projects = projects.len(),
+        "gangplank agent starting"
+    );
+    let deployer = deploy::Deployer::start(
+        projects,
+        docker,
+        credentials::Credentials::new(config.credentials.clone()),
+    );
+    let agent = Arc::new(http::Agent {
+        verifier: auth::Verifier::new(&config.auth),
+        deployer,
+        debug: config.debug,
+        max_body_bytes: config.max_body_bytes,
+        public_config,
+    });
+    axum::serve(listener, http::router(agent))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+}

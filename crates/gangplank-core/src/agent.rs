@@ -1,0 +1,18 @@
+//! The host agent's decisions: how a `/deploy` body is read (the seed's Go semantics), which
+//! token claims are accepted, when a relaunched container counts as healthy, and what the
+//! agent's compose override file says. The agent crate does the I/O around these.
+
+mod claims;
+mod health;
+mod overrides;
+mod plan;
+mod request;
+
+pub use claims::{ClaimsError, ClaimsPolicy, check_claims};
+pub use health::{ContainerState, HealthVerdict, judge_health};
+pub use overrides::{override_image, with_image};
+pub use plan::{PlanProblem, ServiceUpdate, mapped_image, plan_updates};
+pub use request::{BodyError, DeployBody, decode_deploy_body};
+
+#[cfg(test)]
+mod tests;

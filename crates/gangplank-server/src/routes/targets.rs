@@ -1,0 +1,145 @@
+//! An environment's deploy target (`none` or `compose` with its agents), and the JWKS agents
+//! verify the server's requests with.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use gangplank_api::agent::EnvTarget;
+use gangplank_core::access::Action;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_target, put_target))
+}
+
+/// The public keys agents verify the server's requests with (no authentication).
+pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.keys.jwks.clone())
+}
+
+/// The environment's deploy target.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/target", tag = "environments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 200, body = EnvTarget)))]
+async fn get_target(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+) -> Result<Json<EnvTarget>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ReadApp)?;
+    let (kind, config) = state.store.env_target(&org, &app, &env).await?;
+    let mut target: EnvTarget = serde_json::from_str(&config).unwrap_or_default();
+    target.kind = kind;
+    Ok(Json(target))
+}
+
+/// Sets where the environment's deployments are applied: `none` (recorded only) or `compose`
+/// (its agents, and which workload runs as which compose service).
+#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/envs/{env}/target", tag = "environments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = EnvTarget, responses((status = 200, body = EnvTarget), (status = 400)))]
+async fn put_target(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env)): Path<(String, String, String)>,
+    ApiJson(target): ApiJson<EnvTarget>,
+) -> Result<Json<EnvTarget>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::ManageEnvs)?;
+    validate(&target)?;
+    let config = EnvTarget {
+        kind: String::new(),
+        ..target.clone()
+    };
+    let config = serde_json::to_string(&config).unwrap_or_default();
+    state
+        .store
+        .set_env_target(&org, &app, &env, &target.kind, &config)
+        .await?;
+    Ok(Json(target))
+}
+
+fn validate(target: &EnvTarget) -> Result<(), ApiError> {
+    match target.kind.as_str() {
+        "none" => {
+            if !target.agents.is_empty() {
+                return Err(ApiError::invalid(
+                    "agents",
+                    "only a compose target has agents",
+                ));
+            }
+        }
+        "compose" => {
+            if target.agents.is_empty() {
+                return Err(ApiError::invalid(
+                    "agents",
+                    "a compose target needs at least one agent",
+                ));
+            }
+        }
+        other => {
+            return Err(ApiError::invalid(
+                "type",
+                format!("must be none or compose, not {other:?}"),
+            ));
+        }
+    }
+    if target.timeout_seconds == Some(0) {
+        return Err(ApiError::invalid("timeout_seconds", "must be at least 1"));
+    }
+    for (i, agent) in target.agents.iter().enumerate() {
+        let url = reqwest::Url::parse(&agent.url)
+            .map_err(|e| ApiError::invalid(&format!("agents[{i}].url"), e))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ApiError::invalid(
+                &format!("agents[{i}].url"),
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if agent.services.is_empty() {
+            return Err(ApiError::invalid(
+                &format!("agents[{i}].services"),
+                "map at least one workload to a compose service",
+            ));
+        }
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        for (workload, service) in &agent.services {
+            let parts_ok = workload.split('/').count() <= 2 && workload.split('/').all(name_ok);
+            if !parts_ok {
+                return Err(ApiError::invalid(
+                    &format!("agents[{i}].services"),
+                    format!("{workload:?} is not a workload id or workload/container"),
+                ));
+            }
+            if !name_ok(service) {
+                return Err(ApiError::invalid(
+                    &format!("agents[{i}].services.{workload}"),
+                    format!("{service:?} is not a compose service name"),
+                ));
+            }
+        }
+        if let Some(project) = &agent.project
+            && !name_ok(project)
+        {
+            return Err(ApiError::invalid(
+                &format!("agents[{i}].project"),
+                "is not a compose project name",
+            ));
+        }
+    }
+    Ok(())
+}

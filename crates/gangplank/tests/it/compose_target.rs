@@ -1,0 +1,199 @@
+//! The server's compose target without Docker: its JWKS, the target's validation, a real agent
+//! (with a recording compose command) verifying the server's signed requests, a refusal and
+//! an unreachable agent reported per workload.
+
+use serde_json::{Value, json};
+
+use crate::agent_api::recording_compose;
+use crate::agents::Agent;
+use crate::support::{ADMIN, Server, error_message, poll};
+
+fn target(server: &Server, body: Value) -> (u16, Value) {
+    server.call(
+        "PUT",
+        "/orgs/default/apps/shop/envs/development/target",
+        Some(ADMIN),
+        Some(body),
+    )
+}
+
+fn deploy_images(server: &Server, modules: Value) -> Value {
+    let (status, delta) = server.call(
+        "POST",
+        "/orgs/default/apps/shop/deltas",
+        Some(ADMIN),
+        Some(json!({"metadata": {"env_id": "development"}, "modules": {"add": modules}})),
+    );
+    assert_eq!(status, 200, "{delta}");
+    let (status, deploy) = server.call(
+        "POST",
+        "/orgs/default/apps/shop/envs/development/deploys",
+        Some(ADMIN),
+        Some(json!({"delta_id": delta["id"]})),
+    );
+    assert_eq!(status, 201, "{deploy}");
+    let id = deploy["id"].as_str().unwrap().to_owned();
+    poll("the deployment to finish", || {
+        let (_, d) = server.call(
+            "GET",
+            &format!("/orgs/default/apps/shop/envs/development/deploys/{id}"),
+            Some(ADMIN),
+            None,
+        );
+        matches!(d["status"].as_str(), Some("succeeded" | "failed")).then_some(d)
+    })
+}
+
+fn errors(server: &Server, deploy: &Value) -> Vec<Value> {
+    let (_, errors) = server.call(
+        "GET",
+        &format!(
+            "/orgs/default/apps/shop/envs/development/deploys/{}/errors",
+            deploy["id"].as_str().unwrap()
+        ),
+        Some(ADMIN),
+        None,
+    );
+    errors.as_array().unwrap().clone()
+}
+
+fn workload(image: &str) -> Value {
+    json!({"spec": {"containers": {"main": {"image": image}}}})
+}
+
+#[test]
+fn the_server_signs_for_agents_and_reports_each_workload() {
+    let mut server = Server::start();
+    let (status, jwks) = server.call("GET", "/.well-known/jwks.json", None, None);
+    assert_eq!(status, 200);
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["crv"].as_str(),
+            key["alg"].as_str()
+        ),
+        (Some("EC"), Some("P-256"), Some("ES256"))
+    );
+    assert!(key.get("d").is_none(), "the JWKS holds a private key");
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/apps",
+        Some(ADMIN),
+        Some(json!({"id": "shop"})),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let invalid = [
+        (json!({"type": "k8s"}), "type"),
+        (json!({"type": "compose"}), "agents"),
+        (
+            json!({"type": "compose", "agents": [{"url": "ftp://x", "services": {"web": "web"}}]}),
+            "agents[0].url",
+        ),
+        (
+            json!({"type": "compose", "agents": [{"url": "http://10.0.0.5:8686", "services": {}}]}),
+            "agents[0].services",
+        ),
+        (
+            json!({"type": "compose", "agents": [{"url": "http://10.0.0.5:8686", "services": {"web": "bad name"}}]}),
+            "agents[0].services.web",
+        ),
+        (
+            json!({"type": "none", "agents": [{"url": "http://10.0.0.5:8686", "services": {"web": "web"}}]}),
+            "agents",
+        ),
+    ];
+    for (body, field) in invalid {
+        let (status, answer) = target(&server, body.clone());
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(
+            error_message(&answer).starts_with(field),
+            "{body}: {answer}"
+        );
+    }
+
+    // A real agent that trusts the server's JWKS and may deploy `web` only.
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let (compose, ran_log) = recording_compose(dir);
+    std::fs::write(
+        dir.join("compose.yml"),
+        "services:\n  web:\n    image: r/web:1\n  api:\n    image: r/api:1\n",
+    )
+    .unwrap();
+    let agent = Agent::start(
+        dir,
+        &format!(
+            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncompose_command = \"{compose}\"\n[auth]\njwks_url = \"{}/.well-known/jwks.json\"\n[[project]]\nname = \"shop\"\nfiles = [\"{}\"]\nservices = [\"web\"]\nhealth_timeout = \"0s\"\n",
+            dir.join("state").display(),
+            server.base,
+            dir.join("compose.yml").display()
+        ),
+    );
+    let unreachable = format!("http://127.0.0.1:{}", gangplank_testkit::free_port());
+    let wanted = json!({"type": "compose", "timeout_seconds": 3, "agents": [
+        {"url": agent.base, "services": {"web": "web", "api": "api"}},
+        {"url": unreachable, "services": {"worker": "worker"}},
+    ]});
+    let (status, body) = target(&server, wanted.clone());
+    assert_eq!(status, 200, "{body}");
+    let (_, read) = server.call(
+        "GET",
+        "/orgs/default/apps/shop/envs/development/target",
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(read, wanted);
+
+    let deploy = deploy_images(
+        &server,
+        json!({"web": workload("r/web:2"), "api": workload("r/api:2"), "worker": workload("r/worker:2")}),
+    );
+    assert_eq!(deploy["status"], "failed", "{deploy}");
+    let mut codes: Vec<(String, String)> = errors(&server, &deploy)
+        .iter()
+        .map(|e| {
+            (
+                e["object_id"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            ("api".to_owned(), "GP-AGENT-REFUSED".to_owned()),
+            ("worker".to_owned(), "GP-AGENT-TIMEOUT".to_owned()),
+        ]
+    );
+    // `web` was applied: the agent verified the server's ES256 token through the JWKS.
+    let ran = std::fs::read_to_string(&ran_log).unwrap();
+    assert!(
+        ran.contains("up -d --no-deps web") && !ran.contains(" api"),
+        "{ran}"
+    );
+
+    // Only what changed is sent: adding an unmapped workload leaves `web` as it was, so
+    // nothing runs.
+    let (status, _) = target(
+        &server,
+        json!({"type": "compose", "agents": [{"url": agent.base, "services": {"web": "web"}}]}),
+    );
+    assert_eq!(status, 200);
+    let web_only = deploy_images(&server, json!({"web": workload("r/web:3")}));
+    assert_eq!(web_only["status"], "succeeded", "{web_only}");
+    let runs = std::fs::read_to_string(&ran_log).unwrap().lines().count();
+    let unchanged = deploy_images(&server, json!({"other": workload("r/other:1")}));
+    assert_eq!(unchanged["status"], "succeeded", "{unchanged}");
+    assert_eq!(
+        std::fs::read_to_string(&ran_log).unwrap().lines().count(),
+        runs
+    );
+
+    // The key survives a restart: the same kid.
+    server.crash_and_restart();
+    let (_, again) = server.call("GET", "/.well-known/jwks.json", None, None);
+    assert_eq!(again["keys"][0]["kid"], key["kid"]);
+}
