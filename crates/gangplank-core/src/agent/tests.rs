@@ -1,3 +1,5 @@
+//! Table tests of the agent decisions: body decoding, claims, health, overrides and plans.
+
 use serde_json::{Map, Value, json};
 
 use super::*;
