@@ -87,15 +87,7 @@ fn served_version(port: u16) -> Option<String> {
 }
 
 fn wait_final(server: &Server, id: &str) -> Value {
-    poll(&format!("deployment {id} to finish"), || {
-        let (_, d) = server.call(
-            "GET",
-            &format!("/orgs/default/apps/shop/envs/development/deploys/{id}"),
-            Some(ADMIN),
-            None,
-        );
-        matches!(d["status"].as_str(), Some("succeeded" | "failed")).then_some(d)
-    })
+    crate::support::wait_deploy_final(server, "shop", "development", id)
 }
 
 /// The newest deployment once it differs from `after` and has finished.

@@ -1,7 +1,6 @@
 //! A running `gangplank agent` for one test, keys made with openssl, and tokens signed by an
 //! independent signer (`jwt_sign.py`, Python's `cryptography`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -29,15 +28,7 @@ impl Agent {
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
             .expect("start gangplank agent");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read address");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let base = crate::support::listening_address(&mut child);
         let agent = Agent {
             child,
             base,

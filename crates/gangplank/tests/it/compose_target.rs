@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::agent_api::recording_compose;
 use crate::agents::Agent;
-use crate::support::{ADMIN, Server, error_message, poll};
+use crate::support::{ADMIN, Server, error_message};
 
 fn target(server: &Server, body: Value) -> (u16, Value) {
     server.call(
@@ -32,16 +32,12 @@ fn deploy_images(server: &Server, modules: Value) -> Value {
         Some(json!({"delta_id": delta["id"]})),
     );
     assert_eq!(status, 201, "{deploy}");
-    let id = deploy["id"].as_str().unwrap().to_owned();
-    poll("the deployment to finish", || {
-        let (_, d) = server.call(
-            "GET",
-            &format!("/orgs/default/apps/shop/envs/development/deploys/{id}"),
-            Some(ADMIN),
-            None,
-        );
-        matches!(d["status"].as_str(), Some("succeeded" | "failed")).then_some(d)
-    })
+    crate::support::wait_deploy_final(
+        server,
+        "shop",
+        "development",
+        deploy["id"].as_str().unwrap(),
+    )
 }
 
 fn errors(server: &Server, deploy: &Value) -> Vec<Value> {

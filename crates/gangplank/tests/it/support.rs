@@ -222,16 +222,33 @@ fn spawn(data_dir: &Path, env: &[(String, String)]) -> (Child, String) {
         command.env(key, value);
     }
     let mut child = command.spawn().expect("start gangplank serve");
+    let base = listening_address(&mut child);
+    (child, base)
+}
+
+/// The base URL from the `listening on …` line `serve` and `agent` print first.
+pub fn listening_address(child: &mut Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .expect("read address");
-    let base = line
-        .trim()
+    line.trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, base)
+        .to_owned()
+}
+
+/// Polls deployment `id` of `app`/`env` until it succeeded or failed, and returns it.
+pub fn wait_deploy_final(server: &Server, app: &str, env: &str, id: &str) -> Value {
+    poll(&format!("deployment {id} to finish"), || {
+        let (_, d) = server.call(
+            "GET",
+            &format!("/orgs/default/apps/{app}/envs/{env}/deploys/{id}"),
+            Some(ADMIN),
+            None,
+        );
+        matches!(d["status"].as_str(), Some("succeeded" | "failed")).then_some(d)
+    })
 }
 
 /// Where a server's log goes: beside its data dir.
