@@ -346,6 +346,22 @@ mod tests {
         );
     }
 
+    /// The example in docs/agent.md is a real configuration (parsed, not validated: its
+    /// token file does not exist here).
+    #[test]
+    fn the_documented_example_parses() {
+        let docs = include_str!("../../../docs/agent.md");
+        let example = docs
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/agent.md has a TOML example");
+        let config: AgentConfig = toml::from_str(example).unwrap();
+        assert_eq!(config.projects[0].name, "shop");
+        assert_eq!(config.projects[0].health_timeout, Duration::from_secs(120));
+        assert_eq!(config.credentials.registries, ["acme"]);
+    }
+
     #[test]
     fn a_file_configures_projects_and_keeps_the_token_secret() {
         let config = load(

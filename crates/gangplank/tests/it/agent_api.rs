@@ -43,7 +43,7 @@ fn the_jwt_matrix_and_bad_bodies_run_nothing() {
     let (rsa, rsa_pub) = key_pair(dir, "rsa", "rsa");
     let (ec, ec_pub) = key_pair(dir, "ec", "ec");
     let (ed, ed_pub) = key_pair(dir, "ed", "ed25519");
-    let (wrong, _) = key_pair(dir, "wrong", "rsa");
+    let (wrong, wrong_pub) = key_pair(dir, "wrong", "rsa");
     let agent = Agent::start(
         dir,
         &format!(
@@ -300,6 +300,13 @@ health_timeout = "0s"
         .unwrap();
     assert_eq!(unauthenticated.status(), 401);
     assert!(!agent.log().contains("BEGIN"), "a key leaked into the log");
+
+    // Key rotation without a restart: the PEM file is re-read when it changes.
+    std::fs::copy(&wrong_pub, &rsa_pub).unwrap();
+    let old_key = sign("RS256", &rsa, &seed_claims, None);
+    assert_eq!(agent.deploy_text(Some(&old_key), web.clone()).0, 401);
+    let new_key = sign("RS256", &wrong, &seed_claims, None);
+    assert_eq!(agent.deploy_text(Some(&new_key), web.clone()).0, 200);
 }
 
 fn uuid() -> String {
