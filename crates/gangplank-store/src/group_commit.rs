@@ -112,18 +112,19 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), Stor
 }
 
 /// Runs one batch in one transaction. Jobs whose connection work never ran are dropped, which
-/// answers their callers with an error.
+/// answers their callers with an error. Each statement is a round trip to sqlx's SQLite worker
+/// thread, the writer's main cost, so the savepoint bookkeeping between two jobs (and around
+/// the first and last) travels as one multi-statement call.
 async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
-    if let Err(error) = exec(conn, "BEGIN IMMEDIATE").await {
+    if let Err(error) = exec(conn, "BEGIN IMMEDIATE; SAVEPOINT op").await {
         tracing::error!(%error, "could not begin a write transaction");
+        let _ = exec(conn, "ROLLBACK").await;
         return;
     }
+    let last = batch.len().saturating_sub(1);
     let mut finishes = Vec::with_capacity(batch.len());
-    for job in batch {
-        if let Err(error) = exec(conn, "SAVEPOINT op").await {
-            tracing::error!(%error, "could not open a savepoint");
-            break;
-        }
+    let mut outcome = Ok(());
+    for (index, job) in batch.into_iter().enumerate() {
         let ran = AssertUnwindSafe(job(conn)).catch_unwind().await;
         let succeeded = match ran {
             Ok((succeeded, finish)) => {
@@ -140,17 +141,21 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
         } else {
             exec(conn, "ROLLBACK TO op").await
         };
-        if let Err(error) = undo.and(exec(conn, "RELEASE op").await) {
-            tracing::error!(%error, "could not close a savepoint");
+        let next = if index == last {
+            "RELEASE op; COMMIT"
+        } else {
+            "RELEASE op; SAVEPOINT op"
+        };
+        if let Err(error) = undo.and(exec(conn, next).await) {
+            tracing::error!(%error, "a write transaction failed; the batch was rolled back");
+            outcome = Err(error);
             break;
         }
     }
-    let commit = exec(conn, "COMMIT").await;
-    if let Err(error) = &commit {
-        tracing::error!(%error, "commit failed; the batch was rolled back");
+    if outcome.is_err() {
         let _ = exec(conn, "ROLLBACK").await;
     }
     for finish in finishes {
-        finish(commit.clone());
+        finish(outcome.clone());
     }
 }
