@@ -63,7 +63,6 @@ pub struct Verifier {
     policy: ClaimsPolicy,
     /// jti → exp (Unix seconds); entries leave once expired.
     seen_jti: Mutex<HashMap<String, i64>>,
-    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Verifier {
@@ -93,7 +92,6 @@ impl Verifier {
                 require_jti: config.require_jti,
             },
             seen_jti: Mutex::new(HashMap::new()),
-            http: std::sync::OnceLock::new(),
         }
     }
 
@@ -198,14 +196,9 @@ impl Verifier {
     }
 
     async fn fetch_jwks(&self, url: &str) -> anyhow::Result<Vec<TrustedKey>> {
-        let client = self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("the HTTP client builds")
-        });
-        let set: JwkSet = client
+        let set: JwkSet = crate::http_client()
             .get(url)
+            .timeout(Duration::from_secs(10))
             .send()
             .await?
             .error_for_status()?

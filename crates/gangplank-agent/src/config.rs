@@ -252,11 +252,6 @@ impl AgentConfig {
         }
         Ok(())
     }
-
-    /// How long one compose or docker command may run.
-    pub fn command_timeout(&self) -> Duration {
-        Duration::from_secs(600)
-    }
 }
 
 /// Compose's project-name rule: lowercase, only `[a-z0-9_-]`.

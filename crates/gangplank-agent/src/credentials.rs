@@ -3,7 +3,7 @@
 //! Passwords go to `docker login` on stdin, never on argv or in a log.
 
 use std::collections::BTreeSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use gangplank_api::registries::RegistryCreds;
@@ -14,7 +14,6 @@ use crate::docker::Docker;
 
 pub struct Credentials {
     config: CredentialsConfig,
-    http: OnceLock<reqwest::Client>,
     /// Registry hosts this agent logged in to, for `/logout`.
     logged_in: Mutex<BTreeSet<String>>,
 }
@@ -23,7 +22,6 @@ impl Credentials {
     pub fn new(config: CredentialsConfig) -> Credentials {
         Credentials {
             config,
-            http: OnceLock::new(),
             logged_in: Mutex::new(BTreeSet::new()),
         }
     }
@@ -119,18 +117,13 @@ impl Credentials {
         ) else {
             return Err("no Gangplank server is configured for credentials".to_owned());
         };
-        let client = self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("the HTTP client builds")
-        });
         let url = format!(
             "{}/orgs/{org}/registries/{id}/creds",
             server.trim_end_matches('/')
         );
-        let response = client
+        let response = crate::http_client()
             .get(&url)
+            .timeout(Duration::from_secs(30))
             .bearer_auth(token.expose_secret())
             .send()
             .await

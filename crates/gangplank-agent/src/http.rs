@@ -166,27 +166,25 @@ async fn deploy(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
                 .into_response()
         }
         // The seed's requests are synchronous: answer when the deployment is done.
-        (Submitted::Queued(_, done), false) => match done.await {
-            Ok(record) if record.status == AgentDeployStatus::Succeeded => text(
-                StatusCode::OK,
-                &format!("deploy request successful for service {service}"),
-            ),
-            _ => text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "unable to update service",
-            ),
-        },
-        (Submitted::Known(record), false) => match record.status {
-            AgentDeployStatus::Succeeded => text(
-                StatusCode::OK,
-                &format!("deploy request successful for service {service}"),
-            ),
-            AgentDeployStatus::Failed => text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "unable to update service",
-            ),
-            _ => text(StatusCode::ACCEPTED, "deploy request in progress"),
-        },
+        (submitted, false) => {
+            let record = match submitted {
+                Submitted::Known(record) => Some(record),
+                Submitted::Queued(_, done) => done.await.ok(),
+            };
+            match record.map(|r| r.status) {
+                Some(AgentDeployStatus::Succeeded) => text(
+                    StatusCode::OK,
+                    &format!("deploy request successful for service {service}"),
+                ),
+                Some(AgentDeployStatus::Queued | AgentDeployStatus::Running) => {
+                    text(StatusCode::ACCEPTED, "deploy request in progress")
+                }
+                Some(AgentDeployStatus::Failed) | None => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "unable to update service",
+                ),
+            }
+        }
     }
 }
 

@@ -22,6 +22,20 @@ use serde_json::json;
 
 pub use config::AgentConfig;
 
+/// How long one compose or docker command may run.
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The agent's HTTP client (JWKS and credentials), built on first use: an agent with only PEM
+/// keys and no credentials server never loads TLS roots. Timeouts are set per request.
+fn http_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .build()
+            .expect("the HTTP client builds")
+    })
+}
+
 /// Runs the agent on `listener` until `shutdown` completes.
 pub async fn run(
     config: AgentConfig,
@@ -34,7 +48,7 @@ pub async fn run(
         config.compose_command.as_deref(),
         &config.docker_command,
         config.docker_config.clone(),
-        config.command_timeout(),
+        COMMAND_TIMEOUT,
     )
     .await;
     let projects = config

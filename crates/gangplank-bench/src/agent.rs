@@ -125,25 +125,7 @@ async fn measure_both(options: &Options, dir: &Path) -> anyhow::Result<(Measured
         &compose_file,
         "services:\n  web:\n    image: example.test/web:1\n",
     )?;
-    let key = dir.join("ec.key");
-    let public = dir.join("ec.pub");
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        path(&key)?,
-    ])?;
-    openssl(&[
-        "pkey",
-        "-in",
-        path(&key)?,
-        "-pubout",
-        "-out",
-        path(&public)?,
-    ])?;
+    let (key, public) = gangplank_testkit::key_pair(dir, "ec", "ec");
 
     // Every agent request carries its own token (ES256, unique jti): the strictest path, the
     // one the server's requests take. Signed before the clock starts.
@@ -327,17 +309,6 @@ async fn measure(
         idle_mb: idle as f64 / 1024.0,
         loaded_mb: loaded as f64 / 1024.0,
     })
-}
-
-fn openssl(args: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new("openssl")
-        .args(args)
-        .stderr(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("openssl {args:?} failed");
-    }
-    Ok(())
 }
 
 fn path(p: &Path) -> anyhow::Result<&str> {

@@ -26,6 +26,48 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A fresh key pair made with openssl in `dir`: (`<name>.key`, `<name>.pub`), PEM. `kind` is
+/// `rsa` (2048 bits), `ec` (P-256) or `ed25519`.
+pub fn key_pair(
+    dir: &std::path::Path,
+    name: &str,
+    kind: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (private, public) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub")),
+    );
+    let options: &[&str] = match kind {
+        "rsa" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "ec" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "ed25519" => &["-algorithm", "ed25519"],
+        _ => panic!("unknown key kind {kind}"),
+    };
+    let succeed = |command: &mut Command| {
+        let made = command.output().expect("openssl is installed");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    };
+    succeed(
+        Command::new("openssl")
+            .arg("genpkey")
+            .args(options)
+            .arg("-out")
+            .arg(&private),
+    );
+    succeed(
+        Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public),
+    );
+    (private, public)
+}
+
 /// A fresh RSA key and self-signed certificate in `dir` as `<name>.key` and `<name>.crt`.
 fn self_signed(
     dir: &std::path::Path,

@@ -170,36 +170,25 @@ impl ComposeTarget {
     }
 
     async fn post(&self, base: &str, body: &AgentDeployRequest) -> Step {
-        let token = match self.keys.sign(base, gangplank_store::now_millis() / 1000) {
-            Ok(token) => token,
-            Err(error) => return Step::Unreachable(format!("{error:#}")),
-        };
-        let sent = self
-            .client()
-            .post(format!("{base}/deploy"))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await;
+        let request = self.client().post(format!("{base}/deploy")).json(body);
         // A 404 here is no agent at this URL, not a forgotten request.
-        match read(sent).await {
+        match self.exchange(base, request).await {
             Step::Lost => Step::Refused(404, "no /deploy endpoint at this URL".to_owned()),
             step => step,
         }
     }
 
     async fn poll(&self, base: &str, id: &str) -> Step {
-        let token = match self.keys.sign(base, gangplank_store::now_millis() / 1000) {
-            Ok(token) => token,
-            Err(error) => return Step::Unreachable(format!("{error:#}")),
-        };
-        let sent = self
-            .client()
-            .get(format!("{base}/deploys/{id}"))
-            .bearer_auth(token)
-            .send()
-            .await;
-        read(sent).await
+        let request = self.client().get(format!("{base}/deploys/{id}"));
+        self.exchange(base, request).await
+    }
+
+    /// Sends `request` with a fresh token for the agent at `base`.
+    async fn exchange(&self, base: &str, request: reqwest::RequestBuilder) -> Step {
+        match self.keys.sign(base, gangplank_store::now_millis() / 1000) {
+            Ok(token) => read(request.bearer_auth(token).send().await).await,
+            Err(error) => Step::Unreachable(format!("{error:#}")),
+        }
     }
 }
 

@@ -96,52 +96,7 @@ pub fn run(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A key pair made with openssl: (private PEM path, public PEM path).
-pub fn key_pair(dir: &Path, name: &str, kind: &str) -> (PathBuf, PathBuf) {
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    let p = private.to_str().unwrap();
-    match kind {
-        "rsa" => run(
-            "openssl",
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-                p,
-            ],
-        ),
-        "ec" => run(
-            "openssl",
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                p,
-            ],
-        ),
-        "ed25519" => run("openssl", &["genpkey", "-algorithm", "ed25519", "-out", p]),
-        _ => panic!("unknown key kind {kind}"),
-    };
-    run(
-        "openssl",
-        &[
-            "pkey",
-            "-in",
-            p,
-            "-pubout",
-            "-out",
-            public.to_str().unwrap(),
-        ],
-    );
-    (private, public)
-}
+pub use gangplank_testkit::key_pair;
 
 /// Signs `claims` with the independent signer.
 pub fn sign(alg: &str, key: &Path, claims: &serde_json::Value, header: Option<&str>) -> String {
