@@ -269,7 +269,9 @@ fn tidy() -> anyhow::Result<()> {
             problems.push(format!("{}: trailing whitespace", file.display()));
         }
     }
-    let forbidden_in_core = ["tokio", "sqlx", "reqwest", "axum", "hyper", "rand"];
+    let forbidden_in_core = [
+        "tokio", "sqlx", "rusqlite", "reqwest", "axum", "hyper", "rand",
+    ];
     let core_tree = cargo_tree(&["-p", "gangplank-core", "-e", "normal"])?;
     for name in forbidden_in_core {
         if core_tree.lines().any(|line| tree_names(line, name)) {
@@ -279,7 +281,7 @@ fn tidy() -> anyhow::Result<()> {
         }
     }
     let client_tree = cargo_tree(&["-p", "gangplank", "--no-default-features", "-e", "normal"])?;
-    for name in ["gangplank-store", "gangplank-server", "sqlx"] {
+    for name in ["gangplank-store", "gangplank-server", "sqlx", "rusqlite"] {
         if client_tree.lines().any(|line| tree_names(line, name)) {
             problems.push(format!(
                 "the client build (gangplank --no-default-features) must not depend on {name}"
@@ -287,7 +289,7 @@ fn tidy() -> anyhow::Result<()> {
         }
     }
     let agent_tree = cargo_tree(&["-p", "gangplank-agent", "-e", "normal"])?;
-    for name in ["gangplank-store", "gangplank-server", "sqlx"] {
+    for name in ["gangplank-store", "gangplank-server", "sqlx", "rusqlite"] {
         if agent_tree.lines().any(|line| tree_names(line, name)) {
             problems.push(format!(
                 "gangplank-agent must not depend on {name} (the server stack stays out of the agent)"

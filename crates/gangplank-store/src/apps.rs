@@ -1,11 +1,12 @@
 //! Applications, their environments, app roles, and environment types.
 
-use crate::conn::{Conn, on_conn};
+use crate::conn::Conn;
+use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
 
 /// An application.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRow {
     pub org_id: String,
     pub id: String,
@@ -13,9 +14,16 @@ pub struct AppRow {
     pub created_at: i64,
     pub created_by: String,
 }
+row_struct!(AppRow {
+    org_id,
+    id,
+    name,
+    created_at,
+    created_by
+});
 
 /// An environment of an application.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvRow {
     pub app_id: String,
     pub id: String,
@@ -30,13 +38,26 @@ pub struct EnvRow {
     pub automation_held_at: i64,
     pub automation_held_by: String,
 }
+row_struct!(EnvRow {
+    app_id,
+    id,
+    name,
+    env_type,
+    created_at,
+    created_by,
+    from_deploy_id,
+    last_deploy_id,
+    automation_held_at,
+    automation_held_by
+});
 
 /// An environment type.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvTypeRow {
     pub id: String,
     pub description: String,
 }
+row_struct!(EnvTypeRow { id, description });
 
 /// An application to create, with its first environment unless `env` is `None`.
 #[derive(Debug, Clone)]
@@ -68,7 +89,7 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "INSERT INTO apps (org_id, id, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5)"
                 )
                 .bind(&app.org_id)
@@ -76,9 +97,9 @@ impl Store {
                 .bind(&app.name)
                 .bind(now)
                 .bind(&app.created_by)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))
+                .map(|_| ())
                 .map_err(|error| conflict_as(error, format!("app {} already exists", app.id)))?;
                 upsert_app_member(conn, &app.org_id, &app.id, &app.created_by, "owner", now).await?;
                 let mut envs = Vec::new();
@@ -105,11 +126,11 @@ impl Store {
                     "{APP_COLUMNS} WHERE org_id = $1 AND ($2 IS NULL OR EXISTS (SELECT 1 FROM app_members m \
                      WHERE m.org_id = apps.org_id AND m.app_id = apps.id AND m.user_id = $2)) ORDER BY created_at, id"
                 );
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, AppRow>(sqlx::AssertSqlSafe(sql))
+                query(sql)
                     .bind(&org_id)
                     .bind(&visible_to)
-                    .fetch_all(c)
-                    .await)?)
+                    .fetch_all::<AppRow>(conn)
+                    .await
             })
         }))
         .await
@@ -121,13 +142,11 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{APP_COLUMNS} WHERE org_id = $1 AND id = $2");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, AppRow>(
-                    sqlx::AssertSqlSafe(sql)
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .fetch_optional(c)
-                .await)?)
+                query(sql)
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .fetch_optional::<AppRow>(conn)
+                    .await
             })
         }))
         .await
@@ -145,13 +164,13 @@ impl Store {
             Box::pin(async move {
                 let sql = "UPDATE apps SET name = $3 WHERE org_id = $1 AND id = $2 \
                            RETURNING org_id, id, name, created_at, created_by";
-                on_conn!(conn, |c| sqlx::query_as::<_, AppRow>(sql)
+                query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
                     .bind(&name)
-                    .fetch_optional(c)
-                    .await)?
-                .ok_or_else(|| StoreError::NotFound(format!("no app {app_id}")))
+                    .fetch_optional::<AppRow>(conn)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("no app {app_id}")))
             })
         }))
         .await
@@ -162,14 +181,11 @@ impl Store {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query(
-                    "DELETE FROM apps WHERE org_id = $1 AND id = $2"
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                let removed = query("DELETE FROM apps WHERE org_id = $1 AND id = $2")
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .execute(conn)
+                    .await?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!("no app {app_id}")));
                 }
@@ -189,14 +205,14 @@ impl Store {
         let (org_id, app_id, user_id) = (org_id.to_owned(), app_id.to_owned(), user_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+                query(
                     "SELECT role FROM app_members WHERE org_id = $1 AND app_id = $2 AND user_id = $3"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&user_id)
-                .fetch_optional(c)
-                .await)?)
+                .fetch_optional::<String>(conn)
+                .await
             })
         }))
         .await
@@ -211,14 +227,14 @@ impl Store {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String, i64)>(
+                query(
                     "SELECT u.id, u.name, m.role, m.created_at FROM app_members m JOIN users u ON u.id = m.user_id \
                      WHERE m.org_id = $1 AND m.app_id = $2 ORDER BY m.created_at, u.id"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<(String, String, String, i64)>(conn)
+                .await
             })
         }))
         .await
@@ -241,13 +257,12 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let in_org = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
-                    "SELECT user_id FROM org_members WHERE org_id = $1 AND user_id = $2"
-                )
-                .bind(&org_id)
-                .bind(&user_id)
-                .fetch_optional(c)
-                .await)?;
+                let in_org =
+                    query("SELECT user_id FROM org_members WHERE org_id = $1 AND user_id = $2")
+                        .bind(&org_id)
+                        .bind(&user_id)
+                        .fetch_optional::<String>(conn)
+                        .await?;
                 if in_org.is_none() {
                     return Err(StoreError::NotFound(format!(
                         "user {user_id} is not in org {org_id}"
@@ -269,15 +284,14 @@ impl Store {
         let (org_id, app_id, user_id) = (org_id.to_owned(), app_id.to_owned(), user_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query(
-                    "DELETE FROM app_members WHERE org_id = $1 AND app_id = $2 AND user_id = $3"
+                let removed = query(
+                    "DELETE FROM app_members WHERE org_id = $1 AND app_id = $2 AND user_id = $3",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&user_id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                .execute(conn)
+                .await?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!(
                         "user {user_id} holds no role on app {app_id}"
@@ -299,11 +313,11 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{ENV_COLUMNS} WHERE org_id = $1 AND ($2 IS NULL OR app_id = $2) ORDER BY created_at, id");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, EnvRow>(sqlx::AssertSqlSafe(sql))
+                query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
-                    .fetch_all(c)
-                    .await)?)
+                    .fetch_all::<EnvRow>(conn)
+                    .await
             })
         }))
         .await
@@ -320,14 +334,12 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, EnvRow>(
-                    sqlx::AssertSqlSafe(sql)
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .bind(&env_id)
-                .fetch_optional(c)
-                .await)?)
+                query(sql)
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .bind(&env_id)
+                    .fetch_optional::<EnvRow>(conn)
+                    .await
             })
         }))
         .await
@@ -371,16 +383,16 @@ impl Store {
                 let sql = "UPDATE envs SET name = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3 \
                            RETURNING app_id, id, name, env_type, created_at, created_by, \
                            from_deploy_id, last_deploy_id, automation_held_at, automation_held_by";
-                on_conn!(conn, |c| sqlx::query_as::<_, EnvRow>(sql)
+                query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
                     .bind(&env_id)
                     .bind(&name)
-                    .fetch_optional(c)
-                    .await)?
-                .ok_or_else(|| {
-                    StoreError::NotFound(format!("no environment {env_id} in app {app_id}"))
-                })
+                    .fetch_optional::<EnvRow>(conn)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!("no environment {env_id} in app {app_id}"))
+                    })
             })
         }))
         .await
@@ -404,35 +416,29 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
-                let row = on_conn!(conn, |c| sqlx::query_as::<_, EnvRow>(sqlx::AssertSqlSafe(
-                    sql
-                ))
-                .bind(&org_id)
-                .bind(&app_id)
-                .bind(&env_id)
-                .fetch_optional(c)
-                .await)?;
-                let removed = on_conn!(conn, |c| sqlx::query(
-                    "DELETE FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .bind(&env_id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                let row = query(sql)
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .bind(&env_id)
+                    .fetch_optional::<EnvRow>(conn)
+                    .await?;
+                let removed =
+                    query("DELETE FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3")
+                        .bind(&org_id)
+                        .bind(&app_id)
+                        .bind(&env_id)
+                        .execute(conn)
+                        .await?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!(
                         "no environment {env_id} in app {app_id}"
                     )));
                 }
-                let left = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM envs WHERE org_id = $1 AND app_id = $2"
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .fetch_one(c)
-                .await)?;
+                let left = query("SELECT COUNT(*) FROM envs WHERE org_id = $1 AND app_id = $2")
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .fetch_one::<i64>(conn)
+                    .await?;
                 if left == 0 {
                     return Err(StoreError::Refused(format!(
                         "{env_id} is the last environment of app {app_id}"
@@ -453,12 +459,10 @@ impl Store {
         let org_id = org_id.to_owned();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, EnvTypeRow>(
-                    "SELECT id, description FROM env_types WHERE org_id = $1 ORDER BY id"
-                )
-                .bind(&org_id)
-                .fetch_all(c)
-                .await)?)
+                query("SELECT id, description FROM env_types WHERE org_id = $1 ORDER BY id")
+                    .bind(&org_id)
+                    .fetch_all::<EnvTypeRow>(conn)
+                    .await
             })
         }))
         .await
@@ -473,13 +477,11 @@ impl Store {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, EnvTypeRow>(
-                    "SELECT id, description FROM env_types WHERE org_id = $1 AND id = $2"
-                )
-                .bind(&org_id)
-                .bind(&id)
-                .fetch_optional(c)
-                .await)?)
+                query("SELECT id, description FROM env_types WHERE org_id = $1 AND id = $2")
+                    .bind(&org_id)
+                    .bind(&id)
+                    .fetch_optional::<EnvTypeRow>(conn)
+                    .await
             })
         }))
         .await
@@ -495,18 +497,16 @@ impl Store {
         let (org_id, id, description) = (org_id.to_owned(), id.to_owned(), description.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query(
-                    "INSERT INTO env_types (org_id, id, description) VALUES ($1, $2, $3)"
-                )
-                .bind(&org_id)
-                .bind(&id)
-                .bind(&description)
-                .execute(c)
-                .await
-                .map(|_| ()))
-                .map_err(|error| {
-                    conflict_as(error, format!("environment type {id} already exists"))
-                })?;
+                query("INSERT INTO env_types (org_id, id, description) VALUES ($1, $2, $3)")
+                    .bind(&org_id)
+                    .bind(&id)
+                    .bind(&description)
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| {
+                        conflict_as(error, format!("environment type {id} already exists"))
+                    })?;
                 Ok(EnvTypeRow { id, description })
             })
         }))
@@ -523,14 +523,14 @@ impl Store {
         let (org_id, id, description) = (org_id.to_owned(), id.to_owned(), description.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query_as::<_, EnvTypeRow>(
+                query(
                     "UPDATE env_types SET description = $3 WHERE org_id = $1 AND id = $2 RETURNING id, description"
                 )
                 .bind(&org_id)
                 .bind(&id)
                 .bind(&description)
-                .fetch_optional(c)
-                .await)?
+                .fetch_optional::<EnvTypeRow>(conn)
+                .await?
                 .ok_or_else(|| StoreError::NotFound(format!("no environment type {id}")))
             })
         }))
@@ -547,22 +547,21 @@ impl Store {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let users = on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
+                let users = query(
                     "SELECT app_id, id FROM envs WHERE org_id = $1 AND env_type = $2 ORDER BY app_id, id"
                 )
                 .bind(&org_id)
                 .bind(&id)
-                .fetch_all(c)
-                .await)?;
+                .fetch_all::<(String, String)>(conn)
+                .await?;
                 if !users.is_empty() {
                     return Ok(Err(users));
                 }
-                let removed = on_conn!(conn, |c| sqlx::query("DELETE FROM env_types WHERE org_id = $1 AND id = $2")
+                let removed = query("DELETE FROM env_types WHERE org_id = $1 AND id = $2")
                     .bind(&org_id)
                     .bind(&id)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    .execute(conn)
+                    .await?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!("no environment type {id}")));
                 }
@@ -589,8 +588,7 @@ async fn upsert_app_member(
     role: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    on_conn!(conn, |c| {
-        sqlx::query(
+    query(
         "INSERT INTO app_members (org_id, app_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (org_id, app_id, user_id) DO UPDATE SET role = excluded.role"
     )
@@ -599,10 +597,9 @@ async fn upsert_app_member(
     .bind(user_id)
     .bind(role)
     .bind(now)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ())
-    })?;
+    .map(|_| ())?;
     Ok(())
 }
 
@@ -614,20 +611,18 @@ async fn insert_env(
     created_by: &str,
     now: i64,
 ) -> Result<EnvRow, StoreError> {
-    let env_type_known = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
-        "SELECT id FROM env_types WHERE org_id = $1 AND id = $2"
-    )
-    .bind(org_id)
-    .bind(&env.env_type)
-    .fetch_optional(c)
-    .await)?;
+    let env_type_known = query("SELECT id FROM env_types WHERE org_id = $1 AND id = $2")
+        .bind(org_id)
+        .bind(&env.env_type)
+        .fetch_optional::<String>(conn)
+        .await?;
     if env_type_known.is_none() {
         return Err(StoreError::Refused(format!(
             "environment type {} does not exist",
             env.env_type
         )));
     }
-    on_conn!(conn, |c| sqlx::query(
+    query(
         "INSERT INTO envs (org_id, app_id, id, name, env_type, created_at, created_by, from_deploy_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     )
@@ -639,9 +634,9 @@ async fn insert_env(
     .bind(now)
     .bind(created_by)
     .bind(&env.from_deploy_id)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ()))
+    .map(|_| ())
     .map_err(|error| conflict_as(error, format!("environment {} already exists in app {app_id}", env.id)))?;
     let row = EnvRow {
         app_id: app_id.to_owned(),

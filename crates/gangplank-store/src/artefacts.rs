@@ -4,12 +4,13 @@
 //! its (version, digest, ref, commit, content hash): posting the same again returns the stored
 //! record, while a moved tag (same version, new digest) is a new, newer record.
 
-use crate::conn::{Conn, on_conn};
+use crate::conn::Conn;
+use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
 
 /// An artefact.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtefactRow {
     pub id: String,
     pub name: String,
@@ -19,9 +20,18 @@ pub struct ArtefactRow {
     pub updated_at: i64,
     pub updated_by: String,
 }
+row_struct!(ArtefactRow {
+    id,
+    name,
+    kind,
+    created_at,
+    created_by,
+    updated_at,
+    updated_by
+});
 
 /// An artefact version, with its artefact's name and type.
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArtefactVersionRow {
     pub id: String,
     pub artefact_id: String,
@@ -41,6 +51,23 @@ pub struct ArtefactVersionRow {
     /// Why the last resolution attempt failed.
     pub digest_error: String,
 }
+row_struct!(ArtefactVersionRow {
+    id,
+    artefact_id,
+    name,
+    kind,
+    version,
+    git_ref,
+    commit_sha,
+    digest,
+    archived,
+    created_at,
+    created_by,
+    updated_at,
+    updated_by,
+    digest_status,
+    digest_error
+});
 
 /// A version to record. `new_artefact_id` is used only if the artefact does not exist yet.
 #[derive(Debug, Clone)]
@@ -128,19 +155,17 @@ impl Store {
                      AND ($5 IS NULL OR v.version = $5) AND ($6 IS NULL OR v.digest = $6) \
                      AND ($7 OR NOT v.archived) ORDER BY v.seq DESC LIMIT $8"
                 );
-                Ok(on_conn!(conn, |c| {
-                    sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
-                        .bind(&org_id)
-                        .bind(&filter.artefact_id)
-                        .bind(&filter.name)
-                        .bind(&filter.kind)
-                        .bind(&filter.version)
-                        .bind(&filter.digest)
-                        .bind(filter.include_archived)
-                        .bind(filter.limit.unwrap_or(i64::MAX))
-                        .fetch_all(c)
-                        .await
-                })?)
+                query(sql)
+                    .bind(&org_id)
+                    .bind(&filter.artefact_id)
+                    .bind(&filter.name)
+                    .bind(&filter.kind)
+                    .bind(&filter.version)
+                    .bind(&filter.digest)
+                    .bind(filter.include_archived)
+                    .bind(filter.limit.unwrap_or(i64::MAX))
+                    .fetch_all::<ArtefactVersionRow>(conn)
+                    .await
             })
         }))
         .await
@@ -168,13 +193,12 @@ impl Store {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let spec = on_conn!(conn, |c| sqlx::query_scalar::<_, Option<String>>(
-                    "SELECT spec FROM artefact_versions WHERE org_id = $1 AND id = $2"
-                )
-                .bind(&org_id)
-                .bind(&id)
-                .fetch_optional(c)
-                .await)?;
+                let spec =
+                    query("SELECT spec FROM artefact_versions WHERE org_id = $1 AND id = $2")
+                        .bind(&org_id)
+                        .bind(&id)
+                        .fetch_optional::<Option<String>>(conn)
+                        .await?;
                 Ok(spec.flatten())
             })
         }))
@@ -199,10 +223,9 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed = on_conn!(conn, |c| {
-                    sqlx::query(
+                let changed = query(
                     "UPDATE artefact_versions SET archived = $4, updated_at = $5, updated_by = $6 \
-                     WHERE org_id = $1 AND artefact_id = $2 AND id = $3"
+                     WHERE org_id = $1 AND artefact_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&artefact_id)
@@ -210,10 +233,8 @@ impl Store {
                 .bind(archived)
                 .bind(now)
                 .bind(&updated_by)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected())
-                })?;
+                .execute(conn)
+                .await?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!(
                         "no version {version_id} of artefact {artefact_id}"
@@ -245,12 +266,12 @@ impl Store {
                     "{ARTEFACT_COLUMNS} WHERE org_id = $1 AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR name = $3) \
                      ORDER BY created_at, name"
                 );
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactRow>(sqlx::AssertSqlSafe(sql))
+                query(sql)
                     .bind(&org_id)
                     .bind(&kind)
                     .bind(&name)
-                    .fetch_all(c)
-                    .await)?)
+                    .fetch_all::<ArtefactRow>(conn)
+                    .await
             })
         }))
         .await
@@ -266,13 +287,11 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{ARTEFACT_COLUMNS} WHERE org_id = $1 AND id = $2");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ArtefactRow>(
-                    sqlx::AssertSqlSafe(sql)
-                )
-                .bind(&org_id)
-                .bind(&id)
-                .fetch_optional(c)
-                .await)?)
+                query(sql)
+                    .bind(&org_id)
+                    .bind(&id)
+                    .fetch_optional::<ArtefactRow>(conn)
+                    .await
             })
         }))
         .await
@@ -283,14 +302,11 @@ impl Store {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query(
-                    "DELETE FROM artefacts WHERE org_id = $1 AND id = $2"
-                )
-                .bind(&org_id)
-                .bind(&id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                let removed = query("DELETE FROM artefacts WHERE org_id = $1 AND id = $2")
+                    .bind(&org_id)
+                    .bind(&id)
+                    .execute(conn)
+                    .await?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!("no artefact {id}")));
                 }
@@ -307,13 +323,11 @@ pub(crate) async fn version_by_id(
     id: &str,
 ) -> Result<Option<ArtefactVersionRow>, StoreError> {
     let sql = format!("{VERSION_COLUMNS} WHERE v.org_id = $1 AND v.id = $2");
-    Ok(on_conn!(conn, |c| {
-        sqlx::query_as::<_, ArtefactVersionRow>(sqlx::AssertSqlSafe(sql))
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await
-    })?)
+    query(sql)
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional::<ArtefactVersionRow>(conn)
+        .await
 }
 
 async fn record_version(
@@ -321,13 +335,11 @@ async fn record_version(
     new: NewArtefactVersion,
     now: i64,
 ) -> Result<VersionOutcome, StoreError> {
-    let existing = on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
-        "SELECT id, kind FROM artefacts WHERE org_id = $1 AND name = $2"
-    )
-    .bind(&new.org_id)
-    .bind(&new.name)
-    .fetch_optional(c)
-    .await)?;
+    let existing = query("SELECT id, kind FROM artefacts WHERE org_id = $1 AND name = $2")
+        .bind(&new.org_id)
+        .bind(&new.name)
+        .fetch_optional::<(String, String)>(conn)
+        .await?;
     let artefact_id = match existing {
         Some((_, kind)) if kind != new.kind => {
             return Err(StoreError::Conflict(format!(
@@ -337,8 +349,7 @@ async fn record_version(
         }
         Some((id, _)) => id,
         None => {
-            on_conn!(conn, |c| {
-                sqlx::query(
+            query(
                 "INSERT INTO artefacts (id, org_id, name, kind, created_at, created_by, updated_at, updated_by) \
                  VALUES ($1, $2, $3, $4, $5, $6, $5, $6)"
             )
@@ -348,15 +359,13 @@ async fn record_version(
             .bind(&new.kind)
             .bind(now)
             .bind(&new.created_by)
-            .execute(c)
+            .execute(conn)
             .await
-            .map(|_| ())
-            })?;
+            .map(|_| ())?;
             new.new_artefact_id.clone()
         }
     };
-    let inserted = on_conn!(conn, |c| {
-        sqlx::query_scalar::<_, String>(
+    let inserted = query(
         "INSERT INTO artefact_versions (id, org_id, artefact_id, version, git_ref, commit_sha, digest, \
          content_hash, archived, spec, created_at, created_by, updated_at, updated_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $10, $11, $10, $11) \
@@ -373,57 +382,47 @@ async fn record_version(
     .bind(&new.spec)
     .bind(now)
     .bind(&new.created_by)
-    .fetch_optional(c)
-    .await
-    })?;
+    .fetch_optional::<String>(conn)
+    .await?;
     match inserted {
         Some(id) => {
-            on_conn!(conn, |c| sqlx::query(
-                "UPDATE artefacts SET updated_at = $2, updated_by = $3 WHERE id = $1"
-            )
-            .bind(&artefact_id)
-            .bind(now)
-            .bind(&new.created_by)
-            .execute(c)
-            .await
-            .map(|_| ()))?;
+            query("UPDATE artefacts SET updated_at = $2, updated_by = $3 WHERE id = $1")
+                .bind(&artefact_id)
+                .bind(now)
+                .bind(&new.created_by)
+                .execute(conn)
+                .await
+                .map(|_| ())?;
             let mut follow_up = FollowUp::default();
             if new.kind == "container" {
                 // Durable hand-off to automation, committed with the version itself; only
                 // when the organization has a rule, since rules judge only versions that
                 // arrive after them.
-                let queued = on_conn!(conn, |c| {
-                    sqlx::query(
-                        "INSERT INTO automation_inbox (org_id, version_id, created_at) \
+                let queued = query(
+                    "INSERT INTO automation_inbox (org_id, version_id, created_at) \
                      SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM rules WHERE org_id = $1)",
-                    )
-                    .bind(&new.org_id)
-                    .bind(&id)
-                    .bind(now)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected())
-                })?;
+                )
+                .bind(&new.org_id)
+                .bind(&id)
+                .bind(now)
+                .execute(conn)
+                .await?;
                 follow_up.automation = queued > 0;
             }
             // A container version without a digest, for a registry Gangplank knows, gets its
             // tag resolved in the background (and by automation before it judges).
             if new.kind == "container" && new.digest.is_empty() && !new.version.is_empty() {
-                let prefixes = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
-                    "SELECT registry FROM registries WHERE org_id = $1"
-                )
-                .bind(&new.org_id)
-                .fetch_all(c)
-                .await)?;
+                let prefixes = query("SELECT registry FROM registries WHERE org_id = $1")
+                    .bind(&new.org_id)
+                    .fetch_all::<String>(conn)
+                    .await?;
                 let image = format!("{}:{}", new.name, new.version);
                 if gangplank_core::registry::longest_prefix_match(&image, &prefixes).is_some() {
-                    on_conn!(conn, |c| sqlx::query(
-                        "UPDATE artefact_versions SET digest_status = 'pending' WHERE id = $1"
-                    )
-                    .bind(&id)
-                    .execute(c)
-                    .await
-                    .map(|_| ()))?;
+                    query("UPDATE artefact_versions SET digest_status = 'pending' WHERE id = $1")
+                        .bind(&id)
+                        .execute(conn)
+                        .await
+                        .map(|_| ())?;
                     follow_up.resolve_digest = true;
                 }
             }
@@ -460,17 +459,15 @@ async fn record_version(
                 "{VERSION_COLUMNS} WHERE v.artefact_id = $1 AND v.version = $2 AND v.digest = $3 \
                  AND v.git_ref = $4 AND v.commit_sha = $5 AND v.content_hash = $6"
             );
-            let row = on_conn!(conn, |c| sqlx::query_as::<_, ArtefactVersionRow>(
-                sqlx::AssertSqlSafe(sql)
-            )
-            .bind(&artefact_id)
-            .bind(&new.version)
-            .bind(&new.digest)
-            .bind(&new.git_ref)
-            .bind(&new.commit_sha)
-            .bind(&new.content_hash)
-            .fetch_one(c)
-            .await)?;
+            let row = query(sql)
+                .bind(&artefact_id)
+                .bind(&new.version)
+                .bind(&new.digest)
+                .bind(&new.git_ref)
+                .bind(&new.commit_sha)
+                .bind(&new.content_hash)
+                .fetch_one::<ArtefactVersionRow>(conn)
+                .await?;
             Ok(VersionOutcome::Existing(row))
         }
     }

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use gangplank_core::automation::same_artefact;
 
 use crate::ArtefactVersionRow;
-use crate::conn::{Conn, on_conn};
+use crate::conn::Conn;
 use crate::deploys::{NewDeploy, insert_deploy, set_by_id};
+use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
 
 /// A stored rule. `artefacts_filter` is a JSON array; `version_policy` JSON or empty.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleRow {
     pub id: String,
     pub env_id: String,
@@ -27,6 +28,20 @@ pub struct RuleRow {
     pub created_by: String,
     pub updated_at: i64,
 }
+row_struct!(RuleRow {
+    id,
+    env_id,
+    active,
+    artefacts_filter,
+    exclude_artefacts_filter,
+    match_ref,
+    legacy_match,
+    update_to,
+    version_policy,
+    created_at,
+    created_by,
+    updated_at
+});
 
 /// A registered container version waiting to be judged.
 #[derive(Debug, Clone)]
@@ -64,7 +79,7 @@ pub struct LoggedDecision {
 }
 
 /// A version waiting in an environment's batch.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PendingItem {
     pub seq: i64,
     pub log_seq: i64,
@@ -73,6 +88,14 @@ pub struct PendingItem {
     pub version: String,
     pub digest: String,
 }
+row_struct!(PendingItem {
+    seq,
+    log_seq,
+    rule_id,
+    name,
+    version,
+    digest
+});
 
 /// An environment's batch with what deploying it needs.
 #[derive(Debug, Clone)]
@@ -84,7 +107,7 @@ pub struct Batch {
 }
 
 /// One line of an environment's automation log.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRow {
     pub version_id: String,
     pub artefact_name: String,
@@ -96,6 +119,17 @@ pub struct LogRow {
     pub deploy_id: String,
     pub created_at: i64,
 }
+row_struct!(LogRow {
+    version_id,
+    artefact_name,
+    version,
+    rule_id,
+    outcome,
+    code,
+    reason,
+    deploy_id,
+    created_at
+});
 
 const RULE_COLUMNS: &str = "SELECT id, env_id, active, artefacts_filter, exclude_artefacts_filter, \
      match_ref, legacy_match, update_to, version_policy, created_at, created_by, updated_at FROM rules";
@@ -111,11 +145,11 @@ impl Store {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "INSERT INTO rules (org_id, app_id, env_id, id, active, artefacts_filter, \
                      exclude_artefacts_filter, match_ref, legacy_match, update_to, version_policy, \
                      created_at, created_by, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
@@ -131,9 +165,9 @@ impl Store {
                 .bind(row.created_at)
                 .bind(&row.created_by)
                 .bind(row.updated_at)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))?;
+                .map(|_| ())?;
                 Ok(row)
             })
         }))
@@ -164,7 +198,7 @@ impl Store {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed = on_conn!(conn, |c| sqlx::query(
+                let changed = query(
                     "UPDATE rules SET active = $5, artefacts_filter = $6, exclude_artefacts_filter = $7, \
                      match_ref = $8, legacy_match = $9, update_to = $10, version_policy = $11, updated_at = $12 \
                      WHERE org_id = $1 AND app_id = $2 AND env_id = $3 AND id = $4"
@@ -181,9 +215,8 @@ impl Store {
                 .bind(&row.update_to)
                 .bind(&row.version_policy)
                 .bind(row.updated_at)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                .execute(conn)
+                .await?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!("no rule {}", row.id)));
                 }
@@ -213,16 +246,15 @@ impl Store {
         );
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query(
+                let removed = query(
                     "DELETE FROM rules WHERE org_id = $1 AND app_id = $2 AND env_id = $3 AND id = $4"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&env_id)
                 .bind(&id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                .execute(conn)
+                .await?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!("no rule {id}")));
                 }
@@ -236,22 +268,20 @@ impl Store {
     pub async fn take_inbox(&self, limit: i64) -> Result<Vec<InboxItem>, StoreError> {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let rows = on_conn!(conn, |c| sqlx::query_as::<_, (i64, String, String)>(
-                    "SELECT seq, org_id, version_id FROM automation_inbox ORDER BY seq LIMIT $1"
+                let rows = query(
+                    "SELECT seq, org_id, version_id FROM automation_inbox ORDER BY seq LIMIT $1",
                 )
                 .bind(limit)
-                .fetch_all(c)
-                .await)?;
+                .fetch_all::<(i64, String, String)>(conn)
+                .await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for (seq, org_id, version_id) in rows {
                     let version =
                         crate::artefacts::version_by_id(conn, &org_id, &version_id).await?;
-                    let version_seq = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
-                        "SELECT seq FROM artefact_versions WHERE id = $1"
-                    )
-                    .bind(&version_id)
-                    .fetch_optional(c)
-                    .await)?;
+                    let version_seq = query("SELECT seq FROM artefact_versions WHERE id = $1")
+                        .bind(&version_id)
+                        .fetch_optional::<i64>(conn)
+                        .await?;
                     if let (Some(version), Some(version_seq)) = (version, version_seq) {
                         out.push(InboxItem {
                             seq,
@@ -288,25 +318,23 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let mut envs: BTreeMap<(String, String), bool> = BTreeMap::new();
-                let using = on_conn!(conn, |c| {
-                    sqlx::query_as::<_, (String, String)>(
-                    "SELECT app_id, env_id FROM env_images WHERE org_id = $1 AND repository = $2"
+                let using = query(
+                    "SELECT app_id, env_id FROM env_images WHERE org_id = $1 AND repository = $2",
                 )
                 .bind(&org_id)
                 .bind(&repository)
-                .fetch_all(c)
-                .await
-                })?;
+                .fetch_all::<(String, String)>(conn)
+                .await?;
                 for key in using {
                     envs.insert(key, true);
                 }
-                let filtered = on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
+                let filtered = query(
                     "SELECT app_id, env_id, artefacts_filter FROM rules WHERE org_id = $1 \
-                     AND NOT exclude_artefacts_filter AND artefacts_filter <> '[]'"
+                     AND NOT exclude_artefacts_filter AND artefacts_filter <> '[]'",
                 )
                 .bind(&org_id)
-                .fetch_all(c)
-                .await)?;
+                .fetch_all::<(String, String, String)>(conn)
+                .await?;
                 for (app_id, env_id, filter) in filtered {
                     let names: Vec<String> = serde_json::from_str(&filter).unwrap_or_default();
                     if names.iter().any(|n| same_artefact(n, &name)) {
@@ -348,7 +376,7 @@ impl Store {
             Box::pin(async move {
                 let mut best: Option<(i64, String)> = None;
                 for (tag, digest) in images {
-                    let found = on_conn!(conn, |c| sqlx::query_as::<_, (i64, String)>(
+                    let found = query(
                         "SELECT v.seq, v.version FROM artefact_versions v JOIN artefacts a ON a.id = v.artefact_id \
                          WHERE a.org_id = $1 AND a.name = $2 AND (($3 <> '' AND (v.digest = $3 OR v.resolved_digest = $3)) OR ($3 = '' AND v.version = $4)) \
                          ORDER BY v.seq DESC LIMIT 1"
@@ -357,8 +385,8 @@ impl Store {
                     .bind(&name)
                     .bind(&digest)
                     .bind(&tag)
-                    .fetch_optional(c)
-                    .await)?;
+                    .fetch_optional::<(i64, String)>(conn)
+                    .await?;
                     if let Some(found) = found
                         && best.as_ref().is_none_or(|b| found.0 > b.0)
                     {
@@ -397,15 +425,15 @@ impl Store {
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
+                query(
                     "SELECT p.org_id, p.app_id, p.env_id FROM automation_pending p \
                      GROUP BY p.org_id, p.app_id, p.env_id HAVING MIN(p.arrived_at) <= $1 \
                      AND NOT EXISTS (SELECT 1 FROM deploys d WHERE d.org_id = p.org_id AND d.app_id = p.app_id \
                        AND d.env_id = p.env_id AND d.status IN ('pending', 'in progress'))"
                 )
                 .bind(now - debounce_ms)
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<(String, String, String)>(conn)
+                .await
             })
         }))
         .await
@@ -417,13 +445,13 @@ impl Store {
             Box::pin(async move {
                 // Batches behind an active deployment are not due: the deployment's end wakes
                 // automation, so waiting on them here would only spin.
-                let first = on_conn!(conn, |c| sqlx::query_scalar::<_, Option<i64>>(
+                let first = query(
                     "SELECT MIN(p.arrived_at) FROM automation_pending p WHERE NOT EXISTS \
                      (SELECT 1 FROM deploys d WHERE d.org_id = p.org_id AND d.app_id = p.app_id \
-                      AND d.env_id = p.env_id AND d.status IN ('pending', 'in progress'))"
+                      AND d.env_id = p.env_id AND d.status IN ('pending', 'in progress'))",
                 )
-                .fetch_one(c)
-                .await)?;
+                .fetch_one::<Option<i64>>(conn)
+                .await?;
                 Ok(first.map(|at| at + debounce_ms))
             })
         }))
@@ -440,28 +468,26 @@ impl Store {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let items = on_conn!(conn, |c| sqlx::query_as::<_, PendingItem>(
+                let items = query(
                     "SELECT p.seq, p.log_seq, p.rule_id, a.name, v.version, \
                      CASE WHEN v.digest = '' THEN v.resolved_digest ELSE v.digest END AS digest \
                      FROM automation_pending p JOIN artefact_versions v ON v.id = p.version_id \
                      JOIN artefacts a ON a.id = v.artefact_id \
-                     WHERE p.org_id = $1 AND p.app_id = $2 AND p.env_id = $3 ORDER BY p.seq"
+                     WHERE p.org_id = $1 AND p.app_id = $2 AND p.env_id = $3 ORDER BY p.seq",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&env_id)
-                .fetch_all(c)
-                .await)?;
-                let from_deploy_id = on_conn!(conn, |c| {
-                    sqlx::query_scalar::<_, String>(
-                    "SELECT from_deploy_id FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                .fetch_all::<PendingItem>(conn)
+                .await?;
+                let from_deploy_id = query(
+                    "SELECT from_deploy_id FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&env_id)
-                .fetch_optional(c)
-                .await
-                })?
+                .fetch_optional::<String>(conn)
+                .await?
                 .unwrap_or_default();
                 let (held, set_content) = env_base(conn, &org_id, &app_id, &env_id).await?;
                 Ok(Batch {
@@ -525,7 +551,7 @@ impl Store {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, LogRow>(
+                query(
                     "SELECT version_id, artefact_name, version, rule_id, outcome, code, reason, deploy_id, created_at \
                      FROM automation_log WHERE org_id = $1 AND app_id = $2 AND env_id = $3 ORDER BY seq DESC LIMIT $4"
                 )
@@ -533,8 +559,8 @@ impl Store {
                 .bind(&app_id)
                 .bind(&env_id)
                 .bind(limit)
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<LogRow>(conn)
+                .await
             })
         }))
         .await
@@ -550,14 +576,12 @@ async fn rules_of(
     let sql = format!(
         "{RULE_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND env_id = $3 ORDER BY created_at, id"
     );
-    Ok(on_conn!(conn, |c| sqlx::query_as::<_, RuleRow>(
-        sqlx::AssertSqlSafe(sql)
-    )
-    .bind(org_id)
-    .bind(app_id)
-    .bind(env_id)
-    .fetch_all(c)
-    .await)?)
+    query(sql)
+        .bind(org_id)
+        .bind(app_id)
+        .bind(env_id)
+        .fetch_all::<RuleRow>(conn)
+        .await
 }
 
 /// Whether automation is held in an environment, and the set its next deployment starts from.
@@ -567,8 +591,7 @@ async fn env_base(
     app_id: &str,
     env_id: &str,
 ) -> Result<(bool, String), StoreError> {
-    let row = on_conn!(conn, |c| {
-        sqlx::query_as::<_, (i64, String)>(
+    let row = query(
         "SELECT e.automation_held_at, COALESCE(d.set_id, '') FROM envs e \
          LEFT JOIN deploys d ON d.org_id = e.org_id AND d.app_id = e.app_id AND d.id = e.from_deploy_id \
          WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3"
@@ -576,9 +599,8 @@ async fn env_base(
     .bind(org_id)
     .bind(app_id)
     .bind(env_id)
-    .fetch_optional(c)
-    .await
-    })?;
+    .fetch_optional::<(i64, String)>(conn)
+    .await?;
     let Some((held_at, set_id)) = row else {
         return Ok((false, String::new()));
     };
@@ -601,15 +623,12 @@ async fn settle(
     deploy_id: &str,
 ) -> Result<(), StoreError> {
     for item in items {
-        on_conn!(conn, |c| sqlx::query(
-            "DELETE FROM automation_pending WHERE seq = $1"
-        )
-        .bind(item.seq)
-        .execute(c)
-        .await
-        .map(|_| ()))?;
-        on_conn!(conn, |c| {
-            sqlx::query(
+        query("DELETE FROM automation_pending WHERE seq = $1")
+            .bind(item.seq)
+            .execute(conn)
+            .await
+            .map(|_| ())?;
+        query(
             "UPDATE automation_log SET outcome = $2, code = $3, reason = $4, deploy_id = $5 WHERE seq = $1"
         )
         .bind(item.log_seq)
@@ -617,10 +636,9 @@ async fn settle(
         .bind(code)
         .bind(reason)
         .bind(deploy_id)
-        .execute(c)
+        .execute(conn)
         .await
-        .map(|_| ())
-        })?;
+        .map(|_| ())?;
     }
     Ok(())
 }
@@ -634,10 +652,10 @@ async fn record_one(
     let (org_id, version) = (item.org_id, item.version);
     for d in decisions {
         let outcome = if d.queued { "queued" } else { "skipped" };
-        let log_seq = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+        let log_seq = query(
             "INSERT INTO automation_log (org_id, app_id, env_id, version_id, artefact_name, \
                  version, rule_id, outcome, code, reason, deploy_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11) RETURNING seq"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11) RETURNING seq",
         )
         .bind(&org_id)
         .bind(&d.app_id)
@@ -650,11 +668,10 @@ async fn record_one(
         .bind(&d.code)
         .bind(&d.reason)
         .bind(now)
-        .fetch_one(c)
-        .await)?;
+        .fetch_one::<i64>(conn)
+        .await?;
         if d.queued {
-            on_conn!(conn, |c| {
-                sqlx::query(
+            query(
                     "INSERT INTO automation_pending (org_id, app_id, env_id, rule_id, version_id, log_seq, arrived_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 )
@@ -665,10 +682,9 @@ async fn record_one(
                 .bind(&version.id)
                 .bind(log_seq)
                 .bind(now)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ())
-            })?;
+                .map(|_| ())?;
         } else {
             let event = Event::new(
                 &org_id,
@@ -687,12 +703,10 @@ async fn record_one(
             enqueue_event(conn, &event, now).await?;
         }
     }
-    on_conn!(conn, |c| sqlx::query(
-        "DELETE FROM automation_inbox WHERE seq = $1"
-    )
-    .bind(item.seq)
-    .execute(c)
-    .await
-    .map(|_| ()))?;
+    query("DELETE FROM automation_inbox WHERE seq = $1")
+        .bind(item.seq)
+        .execute(conn)
+        .await
+        .map(|_| ())?;
     Ok(())
 }

@@ -1,54 +1,37 @@
 //! The backend seam: connecting, migrating, and running one operation on either engine.
 //!
-//! An operation is a closure over [`Conn`], written once with the `on_conn!` macro, which
-//! type-checks the same SQL text against the SQLite and the PostgreSQL driver.
+//! An operation is an async closure over [`Conn`] whose queries go through `sql::query`, which
+//! runs the same SQL text on SQLite (rusqlite) or PostgreSQL (sqlx).
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
+use rusqlite::OpenFlags;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, PgConnection, PgPool, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use tokio::sync::Semaphore;
 
 use crate::StoreError;
 use crate::auth_cache::AuthCache;
 use crate::group_commit::GroupCommit;
+use crate::sql::query;
 
 /// One connection of the active backend, lent to an operation.
 pub(crate) enum Conn<'c> {
-    Sqlite(&'c mut SqliteConnection),
+    Sqlite(&'c mut rusqlite::Connection),
     Pg(&'c mut PgConnection),
 }
-
-/// Runs `$body` with `$c` bound to the concrete connection of either backend. Both arms must
-/// produce the same type, so map driver-specific results (`rows_affected()`) inside the body.
-macro_rules! on_conn {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            $crate::conn::Conn::Sqlite($c) => {
-                let $c: &mut sqlx::SqliteConnection = &mut **$c;
-                $body
-            }
-            $crate::conn::Conn::Pg($c) => {
-                let $c: &mut sqlx::PgConnection = &mut **$c;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use on_conn;
 
 /// An operation over one connection; the store decides which connection and transaction.
 pub(crate) type Op<T> =
     Box<dyn for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
 
 enum Backend {
-    Sqlite {
-        read: SqlitePool,
-        writer: GroupCommit,
-    },
+    Sqlite { read: ReadPool, writer: GroupCommit },
     Pg(PgPool),
 }
 
@@ -96,11 +79,9 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
-                    "SELECT CAST(1 AS BIGINT)"
-                )
-                .fetch_one(c)
-                .await)?;
+                query("SELECT CAST(1 AS BIGINT)")
+                    .fetch_one::<i64>(conn)
+                    .await?;
                 Ok(())
             })
         }))
@@ -116,18 +97,12 @@ impl Store {
         }
         self.write(Box::new(|conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query(
-                    "UPDATE deploy_jobs SET lease_until = 0"
-                )
-                .execute(c)
-                .await
-                .map(|_| ()))?;
-                on_conn!(conn, |c| sqlx::query(
-                    "UPDATE webhook_deliveries SET lease_until = 0 WHERE state = 'pending'"
-                )
-                .execute(c)
-                .await
-                .map(|_| ()))?;
+                query("UPDATE deploy_jobs SET lease_until = 0")
+                    .execute(conn)
+                    .await?;
+                query("UPDATE webhook_deliveries SET lease_until = 0 WHERE state = 'pending'")
+                    .execute(conn)
+                    .await?;
                 Ok(())
             })
         }))
@@ -137,10 +112,7 @@ impl Store {
     /// Runs a read-only operation on a pooled connection.
     pub(crate) async fn read<T: Send + 'static>(&self, op: Op<T>) -> Result<T, StoreError> {
         match &*self.backend {
-            Backend::Sqlite { read, .. } => {
-                let mut pooled = read.acquire().await?;
-                op(&mut Conn::Sqlite(&mut pooled)).await
-            }
+            Backend::Sqlite { read, .. } => read.run(op).await,
             Backend::Pg(pool) => {
                 let mut pooled = pool.acquire().await?;
                 op(&mut Conn::Pg(&mut pooled)).await
@@ -167,7 +139,7 @@ impl Store {
         match &*self.backend {
             Backend::Sqlite { read, writer } => {
                 writer.close().await;
-                read.close().await;
+                read.close();
             }
             Backend::Pg(pool) => pool.close().await,
         }
@@ -178,26 +150,94 @@ async fn connect_sqlite(url: &str) -> Result<Backend, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        // FULL: a commit is on disk before the API answers, even across power loss.
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10))
         .disable_statement_logging();
-    let mut writer_conn = options.connect().await?;
+    let path = options.get_filename().to_owned();
+    // sqlx applies the embedded migrations (and keeps its bookkeeping table); the connection
+    // is closed before Gangplank's own connections open.
+    let mut migrating = options.connect().await?;
     SQLITE_MIGRATIONS
-        .run(&mut writer_conn)
+        .run(&mut migrating)
         .await
         .map_err(|e| StoreError::Database(format!("migrating: {e}")))?;
-    let read = SqlitePoolOptions::new()
-        .min_connections(0)
-        .max_connections(4)
-        .idle_timeout(Duration::from_secs(60))
-        .connect_with(options.read_only(true))
-        .await?;
+    migrating.close().await?;
+    let writer = open_sqlite(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     Ok(Backend::Sqlite {
-        read,
-        writer: GroupCommit::start(writer_conn),
+        read: ReadPool::new(path),
+        writer: GroupCommit::start(writer)?,
     })
+}
+
+/// Opens a connection with the settings every Gangplank connection needs.
+fn open_sqlite(path: &Path, access: OpenFlags) -> Result<rusqlite::Connection, StoreError> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // FULL: a commit is on disk before the API answers, even across power loss.
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Read-only SQLite connections. rusqlite calls block, so reads run on tokio's blocking
+/// threads; at most `READERS` at once, and connections are kept for the next read.
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    permits: Semaphore,
+}
+
+const READERS: usize = 4;
+
+impl ReadPool {
+    fn new(path: PathBuf) -> Self {
+        ReadPool {
+            path,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(READERS),
+        }
+    }
+
+    async fn run<T: Send + 'static>(&self, op: Op<T>) -> Result<T, StoreError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Database("the database is closed".to_owned()))?;
+        let idle = self.take_idle();
+        let path = self.path.clone();
+        let (result, conn) = tokio::task::spawn_blocking(move || {
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => match open_sqlite(&path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+                    Ok(conn) => conn,
+                    Err(error) => return (Err(error), None),
+                },
+            };
+            let result = futures::executor::block_on(op(&mut Conn::Sqlite(&mut conn)));
+            (result, Some(conn))
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("a read failed: {e}")))?;
+        if let Some(conn) = conn {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+        result
+    }
+
+    fn take_idle(&self) -> Option<rusqlite::Connection> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// Refuses further reads and drops the idle connections.
+    fn close(&self) {
+        self.permits.close();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 async fn connect_pg(url: &str) -> Result<Backend, StoreError> {

@@ -5,12 +5,13 @@
 //! row with a lease, marks the deployment `in progress`, and finishes it; a lapsed lease (a
 //! crash) lets the next claim resume it, and too many lapses fail it with a reason.
 
-use crate::conn::{Conn, on_conn};
+use crate::conn::Conn;
+use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
 
 /// A deployment.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployRow {
     pub id: String,
     pub env_id: String,
@@ -24,9 +25,22 @@ pub struct DeployRow {
     pub created_by: String,
     pub triggered_by: String,
 }
+row_struct!(DeployRow {
+    id,
+    env_id,
+    from_id,
+    delta_id,
+    set_id,
+    comment,
+    status,
+    status_changed_at,
+    created_at,
+    created_by,
+    triggered_by
+});
 
 /// One error a deployment reported.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployErrorRow {
     pub scope: String,
     pub object_id: String,
@@ -34,9 +48,16 @@ pub struct DeployErrorRow {
     pub summary: String,
     pub message: String,
 }
+row_struct!(DeployErrorRow {
+    scope,
+    object_id,
+    code,
+    summary,
+    message
+});
 
 /// A delta with its metadata; `content` is its JSON (`modules`, `shared`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaRow {
     pub id: String,
     pub env_id: String,
@@ -49,6 +70,17 @@ pub struct DeltaRow {
     pub created_by: String,
     pub last_modified_at: i64,
 }
+row_struct!(DeltaRow {
+    id,
+    env_id,
+    name,
+    archived,
+    content,
+    contributers,
+    created_at,
+    created_by,
+    last_modified_at
+});
 
 /// A deployment to create. The server computed `set_content` from the set of
 /// `expected_from_id` (the environment's `from_deploy`, empty before the first deployment);
@@ -141,13 +173,13 @@ impl Store {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
+                query(
                     "SELECT id, content FROM sets WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<(String, String)>(conn)
+                .await
             })
         }))
         .await
@@ -220,15 +252,13 @@ impl Store {
                     "{DELTA_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND archived = $3 \
                      AND ($4 IS NULL OR env_id = $4) ORDER BY seq DESC"
                 );
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeltaRow>(
-                    sqlx::AssertSqlSafe(sql)
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .bind(archived)
-                .bind(&env_id)
-                .fetch_all(c)
-                .await)?)
+                query(sql)
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .bind(archived)
+                    .bind(&env_id)
+                    .fetch_all::<DeltaRow>(conn)
+                    .await
             })
         }))
         .await
@@ -249,10 +279,10 @@ impl Store {
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("no delta {id}")))?;
                 let row = change(row)?;
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "UPDATE deltas SET env_id = $4, name = $5, archived = $6, content = $7, \
                      contributers = $8, last_modified_at = $9 \
-                     WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                     WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
@@ -263,9 +293,9 @@ impl Store {
                 .bind(&row.content)
                 .bind(&row.contributers)
                 .bind(row.last_modified_at)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))?;
+                .map(|_| ())?;
                 Ok(row)
             })
         }))
@@ -293,12 +323,12 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{DEPLOY_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND env_id = $3 ORDER BY seq DESC");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeployRow>(sqlx::AssertSqlSafe(sql))
+                query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
                     .bind(&env_id)
-                    .fetch_all(c)
-                    .await)?)
+                    .fetch_all::<DeployRow>(conn)
+                    .await
             })
         }))
         .await
@@ -328,15 +358,15 @@ impl Store {
         let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeployErrorRow>(
+                query(
                     "SELECT scope, object_id, code, summary, message FROM deploy_errors \
-                     WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3 ORDER BY n"
+                     WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3 ORDER BY n",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&id)
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<DeployErrorRow>(conn)
+                .await
             })
         }))
         .await
@@ -368,16 +398,14 @@ impl Store {
                     .ok_or_else(|| {
                         StoreError::Refused(format!("no deployment {deploy_id} in app {app_id}"))
                     })?;
-                let last = on_conn!(conn, |c| {
-                    sqlx::query_scalar::<_, String>(
-                    "SELECT last_deploy_id FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                let last = query(
+                    "SELECT last_deploy_id FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&env_id)
-                .fetch_optional(c)
-                .await
-                })?
+                .fetch_optional::<String>(conn)
+                .await?
                 .ok_or_else(|| {
                     StoreError::NotFound(format!("no environment {env_id} in app {app_id}"))
                 })?;
@@ -388,11 +416,11 @@ impl Store {
                     .and_then(|text| serde_json::from_str(&text).ok())
                     .unwrap_or_default();
                 set_env_images(conn, &org_id, &app_id, &env_id, &set.repositories()).await?;
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "UPDATE envs SET from_deploy_id = $4, \
                      automation_held_at = CASE WHEN $5 THEN $6 ELSE automation_held_at END, \
                      automation_held_by = CASE WHEN $5 THEN $7 ELSE automation_held_by END \
-                     WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                     WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
@@ -401,9 +429,9 @@ impl Store {
                 .bind(rollback)
                 .bind(now)
                 .bind(&held_by)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))?;
+                .map(|_| ())?;
                 Ok(())
             })
         }))
@@ -420,16 +448,15 @@ impl Store {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed = on_conn!(conn, |c| sqlx::query(
+                let changed = query(
                     "UPDATE envs SET automation_held_at = 0, automation_held_by = '' \
-                     WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                     WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&env_id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                .execute(conn)
+                .await?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!(
                         "no environment {env_id} in app {app_id}"
@@ -500,16 +527,16 @@ impl Store {
             (org_id.to_owned(), app_id.to_owned(), deploy_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "UPDATE deploy_jobs SET lease_until = $4 WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&deploy_id)
                 .bind(until)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))?;
+                .map(|_| ())?;
                 Ok(())
             })
         }))
@@ -520,11 +547,9 @@ impl Store {
     pub async fn next_deploy_due(&self) -> Result<Option<i64>, StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, Option<i64>>(
-                    "SELECT MIN(lease_until) FROM deploy_jobs"
-                )
-                .fetch_one(c)
-                .await)?)
+                query("SELECT MIN(lease_until) FROM deploy_jobs")
+                    .fetch_one::<Option<i64>>(conn)
+                    .await
             })
         }))
         .await
@@ -539,18 +564,18 @@ pub(crate) async fn insert_set(
     content: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    on_conn!(conn, |c| sqlx::query(
+    query(
         "INSERT INTO sets (org_id, app_id, id, content, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (org_id, app_id, id) DO NOTHING"
+         ON CONFLICT (org_id, app_id, id) DO NOTHING",
     )
     .bind(org_id)
     .bind(app_id)
     .bind(id)
     .bind(content)
     .bind(now)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ()))?;
+    .map(|_| ())?;
     Ok(())
 }
 
@@ -560,10 +585,10 @@ async fn insert_delta(
     app_id: &str,
     row: &DeltaRow,
 ) -> Result<(), StoreError> {
-    on_conn!(conn, |c| sqlx::query(
+    query(
         "INSERT INTO deltas (org_id, app_id, id, env_id, name, archived, content, \
          contributers, created_at, created_by, last_modified_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(org_id)
     .bind(app_id)
@@ -576,9 +601,9 @@ async fn insert_delta(
     .bind(row.created_at)
     .bind(&row.created_by)
     .bind(row.last_modified_at)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ()))?;
+    .map(|_| ())?;
     Ok(())
 }
 
@@ -588,14 +613,12 @@ pub(crate) async fn set_by_id(
     app_id: &str,
     id: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
-        "SELECT content FROM sets WHERE org_id = $1 AND app_id = $2 AND id = $3"
-    )
-    .bind(org_id)
-    .bind(app_id)
-    .bind(id)
-    .fetch_optional(c)
-    .await)?)
+    query("SELECT content FROM sets WHERE org_id = $1 AND app_id = $2 AND id = $3")
+        .bind(org_id)
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional::<String>(conn)
+        .await
 }
 
 async fn delta_by_id(
@@ -605,14 +628,12 @@ async fn delta_by_id(
     id: &str,
 ) -> Result<Option<DeltaRow>, StoreError> {
     let sql = format!("{DELTA_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
-    Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeltaRow>(
-        sqlx::AssertSqlSafe(sql)
-    )
-    .bind(org_id)
-    .bind(app_id)
-    .bind(id)
-    .fetch_optional(c)
-    .await)?)
+    query(sql)
+        .bind(org_id)
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional::<DeltaRow>(conn)
+        .await
 }
 
 pub(crate) async fn deploy_by_id(
@@ -622,14 +643,12 @@ pub(crate) async fn deploy_by_id(
     id: &str,
 ) -> Result<Option<DeployRow>, StoreError> {
     let sql = format!("{DEPLOY_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
-    Ok(on_conn!(conn, |c| sqlx::query_as::<_, DeployRow>(
-        sqlx::AssertSqlSafe(sql)
-    )
-    .bind(org_id)
-    .bind(app_id)
-    .bind(id)
-    .fetch_optional(c)
-    .await)?)
+    query(sql)
+        .bind(org_id)
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional::<DeployRow>(conn)
+        .await
 }
 
 pub(crate) async fn insert_deploy(
@@ -637,7 +656,7 @@ pub(crate) async fn insert_deploy(
     new: &NewDeploy,
     now: i64,
 ) -> Result<DeployRow, StoreError> {
-    let (from, active) = on_conn!(conn, |c| sqlx::query_as::<_, (String, Option<String>)>(
+    let (from, active) = query(
         "SELECT e.from_deploy_id, (SELECT d.id FROM deploys d WHERE d.org_id = e.org_id \
            AND d.app_id = e.app_id AND d.env_id = e.id AND d.status IN ('pending', 'in progress') LIMIT 1) \
          FROM envs e WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3"
@@ -645,8 +664,8 @@ pub(crate) async fn insert_deploy(
     .bind(&new.org_id)
     .bind(&new.app_id)
     .bind(&new.env_id)
-    .fetch_optional(c)
-    .await)?
+    .fetch_optional::<(String, Option<String>)>(conn)
+    .await?
     .ok_or_else(|| {
         StoreError::NotFound(format!(
             "no environment {} in app {}",
@@ -677,10 +696,10 @@ pub(crate) async fn insert_deploy(
         now,
     )
     .await?;
-    on_conn!(conn, |c| sqlx::query(
+    query(
         "INSERT INTO deploys (org_id, app_id, env_id, id, from_id, delta_id, set_id, comment, \
          status, status_changed_at, created_at, created_by, triggered_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $10, $11)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $10, $11)",
     )
     .bind(&new.org_id)
     .bind(&new.app_id)
@@ -693,32 +712,28 @@ pub(crate) async fn insert_deploy(
     .bind(now)
     .bind(&new.created_by)
     .bind(&new.triggered_by)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ()))?;
-    on_conn!(conn, |c| {
-        sqlx::query(
+    .map(|_| ())?;
+    query(
         "INSERT INTO deploy_jobs (org_id, app_id, deploy_id, attempts, lease_until) VALUES ($1, $2, $3, 0, 0)"
     )
     .bind(&new.org_id)
     .bind(&new.app_id)
     .bind(&new.id)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ())
-    })?;
-    on_conn!(conn, |c| {
-        sqlx::query(
+    .map(|_| ())?;
+    query(
         "UPDATE envs SET from_deploy_id = $4, last_deploy_id = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3"
     )
     .bind(&new.org_id)
     .bind(&new.app_id)
     .bind(&new.env_id)
     .bind(&new.id)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ())
-    })?;
+    .map(|_| ())?;
     if let Some(repositories) = &new.repositories {
         set_env_images(conn, &new.org_id, &new.app_id, &new.env_id, repositories).await?;
     }
@@ -749,15 +764,15 @@ async fn set_status(
                WHERE org_id = $1 AND app_id = $2 AND id = $3 \
                RETURNING id, env_id, from_id, delta_id, set_id, comment, status, \
                status_changed_at, created_at, created_by, triggered_by";
-    on_conn!(conn, |c| sqlx::query_as::<_, DeployRow>(sql)
+    query(sql)
         .bind(org_id)
         .bind(app_id)
         .bind(id)
         .bind(status)
         .bind(now)
-        .fetch_optional(c)
-        .await)?
-    .ok_or_else(|| StoreError::NotFound(format!("no deployment {id}")))
+        .fetch_optional::<DeployRow>(conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no deployment {id}")))
 }
 
 async fn finish(
@@ -771,8 +786,7 @@ async fn finish(
 ) -> Result<(), StoreError> {
     let deploy = set_status(conn, org_id, app_id, deploy_id, status, now).await?;
     for (n, error) in errors.iter().enumerate() {
-        on_conn!(conn, |c| {
-            sqlx::query(
+        query(
             "INSERT INTO deploy_errors (org_id, app_id, deploy_id, n, scope, object_id, code, summary, message) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (org_id, app_id, deploy_id, n) DO NOTHING"
         )
@@ -785,20 +799,17 @@ async fn finish(
         .bind(&error.code)
         .bind(&error.summary)
         .bind(&error.message)
-        .execute(c)
+        .execute(conn)
         .await
-        .map(|_| ())
-        })?;
+        .map(|_| ())?;
     }
-    on_conn!(conn, |c| sqlx::query(
-        "DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3"
-    )
-    .bind(org_id)
-    .bind(app_id)
-    .bind(deploy_id)
-    .execute(c)
-    .await
-    .map(|_| ()))?;
+    query("DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3")
+        .bind(org_id)
+        .bind(app_id)
+        .bind(deploy_id)
+        .execute(conn)
+        .await
+        .map(|_| ())?;
     enqueue_event(
         conn,
         &deploy_event(org_id, app_id, &deploy, "finished", now),
@@ -816,17 +827,15 @@ async fn claim_one(
     max_attempts: i64,
 ) -> Result<Option<ClaimedDeploy>, StoreError> {
     loop {
-        let job = on_conn!(conn, |c| {
-            sqlx::query_as::<_, (String, String, String, i64)>(
-                "UPDATE deploy_jobs SET lease_until = $2, attempts = attempts + 1 WHERE seq = \
+        let job = query(
+            "UPDATE deploy_jobs SET lease_until = $2, attempts = attempts + 1 WHERE seq = \
              (SELECT seq FROM deploy_jobs WHERE lease_until <= $1 ORDER BY seq LIMIT 1) \
              RETURNING org_id, app_id, deploy_id, attempts",
-            )
-            .bind(now)
-            .bind(now + lease_ms)
-            .fetch_optional(c)
-            .await
-        })?;
+        )
+        .bind(now)
+        .bind(now + lease_ms)
+        .fetch_optional::<(String, String, String, i64)>(conn)
+        .await?;
         let Some((org_id, app_id, deploy_id, attempt)) = job else {
             return Ok(None);
         };
@@ -857,20 +866,17 @@ async fn claim_one(
             )
             .await?;
         }
-        let (target, target_config, set_content) = on_conn!(conn, |c| sqlx::query_as::<
-            _,
-            (String, String, Option<String>),
-        >(
+        let (target, target_config, set_content) = query(
             "SELECT e.deploy_target, e.target_config, s.content FROM envs e LEFT JOIN sets s \
              ON s.org_id = e.org_id AND s.app_id = e.app_id AND s.id = $4 \
-             WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3"
+             WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3",
         )
         .bind(&org_id)
         .bind(&app_id)
         .bind(&deploy.env_id)
         .bind(&deploy.set_id)
-        .fetch_one(c)
-        .await)?;
+        .fetch_one::<(String, String, Option<String>)>(conn)
+        .await?;
         let set_content = set_content.unwrap_or_default();
         return Ok(Some(ClaimedDeploy {
             org_id,
@@ -892,26 +898,24 @@ async fn set_env_images(
     env_id: &str,
     repositories: &[String],
 ) -> Result<(), StoreError> {
-    on_conn!(conn, |c| sqlx::query(
-        "DELETE FROM env_images WHERE org_id = $1 AND app_id = $2 AND env_id = $3"
-    )
-    .bind(org_id)
-    .bind(app_id)
-    .bind(env_id)
-    .execute(c)
-    .await
-    .map(|_| ()))?;
+    query("DELETE FROM env_images WHERE org_id = $1 AND app_id = $2 AND env_id = $3")
+        .bind(org_id)
+        .bind(app_id)
+        .bind(env_id)
+        .execute(conn)
+        .await
+        .map(|_| ())?;
     for repository in repositories {
-        on_conn!(conn, |c| sqlx::query(
-            "INSERT INTO env_images (org_id, repository, app_id, env_id) VALUES ($1, $2, $3, $4)"
+        query(
+            "INSERT INTO env_images (org_id, repository, app_id, env_id) VALUES ($1, $2, $3, $4)",
         )
         .bind(org_id)
         .bind(repository)
         .bind(app_id)
         .bind(env_id)
-        .execute(c)
+        .execute(conn)
         .await
-        .map(|_| ()))?;
+        .map(|_| ())?;
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! Digest resolution bookkeeping: which container versions wait for their tag to be resolved,
 //! and the outcome of each attempt.
 
-use crate::conn::on_conn;
+use crate::sql::{query, row_struct};
 use crate::{Store, StoreError};
 
 /// A version whose digest is to be resolved.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToResolve {
     pub org_id: String,
     pub id: String,
@@ -13,6 +13,13 @@ pub struct ToResolve {
     pub version: String,
     pub attempts: i64,
 }
+row_struct!(ToResolve {
+    org_id,
+    id,
+    name,
+    version,
+    attempts
+});
 
 impl Store {
     /// Versions due for a resolution attempt, oldest first.
@@ -23,16 +30,16 @@ impl Store {
     ) -> Result<Vec<ToResolve>, StoreError> {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, ToResolve>(
+                query(
                     "SELECT v.org_id, v.id, a.name, v.version, v.digest_attempts AS attempts \
                      FROM artefact_versions v JOIN artefacts a ON a.id = v.artefact_id \
                      WHERE v.digest_status IN ('pending', 'retrying') AND v.digest_next_at <= $1 \
-                     ORDER BY v.seq LIMIT $2"
+                     ORDER BY v.seq LIMIT $2",
                 )
                 .bind(now)
                 .bind(limit)
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<ToResolve>(conn)
+                .await
             })
         }))
         .await
@@ -42,11 +49,11 @@ impl Store {
     pub async fn next_resolution_due(&self) -> Result<Option<i64>, StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, Option<i64>>(
+                query(
                     "SELECT MIN(digest_next_at) FROM artefact_versions WHERE digest_status IN ('pending', 'retrying')"
                 )
-                .fetch_one(c)
-                .await)?)
+                .fetch_one::<Option<i64>>(conn)
+                .await
             })
         }))
         .await
@@ -63,26 +70,26 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 match outcome {
-                    Ok(digest) => on_conn!(conn, |c| sqlx::query(
+                    Ok(digest) => query(
                         "UPDATE artefact_versions SET resolved_digest = $2, digest_status = 'resolved', \
                          digest_error = '', digest_attempts = digest_attempts + 1, updated_at = $3 WHERE id = $1"
                     )
                     .bind(&id)
                     .bind(&digest)
                     .bind(now)
-                    .execute(c)
+                    .execute(conn)
                     .await
-                    .map(|_| ()))?,
-                    Err((error, next_at)) => on_conn!(conn, |c| sqlx::query(
+                    .map(|_| ())?,
+                    Err((error, next_at)) => query(
                         "UPDATE artefact_versions SET digest_status = 'retrying', digest_error = $2, \
                          digest_attempts = digest_attempts + 1, digest_next_at = $3 WHERE id = $1"
                     )
                     .bind(&id)
                     .bind(&error)
                     .bind(next_at)
-                    .execute(c)
+                    .execute(conn)
                     .await
-                    .map(|_| ()))?,
+                    .map(|_| ())?,
                 }
                 Ok(())
             })

@@ -29,3 +29,21 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        const UNIQUE: i32 = 2067; // SQLITE_CONSTRAINT_UNIQUE
+        const PRIMARY_KEY: i32 = 1555; // SQLITE_CONSTRAINT_PRIMARYKEY
+        match &error {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if matches!(failure.extended_code, UNIQUE | PRIMARY_KEY) =>
+            {
+                StoreError::Conflict("the record already exists".to_owned())
+            }
+            rusqlite::Error::QueryReturnedNoRows => {
+                StoreError::NotFound("no such record".to_owned())
+            }
+            _ => StoreError::Database(error.to_string()),
+        }
+    }
+}

@@ -1,10 +1,10 @@
 //! Gangplank's persistence: one [`Store`] over SQLite (the default) or PostgreSQL.
 //!
-//! Every operation is written once, as SQL text that both engines accept, and run against
-//! whichever backend was chosen at start-up (see `conn`). On SQLite all writes funnel through a
-//! single group-commit writer (see `group_commit`), so concurrent API writes share one durable
-//! `fsync` instead of queueing for the database lock. Nothing outside this crate sees SQL or
-//! sqlx types.
+//! Every operation is written once, as SQL text that both engines accept (see `sql`), and run
+//! against whichever backend was chosen at start-up (see `conn`). On SQLite all writes funnel
+//! through a single group-commit writer thread (see `group_commit`), so concurrent API writes
+//! share one durable `fsync` instead of queueing for the database lock. Nothing outside this
+//! crate sees SQL or driver types.
 
 mod apps;
 mod artefacts;
@@ -16,6 +16,7 @@ mod digests;
 mod error;
 mod group_commit;
 mod registries;
+mod sql;
 mod targets;
 mod users;
 mod webhooks;

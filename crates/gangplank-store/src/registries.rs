@@ -1,10 +1,11 @@
 //! Registries (prefix, type, sealed credentials) and the audit of credentials fetches.
 
-use crate::conn::{Conn, on_conn};
+use crate::conn::Conn;
+use crate::sql::{query, row_struct};
 use crate::{Store, StoreError};
 
 /// A stored registry; `creds_sealed` is ciphertext (or empty), `secrets` JSON.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryRow {
     pub id: String,
     pub registry: String,
@@ -16,24 +17,40 @@ pub struct RegistryRow {
     pub created_at: i64,
     pub created_by: String,
 }
+row_struct!(RegistryRow {
+    id,
+    registry,
+    kind,
+    enable_ci,
+    insecure,
+    creds_sealed,
+    secrets,
+    created_at,
+    created_by
+});
 
 /// One credentials fetch.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredsFetchRow {
     pub user_id: String,
     pub fetched_at: i64,
 }
+row_struct!(CredsFetchRow {
+    user_id,
+    fetched_at
+});
 
 const COLUMNS: &str = "SELECT id, registry, kind, enable_ci, insecure, creds_sealed, secrets, \
      created_at, created_by FROM registries";
 
-fn clash(error: sqlx::Error, row: &RegistryRow) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
+/// Names what clashed when a write breaks the id or prefix uniqueness.
+fn clash(error: StoreError, row: &RegistryRow) -> StoreError {
+    match error {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
             "a registry with id {} or prefix {} already exists",
             row.id, row.registry
         )),
-        _ => error.into(),
+        other => other,
     }
 }
 
@@ -47,10 +64,10 @@ impl Store {
         let org_id = org_id.to_owned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "INSERT INTO registries (org_id, id, registry, kind, enable_ci, insecure, \
                      creds_sealed, secrets, created_at, created_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&org_id)
                 .bind(&row.id)
@@ -62,9 +79,9 @@ impl Store {
                 .bind(&row.secrets)
                 .bind(row.created_at)
                 .bind(&row.created_by)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))
+                .map(|_| ())
                 .map_err(|e| clash(e, &row))?;
                 Ok(row)
             })
@@ -78,12 +95,10 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!("{COLUMNS} WHERE org_id = $1 ORDER BY id");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, RegistryRow>(
-                    sqlx::AssertSqlSafe(sql)
-                )
-                .bind(&org_id)
-                .fetch_all(c)
-                .await)?)
+                query(sql)
+                    .bind(&org_id)
+                    .fetch_all::<RegistryRow>(conn)
+                    .await
             })
         }))
         .await
@@ -107,7 +122,7 @@ impl Store {
         let org_id = org_id.to_owned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed = on_conn!(conn, |c| sqlx::query(
+                let changed = query(
                     "UPDATE registries SET registry = $3, kind = $4, enable_ci = $5, insecure = $6, \
                      creds_sealed = $7, secrets = $8 WHERE org_id = $1 AND id = $2"
                 )
@@ -119,9 +134,8 @@ impl Store {
                 .bind(row.insecure)
                 .bind(&row.creds_sealed)
                 .bind(&row.secrets)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|r| r.rows_affected()))
                 .map_err(|e| clash(e, &row))?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!("no registry {}", row.id)));
@@ -137,14 +151,11 @@ impl Store {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query(
-                    "DELETE FROM registries WHERE org_id = $1 AND id = $2"
-                )
-                .bind(&org_id)
-                .bind(&id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                let removed = query("DELETE FROM registries WHERE org_id = $1 AND id = $2")
+                    .bind(&org_id)
+                    .bind(&id)
+                    .execute(conn)
+                    .await?;
                 if removed == 0 {
                     return Err(StoreError::NotFound(format!("no registry {id}")));
                 }
@@ -169,16 +180,16 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "INSERT INTO registry_creds_audit (org_id, registry_id, user_id, fetched_at) VALUES ($1, $2, $3, $4)"
                 )
                 .bind(&org_id)
                 .bind(&registry_id)
                 .bind(&user_id)
                 .bind(now)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))?;
+                .map(|_| ())?;
                 Ok(())
             })
         }))
@@ -194,14 +205,14 @@ impl Store {
         let (org_id, registry_id) = (org_id.to_owned(), registry_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, CredsFetchRow>(
+                query(
                     "SELECT user_id, fetched_at FROM registry_creds_audit \
-                     WHERE org_id = $1 AND registry_id = $2 ORDER BY seq DESC LIMIT 100"
+                     WHERE org_id = $1 AND registry_id = $2 ORDER BY seq DESC LIMIT 100",
                 )
                 .bind(&org_id)
                 .bind(&registry_id)
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<CredsFetchRow>(conn)
+                .await
             })
         }))
         .await
@@ -214,14 +225,12 @@ async fn registry_by_id(
     id: &str,
 ) -> Result<RegistryRow, StoreError> {
     let sql = format!("{COLUMNS} WHERE org_id = $1 AND id = $2");
-    on_conn!(conn, |c| sqlx::query_as::<_, RegistryRow>(
-        sqlx::AssertSqlSafe(sql)
-    )
-    .bind(org_id)
-    .bind(id)
-    .fetch_optional(c)
-    .await)?
-    .ok_or_else(|| StoreError::NotFound(format!("no registry {id}")))
+    query(sql)
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional::<RegistryRow>(conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no registry {id}")))
 }
 
 impl Store {
@@ -230,13 +239,13 @@ impl Store {
     pub async fn sealed_prefixes(&self) -> Result<Vec<String>, StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+                query(
                     "SELECT DISTINCT substr(secret_sealed, 1, 12) FROM webhooks WHERE secret_sealed <> '' \
                      UNION SELECT DISTINCT substr(creds_sealed, 1, 12) FROM registries WHERE creds_sealed <> '' \
                      UNION SELECT DISTINCT substr(private_sealed, 1, 12) FROM signing_keys"
                 )
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<String>(conn)
+                .await
             })
         }))
         .await
@@ -258,23 +267,19 @@ impl Store {
     pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                let webhooks = on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
-                    "SELECT org_id, id, secret_sealed FROM webhooks WHERE secret_sealed <> ''"
+                let webhooks = query(
+                    "SELECT org_id, id, secret_sealed FROM webhooks WHERE secret_sealed <> ''",
                 )
-                .fetch_all(c)
-                .await)?;
-                let registries =
-                    on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
-                        "SELECT org_id, id, creds_sealed FROM registries WHERE creds_sealed <> ''"
-                    )
-                    .fetch_all(c)
-                    .await)?;
-                let signing_keys =
-                    on_conn!(conn, |c| sqlx::query_as::<_, (String, String, String)>(
-                        "SELECT '', id, private_sealed FROM signing_keys"
-                    )
-                    .fetch_all(c)
-                    .await)?;
+                .fetch_all::<(String, String, String)>(conn)
+                .await?;
+                let registries = query(
+                    "SELECT org_id, id, creds_sealed FROM registries WHERE creds_sealed <> ''",
+                )
+                .fetch_all::<(String, String, String)>(conn)
+                .await?;
+                let signing_keys = query("SELECT '', id, private_sealed FROM signing_keys")
+                    .fetch_all::<(String, String, String)>(conn)
+                    .await?;
                 let tag = |kind: &'static str| {
                     move |(org_id, id, sealed): (String, String, String)| SealedValue {
                         kind,
@@ -310,13 +315,13 @@ impl Store {
                             "UPDATE registries SET creds_sealed = $3 WHERE org_id = $1 AND id = $2"
                         }
                     };
-                    on_conn!(conn, |c| sqlx::query(sql)
+                    query(sql)
                         .bind(&value.org_id)
                         .bind(&value.id)
                         .bind(&value.sealed)
-                        .execute(c)
+                        .execute(conn)
                         .await
-                        .map(|_| ()))?;
+                        .map(|_| ())?;
                 }
                 Ok(())
             })

@@ -1,11 +1,12 @@
 //! Deploy targets of environments (`none`, `compose` and its agents) and the server's signing
 //! keys for requests to agents.
 
-use crate::conn::{Store, on_conn};
+use crate::conn::Store;
 use crate::error::StoreError;
+use crate::sql::{query, row_struct};
 
 /// One of the server's signing keys; the private half is sealed.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct SigningKeyRow {
     pub id: String,
     pub alg: String,
@@ -13,6 +14,13 @@ pub struct SigningKeyRow {
     pub public_jwk: String,
     pub created_at: i64,
 }
+row_struct!(SigningKeyRow {
+    id,
+    alg,
+    private_sealed,
+    public_jwk,
+    created_at
+});
 
 impl Store {
     /// Sets an environment's deploy target and its configuration (JSON).
@@ -28,18 +36,17 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let [org_id, app_id, env_id, target, config] = &args;
-                let updated = on_conn!(conn, |c| sqlx::query(
+                let updated = query(
                     "UPDATE envs SET deploy_target = $4, target_config = $5 \
-                     WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                     WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(org_id)
                 .bind(app_id)
                 .bind(env_id)
                 .bind(target)
                 .bind(config)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                .execute(conn)
+                .await?;
                 if updated == 0 {
                     return Err(StoreError::NotFound(format!(
                         "environment {env_id} does not exist in app {app_id}"
@@ -62,15 +69,15 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let [org_id, app_id, env_id] = &args;
-                on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
+                query(
                     "SELECT deploy_target, target_config FROM envs \
-                     WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                     WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(org_id)
                 .bind(app_id)
                 .bind(env_id)
-                .fetch_optional(c)
-                .await)?
+                .fetch_optional::<(String, String)>(conn)
+                .await?
                 .ok_or_else(|| {
                     StoreError::NotFound(format!(
                         "environment {env_id} does not exist in app {app_id}"
@@ -85,12 +92,12 @@ impl Store {
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, SigningKeyRow>(
+                query(
                     "SELECT id, alg, private_sealed, public_jwk, created_at FROM signing_keys \
-                     ORDER BY created_at, id"
+                     ORDER BY created_at, id",
                 )
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<SigningKeyRow>(conn)
+                .await
             })
         }))
         .await
@@ -100,19 +107,18 @@ impl Store {
     pub async fn add_signing_key(&self, row: SigningKeyRow) -> Result<(), StoreError> {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)"
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(&row.id)
                 .bind(&row.alg)
                 .bind(&row.private_sealed)
                 .bind(&row.public_jwk)
                 .bind(row.created_at)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))
-                .map_err(StoreError::from)
+                .map(|_| ())
             })
         }))
         .await

@@ -1,10 +1,10 @@
 //! Organizations, users, org memberships and API tokens (stored as hashes only).
 
-use crate::conn::on_conn;
+use crate::sql::{query, row_struct};
 use crate::{Store, StoreError};
 
 /// A user (today: always a service user).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
     pub id: String,
     pub name: String,
@@ -12,9 +12,16 @@ pub struct UserRow {
     pub kind: String,
     pub created_at: i64,
 }
+row_struct!(UserRow {
+    id,
+    name,
+    email,
+    kind,
+    created_at
+});
 
 /// A user together with their role in one organization.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRow {
     pub id: String,
     pub name: String,
@@ -23,9 +30,17 @@ pub struct MemberRow {
     pub created_at: i64,
     pub role: String,
 }
+row_struct!(MemberRow {
+    id,
+    name,
+    email,
+    kind,
+    created_at,
+    role
+});
 
 /// Token metadata; the secret itself is never stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
     pub user_id: String,
     pub id: String,
@@ -34,15 +49,29 @@ pub struct TokenRow {
     pub created_by: String,
     pub expires_at: Option<i64>,
 }
+row_struct!(TokenRow {
+    user_id,
+    id,
+    description,
+    created_at,
+    created_by,
+    expires_at
+});
 
 /// Who a presented token belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: String,
     pub user_name: String,
     pub token_hash: String,
     pub expires_at: Option<i64>,
 }
+row_struct!(Principal {
+    user_id,
+    user_name,
+    token_hash,
+    expires_at
+});
 
 /// A token to store: only its hash.
 #[derive(Debug, Clone)]
@@ -76,32 +105,26 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let orgs = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM orgs"
-                )
-                .fetch_one(c)
-                .await)?;
+                let orgs = query("SELECT COUNT(*) FROM orgs")
+                    .fetch_one::<i64>(conn)
+                    .await?;
                 if orgs > 0 {
                     return Ok(false);
                 }
-                on_conn!(conn, |c| sqlx::query(
-                    "INSERT INTO orgs (id, name, created_at) VALUES ($1, $1, $2)"
-                )
-                .bind(&boot.org_id)
-                .bind(now)
-                .execute(c)
-                .await
-                .map(|_| ()))?;
-                for (id, description) in &boot.env_types {
-                    on_conn!(conn, |c| sqlx::query(
-                        "INSERT INTO env_types (org_id, id, description) VALUES ($1, $2, $3)"
-                    )
+                query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $1, $2)")
                     .bind(&boot.org_id)
-                    .bind(id)
-                    .bind(description)
-                    .execute(c)
+                    .bind(now)
+                    .execute(conn)
                     .await
-                    .map(|_| ()))?;
+                    .map(|_| ())?;
+                for (id, description) in &boot.env_types {
+                    query("INSERT INTO env_types (org_id, id, description) VALUES ($1, $2, $3)")
+                        .bind(&boot.org_id)
+                        .bind(id)
+                        .bind(description)
+                        .execute(conn)
+                        .await
+                        .map(|_| ())?;
                 }
                 insert_user(conn, &boot.admin_user_id, &boot.admin_name, "", now).await?;
                 insert_member(
@@ -132,12 +155,10 @@ impl Store {
         let org_id = org_id.to_owned();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let found = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
-                    "SELECT id FROM orgs WHERE id = $1"
-                )
-                .bind(&org_id)
-                .fetch_optional(c)
-                .await)?;
+                let found = query("SELECT id FROM orgs WHERE id = $1")
+                    .bind(&org_id)
+                    .fetch_optional::<String>(conn)
+                    .await?;
                 Ok(found.is_some())
             })
         }))
@@ -155,13 +176,13 @@ impl Store {
         let found = self
             .read(Box::new(move |conn| {
                 Box::pin(async move {
-                    Ok(on_conn!(conn, |c| sqlx::query_as::<_, Principal>(
+                    query(
                         "SELECT t.user_id, u.name AS user_name, t.token_hash, t.expires_at \
-                     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+                     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
                     )
                     .bind(&token_hash)
-                    .fetch_optional(c)
-                    .await)?)
+                    .fetch_optional::<Principal>(conn)
+                    .await
                 })
             }))
             .await?;
@@ -210,12 +231,10 @@ impl Store {
         let user_id = user_id.to_owned();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, UserRow>(
-                    "SELECT id, name, email, kind, created_at FROM users WHERE id = $1"
-                )
-                .bind(&user_id)
-                .fetch_optional(c)
-                .await)?)
+                query("SELECT id, name, email, kind, created_at FROM users WHERE id = $1")
+                    .bind(&user_id)
+                    .fetch_optional::<UserRow>(conn)
+                    .await
             })
         }))
         .await
@@ -226,12 +245,10 @@ impl Store {
         let user_id = user_id.to_owned();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, (String, String)>(
-                    "SELECT org_id, role FROM org_members WHERE user_id = $1 ORDER BY org_id"
-                )
-                .bind(&user_id)
-                .fetch_all(c)
-                .await)?)
+                query("SELECT org_id, role FROM org_members WHERE user_id = $1 ORDER BY org_id")
+                    .bind(&user_id)
+                    .fetch_all::<(String, String)>(conn)
+                    .await
             })
         }))
         .await
@@ -254,13 +271,11 @@ impl Store {
             .read(Box::new(move |conn| {
                 Box::pin(async move {
                     let sql = format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 AND m.user_id = $2");
-                    Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(
-                        sqlx::AssertSqlSafe(sql)
-                    )
-                    .bind(&org_id)
-                    .bind(&user_id)
-                    .fetch_optional(c)
-                    .await)?)
+                    query(sql)
+                        .bind(&org_id)
+                        .bind(&user_id)
+                        .fetch_optional::<MemberRow>(conn)
+                        .await
                 })
             }))
             .await?;
@@ -277,12 +292,7 @@ impl Store {
             Box::pin(async move {
                 let sql =
                     format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 ORDER BY u.created_at, u.id");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, MemberRow>(
-                    sqlx::AssertSqlSafe(sql)
-                )
-                .bind(&org_id)
-                .fetch_all(c)
-                .await)?)
+                query(sql).bind(&org_id).fetch_all::<MemberRow>(conn).await
             })
         }))
         .await
@@ -299,15 +309,14 @@ impl Store {
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let changed = on_conn!(conn, |c| sqlx::query(
-                        "UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2"
+                    let changed = query(
+                        "UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2",
                     )
                     .bind(&org_id)
                     .bind(&user_id)
                     .bind(&role)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    .execute(conn)
+                    .await?;
                     if changed == 0 {
                         return Err(StoreError::NotFound(format!(
                             "user {user_id} is not in org {org_id}"
@@ -328,28 +337,26 @@ impl Store {
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let removed = on_conn!(conn, |c| sqlx::query(
-                        "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2"
-                    )
-                    .bind(&org_id)
-                    .bind(&user_id)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    let removed =
+                        query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+                            .bind(&org_id)
+                            .bind(&user_id)
+                            .execute(conn)
+                            .await?;
                     if removed == 0 {
                         return Err(StoreError::NotFound(format!(
                             "user {user_id} is not in org {org_id}"
                         )));
                     }
                     ensure_an_admin_remains(conn, &org_id).await?;
-                    on_conn!(conn, |c| sqlx::query(
+                    query(
                         "DELETE FROM users WHERE id = $1 \
-                     AND NOT EXISTS (SELECT 1 FROM org_members WHERE user_id = $1)"
+                     AND NOT EXISTS (SELECT 1 FROM org_members WHERE user_id = $1)",
                     )
                     .bind(&user_id)
-                    .execute(c)
+                    .execute(conn)
                     .await
-                    .map(|_| ()))?;
+                    .map(|_| ())?;
                     Ok(())
                 })
             }))
@@ -389,13 +396,13 @@ impl Store {
         let user_id = user_id.to_owned();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, TokenRow>(
+                query(
                     "SELECT user_id, id, description, created_at, created_by, expires_at \
-                     FROM tokens WHERE user_id = $1 ORDER BY created_at, id"
+                     FROM tokens WHERE user_id = $1 ORDER BY created_at, id",
                 )
                 .bind(&user_id)
-                .fetch_all(c)
-                .await)?)
+                .fetch_all::<TokenRow>(conn)
+                .await
             })
         }))
         .await
@@ -407,14 +414,11 @@ impl Store {
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let removed = on_conn!(conn, |c| sqlx::query(
-                        "DELETE FROM tokens WHERE user_id = $1 AND id = $2"
-                    )
-                    .bind(&user_id)
-                    .bind(&token_id)
-                    .execute(c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    let removed = query("DELETE FROM tokens WHERE user_id = $1 AND id = $2")
+                        .bind(&user_id)
+                        .bind(&token_id)
+                        .execute(conn)
+                        .await?;
                     if removed == 0 {
                         return Err(StoreError::NotFound(format!("no token {token_id}")));
                     }
@@ -431,12 +435,11 @@ async fn ensure_an_admin_remains(
     conn: &mut crate::conn::Conn<'_>,
     org_id: &str,
 ) -> Result<(), StoreError> {
-    let admins = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'administrator'"
-    )
-    .bind(org_id)
-    .fetch_one(c)
-    .await)?;
+    let admins =
+        query("SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'administrator'")
+            .bind(org_id)
+            .fetch_one::<i64>(conn)
+            .await?;
     if admins == 0 {
         return Err(StoreError::Refused(
             "an organization must keep at least one administrator".to_owned(),
@@ -452,16 +455,16 @@ async fn insert_user(
     email: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    on_conn!(conn, |c| sqlx::query(
-        "INSERT INTO users (id, name, email, kind, created_at) VALUES ($1, $2, $3, 'service', $4)"
+    query(
+        "INSERT INTO users (id, name, email, kind, created_at) VALUES ($1, $2, $3, 'service', $4)",
     )
     .bind(id)
     .bind(name)
     .bind(email)
     .bind(now)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ()))?;
+    .map(|_| ())?;
     Ok(())
 }
 
@@ -472,16 +475,14 @@ async fn insert_member(
     role: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    on_conn!(conn, |c| sqlx::query(
-        "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)"
-    )
-    .bind(org_id)
-    .bind(user_id)
-    .bind(role)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(|_| ()))?;
+    query("INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())?;
     Ok(())
 }
 
@@ -490,8 +491,7 @@ async fn insert_token(
     token: &NewToken,
     now: i64,
 ) -> Result<(), StoreError> {
-    on_conn!(conn, |c| {
-        sqlx::query(
+    query(
         "INSERT INTO tokens (user_id, id, token_hash, description, created_at, created_by, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
@@ -502,10 +502,9 @@ async fn insert_token(
     .bind(now)
     .bind(&token.created_by)
     .bind(token.expires_at)
-    .execute(c)
+    .execute(conn)
     .await
-    .map(|_| ())
-    })?;
+    .map(|_| ())?;
     Ok(())
 }
 

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use gangplank_core::webhook;
 use serde_json::Value;
 
-use crate::conn::{Conn, on_conn};
+use crate::conn::Conn;
+use crate::sql::{query, row_struct};
 use crate::{Store, StoreError};
 
 /// A stored webhook. JSON columns are kept as text; `secret_sealed` is ciphertext.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRow {
     pub id: String,
     pub app_id: String,
@@ -24,9 +25,21 @@ pub struct WebhookRow {
     pub created_at: i64,
     pub created_by: String,
 }
+row_struct!(WebhookRow {
+    id,
+    app_id,
+    url,
+    disabled,
+    headers,
+    payload,
+    triggers,
+    secret_sealed,
+    created_at,
+    created_by
+});
 
 /// A delivery, as listed to users.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRow {
     pub id: String,
     pub webhook_id: String,
@@ -40,9 +53,22 @@ pub struct DeliveryRow {
     pub created_at: i64,
     pub finished_at: i64,
 }
+row_struct!(DeliveryRow {
+    id,
+    webhook_id,
+    event,
+    url,
+    state,
+    attempts,
+    next_attempt_at,
+    last_status,
+    last_error,
+    created_at,
+    finished_at
+});
 
 /// One attempt of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRow {
     pub delivery_id: String,
     pub n: i64,
@@ -51,9 +77,17 @@ pub struct AttemptRow {
     pub status_code: i64,
     pub error: String,
 }
+row_struct!(AttemptRow {
+    delivery_id,
+    n,
+    started_at,
+    duration_ms,
+    status_code,
+    error
+});
 
 /// A delivery claimed for sending, with what is needed to send it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DueDelivery {
     pub id: String,
     pub org_id: String,
@@ -66,6 +100,18 @@ pub struct DueDelivery {
     pub created_at: i64,
     pub secret_sealed: String,
 }
+row_struct!(DueDelivery {
+    id,
+    org_id,
+    webhook_id,
+    event,
+    url,
+    headers,
+    body,
+    attempts,
+    created_at,
+    secret_sealed
+});
 
 /// How an attempt ended, as the delivery worker decided.
 #[derive(Debug, Clone)]
@@ -155,14 +201,12 @@ pub(crate) async fn enqueue_event(
         "%\"scope\":\"{}\",\"type\":\"{}\"%",
         event.scope, event.kind
     );
-    let hooks = on_conn!(conn, |c| sqlx::query_as::<_, WebhookRow>(
-        sqlx::AssertSqlSafe(sql.clone())
-    )
-    .bind(&event.org_id)
-    .bind(&event.app_id)
-    .bind(&pattern)
-    .fetch_all(c)
-    .await)?;
+    let hooks = query(sql.clone())
+        .bind(&event.org_id)
+        .bind(&event.app_id)
+        .bind(&pattern)
+        .fetch_all::<WebhookRow>(conn)
+        .await?;
     let name = format!("{}.{}", event.scope, event.kind);
     let mut written = 0;
     for hook in hooks {
@@ -191,11 +235,11 @@ pub(crate) async fn enqueue_event(
             .collect();
         let headers = serde_json::to_string(&headers).unwrap_or_else(|_| "{}".to_owned());
         let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-        on_conn!(conn, |c| sqlx::query(
+        query(
             "INSERT INTO webhook_deliveries (id, org_id, app_id, webhook_id, event, url, headers, \
              body, state, attempts, next_attempt_at, lease_until, last_status, last_error, \
              created_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, 0, 0, '', $9, 0)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, 0, 0, '', $9, 0)",
         )
         .bind(&id)
         .bind(&event.org_id)
@@ -206,9 +250,9 @@ pub(crate) async fn enqueue_event(
         .bind(&headers)
         .bind(&body)
         .bind(now)
-        .execute(c)
+        .execute(conn)
         .await
-        .map(|_| ()))?;
+        .map(|_| ())?;
         written += 1;
     }
     Ok(written)
@@ -224,11 +268,10 @@ impl Store {
         let org_id = org_id.to_owned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let result = on_conn!(conn, |c| {
-                    sqlx::query(
+                let result = query(
                     "INSERT INTO webhooks (org_id, id, app_id, url, disabled, headers, payload, \
                      triggers, secret_sealed, created_at, created_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&org_id)
                 .bind(&row.id)
@@ -241,18 +284,15 @@ impl Store {
                 .bind(&row.secret_sealed)
                 .bind(row.created_at)
                 .bind(&row.created_by)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ())
-                });
+                .map(|_| ());
                 match result {
-                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                        Err(StoreError::Conflict(format!(
-                            "a webhook {} exists in the organization",
-                            row.id
-                        )))
-                    }
-                    other => other.map(|()| row).map_err(StoreError::from),
+                    Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+                        "a webhook {} exists in the organization",
+                        row.id
+                    ))),
+                    other => other.map(|()| row),
                 }
             })
         }))
@@ -270,13 +310,11 @@ impl Store {
             Box::pin(async move {
                 let sql =
                     format!("{WEBHOOK_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY id");
-                Ok(on_conn!(conn, |c| sqlx::query_as::<_, WebhookRow>(
-                    sqlx::AssertSqlSafe(sql)
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .fetch_all(c)
-                .await)?)
+                query(sql)
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .fetch_all::<WebhookRow>(conn)
+                    .await
             })
         }))
         .await
@@ -305,9 +343,9 @@ impl Store {
         let org_id = org_id.to_owned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed = on_conn!(conn, |c| sqlx::query(
+                let changed = query(
                     "UPDATE webhooks SET url = $4, disabled = $5, headers = $6, payload = $7, \
-                     triggers = $8 WHERE org_id = $1 AND app_id = $2 AND id = $3"
+                     triggers = $8 WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&row.app_id)
@@ -317,9 +355,8 @@ impl Store {
                 .bind(&row.headers)
                 .bind(&row.payload)
                 .bind(&row.triggers)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                .execute(conn)
+                .await?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!("no webhook {}", row.id)));
                 }
@@ -339,15 +376,14 @@ impl Store {
         let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.map(str::to_owned));
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let removed = on_conn!(conn, |c| sqlx::query(
+                let removed = query(
                     "DELETE FROM webhooks WHERE org_id = $1 AND app_id = $2 AND ($3 IS NULL OR id = $3)"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                .execute(conn)
+                .await?;
                 match id {
                     Some(id) if removed == 0 => Err(StoreError::NotFound(format!("no webhook {id}"))),
                     _ => Ok(()),
@@ -370,23 +406,23 @@ impl Store {
                 let sql = format!(
                     "{DELIVERY_COLUMNS} WHERE org_id = $1 AND webhook_id = $2 ORDER BY seq DESC LIMIT $3"
                 );
-                let deliveries = on_conn!(conn, |c| sqlx::query_as::<_, DeliveryRow>(
-                    sqlx::AssertSqlSafe(sql)
+                let deliveries = query(
+                    sql
                 )
                 .bind(&org_id)
                 .bind(&webhook_id)
                 .bind(limit)
-                .fetch_all(c)
-                .await)?;
+                .fetch_all::<DeliveryRow>(conn)
+                .await?;
                 let mut out = Vec::with_capacity(deliveries.len());
                 for delivery in deliveries {
-                    let attempts = on_conn!(conn, |c| sqlx::query_as::<_, AttemptRow>(
+                    let attempts = query(
                         "SELECT delivery_id, n, started_at, duration_ms, status_code, error \
                          FROM webhook_attempts WHERE delivery_id = $1 ORDER BY n"
                     )
                     .bind(&delivery.id)
-                    .fetch_all(c)
-                    .await)?;
+                    .fetch_all::<AttemptRow>(conn)
+                    .await?;
                     out.push((delivery, attempts));
                 }
                 Ok(out)
@@ -410,18 +446,17 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed = on_conn!(conn, |c| sqlx::query(
+                let changed = query(
                     "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $4, \
                      lease_until = 0, finished_at = 0, created_at = $4 \
-                     WHERE org_id = $1 AND webhook_id = $2 AND id = $3"
+                     WHERE org_id = $1 AND webhook_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&webhook_id)
                 .bind(&delivery_id)
                 .bind(now)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                .execute(conn)
+                .await?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!("no delivery {delivery_id}")));
                 }
@@ -441,7 +476,7 @@ impl Store {
     ) -> Result<Vec<DueDelivery>, StoreError> {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let mut due = on_conn!(conn, |c| sqlx::query_as::<_, DueDelivery>(
+                let mut due = query(
                     "UPDATE webhook_deliveries SET lease_until = $2 WHERE seq IN \
                        (SELECT seq FROM webhook_deliveries WHERE state = 'pending' \
                         AND next_attempt_at <= $1 AND lease_until <= $1 ORDER BY next_attempt_at, seq LIMIT $3) \
@@ -451,19 +486,19 @@ impl Store {
                 .bind(now)
                 .bind(now + lease_ms)
                 .bind(limit)
-                .fetch_all(c)
-                .await)?;
+                .fetch_all::<DueDelivery>(conn)
+                .await?;
                 let mut secrets: BTreeMap<(String, String), String> = BTreeMap::new();
                 for delivery in &mut due {
                     let key = (delivery.org_id.clone(), delivery.webhook_id.clone());
                     if !secrets.contains_key(&key) {
-                        let secret = on_conn!(conn, |c| sqlx::query_scalar::<_, String>(
+                        let secret = query(
                             "SELECT secret_sealed FROM webhooks WHERE org_id = $1 AND id = $2"
                         )
                         .bind(&key.0)
                         .bind(&key.1)
-                        .fetch_optional(c)
-                        .await)?;
+                        .fetch_optional::<String>(conn)
+                        .await?;
                         secrets.insert(key.clone(), secret.unwrap_or_default());
                     }
                     delivery.secret_sealed = secrets[&key].clone();
@@ -478,12 +513,12 @@ impl Store {
     pub async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
-                Ok(on_conn!(conn, |c| sqlx::query_scalar::<_, Option<i64>>(
+                query(
                     "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until \
-                     ELSE next_attempt_at END) FROM webhook_deliveries WHERE state = 'pending'"
+                     ELSE next_attempt_at END) FROM webhook_deliveries WHERE state = 'pending'",
                 )
-                .fetch_one(c)
-                .await)?)
+                .fetch_one::<Option<i64>>(conn)
+                .await
             })
         }))
         .await
@@ -498,15 +533,15 @@ impl Store {
         let delivery_id = delivery_id.to_owned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let n = on_conn!(conn, |c| sqlx::query_scalar::<_, i64>(
+                let n = query(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts"
                 )
                 .bind(&delivery_id)
-                .fetch_optional(c)
-                .await)?;
+                .fetch_optional::<i64>(conn)
+                .await?;
                 // The webhook (and so the delivery) may have been deleted meanwhile.
                 let Some(n) = n else { return Ok(()) };
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "INSERT INTO webhook_attempts (delivery_id, n, started_at, duration_ms, status_code, error) \
                      VALUES ($1, $2, $3, $4, $5, $6)"
                 )
@@ -516,16 +551,16 @@ impl Store {
                 .bind(attempt.duration_ms)
                 .bind(attempt.status_code)
                 .bind(&attempt.error)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))?;
+                .map(|_| ())?;
                 let finished = attempt.started_at + attempt.duration_ms;
                 let (state, next, finished_at, error) = match &attempt.outcome {
                     AttemptOutcome::Delivered => ("succeeded", 0, finished, String::new()),
                     AttemptOutcome::RetryAt(at) => ("pending", *at, 0, attempt.error.clone()),
                     AttemptOutcome::Failed(reason) => ("failed", 0, finished, reason.clone()),
                 };
-                on_conn!(conn, |c| sqlx::query(
+                query(
                     "UPDATE webhook_deliveries SET state = $2, next_attempt_at = $3, lease_until = 0, \
                      last_status = $4, last_error = $5, finished_at = $6 WHERE id = $1"
                 )
@@ -535,9 +570,9 @@ impl Store {
                 .bind(attempt.status_code)
                 .bind(&error)
                 .bind(finished_at)
-                .execute(c)
+                .execute(conn)
                 .await
-                .map(|_| ()))?;
+                .map(|_| ())?;
                 Ok(())
             })
         }))
@@ -552,13 +587,11 @@ async fn webhook_by_id(
     id: &str,
 ) -> Result<WebhookRow, StoreError> {
     let sql = format!("{WEBHOOK_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND id = $3");
-    on_conn!(conn, |c| sqlx::query_as::<_, WebhookRow>(
-        sqlx::AssertSqlSafe(sql)
-    )
-    .bind(org_id)
-    .bind(app_id)
-    .bind(id)
-    .fetch_optional(c)
-    .await)?
-    .ok_or_else(|| StoreError::NotFound(format!("no webhook {id} in app {app_id}")))
+    query(sql)
+        .bind(org_id)
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional::<WebhookRow>(conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no webhook {id} in app {app_id}")))
 }
