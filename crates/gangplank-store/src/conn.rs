@@ -154,6 +154,12 @@ async fn connect_sqlite(url: &str) -> Result<Backend, StoreError> {
         .foreign_keys(true)
         .disable_statement_logging();
     let path = options.get_filename().to_owned();
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        // Every connection would open a database of its own, so writes would not be seen.
+        return Err(StoreError::Database(
+            "an in-memory SQLite database is not supported; give a file path".to_owned(),
+        ));
+    }
     // sqlx applies the embedded migrations (and keeps its bookkeeping table); the connection
     // is closed before Gangplank's own connections open.
     let mut migrating = options.connect().await?;

@@ -295,3 +295,73 @@ impl Query {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<T>(
+        op: impl for<'c, 'd> FnOnce(&'c mut Conn<'d>) -> BoxedResult<'c, T>,
+    ) -> Result<T, StoreError> {
+        let mut sqlite = rusqlite::Connection::open_in_memory().unwrap();
+        futures::executor::block_on(op(&mut Conn::Sqlite(&mut sqlite)))
+    }
+
+    type BoxedResult<'a, T> = futures::future::BoxFuture<'a, Result<T, StoreError>>;
+
+    /// SQLite numbers `$2` first when it appears first; the value bound second must land there.
+    #[test]
+    fn placeholders_bind_by_their_number_not_their_order() {
+        let joined = run(|conn| {
+            Box::pin(
+                query("SELECT $2 || '-' || $1 || '-' || $2")
+                    .bind("first")
+                    .bind("second")
+                    .fetch_one::<String>(conn),
+            )
+        });
+        assert_eq!(joined.unwrap(), "second-first-second");
+    }
+
+    #[test]
+    fn typed_nulls_rows_and_tuples_decode() {
+        let row = run(|conn| {
+            Box::pin(
+                query("SELECT $1 AS a, $2 AS b, $3 AS c, $1 IS NULL AS d")
+                    .bind(None::<String>)
+                    .bind(Some(7i64))
+                    .bind(true)
+                    .fetch_one::<(Option<String>, i64, bool, bool)>(conn),
+            )
+        });
+        assert_eq!(row.unwrap(), (None, 7, true, true));
+        let missing = run(|conn| Box::pin(query("SELECT 1 WHERE 0").fetch_one::<i64>(conn)));
+        assert!(matches!(missing, Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_missing_value_is_an_error_not_a_null() {
+        let result = run(|conn| Box::pin(query("SELECT $1, $2").bind(1i64).execute(conn)));
+        assert!(matches!(result, Err(StoreError::Database(m)) if m.contains("$2")));
+    }
+
+    #[test]
+    fn unique_violations_are_conflicts() {
+        let result = run(|conn| {
+            Box::pin(async move {
+                query("CREATE TABLE t (id TEXT PRIMARY KEY)")
+                    .execute(conn)
+                    .await?;
+                query("INSERT INTO t VALUES ($1)")
+                    .bind("a")
+                    .execute(conn)
+                    .await?;
+                query("INSERT INTO t VALUES ($1)")
+                    .bind("a")
+                    .execute(conn)
+                    .await
+            })
+        });
+        assert!(matches!(result, Err(StoreError::Conflict(_))));
+    }
+}

@@ -1,0 +1,74 @@
+//! The SQLite group-commit writer on a real file: concurrent writes that share a transaction
+//! keep their own fates (a conflicting one is undone alone), every acknowledged write survives
+//! closing and reopening, and an in-memory database is refused.
+
+use gangplank_store::{Bootstrap, NewApp, Store, StoreError};
+
+fn app(id: &str) -> NewApp {
+    NewApp {
+        org_id: "acme".into(),
+        id: id.into(),
+        name: id.into(),
+        created_by: "admin".into(),
+        env: None,
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writes_fail_alone_and_acknowledged_ones_are_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = Store::connect(&url).await.unwrap();
+    store
+        .bootstrap(Bootstrap {
+            org_id: "acme".into(),
+            admin_user_id: "admin".into(),
+            admin_name: "admin".into(),
+            token_hash: "00".into(),
+            env_types: vec![("development".into(), String::new())],
+        })
+        .await
+        .unwrap();
+
+    // 40 distinct apps, each created twice at once: the second of each pair conflicts, most
+    // likely inside the same transaction as other apps' successful creations.
+    let mut tasks = Vec::new();
+    for n in 0..80 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.create_app(app(&format!("app-{}", n % 40))).await
+        }));
+    }
+    let (mut created, mut conflicts) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(StoreError::Conflict(message)) => {
+                assert!(message.contains("already exists"), "{message}");
+                conflicts += 1;
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!((created, conflicts), (40, 40));
+
+    store.close().await;
+    let reopened = Store::connect(&url).await.unwrap();
+    let mut ids: Vec<String> = reopened
+        .list_apps("acme", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..40).map(|n| format!("app-{n}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn an_in_memory_database_is_refused() {
+    let error = Store::connect("sqlite::memory:").await.unwrap_err();
+    assert!(error.to_string().contains("in-memory"), "{error}");
+}
