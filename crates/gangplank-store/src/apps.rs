@@ -598,8 +598,7 @@ async fn upsert_app_member(
     .bind(role)
     .bind(now)
     .execute(conn)
-    .await
-    .map(|_| ())?;
+    .await?;
     Ok(())
 }
 

@@ -360,8 +360,7 @@ async fn record_version(
             .bind(now)
             .bind(&new.created_by)
             .execute(conn)
-            .await
-            .map(|_| ())?;
+            .await?;
             new.new_artefact_id.clone()
         }
     };
@@ -391,8 +390,7 @@ async fn record_version(
                 .bind(now)
                 .bind(&new.created_by)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
             let mut follow_up = FollowUp::default();
             if new.kind == "container" {
                 // Durable hand-off to automation, committed with the version itself; only
@@ -421,8 +419,7 @@ async fn record_version(
                     query("UPDATE artefact_versions SET digest_status = 'pending' WHERE id = $1")
                         .bind(&id)
                         .execute(conn)
-                        .await
-                        .map(|_| ())?;
+                        .await?;
                     follow_up.resolve_digest = true;
                 }
             }

@@ -166,8 +166,7 @@ impl Store {
                 .bind(&row.created_by)
                 .bind(row.updated_at)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
                 Ok(row)
             })
         }))
@@ -626,8 +625,7 @@ async fn settle(
         query("DELETE FROM automation_pending WHERE seq = $1")
             .bind(item.seq)
             .execute(conn)
-            .await
-            .map(|_| ())?;
+            .await?;
         query(
             "UPDATE automation_log SET outcome = $2, code = $3, reason = $4, deploy_id = $5 WHERE seq = $1"
         )
@@ -637,8 +635,7 @@ async fn settle(
         .bind(reason)
         .bind(deploy_id)
         .execute(conn)
-        .await
-        .map(|_| ())?;
+        .await?;
     }
     Ok(())
 }
@@ -683,8 +680,7 @@ async fn record_one(
                 .bind(log_seq)
                 .bind(now)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
         } else {
             let event = Event::new(
                 &org_id,
@@ -706,7 +702,6 @@ async fn record_one(
     query("DELETE FROM automation_inbox WHERE seq = $1")
         .bind(item.seq)
         .execute(conn)
-        .await
-        .map(|_| ())?;
+        .await?;
     Ok(())
 }

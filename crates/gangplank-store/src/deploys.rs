@@ -294,8 +294,7 @@ impl Store {
                 .bind(&row.contributers)
                 .bind(row.last_modified_at)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
                 Ok(row)
             })
         }))
@@ -430,8 +429,7 @@ impl Store {
                 .bind(now)
                 .bind(&held_by)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
                 Ok(())
             })
         }))
@@ -535,8 +533,7 @@ impl Store {
                 .bind(&deploy_id)
                 .bind(until)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
                 Ok(())
             })
         }))
@@ -574,8 +571,7 @@ pub(crate) async fn insert_set(
     .bind(content)
     .bind(now)
     .execute(conn)
-    .await
-    .map(|_| ())?;
+    .await?;
     Ok(())
 }
 
@@ -602,8 +598,7 @@ async fn insert_delta(
     .bind(&row.created_by)
     .bind(row.last_modified_at)
     .execute(conn)
-    .await
-    .map(|_| ())?;
+    .await?;
     Ok(())
 }
 
@@ -713,8 +708,7 @@ pub(crate) async fn insert_deploy(
     .bind(&new.created_by)
     .bind(&new.triggered_by)
     .execute(conn)
-    .await
-    .map(|_| ())?;
+    .await?;
     query(
         "INSERT INTO deploy_jobs (org_id, app_id, deploy_id, attempts, lease_until) VALUES ($1, $2, $3, 0, 0)"
     )
@@ -722,8 +716,7 @@ pub(crate) async fn insert_deploy(
     .bind(&new.app_id)
     .bind(&new.id)
     .execute(conn)
-    .await
-    .map(|_| ())?;
+    .await?;
     query(
         "UPDATE envs SET from_deploy_id = $4, last_deploy_id = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3"
     )
@@ -732,8 +725,7 @@ pub(crate) async fn insert_deploy(
     .bind(&new.env_id)
     .bind(&new.id)
     .execute(conn)
-    .await
-    .map(|_| ())?;
+    .await?;
     if let Some(repositories) = &new.repositories {
         set_env_images(conn, &new.org_id, &new.app_id, &new.env_id, repositories).await?;
     }
@@ -800,16 +792,14 @@ async fn finish(
         .bind(&error.summary)
         .bind(&error.message)
         .execute(conn)
-        .await
-        .map(|_| ())?;
+        .await?;
     }
     query("DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3")
         .bind(org_id)
         .bind(app_id)
         .bind(deploy_id)
         .execute(conn)
-        .await
-        .map(|_| ())?;
+        .await?;
     enqueue_event(
         conn,
         &deploy_event(org_id, app_id, &deploy, "finished", now),
@@ -903,8 +893,7 @@ async fn set_env_images(
         .bind(app_id)
         .bind(env_id)
         .execute(conn)
-        .await
-        .map(|_| ())?;
+        .await?;
     for repository in repositories {
         query(
             "INSERT INTO env_images (org_id, repository, app_id, env_id) VALUES ($1, $2, $3, $4)",
@@ -914,8 +903,7 @@ async fn set_env_images(
         .bind(app_id)
         .bind(env_id)
         .execute(conn)
-        .await
-        .map(|_| ())?;
+        .await?;
     }
     Ok(())
 }

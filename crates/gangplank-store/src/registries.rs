@@ -188,8 +188,7 @@ impl Store {
                 .bind(&user_id)
                 .bind(now)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
                 Ok(())
             })
         }))
@@ -320,8 +319,7 @@ impl Store {
                         .bind(&value.id)
                         .bind(&value.sealed)
                         .execute(conn)
-                        .await
-                        .map(|_| ())?;
+                        .await?;
                 }
                 Ok(())
             })

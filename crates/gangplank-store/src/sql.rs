@@ -29,41 +29,19 @@ pub(crate) trait Bind {
     fn null() -> Value;
 }
 
-impl Bind for &str {
-    fn value(self) -> Value {
-        Value::Text(Some(self.to_owned()))
-    }
-    fn null() -> Value {
-        Value::Text(None)
-    }
+macro_rules! bind_as {
+    ($($ty:ty => $variant:ident),*) => {$(
+        impl Bind for $ty {
+            fn value(self) -> Value {
+                Value::$variant(Some(self.into()))
+            }
+            fn null() -> Value {
+                Value::$variant(None)
+            }
+        }
+    )*};
 }
-
-impl Bind for String {
-    fn value(self) -> Value {
-        Value::Text(Some(self))
-    }
-    fn null() -> Value {
-        Value::Text(None)
-    }
-}
-
-impl Bind for i64 {
-    fn value(self) -> Value {
-        Value::Int(Some(self))
-    }
-    fn null() -> Value {
-        Value::Int(None)
-    }
-}
-
-impl Bind for bool {
-    fn value(self) -> Value {
-        Value::Bool(Some(self))
-    }
-    fn null() -> Value {
-        Value::Bool(None)
-    }
-}
+bind_as!(&str => Text, String => Text, i64 => Int, bool => Bool);
 
 impl<T: Bind> Bind for Option<T> {
     fn value(self) -> Value {

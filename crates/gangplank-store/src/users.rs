@@ -115,16 +115,14 @@ impl Store {
                     .bind(&boot.org_id)
                     .bind(now)
                     .execute(conn)
-                    .await
-                    .map(|_| ())?;
+                    .await?;
                 for (id, description) in &boot.env_types {
                     query("INSERT INTO env_types (org_id, id, description) VALUES ($1, $2, $3)")
                         .bind(&boot.org_id)
                         .bind(id)
                         .bind(description)
                         .execute(conn)
-                        .await
-                        .map(|_| ())?;
+                        .await?;
                 }
                 insert_user(conn, &boot.admin_user_id, &boot.admin_name, "", now).await?;
                 insert_member(
@@ -355,8 +353,7 @@ impl Store {
                     )
                     .bind(&user_id)
                     .execute(conn)
-                    .await
-                    .map(|_| ())?;
+                    .await?;
                     Ok(())
                 })
             }))
@@ -463,8 +460,7 @@ async fn insert_user(
     .bind(email)
     .bind(now)
     .execute(conn)
-    .await
-    .map(|_| ())?;
+    .await?;
     Ok(())
 }
 
@@ -481,8 +477,7 @@ async fn insert_member(
         .bind(role)
         .bind(now)
         .execute(conn)
-        .await
-        .map(|_| ())?;
+        .await?;
     Ok(())
 }
 
@@ -503,8 +498,7 @@ async fn insert_token(
     .bind(&token.created_by)
     .bind(token.expires_at)
     .execute(conn)
-    .await
-    .map(|_| ())?;
+    .await?;
     Ok(())
 }
 

@@ -251,8 +251,7 @@ pub(crate) async fn enqueue_event(
         .bind(&body)
         .bind(now)
         .execute(conn)
-        .await
-        .map(|_| ())?;
+        .await?;
         written += 1;
     }
     Ok(written)
@@ -552,8 +551,7 @@ impl Store {
                 .bind(attempt.status_code)
                 .bind(&attempt.error)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
                 let finished = attempt.started_at + attempt.duration_ms;
                 let (state, next, finished_at, error) = match &attempt.outcome {
                     AttemptOutcome::Delivered => ("succeeded", 0, finished, String::new()),
@@ -571,8 +569,7 @@ impl Store {
                 .bind(&error)
                 .bind(finished_at)
                 .execute(conn)
-                .await
-                .map(|_| ())?;
+                .await?;
                 Ok(())
             })
         }))

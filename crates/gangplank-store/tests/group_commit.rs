@@ -2,7 +2,9 @@
 //! keep their own fates (a conflicting one is undone alone), every acknowledged write survives
 //! closing and reopening, and an in-memory database is refused.
 
-use gangplank_store::{Bootstrap, NewApp, Store, StoreError};
+mod support;
+
+use gangplank_store::{NewApp, Store, StoreError};
 
 fn app(id: &str) -> NewApp {
     NewApp {
@@ -16,19 +18,7 @@ fn app(id: &str) -> NewApp {
 
 #[tokio::test]
 async fn concurrent_writes_fail_alone_and_acknowledged_ones_are_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let store = Store::connect(&url).await.unwrap();
-    store
-        .bootstrap(Bootstrap {
-            org_id: "acme".into(),
-            admin_user_id: "admin".into(),
-            admin_name: "admin".into(),
-            token_hash: "00".into(),
-            env_types: vec![("development".into(), String::new())],
-        })
-        .await
-        .unwrap();
+    let (_dir, store, url) = support::bootstrapped_store().await;
 
     // 40 distinct apps, each created twice at once: the second of each pair conflicts, most
     // likely inside the same transaction as other apps' successful creations.

@@ -1,22 +1,12 @@
 //! The deployment queue's leases on a real SQLite file: a claim hides a job until its lease
 //! lapses, renewal pushes that out, and a lapsed job is claimed again as a further attempt.
 
-use gangplank_store::{Bootstrap, NewApp, NewDeploy, NewEnv, Store};
+mod support;
+
+use gangplank_store::{NewApp, NewDeploy, NewEnv, Store};
 
 async fn store_with_a_queued_deploy() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let store = Store::connect(&url).await.unwrap();
-    store
-        .bootstrap(Bootstrap {
-            org_id: "acme".into(),
-            admin_user_id: "admin".into(),
-            admin_name: "admin".into(),
-            token_hash: "00".into(),
-            env_types: vec![("development".into(), String::new())],
-        })
-        .await
-        .unwrap();
+    let (dir, store, _url) = support::bootstrapped_store().await;
     store
         .create_app(NewApp {
             org_id: "acme".into(),
