@@ -211,7 +211,7 @@ impl ReadPool {
             .acquire()
             .await
             .map_err(|_| StoreError::Database("the database is closed".to_owned()))?;
-        let idle = self.take_idle();
+        let idle = self.idle().pop();
         let path = self.path.clone();
         let (result, conn) = tokio::task::spawn_blocking(move || {
             let mut conn = match idle {
@@ -227,22 +227,20 @@ impl ReadPool {
         .await
         .map_err(|e| StoreError::Database(format!("a read failed: {e}")))?;
         if let Some(conn) = conn {
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(conn);
+            self.idle().push(conn);
         }
         result
     }
 
-    fn take_idle(&self) -> Option<rusqlite::Connection> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    /// The kept connections; a panic elsewhere cannot leave this list half-changed.
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<rusqlite::Connection>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Refuses further reads and drops the idle connections.
     fn close(&self) {
         self.permits.close();
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.idle().clear();
     }
 }
 
