@@ -99,8 +99,7 @@ impl Store {
                 .bind(&app.created_by)
                 .execute(conn)
                 .await
-                .map(|_| ())
-                .map_err(|error| conflict_as(error, format!("app {} already exists", app.id)))?;
+                .map_err(|error| error.conflict_as(|| format!("app {} already exists", app.id)))?;
                 upsert_app_member(conn, &app.org_id, &app.id, &app.created_by, "owner", now).await?;
                 let mut envs = Vec::new();
                 if let Some(env) = &app.env {
@@ -503,9 +502,8 @@ impl Store {
                     .bind(&description)
                     .execute(conn)
                     .await
-                    .map(|_| ())
                     .map_err(|error| {
-                        conflict_as(error, format!("environment type {id} already exists"))
+                        error.conflict_as(|| format!("environment type {id} already exists"))
                     })?;
                 Ok(EnvTypeRow { id, description })
             })
@@ -572,14 +570,6 @@ impl Store {
     }
 }
 
-/// Replaces the generic "already exists" with a message that names the record.
-fn conflict_as(error: impl Into<StoreError>, message: String) -> StoreError {
-    match error.into() {
-        StoreError::Conflict(_) => StoreError::Conflict(message),
-        other => other,
-    }
-}
-
 async fn upsert_app_member(
     conn: &mut Conn<'_>,
     org_id: &str,
@@ -635,8 +625,7 @@ async fn insert_env(
     .bind(&env.from_deploy_id)
     .execute(conn)
     .await
-    .map(|_| ())
-    .map_err(|error| conflict_as(error, format!("environment {} already exists in app {app_id}", env.id)))?;
+    .map_err(|error| error.conflict_as(|| format!("environment {} already exists in app {app_id}", env.id)))?;
     let row = EnvRow {
         app_id: app_id.to_owned(),
         id: env.id.clone(),

@@ -211,12 +211,12 @@ impl ReadPool {
             .acquire()
             .await
             .map_err(|_| StoreError::Database("the database is closed".to_owned()))?;
-        let idle = self.idle().pop();
-        let path = self.path.clone();
+        // A kept connection, or the path to open one with (on the blocking thread).
+        let kept = self.idle().pop().ok_or_else(|| self.path.clone());
         let (result, conn) = tokio::task::spawn_blocking(move || {
-            let mut conn = match idle {
-                Some(conn) => conn,
-                None => match open_sqlite(&path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            let mut conn = match kept {
+                Ok(conn) => conn,
+                Err(path) => match open_sqlite(&path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
                     Ok(conn) => conn,
                     Err(error) => return (Err(error), None),
                 },

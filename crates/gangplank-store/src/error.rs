@@ -18,6 +18,17 @@ pub enum StoreError {
     Database(String),
 }
 
+impl StoreError {
+    /// Replaces the generic "already exists" of a uniqueness violation with a message that
+    /// names the record; other errors pass through.
+    pub(crate) fn conflict_as(self, message: impl FnOnce() -> String) -> StoreError {
+        match self {
+            StoreError::Conflict(_) => StoreError::Conflict(message()),
+            other => other,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {

@@ -43,15 +43,12 @@ row_struct!(CredsFetchRow {
 const COLUMNS: &str = "SELECT id, registry, kind, enable_ci, insecure, creds_sealed, secrets, \
      created_at, created_by FROM registries";
 
-/// Names what clashed when a write breaks the id or prefix uniqueness.
-fn clash(error: StoreError, row: &RegistryRow) -> StoreError {
-    match error {
-        StoreError::Conflict(_) => StoreError::Conflict(format!(
-            "a registry with id {} or prefix {} already exists",
-            row.id, row.registry
-        )),
-        other => other,
-    }
+/// What a registry write that breaks the id or prefix uniqueness clashed with.
+fn clash(row: &RegistryRow) -> String {
+    format!(
+        "a registry with id {} or prefix {} already exists",
+        row.id, row.registry
+    )
 }
 
 impl Store {
@@ -81,8 +78,7 @@ impl Store {
                 .bind(&row.created_by)
                 .execute(conn)
                 .await
-                .map(|_| ())
-                .map_err(|e| clash(e, &row))?;
+                .map_err(|e| e.conflict_as(|| clash(&row)))?;
                 Ok(row)
             })
         }))
@@ -136,7 +132,7 @@ impl Store {
                 .bind(&row.secrets)
                 .execute(conn)
                 .await
-                .map_err(|e| clash(e, &row))?;
+                .map_err(|e| e.conflict_as(|| clash(&row)))?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!("no registry {}", row.id)));
                 }

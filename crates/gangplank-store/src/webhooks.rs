@@ -267,7 +267,7 @@ impl Store {
         let org_id = org_id.to_owned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let result = query(
+                query(
                     "INSERT INTO webhooks (org_id, id, app_id, url, disabled, headers, payload, \
                      triggers, secret_sealed, created_at, created_by) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -285,14 +285,10 @@ impl Store {
                 .bind(&row.created_by)
                 .execute(conn)
                 .await
-                .map(|_| ());
-                match result {
-                    Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
-                        "a webhook {} exists in the organization",
-                        row.id
-                    ))),
-                    other => other.map(|()| row),
-                }
+                .map_err(|e| {
+                    e.conflict_as(|| format!("a webhook {} exists in the organization", row.id))
+                })?;
+                Ok(row)
             })
         }))
         .await
