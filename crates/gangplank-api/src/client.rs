@@ -12,12 +12,13 @@ use crate::ErrorBody;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server could not be reached or did not answer.
-    #[error("cannot reach {url}: {source}")]
+    #[error("cannot reach {url}: {reason}")]
     Unreachable {
         /// The URL called.
         url: String,
-        /// The transport error.
-        source: reqwest::Error,
+        /// The transport error's innermost cause, e.g. `Connection refused (os error 111)`:
+        /// reqwest's outer layers only repeat the URL ("error sending request for url …").
+        reason: String,
     },
     /// The server answered with an error status.
     #[error("{status}: {message}")]
@@ -77,9 +78,9 @@ impl Client {
             Body::Json(value) => request.json(&value),
             Body::Form(form) => request.multipart(form),
         };
-        let unreachable = |source| ClientError::Unreachable {
+        let unreachable = |error: reqwest::Error| ClientError::Unreachable {
             url: url.clone(),
-            source,
+            reason: innermost_cause(&error),
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
@@ -104,4 +105,16 @@ impl Client {
             message,
         })
     }
+}
+
+/// The deepest error in `error`'s source chain: the one that says what went wrong.
+fn innermost_cause(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

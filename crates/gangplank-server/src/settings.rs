@@ -212,30 +212,40 @@ impl Settings {
 
     /// The effective settings as TOML, with secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
-        let token = match &self.bootstrap_token {
-            Some(_) => "\"<redacted>\"".to_owned(),
-            None => "# unset: generated into <data dir>/admin-token on first start".to_owned(),
+        // A secret that is unset is a comment, not `key = # …`: the output must parse as TOML.
+        let secret = |key: &str, set: bool, generated: &str| {
+            if set {
+                format!("{key} = \"<redacted>\"")
+            } else {
+                format!("# {key} is unset: generated into <data dir>/{generated} on first start")
+            }
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\nbootstrap_org = {:?}\nbootstrap_token = {}\nmax_body_bytes = {}\nlog_format = {:?}\nmaster_key = {}\n\n[automation]\ndebounce = {:?}\n\n[webhook]\nallow_private = {}\ntimeout = {:?}\nmax_age = {:?}\n",
-            self.listen,
-            self.data_dir.display().to_string(),
-            redact_url_password(&self.database_url()),
-            self.bootstrap_org,
-            token,
+            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n",
+            toml_string(&self.listen),
+            toml_string(&self.data_dir.display().to_string()),
+            toml_string(&redact_url_password(&self.database_url())),
+            toml_string(&self.bootstrap_org),
+            secret(
+                "bootstrap_token",
+                self.bootstrap_token.is_some(),
+                "admin-token"
+            ),
             self.max_body_bytes,
-            log_format,
-            match &self.master_key {
-                Some(_) => "\"<redacted>\"",
-                None => "# unset: generated into <data dir>/master-key on first start",
-            },
-            humantime::format_duration(self.automation.debounce).to_string(),
+            toml_string(&log_format),
+            secret("master_key", self.master_key.is_some(), "master-key"),
+            toml_string(&humantime::format_duration(self.automation.debounce).to_string()),
             self.webhook.allow_private,
-            humantime::format_duration(self.webhook.timeout).to_string(),
-            humantime::format_duration(self.webhook.max_age).to_string(),
+            toml_string(&humantime::format_duration(self.webhook.timeout).to_string()),
+            toml_string(&humantime::format_duration(self.webhook.max_age).to_string()),
         )
     }
+}
+
+/// `text` as a TOML string (Rust's `{:?}` escapes some characters in ways TOML does not read).
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
 }
 
 /// Hides the password of `scheme://user:password@host/…`.

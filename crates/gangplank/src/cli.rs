@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::UsageError;
 
 /// Gangplank: a self-hosted delivery orchestrator for container images.
 #[derive(Debug, Parser)]
@@ -36,6 +39,80 @@ pub struct Global {
     /// Output format; a table on a terminal, JSON otherwise.
     #[arg(short = 'o', long, global = true)]
     pub output: Option<OutputFormat>,
+}
+
+/// [`Global`]'s flags (id, long, short): they configure the client, so the verbs that are not
+/// clients (`serve`, `agent`, `admin`) neither show nor take them.
+const CLIENT_FLAGS: [(&str, &str, Option<char>); 6] = [
+    ("url", "url", None),
+    ("token", "token", None),
+    ("org", "org", None),
+    ("app", "app", None),
+    ("env", "env", None),
+    ("output", "output", Some('o')),
+];
+
+/// The verbs that run a server or work on its data rather than call its API.
+const SERVER_VERBS: [&str; 3] = ["serve", "agent", "admin"];
+
+/// The command line: [`Cli`], with the client flags kept out of the server verbs' help.
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for verb in SERVER_VERBS {
+        if command.find_subcommand(verb).is_some() {
+            command = command.mut_subcommand(verb, shadow_client_flags);
+        }
+    }
+    command
+}
+
+/// Gives a server verb hidden flags with the client flags' ids. clap copies a global flag into a
+/// subcommand only when the subcommand has no flag of that id (and has no per-subcommand
+/// opt-out), so these keep the global ones out of the verb's help; `refuse_client_flags` then
+/// rejects them when used.
+fn shadow_client_flags(mut command: clap::Command) -> clap::Command {
+    for (id, long, short) in CLIENT_FLAGS {
+        let mut arg = clap::Arg::new(id)
+            .long(long)
+            .hide(true)
+            .action(clap::ArgAction::Set);
+        if let Some(short) = short {
+            arg = arg.short(short);
+        }
+        command = command.arg(arg);
+    }
+    command
+}
+
+/// A client flag given on the command line of a server verb is refused, not silently ignored
+/// (from the environment they are fine: a shell set up for the client may start a server).
+pub fn refuse_client_flags(matches: &ArgMatches) -> Result<(), UsageError> {
+    let Some((verb, sub)) = matches.subcommand() else {
+        return Ok(());
+    };
+    if !SERVER_VERBS.contains(&verb) {
+        return Ok(());
+    }
+    let mut levels = vec![matches, sub];
+    while let Some((_, deeper)) = levels.last().and_then(|m| m.subcommand()) {
+        levels.push(deeper);
+    }
+    for (id, long, short) in CLIENT_FLAGS {
+        let given = levels.iter().any(|m| {
+            m.ids().any(|known| known.as_str() == id)
+                && m.value_source(id) == Some(ValueSource::CommandLine)
+        });
+        if given {
+            let flag = match short {
+                Some(short) => format!("-{short}/--{long}"),
+                None => format!("--{long}"),
+            };
+            return Err(UsageError(format!(
+                "{flag} is a client option; `gangplank {verb}` does not take it (see `gangplank {verb} --help`)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

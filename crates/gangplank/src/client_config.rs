@@ -80,9 +80,31 @@ impl FileConfig {
                 )));
             }
         };
+        if key == "url" {
+            check_url(&value)?;
+        }
         *slot = Some(value);
         Ok(())
     }
+}
+
+/// Refuses a server URL that cannot be called, saying how to fix it: reqwest's own error for a
+/// missing scheme is `builder error: relative URL without a base`.
+pub fn check_url(url: &str) -> Result<(), UsageError> {
+    let invalid = |what: String| UsageError(format!("invalid server URL {url:?}: {what}"));
+    if !url.contains("://") {
+        return Err(invalid(format!(
+            "add http:// or https://, e.g. http://{url}"
+        )));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("use http:// or https://".to_owned()));
+    }
+    if !parsed.has_host() {
+        return Err(invalid("it has no host".to_owned()));
+    }
+    Ok(())
 }
 
 /// The effective client settings.
@@ -98,12 +120,14 @@ pub struct Resolved {
 impl Resolved {
     pub fn from(global: &Global) -> anyhow::Result<Self> {
         let file = FileConfig::load()?;
+        let url = global
+            .url
+            .clone()
+            .or(file.url)
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
+        check_url(&url)?;
         Ok(Resolved {
-            url: global
-                .url
-                .clone()
-                .or(file.url)
-                .unwrap_or_else(|| DEFAULT_URL.to_owned()),
+            url,
             token: global.token.clone().or(file.token),
             org: global.org.clone().or(file.org),
             app: global.app.clone().or(file.app),

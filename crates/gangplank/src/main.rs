@@ -10,7 +10,7 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use crate::cli::{Cli, Command};
 
@@ -20,7 +20,13 @@ use crate::cli::{Cli, Command};
 pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = cli::command().get_matches();
+    // Before decoding: a server verb's shadow of a client flag holds text, not its type.
+    if let Err(error) = cli::refuse_client_flags(&matches) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     // The agent idles on small hosts beside the services it runs: one thread keeps its
     // footprint down, and its work (verifying a token, waiting on compose) needs no more.
     #[cfg(feature = "server")]
@@ -47,7 +53,13 @@ fn main() -> ExitCode {
         Err(error) => {
             // One line: the outermost context first, then its causes.
             let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
-            eprintln!("error: {}", causes.join(": "));
+            let advice = match error.downcast_ref::<gangplank_api::client::ClientError>() {
+                Some(gangplank_api::client::ClientError::Unreachable { .. }) => {
+                    "; is the server running there? Set its address with --url, GANGPLANK_URL or `gangplank config set url URL`"
+                }
+                _ => "",
+            };
+            eprintln!("error: {}{advice}", causes.join(": "));
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
@@ -63,7 +75,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(args).await,
         #[cfg(feature = "server")]
         Command::Agent(args) => commands::agent::run(args).await,
-        Command::Config(args) => commands::config::run(args),
+        Command::Config(args) => commands::config::run(args, cli.global.output),
         Command::Create(args) => commands::create::run(&cli.global, args).await,
         Command::Get(args) => commands::get::run(&cli.global, args).await,
         Command::Delete(args) => commands::delete::run(&cli.global, args).await,

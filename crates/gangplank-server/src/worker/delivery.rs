@@ -57,6 +57,11 @@ impl Resolve for PublicOnly {
     }
 }
 
+/// What a refused private target's message adds: the setting that allows it, so the caller
+/// knows what to change (on a development server) rather than only what was wrong.
+const ALLOW_PRIVATE_HINT: &str =
+    " (http:// and private addresses need GANGPLANK_WEBHOOK_ALLOW_PRIVATE=true on the server)";
+
 /// Checks a webhook URL: https with a host, or (with `allow_private`) also http; IP literals
 /// must be public unless private targets are allowed. The message is for the API caller.
 pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String> {
@@ -64,6 +69,7 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String>
     match parsed.scheme() {
         "https" => {}
         "http" if allow_private => {}
+        "http" => return Err(format!("must be an https:// URL{ALLOW_PRIVATE_HINT}")),
         _ => return Err("must be an https:// URL".to_owned()),
     }
     let host = parsed.host_str().ok_or("must have a host")?;
@@ -72,10 +78,12 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String>
         && !allow_private
         && !is_public(ip)
     {
-        return Err(format!("{ip} is not a public address"));
+        return Err(format!("{ip} is not a public address{ALLOW_PRIVATE_HINT}"));
     }
     if !allow_private && (host == "localhost" || host.ends_with(".localhost")) {
-        return Err("localhost is not a public address".to_owned());
+        return Err(format!(
+            "localhost is not a public address{ALLOW_PRIVATE_HINT}"
+        ));
     }
     Ok(parsed)
 }

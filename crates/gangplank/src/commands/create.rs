@@ -81,6 +81,13 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
 
 /// The JSON body; a `--spec` file (YAML or JSON) is embedded as the `spec` object.
 fn artefact_version_body(args: ArtefactVersionArgs) -> anyhow::Result<Value> {
+    // The API allows no version, but a container version without its tag names no image.
+    if args.kind == "container" && args.version.as_deref().is_none_or(str::is_empty) {
+        return Err(UsageError(
+            "a container version needs --version (the image tag), e.g. --version 1.4.2".to_owned(),
+        )
+        .into());
+    }
     let mut body = json!({"type": args.kind, "name": args.name});
     let fields = [
         ("version", args.version),

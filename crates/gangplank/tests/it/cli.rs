@@ -241,6 +241,8 @@ fn errors_are_one_line_with_the_right_exit_code() {
             "container",
             "-n",
             "app",
+            "--version",
+            "1.0.0",
             "--commit",
             "xyz",
         ])
@@ -280,6 +282,247 @@ fn serve_prints_its_config_with_secrets_redacted() {
         !printed.contains("s3cretpassw0rd") && !printed.contains("a-bootstrap-token-nobody-sees"),
         "{printed}"
     );
+    let parsed: toml::Table = toml::from_str(&printed)
+        .unwrap_or_else(|e| panic!("--print-config is not TOML ({e}):\n{printed}"));
+    assert_eq!(parsed["bootstrap_token"].as_str(), Some("<redacted>"));
+    assert_eq!(parsed["webhook"]["allow_private"].as_bool(), Some(false));
+}
+
+#[test]
+fn print_config_is_toml_when_secrets_are_unset() {
+    let home = tempfile::tempdir().unwrap();
+    let out = gangplank(home.path())
+        .env_remove("GANGPLANK_BOOTSTRAP_TOKEN")
+        .env_remove("GANGPLANK_MASTER_KEY")
+        .env("GANGPLANK_DATA_DIR", "./data \"quoted\" \u{7f}")
+        .args(["serve", "--print-config"])
+        .assert()
+        .success();
+    let printed = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let parsed: toml::Table = toml::from_str(&printed)
+        .unwrap_or_else(|e| panic!("--print-config is not TOML ({e}):\n{printed}"));
+    assert_eq!(parsed["listen"].as_str(), Some("127.0.0.1:8080"));
+    assert_eq!(
+        parsed["data_dir"].as_str(),
+        Some("./data \"quoted\" \u{7f}")
+    );
+    assert!(
+        !parsed.contains_key("bootstrap_token") && !parsed.contains_key("master_key"),
+        "unset secrets are comments: {printed}"
+    );
+    assert!(printed.contains("# bootstrap_token is unset"), "{printed}");
+    assert_eq!(parsed["automation"]["debounce"].as_str(), Some("2s"));
+}
+
+/// Runs `gangplank ARGS`, expects exit `code` and one `error: …` line on stderr, returns it.
+fn one_error_line(command: &mut Command, code: i32) -> String {
+    let out = command.assert().code(code);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_server_url_without_a_scheme_says_to_add_one() {
+    let home = tempfile::tempdir().unwrap();
+    let line = one_error_line(
+        gangplank(home.path()).args(["--url", "127.0.0.1:8080", "--org", "default", "get", "apps"]),
+        2,
+    );
+    assert!(
+        line.contains(r#"invalid server URL "127.0.0.1:8080": add http:// or https://"#),
+        "{line}"
+    );
+    assert!(!line.contains("builder error"), "{line}");
+    // `host:port` parses as a URL with the scheme `localhost`: still no usable scheme.
+    let line = one_error_line(
+        gangplank(home.path())
+            .env("GANGPLANK_URL", "localhost:8080")
+            .args(["--org", "default", "get", "apps"]),
+        2,
+    );
+    assert!(line.contains("add http:// or https://"), "{line}");
+    let line = one_error_line(
+        gangplank(home.path()).args(["config", "set", "url", "ftp://example.com"]),
+        2,
+    );
+    assert!(line.contains("use http:// or https://"), "{line}");
+    assert!(
+        !home.path().join("gangplank/config.toml").exists(),
+        "nothing saved"
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_named_once_with_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let line = one_error_line(
+        gangplank(home.path()).args([
+            "--url",
+            "http://127.0.0.1:9",
+            "--org",
+            "default",
+            "get",
+            "apps",
+        ]),
+        1,
+    );
+    assert!(line.contains("cannot reach http://127.0.0.1:9/"), "{line}");
+    assert_eq!(
+        line.matches("127.0.0.1:9").count(),
+        1,
+        "the URL once: {line}"
+    );
+    assert_eq!(
+        line.to_lowercase().matches("refused").count(),
+        1,
+        "the cause once: {line}"
+    );
+    assert!(line.contains("GANGPLANK_URL"), "what to do: {line}");
+}
+
+#[test]
+fn a_private_webhook_target_names_the_setting_that_allows_it() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let client = |command: &mut Command| {
+        command.args([
+            "--url",
+            server.base.as_str(),
+            "--token",
+            ADMIN,
+            "--org",
+            "default",
+            "--app",
+            "hooks",
+        ]);
+    };
+    let mut create = gangplank(home.path());
+    client(&mut create);
+    create.args(["create", "app", "hooks"]).assert().success();
+    for url in [
+        "http://hooks.example.com/x",
+        "https://10.0.0.8/x",
+        "https://localhost/x",
+    ] {
+        let mut command = gangplank(home.path());
+        client(&mut command);
+        command.args(["create", "webhook", "hook", "--target-url", url]);
+        let line = one_error_line(&mut command, 1);
+        assert!(
+            line.contains("GANGPLANK_WEBHOOK_ALLOW_PRIVATE=true"),
+            "{url}: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_container_version_needs_its_tag() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let base = [
+        "--url",
+        server.base.as_str(),
+        "--token",
+        ADMIN,
+        "--org",
+        "default",
+    ];
+    for version in [None, Some("")] {
+        let mut command = gangplank(home.path());
+        command.args(base).args([
+            "create",
+            "artefact-version",
+            "-t",
+            "container",
+            "-n",
+            "registry.example.com/team/app",
+        ]);
+        if let Some(version) = version {
+            command.args(["--version", version]);
+        }
+        let line = one_error_line(&mut command, 2);
+        assert!(line.contains("--version"), "{line}");
+    }
+    let listed = gangplank(home.path())
+        .args(base)
+        .args(["get", "artefact-versions", "-o", "json"])
+        .assert()
+        .success();
+    assert_eq!(json_of(&listed.get_output().stdout), serde_json::json!([]));
+}
+
+#[test]
+fn config_view_honours_the_output_format() {
+    let home = tempfile::tempdir().unwrap();
+    for (key, value) in [("org", "default"), ("token", ADMIN)] {
+        gangplank(home.path())
+            .args(["config", "set", key, value])
+            .assert()
+            .success();
+    }
+    let json = gangplank(home.path())
+        .args(["config", "view", "-o", "json"])
+        .assert()
+        .success();
+    let json = json_of(&json.get_output().stdout);
+    assert_eq!(
+        json,
+        serde_json::json!({"org": "default", "token": "<redacted>"})
+    );
+    let yaml = gangplank(home.path())
+        .args(["-o", "yaml", "config", "view"])
+        .assert()
+        .success();
+    let yaml = String::from_utf8_lossy(&yaml.get_output().stdout).into_owned();
+    assert!(
+        yaml.contains("org: default") && !yaml.contains(ADMIN),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn server_verbs_refuse_client_flags() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["serve", "--url", "http://127.0.0.1:1", "--print-config"][..],
+        &["--token", "x", "serve", "--print-config"],
+        &["serve", "--print-config", "-o", "json"],
+        &["agent", "--org", "default"],
+        &["--app", "shop", "agent"],
+        &["admin", "--env", "development", "rotate-key"],
+    ] {
+        let line = one_error_line(gangplank(home.path()).args(args), 2);
+        assert!(line.contains("is a client option"), "{args:?}: {line}");
+    }
+    // Below `admin`, clap itself refuses them: they are not defined there.
+    gangplank(home.path())
+        .args(["admin", "rotate-key", "--env", "development"])
+        .assert()
+        .code(2);
+    for verb in ["serve", "agent"] {
+        let help = gangplank(home.path())
+            .args([verb, "--help"])
+            .assert()
+            .success();
+        let help = String::from_utf8_lossy(&help.get_output().stdout).into_owned();
+        for flag in ["--url", "--token", "--org", "--app", "--env", "--output"] {
+            assert!(!help.contains(flag), "{verb} --help shows {flag}:\n{help}");
+        }
+    }
+    let help = gangplank(home.path())
+        .args(["get", "--help"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&help.get_output().stdout).contains("--url"));
+    // From the environment they are not the server's business, and not an error.
+    gangplank(home.path())
+        .env("GANGPLANK_URL", "http://127.0.0.1:1")
+        .env("GANGPLANK_ORG", "default")
+        .args(["serve", "--print-config"])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -461,7 +704,7 @@ fn registry_create_get_and_creds_for_docker_login() {
             "registry",
             "local",
             "--registry",
-            "localhost:5000",
+            "localhost:5000/team",
             "--type",
             "basic",
             "--username",
@@ -477,7 +720,7 @@ fn registry_create_get_and_creds_for_docker_login() {
         .assert()
         .success();
     let listed = json_of(&listed.get_output().stdout);
-    assert_eq!(listed[0]["registry"], "localhost:5000");
+    assert_eq!(listed[0]["registry"], "localhost:5000/team");
     assert_eq!(listed[0]["has_creds"], true);
     let login = gangplank(home.path())
         .args(base)
@@ -491,7 +734,9 @@ fn registry_create_get_and_creds_for_docker_login() {
     );
     let stderr = String::from_utf8_lossy(&login.get_output().stderr).into_owned();
     assert!(
-        stderr.contains("docker login -u ci --password-stdin localhost:5000"),
-        "{stderr}"
+        stderr
+            .trim_end()
+            .ends_with("docker login -u ci --password-stdin localhost:5000"),
+        "docker login takes a host, not the registry's path: {stderr}"
     );
 }
