@@ -1,5 +1,7 @@
-//! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy)
-//! and `cargo xtask bench ingest|automation|registry|agent`.
+//! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy,
+//! the README's commands) and `cargo xtask bench ingest|automation|registry|agent`.
+
+mod readme;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,15 +15,22 @@ fn main() -> anyhow::Result<()> {
         ["ci"] => ci(),
         ["test"] => test(),
         ["tidy"] => tidy(),
+        ["readme"] => readme::run(&root(), &target_dir()),
         [
             "bench",
             which @ ("ingest" | "automation" | "registry" | "agent"),
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
+            "usage: cargo xtask ci | test | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
         ),
     }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"))
 }
 
 fn root() -> PathBuf {
@@ -63,10 +72,12 @@ fn ci() -> anyhow::Result<()> {
     test()
 }
 
-/// Installs what the tests drive (curl, wget) when missing, then runs every test.
+/// Installs what the tests drive (curl, wget, jq, …) when missing, then runs every test and the
+/// README's commands.
 fn test() -> anyhow::Result<()> {
     install_debian_packages(&[
         ("curl", "curl"),
+        ("jq", "jq"),
         ("wget", "wget"),
         ("python3", "python3"),
         ("webhook", "webhook"),
@@ -81,6 +92,7 @@ fn test() -> anyhow::Result<()> {
     install_python_packages("import moto.server, boto3", "moto[server]")?;
     install_python_packages("import cryptography", "cryptography")?;
     run("cargo", &["test", "--workspace", "--locked"])?;
+    readme::run(&root(), &target_dir())?;
     postgres_pass()
 }
 
@@ -359,9 +371,7 @@ fn bench(which: &str, rest: &[&str]) -> anyhow::Result<()> {
             "gangplank-bench",
         ],
     )?;
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("target"));
+    let target = target_dir();
     let server = target.join("release/gangplank");
     let mut args = vec![
         which,
