@@ -49,7 +49,7 @@ struct ShellCommand {
 
 pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<()> {
     let readme = std::fs::read_to_string(root.join("README.md")).context("reading README.md")?;
-    let blocks = sh_blocks(&readme);
+    let blocks = sh_blocks(&readme)?;
     let mut seen_serve = 0;
     let mut seen_skipped = vec![0; SKIPPED.len()];
     let mut commands = Vec::new();
@@ -291,27 +291,46 @@ fn wait_with_deadline(
     }
 }
 
-/// The ```sh blocks of a Markdown text, in order.
-fn sh_blocks(markdown: &str) -> Vec<Block> {
+/// The ```sh blocks of a Markdown text, in order. A block fenced as another shell (```bash,
+/// ```console, …) is refused: it would be shown to readers without being run.
+fn sh_blocks(markdown: &str) -> anyhow::Result<Vec<Block>> {
     let mut blocks = Vec::new();
     let mut current: Option<Block> = None;
     for (index, line) in markdown.lines().enumerate() {
+        let fence = line.trim_end();
+        if current.is_none()
+            && [
+                "bash",
+                "shell",
+                "console",
+                "zsh",
+                "shell-session",
+                "sh-session",
+            ]
+            .iter()
+            .any(|other| fence.strip_prefix("```") == Some(*other))
+        {
+            bail!(
+                "README.md:{}: fence shell commands as ```sh, which `cargo xtask readme` runs (not {fence})",
+                index + 1
+            );
+        }
         match &mut current {
-            None if line.trim_end() == "```sh" => {
+            None if fence == "```sh" => {
                 current = Some(Block {
                     line: index + 2,
                     text: String::new(),
                 });
             }
             None => {}
-            Some(_) if line.trim_end() == "```" => blocks.extend(current.take()),
+            Some(_) if fence == "```" => blocks.extend(current.take()),
             Some(block) => {
                 block.text.push_str(line);
                 block.text.push('\n');
             }
         }
     }
-    blocks
+    Ok(blocks)
 }
 
 /// Splits a block into commands: a command ends at a line end outside quotes, parentheses and
@@ -480,7 +499,7 @@ mod tests {
         let markdown =
             "# Title\n\n```sh\necho one\n```\n\n```toml\nx = 1\n```\n```sh\necho two\n```\n";
         assert_eq!(
-            sh_blocks(markdown),
+            sh_blocks(markdown).unwrap(),
             [
                 Block {
                     line: 4,
@@ -492,6 +511,12 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn refuses_shell_blocks_it_would_not_run() {
+        let error = sh_blocks("text\n\n```bash\necho x\n```\n").unwrap_err();
+        assert!(error.to_string().contains("README.md:3"), "{error}");
     }
 
     #[test]
