@@ -405,19 +405,54 @@ impl Store {
         .await
     }
 
-    /// Deletes one token.
-    pub async fn delete_token(&self, user_id: &str, token_id: &str) -> Result<(), StoreError> {
+    /// Deletes one token. With `keep_one` (the user is the last administrator of an
+    /// organization), refuses when the delete would leave the user no usable token. The user's
+    /// row is locked first, so on PostgreSQL two concurrent deletes of their last two tokens
+    /// run one after the other and the second sees the first.
+    pub async fn delete_token(
+        &self,
+        user_id: &str,
+        token_id: &str,
+        keep_one: bool,
+    ) -> Result<(), StoreError> {
         let (user_id, token_id) = (user_id.to_owned(), token_id.to_owned());
+        let now = crate::now_millis();
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let removed = query("DELETE FROM tokens WHERE user_id = $1 AND id = $2")
-                        .bind(&user_id)
-                        .bind(&token_id)
-                        .execute(conn)
-                        .await?;
-                    if removed == 0 {
+                    if keep_one {
+                        query("UPDATE users SET name = name WHERE id = $1")
+                            .bind(&user_id)
+                            .execute(conn)
+                            .await?;
+                    }
+                    let removed = query(
+                        "DELETE FROM tokens WHERE user_id = $1 AND id = $2 RETURNING expires_at",
+                    )
+                    .bind(&user_id)
+                    .bind(&token_id)
+                    .fetch_optional::<Option<i64>>(conn)
+                    .await?;
+                    let Some(expires_at) = removed else {
                         return Err(StoreError::NotFound(format!("no token {token_id}")));
+                    };
+                    let was_usable = expires_at.is_none_or(|at| at > now);
+                    if keep_one && was_usable {
+                        let usable = query(
+                            "SELECT COUNT(*) FROM tokens WHERE user_id = $1 \
+                             AND (expires_at IS NULL OR expires_at > $2)",
+                        )
+                        .bind(&user_id)
+                        .bind(now)
+                        .fetch_one::<i64>(conn)
+                        .await?;
+                        if usable == 0 {
+                            return Err(StoreError::Refused(format!(
+                                "token {token_id} is the last usable token of an organization's \
+                                 only administrator; create another token first, or make \
+                                 another user an administrator"
+                            )));
+                        }
                     }
                     Ok(())
                 })
@@ -425,6 +460,24 @@ impl Store {
             .await;
         self.invalidate_auth();
         result
+    }
+
+    /// The organizations in which `user_id` is the only administrator.
+    pub async fn sole_administrator_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                query(
+                    "SELECT m.org_id FROM org_members m WHERE m.user_id = $1 \
+                     AND m.role = 'administrator' AND (SELECT COUNT(*) FROM org_members o \
+                     WHERE o.org_id = m.org_id AND o.role = 'administrator') = 1 ORDER BY m.org_id",
+                )
+                .bind(&user_id)
+                .fetch_all::<String>(conn)
+                .await
+            })
+        }))
+        .await
     }
 }
 
