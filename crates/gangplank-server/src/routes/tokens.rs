@@ -9,7 +9,7 @@ use gangplank_store::TokenRow;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Caller, generate_token, hash_token};
+use crate::auth::{Caller, generate_token};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -123,7 +123,7 @@ async fn create(
         .create_token(gangplank_store::NewToken {
             user_id: user,
             id: body.id,
-            token_hash: hash_token(&token),
+            token_hash: state.tokens.hash(&token),
             description: body.description.unwrap_or_default(),
             created_by: caller.user_id,
             expires_at,
