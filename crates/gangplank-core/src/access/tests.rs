@@ -94,11 +94,11 @@ fn token_verdicts() {
     use TokenOp::*;
     use TokenVerdict::*;
     // A membership of the target: their role, the caller's role there, whether they are its
-    // only administrator.
-    let m = |role, caller_role, sole_administrator| TargetMembership {
+    // last administrator who can sign in.
+    let m = |role, caller_role, last_administrator| TargetMembership {
         role,
         caller_role,
-        sole_administrator,
+        last_administrator,
     };
     let admin = Some(Administrator);
     let manager = Some(Manager);

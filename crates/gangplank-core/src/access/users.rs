@@ -17,8 +17,9 @@ pub struct TargetMembership {
     pub role: OrgRole,
     /// The caller's role there, if the caller is a member.
     pub caller_role: Option<OrgRole>,
-    /// Whether the target is that organization's only administrator.
-    pub sole_administrator: bool,
+    /// Whether the target is the organization's last administrator who can sign in: no other
+    /// administrator there holds a usable (unexpired) token.
+    pub last_administrator: bool,
 }
 
 /// What a request wants to do with a user's tokens.
@@ -37,9 +38,10 @@ pub enum TokenOp {
 pub enum TokenVerdict {
     /// Go ahead.
     Allowed,
-    /// Go ahead with the delete, unless it leaves the user without a usable token: they are
-    /// the last administrator of an organization, which would be locked out. The store checks
-    /// this in the deleting transaction, so two concurrent deletes cannot both pass.
+    /// Go ahead with the delete, unless it leaves an organization without an administrator
+    /// holding a usable token: the user is its last administrator who can sign in, and it
+    /// would be locked out. The store checks this in the deleting transaction, so two
+    /// concurrent deletes cannot both pass.
     AllowedKeepingOne,
     /// The caller shares no organization with the user: answer as if the user did not exist,
     /// so user ids cannot be probed from outside.
@@ -51,9 +53,10 @@ pub enum TokenVerdict {
 /// Decides a token request. A token acts with every role its user holds, in every
 /// organization, so a caller other than the user must be a member of each of the user's
 /// organizations and able to grant the user's role there. Only the user themself or an
-/// administrator therefore manages an administrator's tokens. The last administrator of an
-/// organization keeps at least one usable token: nobody, themself included, deletes the last
-/// one (they create the next token first, then delete the old one).
+/// administrator therefore manages an administrator's tokens. An organization keeps an
+/// administrator who can sign in: nobody, the administrator themself included, deletes the
+/// last usable token of its last such administrator (they create the next token first, then
+/// delete the old one, or make another administrator).
 pub fn token_verdict(is_self: bool, target: &[TargetMembership], op: TokenOp) -> TokenVerdict {
     if !is_self {
         if target.iter().all(|m| m.caller_role.is_none()) {
@@ -67,7 +70,7 @@ pub fn token_verdict(is_self: bool, target: &[TargetMembership], op: TokenOp) ->
             return TokenVerdict::Forbidden;
         }
     }
-    if op == TokenOp::Delete && target.iter().any(|m| m.sole_administrator) {
+    if op == TokenOp::Delete && target.iter().any(|m| m.last_administrator) {
         TokenVerdict::AllowedKeepingOne
     } else {
         TokenVerdict::Allowed

@@ -33,7 +33,8 @@ fn token_info(row: TokenRow) -> TokenInfo {
 }
 
 /// Gathers the facts `access::token_verdict` decides on: the target's organizations and
-/// roles, the caller's role in each, and where the target is the only administrator.
+/// roles, the caller's role in each, and where the target is the last administrator who can
+/// sign in.
 async fn authorize(
     state: &AppState,
     caller: &Caller,
@@ -47,8 +48,8 @@ async fn authorize(
         state.store.memberships(&caller.user_id).await?
     };
     let target_orgs = state.store.memberships(user).await?;
-    let sole_admin_of = if op == TokenOp::Delete {
-        state.store.sole_administrator_of(user).await?
+    let last_admin_of = if op == TokenOp::Delete {
+        state.store.last_administrator_of(user).await?
     } else {
         Vec::new()
     };
@@ -61,7 +62,7 @@ async fn authorize(
                     .iter()
                     .find(|(caller_org, _)| caller_org == org)
                     .and_then(|(_, role)| OrgRole::parse(role)),
-                sole_administrator: sole_admin_of.contains(org),
+                last_administrator: last_admin_of.contains(org),
             })
         })
         .collect();
@@ -150,8 +151,8 @@ async fn get_one(
         .ok_or_else(|| ApiError::NotFound(format!("no token {token}")))
 }
 
-/// Revokes a token. The last administrator of an organization cannot revoke their last
-/// usable token (400): they create the next one first.
+/// Revokes a token. An organization's last administrator who can sign in cannot lose their
+/// last usable token (400): they create the next one first.
 #[utoipa::path(delete, path = "/users/{user}/tokens/{token}", tag = "tokens", params(("user" = String, Path), ("token" = String, Path)), responses((status = 204)))]
 async fn remove(
     State(state): State<AppState>,
