@@ -55,15 +55,14 @@ async fn authorize(
     };
     let target: Vec<TargetMembership> = target_orgs
         .iter()
-        .filter_map(|(org, role)| {
-            Some(TargetMembership {
-                role: OrgRole::parse(role)?,
-                caller_role: caller_roles
-                    .iter()
-                    .find(|(caller_org, _)| caller_org == org)
-                    .and_then(|(_, role)| OrgRole::parse(role)),
-                last_administrator: last_admin_of.contains(org),
-            })
+        .map(|(org, role)| TargetMembership {
+            // A role this server does not know counts as the most powerful, never as none.
+            role: OrgRole::parse(role).unwrap_or(OrgRole::Administrator),
+            caller_role: caller_roles
+                .iter()
+                .find(|(caller_org, _)| caller_org == org)
+                .and_then(|(_, role)| OrgRole::parse(role)),
+            last_administrator: last_admin_of.contains(org),
         })
         .collect();
     match token_verdict(is_self, &target, op) {
