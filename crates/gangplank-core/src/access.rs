@@ -6,6 +6,10 @@
 
 use std::fmt;
 
+mod users;
+
+pub use users::{TargetMembership, TokenOp, TokenVerdict, may_manage_user, token_verdict};
+
 /// A role a user holds in an organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrgRole {
@@ -47,7 +51,8 @@ pub enum Action {
     CreateApp,
     /// Create, change or delete environment types.
     ManageEnvTypes,
-    /// Create service users, change org roles, remove users, manage other users' tokens.
+    /// Create service users, change org roles, remove users, manage other users' tokens; only
+    /// for users whose role the caller could grant (see [`may_manage_user`]).
     ManageUsers,
     /// Read one application and its environments.
     ReadApp,

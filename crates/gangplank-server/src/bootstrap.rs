@@ -8,10 +8,14 @@ use gangplank_store::{Bootstrap, Store};
 use secrecy::ExposeSecret;
 
 use crate::Settings;
-use crate::auth::{generate_token, hash_token};
+use crate::auth::{TokenHasher, generate_token};
 
 /// Creates the bootstrap organization and administrator when the database is empty.
-pub async fn ensure(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+pub async fn ensure(
+    store: &Store,
+    settings: &Settings,
+    tokens: &TokenHasher,
+) -> anyhow::Result<()> {
     let (token, generated) = match &settings.bootstrap_token {
         Some(token) => (token.expose_secret().to_owned(), false),
         None => (generate_token(), true),
@@ -21,7 +25,7 @@ pub async fn ensure(store: &Store, settings: &Settings) -> anyhow::Result<()> {
             org_id: settings.bootstrap_org.clone(),
             admin_user_id: uuid::Uuid::new_v4().to_string(),
             admin_name: "admin".to_owned(),
-            token_hash: hash_token(&token),
+            token_hash: tokens.hash(&token),
             env_types: vec![("development".to_owned(), "Development".to_owned())],
         })
         .await?;

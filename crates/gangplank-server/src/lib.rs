@@ -18,6 +18,7 @@ mod secrets;
 mod settings;
 mod signing;
 mod state;
+mod webhook_headers;
 mod worker;
 
 use std::future::Future;
@@ -34,24 +35,30 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)
+    secrets::create_private_dir(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let store = gangplank_store::Store::connect(&settings.database_url())
         .await
         .context("opening the database")?;
-    bootstrap::ensure(&store, &settings)
-        .await
-        .context("bootstrapping the first organization")?;
     let secrets = secrets::SecretBox::load(settings.master_key.as_ref(), &settings.data_dir)
         .context("loading the secret key")?;
     check_master_key(&store, &secrets).await?;
+    let tokens = auth::TokenHasher::load(&store, &secrets)
+        .await
+        .context("loading the token key")?;
+    bootstrap::ensure(&store, &settings, &tokens)
+        .await
+        .context("bootstrapping the first organization")?;
+    webhook_headers::seal_legacy(&store, &secrets)
+        .await
+        .context("sealing webhook headers stored in plain text")?;
     store
         .recover_after_restart()
         .await
         .context("recovering work interrupted by the last stop")?;
     let keys = signing::ServerKeys::load(&store, &secrets).await?;
     let metrics = metrics::install();
-    let state = state::AppState::new(store.clone(), &settings, metrics, secrets, keys);
+    let state = state::AppState::new(store.clone(), &settings, metrics, secrets, keys, tokens);
     let workers = worker::Workers::start(&state);
     let app = routes::router(state);
     let served = axum::serve(listener, app)

@@ -1,6 +1,6 @@
-//! Sealing secrets at rest (webhook signing keys now, registry credentials later): AES-256-GCM
-//! with a random nonce per value, bound by associated data to the record it belongs to, so a
-//! sealed value copied onto another row does not open.
+//! Sealing secrets at rest (webhook signing keys and headers, registry credentials, the
+//! server's own keys): AES-256-GCM with a random nonce per value, bound by associated data to
+//! the record it belongs to, so a sealed value copied onto another row does not open.
 
 use std::io::Write;
 use std::path::Path;
@@ -118,6 +118,27 @@ pub fn context(kind: &str, org_id: &str, id: &str) -> String {
     format!("{kind}:{org_id}/{id}")
 }
 
+/// The server secret `id` (32 random bytes), generated and stored sealed on first use. It lives
+/// in the database, not beside it, so every replica on one PostgreSQL shares it, and
+/// `gangplank admin rotate-key` re-seals it with the rest (kind `server-secret`).
+pub async fn server_secret(
+    store: &gangplank_store::Store,
+    secrets: &SecretBox,
+    id: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let context = context("server-secret", "", id);
+    let sealed = match store.server_secret(id).await? {
+        Some(sealed) => sealed,
+        None => {
+            let fresh = secrets.seal(&context, &random_bytes(32));
+            store.add_server_secret(id, &fresh).await?
+        }
+    };
+    secrets
+        .open(&context, &sealed)
+        .with_context(|| format!("opening the server secret {id}"))
+}
+
 /// Writes a new key file with mode 0600; fails if it exists.
 pub fn write_key_file(path: &Path, key: &[u8]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
@@ -130,6 +151,16 @@ pub fn write_key_file(path: &Path, key: &[u8]) -> anyhow::Result<()> {
     writeln!(file, "{}", BASE64.encode(key))?;
     file.sync_all()?;
     Ok(())
+}
+
+/// Creates `path` (and missing parents) readable only by its owner; an existing directory is
+/// left as the operator made it.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
 }
 
 /// A key's id: the first 8 hex digits of its SHA-256 (safe to show; it does not reveal the key).

@@ -19,6 +19,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub metrics: Arc<PrometheusHandle>,
     pub secrets: Arc<SecretBox>,
+    /// Hashes presented tokens into their stored form.
+    pub tokens: Arc<crate::auth::TokenHasher>,
     pub wake: Wake,
     pub targets: Targets,
     /// The server's signing keys (requests to agents; public half at `/.well-known/jwks.json`).
@@ -40,6 +42,7 @@ impl AppState {
         metrics: PrometheusHandle,
         secrets: SecretBox,
         keys: crate::signing::ServerKeys,
+        tokens: crate::auth::TokenHasher,
     ) -> Self {
         let keys = Arc::new(keys);
         AppState {
@@ -47,6 +50,7 @@ impl AppState {
             max_body_bytes: settings.max_body_bytes,
             metrics: Arc::new(metrics),
             secrets: Arc::new(secrets),
+            tokens: Arc::new(tokens),
             wake: Wake::default(),
             targets: Targets::new(keys.clone()),
             keys,

@@ -160,6 +160,7 @@ async fn connect_sqlite(url: &str) -> Result<Backend, StoreError> {
             "an in-memory SQLite database is not supported; give a file path".to_owned(),
         ));
     }
+    create_private_file(&path)?;
     // sqlx applies the embedded migrations (and keeps its bookkeeping table); the connection
     // is closed before Gangplank's own connections open.
     let mut migrating = options.connect().await?;
@@ -173,6 +174,23 @@ async fn connect_sqlite(url: &str) -> Result<Backend, StoreError> {
         read: ReadPool::new(path),
         writer: GroupCommit::start(writer)?,
     })
+}
+
+/// Creates the database file, empty, readable only by its owner, unless it exists. SQLite gives
+/// the `-wal` and `-shm` files it creates beside it the database file's permissions.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StoreError::Database(format!(
+            "creating {}: {error}",
+            path.display()
+        ))),
+    }
 }
 
 /// Opens a connection with the settings every Gangplank connection needs.

@@ -16,6 +16,7 @@ mod digests;
 mod error;
 mod group_commit;
 mod registries;
+mod server_secrets;
 mod sql;
 mod targets;
 mod users;

@@ -229,15 +229,18 @@ async fn registry_by_id(
 }
 
 impl Store {
-    /// The distinct leading 12 characters of every sealed value (webhook secrets, registry
-    /// credentials): enough for the server to read which keys sealed them.
+    /// The distinct leading 12 characters of every sealed value (webhook secrets and headers,
+    /// registry credentials, the server's keys): enough for the server to read which keys
+    /// sealed them.
     pub async fn sealed_prefixes(&self) -> Result<Vec<String>, StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
                 query(
                     "SELECT DISTINCT substr(secret_sealed, 1, 12) FROM webhooks WHERE secret_sealed <> '' \
                      UNION SELECT DISTINCT substr(creds_sealed, 1, 12) FROM registries WHERE creds_sealed <> '' \
-                     UNION SELECT DISTINCT substr(private_sealed, 1, 12) FROM signing_keys"
+                     UNION SELECT DISTINCT substr(private_sealed, 1, 12) FROM signing_keys \
+                     UNION SELECT DISTINCT substr(headers, 1, 12) FROM webhooks WHERE headers LIKE 'k1:%' \
+                     UNION SELECT DISTINCT substr(sealed, 1, 12) FROM server_secrets"
                 )
                 .fetch_all::<String>(conn)
                 .await
@@ -250,7 +253,8 @@ impl Store {
 /// A sealed value and the row it belongs to, for re-sealing under a new master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedValue {
-    /// `webhook`, `registry` or `signing-key`: which table, and the prefix of the sealing context.
+    /// `webhook`, `webhook-headers`, `registry`, `signing-key` or `server-secret`: which table
+    /// and column, and the prefix of the sealing context.
     pub kind: &'static str,
     pub org_id: String,
     pub id: String,
@@ -275,6 +279,13 @@ impl Store {
                 let signing_keys = query("SELECT '', id, private_sealed FROM signing_keys")
                     .fetch_all::<(String, String, String)>(conn)
                     .await?;
+                let headers =
+                    query("SELECT org_id, id, headers FROM webhooks WHERE headers LIKE 'k1:%'")
+                        .fetch_all::<(String, String, String)>(conn)
+                        .await?;
+                let server_secrets = query("SELECT '', id, sealed FROM server_secrets")
+                    .fetch_all::<(String, String, String)>(conn)
+                    .await?;
                 let tag = |kind: &'static str| {
                     move |(org_id, id, sealed): (String, String, String)| SealedValue {
                         kind,
@@ -288,6 +299,8 @@ impl Store {
                     .map(tag("webhook"))
                     .chain(registries.into_iter().map(tag("registry")))
                     .chain(signing_keys.into_iter().map(tag("signing-key")))
+                    .chain(headers.into_iter().map(tag("webhook-headers")))
+                    .chain(server_secrets.into_iter().map(tag("server-secret")))
                     .collect())
             })
         }))
@@ -303,11 +316,22 @@ impl Store {
                         "webhook" => {
                             "UPDATE webhooks SET secret_sealed = $3 WHERE org_id = $1 AND id = $2"
                         }
+                        "webhook-headers" => {
+                            "UPDATE webhooks SET headers = $3 WHERE org_id = $1 AND id = $2"
+                        }
                         "signing-key" => {
                             "UPDATE signing_keys SET private_sealed = $3 WHERE $1 = '' AND id = $2"
                         }
-                        _ => {
+                        "server-secret" => {
+                            "UPDATE server_secrets SET sealed = $3 WHERE $1 = '' AND id = $2"
+                        }
+                        "registry" => {
                             "UPDATE registries SET creds_sealed = $3 WHERE org_id = $1 AND id = $2"
+                        }
+                        other => {
+                            return Err(StoreError::Database(format!(
+                                "no table holds sealed values of kind {other}"
+                            )));
                         }
                     };
                     query(sql)

@@ -296,7 +296,8 @@ impl Store {
         .await
     }
 
-    /// Changes a member's role, refusing to leave the organization without an administrator.
+    /// Changes a member's role, refusing to leave the organization without an administrator
+    /// who can sign in.
     pub async fn set_org_role(
         &self,
         org_id: &str,
@@ -329,7 +330,7 @@ impl Store {
     }
 
     /// Removes a user from an organization (and deletes the user, who belongs nowhere else
-    /// today), refusing to remove the last administrator.
+    /// today), refusing to remove the last administrator who can sign in.
     pub async fn remove_member(&self, org_id: &str, user_id: &str) -> Result<(), StoreError> {
         let (org_id, user_id) = (org_id.to_owned(), user_id.to_owned());
         let result = self
@@ -405,19 +406,56 @@ impl Store {
         .await
     }
 
-    /// Deletes one token.
-    pub async fn delete_token(&self, user_id: &str, token_id: &str) -> Result<(), StoreError> {
+    /// Deletes one token. With `keep_one` (the user administers an organization), refuses
+    /// when the delete would leave one of the user's organizations without an administrator
+    /// holding a usable token. Those organizations' rows are locked first, so on PostgreSQL
+    /// concurrent deletes of their administrators' tokens run one after the other.
+    pub async fn delete_token(
+        &self,
+        user_id: &str,
+        token_id: &str,
+        keep_one: bool,
+    ) -> Result<(), StoreError> {
         let (user_id, token_id) = (user_id.to_owned(), token_id.to_owned());
+        let now = crate::now_millis();
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let removed = query("DELETE FROM tokens WHERE user_id = $1 AND id = $2")
+                    if keep_one {
+                        query(
+                            "UPDATE orgs SET name = name WHERE id IN (SELECT org_id FROM org_members \
+                             WHERE user_id = $1 AND role = 'administrator')",
+                        )
                         .bind(&user_id)
-                        .bind(&token_id)
                         .execute(conn)
                         .await?;
-                    if removed == 0 {
+                    }
+                    let removed = query(
+                        "DELETE FROM tokens WHERE user_id = $1 AND id = $2 RETURNING expires_at",
+                    )
+                    .bind(&user_id)
+                    .bind(&token_id)
+                    .fetch_optional::<Option<i64>>(conn)
+                    .await?;
+                    let Some(expires_at) = removed else {
                         return Err(StoreError::NotFound(format!("no token {token_id}")));
+                    };
+                    let was_usable = expires_at.is_none_or(|at| at > now);
+                    if keep_one && was_usable {
+                        let sql = format!("SELECT COUNT(*) {LOCKED_OUT_ORGS}");
+                        let locked_out = query(sql)
+                            .bind(&user_id)
+                            .bind(now)
+                            .bind("")
+                            .fetch_one::<i64>(conn)
+                            .await?;
+                        if locked_out > 0 {
+                            return Err(StoreError::Refused(format!(
+                                "token {token_id} is the last usable token of the organization's \
+                                 last administrator who can sign in; create another token first, \
+                                 or make another user an administrator"
+                            )));
+                        }
                     }
                     Ok(())
                 })
@@ -426,20 +464,52 @@ impl Store {
         self.invalidate_auth();
         result
     }
+
+    /// The organizations in which `user_id` is the last administrator who can sign in: no
+    /// other administrator there holds a usable token.
+    pub async fn last_administrator_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let user_id = user_id.to_owned();
+        let now = crate::now_millis();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!("SELECT m.org_id {LOCKED_OUT_ORGS} ORDER BY m.org_id");
+                query(sql)
+                    .bind(&user_id)
+                    .bind(now)
+                    .bind(&user_id)
+                    .fetch_all::<String>(conn)
+                    .await
+            })
+        }))
+        .await
+    }
 }
 
+/// The organizations `$1` administers in which no administrator other than `$3` holds a
+/// token usable at `$2` (`$3` = '' counts everyone).
+const LOCKED_OUT_ORGS: &str = "FROM org_members m WHERE m.user_id = $1 AND m.role = 'administrator' \
+     AND NOT EXISTS (SELECT 1 FROM org_members o JOIN tokens t ON t.user_id = o.user_id \
+     WHERE o.org_id = m.org_id AND o.role = 'administrator' AND o.user_id <> $3 \
+     AND (t.expires_at IS NULL OR t.expires_at > $2))";
+
+/// An organization keeps an administrator who can sign in: one holding a usable token.
 async fn ensure_an_admin_remains(
     conn: &mut crate::conn::Conn<'_>,
     org_id: &str,
 ) -> Result<(), StoreError> {
-    let admins =
-        query("SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'administrator'")
-            .bind(org_id)
-            .fetch_one::<i64>(conn)
-            .await?;
+    let admins = query(
+        "SELECT COUNT(*) FROM org_members o WHERE o.org_id = $1 AND o.role = 'administrator' \
+         AND EXISTS (SELECT 1 FROM tokens t WHERE t.user_id = o.user_id \
+         AND (t.expires_at IS NULL OR t.expires_at > $2))",
+    )
+    .bind(org_id)
+    .bind(crate::now_millis())
+    .fetch_one::<i64>(conn)
+    .await?;
     if admins == 0 {
         return Err(StoreError::Refused(
-            "an organization must keep at least one administrator".to_owned(),
+            "an organization must keep at least one administrator who holds a usable token"
+                .to_owned(),
         ));
     }
     Ok(())

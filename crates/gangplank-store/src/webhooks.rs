@@ -11,7 +11,8 @@ use crate::conn::Conn;
 use crate::sql::{query, row_struct};
 use crate::{Store, StoreError};
 
-/// A stored webhook. JSON columns are kept as text; `secret_sealed` is ciphertext.
+/// A stored webhook. JSON columns are kept as text; `secret_sealed` is ciphertext, and so is
+/// `headers` unless it is `{}` (the server seals the name → value map).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRow {
     pub id: String,
@@ -86,7 +87,8 @@ row_struct!(AttemptRow {
     error
 });
 
-/// A delivery claimed for sending, with what is needed to send it.
+/// A delivery claimed for sending, with what is needed to send it: the webhook's stored
+/// (sealed) headers and secret, and the event's variables for the headers' placeholders.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
     pub id: String,
@@ -95,6 +97,7 @@ pub struct DueDelivery {
     pub event: String,
     pub url: String,
     pub headers: String,
+    pub vars: String,
     pub body: String,
     pub attempts: i64,
     pub created_at: i64,
@@ -107,6 +110,7 @@ row_struct!(DueDelivery {
     event,
     url,
     headers,
+    vars,
     body,
     attempts,
     created_at,
@@ -185,7 +189,8 @@ const DELIVERY_COLUMNS: &str = "SELECT id, webhook_id, event, url, state, attemp
      next_attempt_at, last_status, last_error, created_at, finished_at FROM webhook_deliveries";
 
 /// Writes one delivery row per enabled webhook that subscribes to `event` (no triggers means
-/// all events), with its payload and headers rendered now. Returns how many were written.
+/// all events), with its payload rendered now and the event's variables for its headers.
+/// Returns how many were written.
 pub(crate) async fn enqueue_event(
     conn: &mut Conn<'_>,
     event: &Event,
@@ -227,19 +232,14 @@ pub(crate) async fn enqueue_event(
         }
         let template: Value = serde_json::from_str(&hook.payload).unwrap_or(Value::Null);
         let body = webhook::render(&template, &event.vars).to_string();
-        let headers: BTreeMap<String, String> =
-            serde_json::from_str(&hook.headers).unwrap_or_default();
-        let headers: BTreeMap<String, String> = headers
-            .into_iter()
-            .map(|(k, v)| (k, webhook::substitute(&v, &event.vars)))
-            .collect();
-        let headers = serde_json::to_string(&headers).unwrap_or_else(|_| "{}".to_owned());
+        // Header values are sealed; the delivery worker renders them with these variables.
+        let vars = serde_json::to_string(&event.vars).unwrap_or_else(|_| "{}".to_owned());
         let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
         query(
             "INSERT INTO webhook_deliveries (id, org_id, app_id, webhook_id, event, url, headers, \
-             body, state, attempts, next_attempt_at, lease_until, last_status, last_error, \
+             vars, body, state, attempts, next_attempt_at, lease_until, last_status, last_error, \
              created_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, 0, 0, '', $9, 0)",
+             VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, $8, 'pending', 0, $9, 0, 0, '', $9, 0)",
         )
         .bind(&id)
         .bind(&event.org_id)
@@ -247,7 +247,7 @@ pub(crate) async fn enqueue_event(
         .bind(&hook.id)
         .bind(&name)
         .bind(&hook.url)
-        .bind(&headers)
+        .bind(&vars)
         .bind(&body)
         .bind(now)
         .execute(conn)
@@ -475,28 +475,30 @@ impl Store {
                     "UPDATE webhook_deliveries SET lease_until = $2 WHERE seq IN \
                        (SELECT seq FROM webhook_deliveries WHERE state = 'pending' \
                         AND next_attempt_at <= $1 AND lease_until <= $1 ORDER BY next_attempt_at, seq LIMIT $3) \
-                     RETURNING id, org_id, webhook_id, event, url, headers, body, attempts, created_at, \
-                       '' AS secret_sealed"
+                     RETURNING id, org_id, webhook_id, event, url, '' AS headers, vars, body, \
+                       attempts, created_at, '' AS secret_sealed"
                 )
                 .bind(now)
                 .bind(now + lease_ms)
                 .bind(limit)
                 .fetch_all::<DueDelivery>(conn)
                 .await?;
-                let mut secrets: BTreeMap<(String, String), String> = BTreeMap::new();
+                let mut hooks: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
                 for delivery in &mut due {
                     let key = (delivery.org_id.clone(), delivery.webhook_id.clone());
-                    if !secrets.contains_key(&key) {
-                        let secret = query(
-                            "SELECT secret_sealed FROM webhooks WHERE org_id = $1 AND id = $2"
+                    if !hooks.contains_key(&key) {
+                        let hook = query(
+                            "SELECT secret_sealed, headers FROM webhooks WHERE org_id = $1 AND id = $2"
                         )
                         .bind(&key.0)
                         .bind(&key.1)
-                        .fetch_optional::<String>(conn)
+                        .fetch_optional::<(String, String)>(conn)
                         .await?;
-                        secrets.insert(key.clone(), secret.unwrap_or_default());
+                        hooks.insert(key.clone(), hook.unwrap_or_default());
                     }
-                    delivery.secret_sealed = secrets[&key].clone();
+                    let (secret, headers) = &hooks[&key];
+                    delivery.secret_sealed.clone_from(secret);
+                    delivery.headers.clone_from(headers);
                 }
                 Ok(due)
             })
@@ -566,6 +568,53 @@ impl Store {
                 .bind(finished_at)
                 .execute(conn)
                 .await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+}
+
+impl Store {
+    /// Webhooks whose headers are still stored as plain JSON (from before they were sealed):
+    /// (org, id, headers).
+    pub async fn plain_webhook_headers(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.read(Box::new(|conn| {
+            Box::pin(async move {
+                query(
+                    "SELECT org_id, id, headers FROM webhooks \
+                     WHERE headers NOT LIKE 'k1:%' AND headers <> '{}'",
+                )
+                .fetch_all::<(String, String, String)>(conn)
+                .await
+            })
+        }))
+        .await
+    }
+
+    /// Replaces a webhook's plain headers with their sealed form, unless they changed.
+    pub async fn seal_webhook_headers(
+        &self,
+        org_id: &str,
+        id: &str,
+        plain: &str,
+        sealed: &str,
+    ) -> Result<(), StoreError> {
+        let (org_id, id, plain, sealed) = (
+            org_id.to_owned(),
+            id.to_owned(),
+            plain.to_owned(),
+            sealed.to_owned(),
+        );
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                query("UPDATE webhooks SET headers = $4 WHERE org_id = $1 AND id = $2 AND headers = $3")
+                    .bind(&org_id)
+                    .bind(&id)
+                    .bind(&plain)
+                    .bind(&sealed)
+                    .execute(conn)
+                    .await?;
                 Ok(())
             })
         }))

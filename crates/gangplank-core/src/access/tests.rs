@@ -1,6 +1,10 @@
-//! The role table, checked as rendered text and against the README.
+//! The role table, checked as rendered text and against the README, and the rules for
+//! managing other users and their tokens.
 
-use super::{Action, AppRole, OrgRole, is_allowed, render_table};
+use super::{
+    Action, AppRole, OrgRole, TargetMembership, TokenOp, TokenVerdict, is_allowed, may_manage_user,
+    render_table, token_verdict,
+};
 
 #[test]
 fn role_table_is_as_documented() {
@@ -56,5 +60,77 @@ fn only_administrators_grant_administrator() {
     assert!(!OrgRole::Member.may_grant(OrgRole::Member));
     for role in OrgRole::ALL {
         assert_eq!(OrgRole::parse(role.as_str()), Some(role));
+    }
+}
+
+#[test]
+fn managing_a_user_takes_the_right_to_grant_their_role() {
+    use OrgRole::*;
+    // (caller, target, may manage)
+    let table = [
+        (Administrator, Administrator, true),
+        (Administrator, Manager, true),
+        (Administrator, OrgViewer, true),
+        (Manager, Administrator, false),
+        (Manager, Manager, true),
+        (Manager, Member, true),
+        (Manager, ArtefactContributor, true),
+        (Member, Member, false),
+        (ArtefactContributor, Member, false),
+        (OrgViewer, OrgViewer, false),
+    ];
+    for (caller, target, expected) in table {
+        assert_eq!(
+            may_manage_user(caller, target),
+            expected,
+            "{caller} managing a {target}"
+        );
+    }
+}
+
+#[test]
+fn token_verdicts() {
+    use OrgRole::*;
+    use TokenOp::*;
+    use TokenVerdict::*;
+    // A membership of the target: their role, the caller's role there, whether they are its
+    // last administrator who can sign in.
+    let m = |role, caller_role, last_administrator| TargetMembership {
+        role,
+        caller_role,
+        last_administrator,
+    };
+    let admin = Some(Administrator);
+    let manager = Some(Manager);
+    // (case, is_self, the target's memberships, op, verdict)
+    #[rustfmt::skip]
+    let table: Vec<(&str, bool, Vec<TargetMembership>, TokenOp, TokenVerdict)> = vec![
+        ("self, member", true, vec![m(Member, Some(Member), false)], Create, Allowed),
+        ("self, member, delete", true, vec![m(Member, Some(Member), false)], Delete, Allowed),
+        ("manager mints a member's", false, vec![m(Member, manager, false)], Create, Allowed),
+        ("manager lists a manager's", false, vec![m(Manager, manager, false)], Read, Allowed),
+        ("manager mints an admin's", false, vec![m(Administrator, manager, false)], Create, Forbidden),
+        ("manager lists an admin's", false, vec![m(Administrator, manager, false)], Read, Forbidden),
+        ("manager deletes an admin's", false, vec![m(Administrator, manager, false)], Delete, Forbidden),
+        ("manager deletes the last admin's", false, vec![m(Administrator, manager, true)], Delete, Forbidden),
+        ("manager; the user is admin elsewhere", false, vec![m(Member, manager, false), m(Administrator, None, false)], Create, Forbidden),
+        ("manager in both; admin in one", false, vec![m(Member, manager, false), m(Administrator, manager, false)], Read, Forbidden),
+        ("admin mints a manager's", false, vec![m(Manager, admin, false)], Create, Allowed),
+        ("admin deletes another admin's", false, vec![m(Administrator, admin, false)], Delete, Allowed),
+        ("admin; the user is also in an org the admin is not", false, vec![m(Member, admin, false), m(Member, None, false)], Create, Forbidden),
+        ("member reads a member's", false, vec![m(Member, Some(Member), false)], Read, Forbidden),
+        ("viewer reads a member's", false, vec![m(Member, Some(OrgViewer), false)], Read, Forbidden),
+        ("no shared org", false, vec![m(Member, None, false)], Read, Hidden),
+        ("no shared org, an admin", false, vec![m(Administrator, None, true)], Delete, Hidden),
+        ("a user in no org", false, vec![], Read, Hidden),
+        ("last admin deletes their own", true, vec![m(Administrator, admin, true)], Delete, AllowedKeepingOne),
+        ("last admin mints their own", true, vec![m(Administrator, admin, true)], Create, Allowed),
+        ("last admin reads their own", true, vec![m(Administrator, admin, true)], Read, Allowed),
+        ("one of two admins deletes their own", true, vec![m(Administrator, admin, false)], Delete, Allowed),
+        ("last admin of one org of two", true, vec![m(Member, Some(Member), false), m(Administrator, admin, true)], Delete, AllowedKeepingOne),
+        ("another admin deletes the last admin's", false, vec![m(Administrator, admin, true)], Delete, AllowedKeepingOne),
+    ];
+    for (case, is_self, target, op, expected) in table {
+        assert_eq!(token_verdict(is_self, &target, op), expected, "{case}");
     }
 }

@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gangplank_api::users::{CreateToken, NewToken, TokenInfo};
-use gangplank_core::access::{Action, OrgRole, is_allowed};
+use gangplank_core::access::{OrgRole, TargetMembership, TokenOp, TokenVerdict, token_verdict};
 use gangplank_store::TokenRow;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Caller, generate_token, hash_token};
+use crate::auth::{Caller, generate_token};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -32,33 +32,47 @@ fn token_info(row: TokenRow) -> TokenInfo {
     }
 }
 
-/// Callers manage their own tokens; managers and administrators manage the tokens of users in
-/// their organizations. Others in a shared organization get 403; callers who share none get
-/// 404, so user ids cannot be probed from outside.
-async fn authorize(state: &AppState, caller: &Caller, user: &str) -> Result<(), ApiError> {
-    if caller.user_id == user {
-        return Ok(());
-    }
-    let not_found = || ApiError::NotFound(format!("no user {user}"));
-    let caller_roles = state.store.memberships(&caller.user_id).await?;
+/// Gathers the facts `access::token_verdict` decides on: the target's organizations and
+/// roles, the caller's role in each, and where the target is the last administrator who can
+/// sign in.
+async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    user: &str,
+    op: TokenOp,
+) -> Result<TokenVerdict, ApiError> {
+    let is_self = caller.user_id == user;
+    let caller_roles = if is_self {
+        Vec::new()
+    } else {
+        state.store.memberships(&caller.user_id).await?
+    };
     let target_orgs = state.store.memberships(user).await?;
-    if target_orgs.is_empty() {
-        return Err(not_found());
-    }
-    let shared: Vec<&str> = caller_roles
+    let last_admin_of = if op == TokenOp::Delete {
+        state.store.last_administrator_of(user).await?
+    } else {
+        Vec::new()
+    };
+    let target: Vec<TargetMembership> = target_orgs
         .iter()
-        .filter(|(caller_org, _)| target_orgs.iter().any(|(org, _)| org == caller_org))
-        .map(|(_, role)| role.as_str())
+        .map(|(org, role)| TargetMembership {
+            // A role this server does not know counts as the most powerful, never as none.
+            role: OrgRole::parse(role).unwrap_or(OrgRole::Administrator),
+            caller_role: caller_roles
+                .iter()
+                .find(|(caller_org, _)| caller_org == org)
+                .and_then(|(_, role)| OrgRole::parse(role)),
+            last_administrator: last_admin_of.contains(org),
+        })
         .collect();
-    let manages = shared
-        .iter()
-        .any(|role| OrgRole::parse(role).is_some_and(|r| is_allowed(r, None, Action::ManageUsers)));
-    match (manages, shared.is_empty()) {
-        (true, _) => Ok(()),
-        (false, false) => Err(ApiError::Forbidden(
-            "only managers and administrators manage other users' tokens".to_owned(),
+    match token_verdict(is_self, &target, op) {
+        TokenVerdict::Hidden => Err(ApiError::NotFound(format!("no user {user}"))),
+        TokenVerdict::Forbidden => Err(ApiError::Forbidden(
+            "you may manage the tokens of users whose role you could grant, in every \
+             organization they belong to; only an administrator manages an administrator's"
+                .to_owned(),
         )),
-        (false, true) => Err(not_found()),
+        verdict => Ok(verdict),
     }
 }
 
@@ -69,7 +83,7 @@ async fn list(
     caller: Caller,
     Path(user): Path<String>,
 ) -> Result<Json<Vec<TokenInfo>>, ApiError> {
-    authorize(&state, &caller, &user).await?;
+    authorize(&state, &caller, &user, TokenOp::Read).await?;
     let tokens = state.store.list_tokens(&user).await?;
     Ok(Json(tokens.into_iter().map(token_info).collect()))
 }
@@ -82,7 +96,7 @@ async fn create(
     Path(user): Path<String>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<Json<NewToken>, ApiError> {
-    authorize(&state, &caller, &user).await?;
+    authorize(&state, &caller, &user, TokenOp::Create).await?;
     if !gangplank_core::id::is_valid_id(&body.id) {
         return Err(ApiError::invalid(
             "id",
@@ -109,7 +123,7 @@ async fn create(
         .create_token(gangplank_store::NewToken {
             user_id: user,
             id: body.id,
-            token_hash: hash_token(&token),
+            token_hash: state.tokens.hash(&token),
             description: body.description.unwrap_or_default(),
             created_by: caller.user_id,
             expires_at,
@@ -128,7 +142,7 @@ async fn get_one(
     caller: Caller,
     Path((user, token)): Path<(String, String)>,
 ) -> Result<Json<TokenInfo>, ApiError> {
-    authorize(&state, &caller, &user).await?;
+    authorize(&state, &caller, &user, TokenOp::Read).await?;
     let tokens = state.store.list_tokens(&user).await?;
     let found = tokens.into_iter().find(|t| t.id == token);
     found
@@ -136,14 +150,16 @@ async fn get_one(
         .ok_or_else(|| ApiError::NotFound(format!("no token {token}")))
 }
 
-/// Revokes a token.
+/// Revokes a token. An organization's last administrator who can sign in cannot lose their
+/// last usable token (400): they create the next one first.
 #[utoipa::path(delete, path = "/users/{user}/tokens/{token}", tag = "tokens", params(("user" = String, Path), ("token" = String, Path)), responses((status = 204)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path((user, token)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&state, &caller, &user).await?;
-    state.store.delete_token(&user, &token).await?;
+    let verdict = authorize(&state, &caller, &user, TokenOp::Delete).await?;
+    let keep_one = verdict == TokenVerdict::AllowedKeepingOne;
+    state.store.delete_token(&user, &token, keep_one).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gangplank_api::users::{ChangeRole, CreateServiceUser, CurrentUser, UserRole};
-use gangplank_core::access::{Action, OrgRole};
+use gangplank_core::access::{Action, OrgRole, may_manage_user};
 use gangplank_store::MemberRow;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -99,7 +99,7 @@ async fn create(
     let access = caller.in_org(&state, &org).await?;
     access.require(Action::ManageUsers)?;
     let role = parse_org_role(&body.role)?;
-    if !access.role.may_grant(role) {
+    if !may_manage_user(access.role, role) {
         return Err(ApiError::Forbidden(format!(
             "a {} cannot grant the role {role}",
             access.role
@@ -135,7 +135,8 @@ async fn get_one(
         .ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))
 }
 
-/// Changes a user's organization role.
+/// Changes a user's organization role: the caller must be able to grant both the current
+/// and the new role, and the organization keeps an administrator (400 otherwise).
 #[utoipa::path(patch, path = "/orgs/{org}/users/{user}", tag = "users", params(("org" = String, Path), ("user" = String, Path)), request_body = ChangeRole, responses((status = 200, body = UserRole)))]
 async fn change_role(
     State(state): State<AppState>,
@@ -152,7 +153,7 @@ async fn change_role(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))?;
     let current = parse_org_role(&target.role)?;
-    if !access.role.may_grant(role) || !access.role.may_grant(current) {
+    if !may_manage_user(access.role, current) || !may_manage_user(access.role, role) {
         return Err(ApiError::Forbidden(format!(
             "a {} cannot change a {current} into a {role}",
             access.role
@@ -165,7 +166,8 @@ async fn change_role(
     })))
 }
 
-/// Removes a user from the organization.
+/// Removes a user from the organization: only a user whose role the caller could grant, and
+/// never the last administrator (400).
 #[utoipa::path(delete, path = "/orgs/{org}/users/{user}", tag = "users", params(("org" = String, Path), ("user" = String, Path)), responses((status = 204)))]
 async fn remove(
     State(state): State<AppState>,
@@ -179,7 +181,7 @@ async fn remove(
         .get_member(&org, &user)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no user {user} in org {org}")))?;
-    if !access.role.may_grant(parse_org_role(&target.role)?) {
+    if !may_manage_user(access.role, parse_org_role(&target.role)?) {
         return Err(ApiError::Forbidden(format!(
             "a {} cannot remove a {}",
             access.role, target.role

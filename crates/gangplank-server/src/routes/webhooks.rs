@@ -1,4 +1,5 @@
 //! Webhooks of an app (reference §3), the event catalogue, and deliveries with redelivery.
+//! Header values are sealed at rest and shown as `***` (see `webhook_headers`).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ use crate::auth::{AppAccess, Caller};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use crate::webhook_headers;
 use crate::worker::delivery::{check_url, secret_context};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -46,27 +48,33 @@ const RESERVED_HEADERS: [&str; 9] = [
     "transfer-encoding",
 ];
 
-fn webhook_view(row: WebhookRow) -> Webhook {
+/// The API's view of a stored webhook; header values are shown redacted.
+fn webhook_view(state: &AppState, org: &str, row: WebhookRow) -> Result<Webhook, ApiError> {
     let triggers: Vec<Trigger> = serde_json::from_str(&row.triggers).unwrap_or_default();
-    Webhook {
+    let headers = webhook_headers::open(&state.secrets, org, &row.id, &row.headers)
+        .map_err(|e| ApiError::Internal(format!("webhook {org}/{}: {e}", row.id)))?;
+    Ok(Webhook {
         id: row.id,
         url: row.url,
         disabled: row.disabled,
-        headers: serde_json::from_str(&row.headers).unwrap_or_default(),
+        headers: webhook_headers::redact(headers),
         payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),
         triggers,
         created_at: format_millis(row.created_at),
         created_by: row.created_by,
         secret: None,
-    }
+    })
 }
 
 /// Validates the changeable fields of a webhook into `row`.
 fn apply_fields(
     state: &AppState,
+    org: &str,
     row: &mut WebhookRow,
     body: WebhookRequest,
 ) -> Result<(), ApiError> {
+    let stored = webhook_headers::open(&state.secrets, org, &row.id, &row.headers)
+        .map_err(|e| ApiError::Internal(format!("webhook {org}/{}: {e}", row.id)))?;
     if let Some(url) = body.url {
         check_url(&url, state.webhook.allow_private).map_err(|e| ApiError::invalid("url", e))?;
         row.url = url;
@@ -74,9 +82,10 @@ fn apply_fields(
     if let Some(disabled) = body.disabled {
         row.disabled = disabled;
     }
-    if let Some(headers) = body.headers {
-        row.headers = serde_json::to_string(&headers).unwrap_or_else(|_| "{}".to_owned());
-    }
+    let headers = match body.headers {
+        Some(headers) => keep_redacted(headers, &stored)?,
+        None => stored,
+    };
     if let Some(payload) = body.payload {
         if !payload.is_object() {
             return Err(ApiError::invalid("payload", "must be a JSON object"));
@@ -88,7 +97,6 @@ fn apply_fields(
     }
     let triggers: Vec<Trigger> = serde_json::from_str(&row.triggers).unwrap_or_default();
     let pairs: Vec<(String, String)> = triggers.into_iter().map(|t| (t.scope, t.kind)).collect();
-    let headers: BTreeMap<String, String> = serde_json::from_str(&row.headers).unwrap_or_default();
     for name in headers.keys() {
         if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(ApiError::invalid(
@@ -106,7 +114,34 @@ fn apply_fields(
     }
     let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
     webhook::validate(&pairs, &payload, &headers)?;
+    row.headers = webhook_headers::seal(&state.secrets, org, &row.id, &headers);
     Ok(())
+}
+
+/// New header values, where a value sent back as shown (redacted) keeps the stored one, so a
+/// client can GET, change one thing, and PATCH the headers back.
+fn keep_redacted(
+    headers: BTreeMap<String, String>,
+    stored: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            if value != webhook_headers::REDACTED {
+                return Ok((name, value));
+            }
+            match stored.get(&name) {
+                Some(kept) => Ok((name, kept.clone())),
+                None => Err(ApiError::invalid(
+                    "headers",
+                    format!(
+                        "{name:?} is {:?}, which keeps a stored value, but none is stored",
+                        webhook_headers::REDACTED
+                    ),
+                )),
+            }
+        })
+        .collect()
 }
 
 async fn owner_access(
@@ -130,7 +165,11 @@ async fn list(
 ) -> Result<Json<Vec<Webhook>>, ApiError> {
     owner_access(&state, &caller, &org, &app, Action::ReadApp).await?;
     let rows = state.store.list_webhooks(&org, &app).await?;
-    Ok(Json(rows.into_iter().map(webhook_view).collect()))
+    let views: Result<Vec<Webhook>, ApiError> = rows
+        .into_iter()
+        .map(|row| webhook_view(&state, &org, row))
+        .collect();
+    Ok(Json(views?))
 }
 
 /// Creates a webhook. Without `secret`, one is generated and returned once, in this response.
@@ -170,9 +209,9 @@ async fn create(
         created_at: gangplank_store::now_millis(),
         created_by: access.org.user_id.clone(),
     };
-    apply_fields(&state, &mut row, body)?;
+    apply_fields(&state, &org, &mut row, body)?;
     let row = state.store.create_webhook(&org, row).await?;
-    let mut view = webhook_view(row);
+    let mut view = webhook_view(&state, &org, row)?;
     view.secret = generated.then(|| key.to_secret());
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -185,9 +224,8 @@ async fn get_one(
     Path((org, app, id)): Path<(String, String, String)>,
 ) -> Result<Json<Webhook>, ApiError> {
     owner_access(&state, &caller, &org, &app, Action::ReadApp).await?;
-    Ok(Json(webhook_view(
-        state.store.get_webhook(&org, &app, &id).await?,
-    )))
+    let row = state.store.get_webhook(&org, &app, &id).await?;
+    Ok(Json(webhook_view(&state, &org, row)?))
 }
 
 /// Changes a webhook's URL, headers, payload, triggers or `disabled`.
@@ -206,8 +244,8 @@ async fn patch(
         ));
     }
     let mut row = state.store.get_webhook(&org, &app, &id).await?;
-    apply_fields(&state, &mut row, body)?;
-    let mut view = webhook_view(state.store.update_webhook(&org, row).await?);
+    apply_fields(&state, &org, &mut row, body)?;
+    let mut view = webhook_view(&state, &org, state.store.update_webhook(&org, row).await?)?;
     // Humanitec's WebhookUpdateResponse carries no id or creation fields; ours keeps them.
     view.secret = None;
     Ok(Json(view))

@@ -211,11 +211,17 @@ async fn send(
     let key = SigningKey::from_bytes(key);
     let body = delivery.body.as_bytes();
     let timestamp = now_ms / 1000;
-    let headers: BTreeMap<String, String> =
-        serde_json::from_str(&delivery.headers).unwrap_or_default();
+    let headers = crate::webhook_headers::open(
+        &state.secrets,
+        &delivery.org_id,
+        &delivery.webhook_id,
+        &delivery.headers,
+    )
+    .map_err(|e| SendError::Final(e.to_string()))?;
+    let vars: BTreeMap<String, String> = serde_json::from_str(&delivery.vars).unwrap_or_default();
     let mut request = state.webhook_client().post(url);
     for (name, value) in &headers {
-        request = request.header(name, value);
+        request = request.header(name, gangplank_core::webhook::substitute(value, &vars));
     }
     let response = request
         .header("content-type", "application/json")

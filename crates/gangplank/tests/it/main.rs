@@ -6,6 +6,7 @@ mod agent_docker;
 mod agents;
 mod apps;
 mod artefacts;
+mod auth;
 mod automation;
 mod cli;
 mod compose_target;
