@@ -18,6 +18,8 @@ pub struct AppState {
     pub store: Store,
     pub max_body_bytes: usize,
     pub metrics: Arc<PrometheusHandle>,
+    /// Whether the API listener serves `/metrics` (no separate metrics listener is set).
+    pub metrics_on_api: bool,
     pub secrets: Arc<SecretBox>,
     pub wake: Wake,
     pub targets: Targets,
@@ -46,6 +48,7 @@ impl AppState {
             store,
             max_body_bytes: settings.max_body_bytes,
             metrics: Arc::new(metrics),
+            metrics_on_api: settings.metrics.listen.is_none(),
             secrets: Arc::new(secrets),
             wake: Wake::default(),
             targets: Targets::new(keys.clone()),
