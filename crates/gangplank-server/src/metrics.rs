@@ -136,7 +136,9 @@ fn describe() {
     describe_counter!(
         REGISTRY_REQUESTS,
         "Calls to container registries and their token services, by organization, registry \
-         id, operation (resolve_digest, ecr_token) and outcome."
+         id, operation (resolve_digest, ecr_token) and outcome (ok; for resolve_digest \
+         unreachable, auth_failed, denied, not_found, http_error, invalid_answer; for ecr_token \
+         error, invalid_config)."
     );
     describe_histogram!(
         REGISTRY_DURATION,

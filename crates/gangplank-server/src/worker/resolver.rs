@@ -3,10 +3,10 @@
 //! credentials. Failures are recorded on the version and retried with backoff, so a registry
 //! that is down delays the digest, never the registration.
 
-use gangplank_core::image::{DOCKER_HUB, ImageReference};
-use gangplank_core::registry::longest_prefix_match;
 use std::time::Instant;
 
+use gangplank_core::image::{DOCKER_HUB, ImageReference};
+use gangplank_core::registry::longest_prefix_match;
 use gangplank_oci::{Client, Credentials, OciError};
 use gangplank_store::ToResolve;
 

@@ -348,3 +348,52 @@ fn a_separate_listener_serves_registry_and_resolution_metrics_and_the_api_does_n
         "registry addresses are not labels:\n{text}"
     );
 }
+
+#[test]
+fn ecr_token_exchanges_are_counted_by_registry_and_outcome() {
+    let (mut moto, port, key_id, secret) = crate::registries::moto_with_an_ecr_user();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("AWS_ENDPOINT_URL_ECR", endpoint.as_str()),
+    ]);
+    for (id, secret) in [("ecr", secret.as_str()), ("ecr-wrong", "not-the-secret")] {
+        create(
+            &server,
+            "/orgs/default/registries",
+            json!({"id": id, "registry": format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/{id}"),
+                   "type": "amazon_ecr", "enable_ci": true, "creds": {"username": key_id, "password": secret}}),
+            201,
+        );
+    }
+    for (id, wanted) in [("ecr", 200), ("ecr-wrong", 502)] {
+        let (status, body) = server.call(
+            "GET",
+            &format!("/orgs/default/registries/{id}/creds"),
+            Some(ADMIN),
+            None,
+        );
+        assert_eq!(status, wanted, "{id}: {body}");
+    }
+    let text = scrape(&server, &format!("{}/metrics", server.base));
+    let exchanges = |registry: &str, outcome: &str| {
+        sample(
+            &text,
+            "gangplank_registry_requests_total",
+            &[
+                ("org", "default"),
+                ("registry", registry),
+                ("operation", "ecr_token"),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    assert_eq!(exchanges("ecr", "ok"), Some(1.0), "{text}");
+    assert_eq!(exchanges("ecr-wrong", "error"), Some(1.0), "{text}");
+    assert!(
+        !text.contains(&key_id) && !text.contains("amazonaws.com"),
+        "no key id or registry address in the metrics:\n{text}"
+    );
+    let _ = moto.kill();
+    let _ = moto.wait();
+}
