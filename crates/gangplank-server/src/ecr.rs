@@ -75,7 +75,21 @@ impl EcrTokens {
         {
             return Ok(token.clone());
         }
-        let token = exchange(http, registry, access_key_id, secret).await?;
+        let started = std::time::Instant::now();
+        let exchanged = exchange(http, registry, access_key_id, secret).await;
+        let outcome = match &exchanged {
+            Ok(_) => "ok",
+            Err(EcrError::Config(_)) => "invalid_config",
+            Err(EcrError::Upstream(_)) => "error",
+        };
+        crate::metrics::registry_call(
+            &cache_key.0,
+            &cache_key.1,
+            "ecr_token",
+            outcome,
+            started.elapsed(),
+        );
+        let token = exchanged?;
         self.lock().insert(cache_key, token.clone());
         Ok(token)
     }

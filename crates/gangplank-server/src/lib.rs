@@ -12,6 +12,7 @@ mod ecr;
 mod error;
 mod extract;
 mod metrics;
+mod metrics_listener;
 mod registry_login;
 mod routes;
 mod secrets;
@@ -59,6 +60,8 @@ pub async fn run(
     let keys = signing::ServerKeys::load(&store, &secrets).await?;
     let metrics = metrics::install();
     let state = state::AppState::new(store.clone(), &settings, metrics, secrets, keys, tokens);
+    let _metrics_listener =
+        metrics_listener::start(settings.metrics.listen.as_deref(), state.clone()).await?;
     let workers = worker::Workers::start(&state);
     let app = routes::router(state);
     let served = axum::serve(listener, app)

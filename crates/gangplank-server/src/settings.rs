@@ -43,6 +43,16 @@ pub struct Settings {
     pub master_key: Option<SecretString>,
     pub automation: AutomationSettings,
     pub webhook: WebhookSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A separate address for `/metrics`; when set, the API listener does not serve it, so
+    /// the metrics are not exposed with the API by accident.
+    pub listen: Option<String>,
 }
 
 /// `[automation]`.
@@ -99,12 +109,13 @@ impl Default for Settings {
             master_key: None,
             automation: AutomationSettings::default(),
             webhook: WebhookSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
 
 /// The environment variables read, and what they set.
-pub const ENV_VARS: [&str; 12] = [
+pub const ENV_VARS: [&str; 13] = [
     "GANGPLANK_LISTEN",
     "GANGPLANK_DATA_DIR",
     "GANGPLANK_DATABASE_URL",
@@ -117,6 +128,7 @@ pub const ENV_VARS: [&str; 12] = [
     "GANGPLANK_WEBHOOK_ALLOW_PRIVATE",
     "GANGPLANK_WEBHOOK_TIMEOUT",
     "GANGPLANK_WEBHOOK_MAX_AGE",
+    "GANGPLANK_METRICS_LISTEN",
 ];
 
 /// The shortest bootstrap token accepted, so a guessable one is refused at start.
@@ -174,6 +186,10 @@ impl Settings {
                 "GANGPLANK_WEBHOOK_MAX_AGE" => {
                     settings.webhook.max_age = parse_duration(name, &value)?;
                 }
+                // Empty means unset, so a blank variable cannot hide /metrics by accident.
+                "GANGPLANK_METRICS_LISTEN" => {
+                    settings.metrics.listen = (!value.is_empty()).then_some(value);
+                }
                 _ => unreachable!("every name in ENV_VARS is handled"),
             }
         }
@@ -222,7 +238,7 @@ impl Settings {
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n",
+            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n",
             toml_string(&self.listen),
             toml_string(&self.data_dir.display().to_string()),
             toml_string(&redact_url_password(&self.database_url())),
@@ -239,6 +255,10 @@ impl Settings {
             self.webhook.allow_private,
             toml_string(&humantime::format_duration(self.webhook.timeout).to_string()),
             toml_string(&humantime::format_duration(self.webhook.max_age).to_string()),
+            match &self.metrics.listen {
+                Some(listen) => format!("listen = {}", toml_string(listen)),
+                None => "# listen unset: /metrics is served on the API listener".to_owned(),
+            },
         )
     }
 }
@@ -248,7 +268,6 @@ fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }
 
-/// Hides the password of `scheme://user:password@host/…`.
 /// Parses `2s`, `500ms`, `5m` or `0`.
 fn parse_duration(name: &str, value: &str) -> anyhow::Result<Duration> {
     if value == "0" {
@@ -258,6 +277,7 @@ fn parse_duration(name: &str, value: &str) -> anyhow::Result<Duration> {
         .with_context(|| format!("{name}={value:?} is not a duration such as 2s or 500ms"))
 }
 
+/// Hides the password of `scheme://user:password@host/…`.
 fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -291,6 +311,26 @@ mod tests {
         let settings = Settings::load(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:0");
         assert_eq!(settings.bootstrap_org, "acme");
+    }
+
+    #[test]
+    fn the_metrics_listener_comes_from_the_file_or_the_environment() {
+        let dir = std::env::temp_dir().join(format!("gp-settings-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gangplank.toml");
+        std::fs::write(&file, "[metrics]\nlisten = \"127.0.0.1:9100\"\n").unwrap();
+        let from_file = Settings::load(Some(&file), |_| None).unwrap();
+        assert_eq!(from_file.metrics.listen.as_deref(), Some("127.0.0.1:9100"));
+        assert!(
+            from_file
+                .to_redacted_toml()
+                .contains("[metrics]\nlisten = \"127.0.0.1:9100\"")
+        );
+        let env = |k: &str| (k == "GANGPLANK_METRICS_LISTEN").then(|| "0.0.0.0:9200".to_owned());
+        let from_env = Settings::load(Some(&file), env).unwrap();
+        assert_eq!(from_env.metrics.listen.as_deref(), Some("0.0.0.0:9200"));
+        let blank = |k: &str| (k == "GANGPLANK_METRICS_LISTEN").then(String::new);
+        assert_eq!(Settings::load(None, blank).unwrap().metrics.listen, None);
     }
 
     #[test]

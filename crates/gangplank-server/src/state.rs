@@ -18,6 +18,8 @@ pub struct AppState {
     pub store: Store,
     pub max_body_bytes: usize,
     pub metrics: Arc<PrometheusHandle>,
+    /// Whether the API listener serves `/metrics` (no separate metrics listener is set).
+    pub metrics_on_api: bool,
     pub secrets: Arc<SecretBox>,
     /// Hashes presented tokens into their stored form.
     pub tokens: Arc<crate::auth::TokenHasher>,
@@ -49,6 +51,7 @@ impl AppState {
             store,
             max_body_bytes: settings.max_body_bytes,
             metrics: Arc::new(metrics),
+            metrics_on_api: settings.metrics.listen.is_none(),
             secrets: Arc::new(secrets),
             tokens: Arc::new(tokens),
             wake: Wake::default(),

@@ -12,6 +12,7 @@ mod auth_cache;
 mod automation;
 mod conn;
 mod deploys;
+mod depths;
 mod digests;
 mod error;
 mod group_commit;
@@ -29,6 +30,7 @@ pub use artefacts::{
 pub use automation::{Batch, EnvContext, InboxItem, LogRow, LoggedDecision, PendingItem, RuleRow};
 pub use conn::{Store, now_millis};
 pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy};
+pub use depths::{DEPTH_CAP, QueueDepths};
 pub use digests::ToResolve;
 pub use error::StoreError;
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};

@@ -81,3 +81,31 @@ async fn claims_renewals_and_lapses() {
     assert_eq!(again.len(), 1, "a lapsed lease is claimed again");
     assert_eq!(again[0].attempt, 2);
 }
+
+#[tokio::test]
+async fn queue_depths_count_the_deployment_until_it_finishes() {
+    let (_dir, store) = store_with_a_queued_deploy().await;
+    let depths = store.queue_depths().await.unwrap();
+    assert_eq!(
+        (
+            depths.deploy_jobs,
+            depths.webhook_outbox,
+            depths.automation_inbox,
+            depths.digest_resolution
+        ),
+        (1, 0, 0, 0),
+        "{depths:?}"
+    );
+    let claimed = store.claim_deploys(1_000, 60_000, 3, 8).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        store.queue_depths().await.unwrap().deploy_jobs,
+        1,
+        "running still counts"
+    );
+    store
+        .finish_deploy("acme", "shop", "d1", true, Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(store.queue_depths().await.unwrap().deploy_jobs, 0);
+}

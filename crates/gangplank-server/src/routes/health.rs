@@ -10,12 +10,17 @@ use serde_json::json;
 use crate::error::error_response;
 use crate::state::AppState;
 
-pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
+/// The unauthenticated routes; `/metrics` only when no separate metrics listener serves it.
+pub fn routes(with_metrics: bool) -> axum::Router<AppState> {
+    let router = axum::Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/.well-known/jwks.json", get(super::targets::jwks))
+        .route("/.well-known/jwks.json", get(super::targets::jwks));
+    if with_metrics {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    }
 }
 
 /// The process is up.
@@ -34,10 +39,11 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// The Prometheus exposition, here or on the separate metrics listener.
+pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        crate::metrics::render(&state).await,
     )
         .into_response()
 }

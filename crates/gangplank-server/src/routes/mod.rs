@@ -25,6 +25,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use health::metrics;
+
 use crate::extract::json_errors;
 use crate::state::AppState;
 
@@ -70,7 +72,7 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     Router::new()
         .merge(api)
-        .merge(health::routes())
+        .merge(health::routes(state.metrics_on_api))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .with_state(state)
         .layer(from_fn(crate::metrics::track))

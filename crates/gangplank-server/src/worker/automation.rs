@@ -159,6 +159,10 @@ async fn judge(state: &AppState, item: &InboxItem) -> Result<Vec<LoggedDecision>
                 .map(|(seq, running)| (seq, format!("{}:{running}", version.name)));
         }
         let decision = decide(&rules, &candidate, item.version_seq, &facts);
+        crate::metrics::automation_decision(match &decision {
+            Decision::Deploy { .. } => "queued",
+            Decision::Skip { reason, .. } => reason.code(),
+        });
         decisions.push(match decision {
             Decision::Deploy { rule_id } => LoggedDecision {
                 app_id: context.app_id,
@@ -196,10 +200,12 @@ async fn deploy_batch(
     }
     if batch.held {
         let reason = Skip::Held;
-        return state
+        state
             .store
             .discard_batch(batch.items, reason.code(), &reason.to_string())
-            .await;
+            .await?;
+        crate::metrics::automation_batch(reason.code());
+        return Ok(());
     }
     let base = parse_set(&batch.set_content).map_err(|e| StoreError::Database(format!("{e:?}")))?;
     let versions: Vec<PendingVersion> = batch
@@ -213,14 +219,16 @@ async fn deploy_batch(
         .collect();
     let delta = image_update_delta(&base, &versions);
     if delta.is_empty() {
-        return state
+        state
             .store
             .discard_batch(
                 batch.items,
                 Skip::NoWorkload.code(),
                 "every workload already runs these versions, or none uses them",
             )
-            .await;
+            .await?;
+        crate::metrics::automation_batch(Skip::NoWorkload.code());
+        return Ok(());
     }
     let set = delta
         .apply_to(&base)
@@ -254,7 +262,9 @@ async fn deploy_batch(
     state
         .store
         .deploy_batch(plan.into_new_deploy(), batch.items)
-        .await
+        .await?;
+    crate::metrics::automation_batch("deployed");
+    Ok(())
 }
 
 /// The `created_by` of what automation creates.

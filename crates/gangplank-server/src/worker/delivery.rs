@@ -125,6 +125,14 @@ pub async fn run(state: AppState) {
             tokio::spawn(async move {
                 let id = delivery.id.clone();
                 let attempt = attempt(&state, delivery).await;
+                let outcome = match attempt.outcome {
+                    AttemptOutcome::Delivered => "delivered",
+                    AttemptOutcome::RetryAt(_) => "retrying",
+                    AttemptOutcome::Failed(_) => "failed",
+                };
+                let elapsed =
+                    Duration::from_millis(u64::try_from(attempt.duration_ms).unwrap_or(0));
+                crate::metrics::webhook_attempt(outcome, elapsed);
                 if let Err(error) = state.store.record_attempt(&id, attempt).await {
                     // The lease lapses and the delivery is tried again: at least once.
                     tracing::error!(%error, delivery = %id, "recording a delivery attempt failed");

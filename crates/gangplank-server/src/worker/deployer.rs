@@ -71,6 +71,7 @@ pub async fn run(state: AppState) {
 }
 
 async fn execute(state: &AppState, claim: ClaimedDeploy) {
+    let _running = crate::metrics::DeploymentRunning::start();
     let deploy_id = claim.deploy.id.clone();
     let outcome = match serde_json::from_str::<Set>(&claim.set_content) {
         Err(error) => failed(
@@ -131,13 +132,16 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
         })
         .collect();
     tracing::debug!(deploy = %deploy_id, succeeded, "deployment applied");
-    if let Err(error) = state
+    match state
         .store
         .finish_deploy(&claim.org_id, &claim.app_id, &deploy_id, succeeded, errors)
         .await
     {
+        Ok(()) => crate::metrics::deployment_finished(succeeded, claim.deploy.created_at),
         // The lease lapses and the deployment is resumed: targets are idempotent.
-        tracing::error!(%error, deploy = %deploy_id, "recording a deployment's outcome failed");
+        Err(error) => {
+            tracing::error!(%error, deploy = %deploy_id, "recording a deployment's outcome failed");
+        }
     }
 }
 

@@ -3,9 +3,11 @@
 //! credentials. Failures are recorded on the version and retried with backoff, so a registry
 //! that is down delays the digest, never the registration.
 
+use std::time::Instant;
+
 use gangplank_core::image::{DOCKER_HUB, ImageReference};
 use gangplank_core::registry::longest_prefix_match;
-use gangplank_oci::{Client, Credentials};
+use gangplank_oci::{Client, Credentials, OciError};
 use gangplank_store::ToResolve;
 
 use crate::state::AppState;
@@ -38,6 +40,7 @@ pub async fn run(state: AppState) {
 /// Resolves one version and records the outcome; returns the digest when it worked.
 pub async fn attempt(state: &AppState, item: &ToResolve) -> Option<String> {
     let outcome = resolve(state, &item.org_id, &item.name, &item.version).await;
+    crate::metrics::digest_resolution(outcome.is_ok());
     let recorded = match &outcome {
         Ok(digest) => Ok(digest.clone()),
         Err(error) => {
@@ -81,8 +84,34 @@ async fn resolve(
         other => other,
     };
     let client = Client::new(state.outbound().clone(), host, creds, registry.insecure);
-    client
+    let started = Instant::now();
+    let digest = client
         .resolve_digest(reference.repository.path(), version)
-        .await
-        .map_err(|e| e.to_string())
+        .await;
+    let outcome = match &digest {
+        Ok(_) => "ok",
+        Err(error) => oci_outcome(error),
+    };
+    crate::metrics::registry_call(
+        org_id,
+        &registry.id,
+        "resolve_digest",
+        outcome,
+        started.elapsed(),
+    );
+    digest.map_err(|e| e.to_string())
+}
+
+/// A failed registry call's outcome label: what went wrong, in a few fixed words.
+fn oci_outcome(error: &OciError) -> &'static str {
+    match error {
+        OciError::Transport { .. } => "unreachable",
+        OciError::Auth { .. } => "auth_failed",
+        OciError::Status { status: 404, .. } => "not_found",
+        OciError::Status {
+            status: 401 | 403, ..
+        } => "denied",
+        OciError::Status { .. } => "http_error",
+        OciError::Invalid { .. } => "invalid_answer",
+    }
 }

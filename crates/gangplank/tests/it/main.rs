@@ -13,6 +13,7 @@ mod compose_target;
 mod durability;
 mod errors;
 mod fuzz;
+mod metrics;
 mod receivers;
 mod registries;
 mod roles;

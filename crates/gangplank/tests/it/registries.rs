@@ -248,7 +248,7 @@ fn ci_credentials_really_log_in_to_the_registry() {
 
 /// moto's server with signature checking on after three free calls, which create an IAM user
 /// with an access key allowed to call ECR; returns (moto, key id, secret).
-fn moto_with_an_ecr_user() -> (std::process::Child, u16, String, String) {
+pub(crate) fn moto_with_an_ecr_user() -> (std::process::Child, u16, String, String) {
     let port = gangplank_testkit::free_port();
     let child = std::process::Command::new("python3")
         .args([
