@@ -7,6 +7,7 @@
 
 mod auth;
 mod bootstrap;
+mod bounds;
 mod deploying;
 mod ecr;
 mod error;
@@ -15,6 +16,7 @@ mod metrics;
 mod registry_login;
 mod routes;
 mod secrets;
+mod serve;
 mod settings;
 mod signing;
 mod state;
@@ -54,9 +56,7 @@ pub async fn run(
     let state = state::AppState::new(store.clone(), &settings, metrics, secrets, keys);
     let workers = worker::Workers::start(&state);
     let app = routes::router(state);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = serve::serve(listener, app, settings.http.limits(), shutdown).await;
     workers.stop();
     store.close().await;
     served.context("serving HTTP")

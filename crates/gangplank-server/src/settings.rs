@@ -43,6 +43,48 @@ pub struct Settings {
     pub master_key: Option<SecretString>,
     pub automation: AutomationSettings,
     pub webhook: WebhookSettings,
+    pub http: HttpSettings,
+}
+
+/// `[http]`: how long clients may take, and how many may be connected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A request's headers must arrive within this, from the connection's accept or the
+    /// request's first byte.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this, from the end of its headers.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// A keep-alive connection with no request is closed after this.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The limits the accept loop applies.
+    pub fn limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            header_read_timeout: self.header_timeout,
+            body_read_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 /// `[automation]`.
@@ -99,12 +141,13 @@ impl Default for Settings {
             master_key: None,
             automation: AutomationSettings::default(),
             webhook: WebhookSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
 
 /// The environment variables read, and what they set.
-pub const ENV_VARS: [&str; 12] = [
+pub const ENV_VARS: [&str; 16] = [
     "GANGPLANK_LISTEN",
     "GANGPLANK_DATA_DIR",
     "GANGPLANK_DATABASE_URL",
@@ -117,6 +160,10 @@ pub const ENV_VARS: [&str; 12] = [
     "GANGPLANK_WEBHOOK_ALLOW_PRIVATE",
     "GANGPLANK_WEBHOOK_TIMEOUT",
     "GANGPLANK_WEBHOOK_MAX_AGE",
+    "GANGPLANK_HTTP_HEADER_TIMEOUT",
+    "GANGPLANK_HTTP_BODY_TIMEOUT",
+    "GANGPLANK_HTTP_IDLE_TIMEOUT",
+    "GANGPLANK_HTTP_MAX_CONNECTIONS",
 ];
 
 /// The shortest bootstrap token accepted, so a guessable one is refused at start.
@@ -174,6 +221,20 @@ impl Settings {
                 "GANGPLANK_WEBHOOK_MAX_AGE" => {
                     settings.webhook.max_age = parse_duration(name, &value)?;
                 }
+                "GANGPLANK_HTTP_HEADER_TIMEOUT" => {
+                    settings.http.header_timeout = parse_duration(name, &value)?;
+                }
+                "GANGPLANK_HTTP_BODY_TIMEOUT" => {
+                    settings.http.body_timeout = parse_duration(name, &value)?;
+                }
+                "GANGPLANK_HTTP_IDLE_TIMEOUT" => {
+                    settings.http.idle_timeout = parse_duration(name, &value)?;
+                }
+                "GANGPLANK_HTTP_MAX_CONNECTIONS" => {
+                    settings.http.max_connections = value.parse().with_context(|| {
+                        format!("{name}={value:?} is not a number of connections")
+                    })?;
+                }
                 _ => unreachable!("every name in ENV_VARS is handled"),
             }
         }
@@ -195,6 +256,18 @@ impl Settings {
         }
         if self.webhook.timeout.is_zero() {
             bail!("webhook.timeout must be more than 0");
+        }
+        for (name, value) in [
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.body_timeout", self.http.body_timeout),
+            ("http.idle_timeout", self.http.idle_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("{name} must be more than 0");
+            }
+        }
+        if self.http.max_connections == 0 {
+            bail!("http.max_connections must be at least 1");
         }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
@@ -218,7 +291,7 @@ impl Settings {
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\nbootstrap_org = {:?}\nbootstrap_token = {}\nmax_body_bytes = {}\nlog_format = {:?}\nmaster_key = {}\n\n[automation]\ndebounce = {:?}\n\n[webhook]\nallow_private = {}\ntimeout = {:?}\nmax_age = {:?}\n",
+            "listen = {:?}\ndata_dir = {:?}\ndatabase_url = {:?}\nbootstrap_org = {:?}\nbootstrap_token = {}\nmax_body_bytes = {}\nlog_format = {:?}\nmaster_key = {}\n\n[automation]\ndebounce = {:?}\n\n[webhook]\nallow_private = {}\ntimeout = {:?}\nmax_age = {:?}\n\n[http]\nheader_timeout = {:?}\nbody_timeout = {:?}\nidle_timeout = {:?}\nmax_connections = {}\n",
             self.listen,
             self.data_dir.display().to_string(),
             redact_url_password(&self.database_url()),
@@ -234,6 +307,10 @@ impl Settings {
             self.webhook.allow_private,
             humantime::format_duration(self.webhook.timeout).to_string(),
             humantime::format_duration(self.webhook.max_age).to_string(),
+            humantime::format_duration(self.http.header_timeout).to_string(),
+            humantime::format_duration(self.http.body_timeout).to_string(),
+            humantime::format_duration(self.http.idle_timeout).to_string(),
+            self.http.max_connections,
         )
     }
 }

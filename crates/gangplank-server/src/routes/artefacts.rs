@@ -9,6 +9,7 @@ use gangplank_api::artefacts::{
 };
 use gangplank_core::access::Action;
 use gangplank_core::artefact::{ArtefactReference, ArtefactVersionFields, ArtefactVersionInput};
+use gangplank_core::limits;
 use gangplank_store::{
     ArtefactRow, ArtefactVersionRow, NewArtefactVersion, VersionFilter, VersionOutcome,
 };
@@ -259,11 +260,6 @@ async fn read_multipart(
             String::from_utf8(bytes.to_vec())
                 .map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))
         };
-        let document = || -> Result<Value, ApiError> {
-            serde_yaml_ng::from_slice::<Value>(&bytes).map_err(|error| {
-                ApiError::invalid(&name, format!("is not valid YAML or JSON: {error}"))
-            })
-        };
         match name.as_str() {
             "type" => body.kind = text()?,
             "name" => body.name = text()?,
@@ -272,11 +268,15 @@ async fn read_multipart(
             "commit" => body.commit = Some(text()?),
             "digest" => body.digest = Some(text()?),
             "image" => body.image = Some(text()?),
-            "spec" => body.spec = Some(document()?),
-            "overrides" => body.overrides = Some(document()?),
-            "property_overrides" => body.property_overrides = Some(document()?),
-            "resource_type_aliases" => body.resource_type_aliases = Some(document()?),
-            "extensions" => body.extensions = Some(document()?),
+            "spec" => body.spec = Some(parse_document(&name, bytes).await?),
+            "overrides" => body.overrides = Some(parse_document(&name, bytes).await?),
+            "property_overrides" => {
+                body.property_overrides = Some(parse_document(&name, bytes).await?)
+            }
+            "resource_type_aliases" => {
+                body.resource_type_aliases = Some(parse_document(&name, bytes).await?)
+            }
+            "extensions" => body.extensions = Some(parse_document(&name, bytes).await?),
             // Unknown parts are ignored, as unknown JSON fields are.
             _ => {}
         }
@@ -285,6 +285,17 @@ async fn read_multipart(
         return Err(ApiError::invalid("type", "is required"));
     }
     Ok(body)
+}
+
+/// Parses a YAML (or JSON) form part. Its nesting is checked first, in one pass: the YAML
+/// scanner's cost grows with depth for every token, so a deep document is refused before it
+/// runs. The parse itself runs on a blocking thread, off the workers serving other requests.
+async fn parse_document(name: &str, bytes: axum::body::Bytes) -> Result<Value, ApiError> {
+    limits::check_document_depth(name, &bytes)?;
+    tokio::task::spawn_blocking(move || serde_yaml_ng::from_slice::<Value>(&bytes))
+        .await
+        .map_err(|error| ApiError::Internal(format!("parsing YAML: {error}")))?
+        .map_err(|error| ApiError::invalid(name, format!("is not valid YAML or JSON: {error}")))
 }
 
 #[derive(Debug, Default, Deserialize)]
