@@ -18,7 +18,7 @@ use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -98,18 +98,24 @@ async fn accept_error(error: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// Serves one connection until it closes, or until shutdown is signalled and its request (if
-/// any) is answered.
+/// Serves one connection until it closes, its watchdog finds a deadline passed, or shutdown
+/// is signalled and its request (if any) is answered.
 async fn serve_connection(
     stream: TcpStream,
     app: Router,
     limits: ConnectionLimits,
     signal_tx: watch::Sender<()>,
 ) {
-    let phase = Arc::new(Phase::default());
-    let io = TokioIo::new(Deadlined::new(stream, phase.clone(), limits));
+    let phase = Arc::new(Phase::new(limits.header_read_timeout));
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        phase: phase.clone(),
+        header_read_timeout: limits.header_read_timeout,
+    });
+    let service_phase = phase.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        phase.busy.store(true, Ordering::Relaxed);
+        let phase = service_phase.clone();
+        phase.state.store(BUSY, Ordering::Release);
         let deadline = Instant::now() + limits.body_read_timeout;
         let request = request.map(|inner| {
             Body::new(TimedBody {
@@ -120,10 +126,10 @@ async fn serve_connection(
             })
         });
         let app = app.clone();
-        let phase = phase.clone();
         async move {
             let response = app.oneshot(request).await;
-            phase.busy.store(false, Ordering::Relaxed);
+            phase.set_deadline(limits.idle_timeout);
+            phase.state.store(IDLE, Ordering::Release);
             response
         }
     });
@@ -131,6 +137,10 @@ async fn serve_connection(
     let mut connection = pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
+        reason = watchdog(&phase, limits) => {
+            tracing::debug!(reason, "closing a connection");
+            return;
+        }
         () = signal_tx.closed() => {
             connection.as_mut().graceful_shutdown();
             connection.await
@@ -141,99 +151,106 @@ async fn serve_connection(
     }
 }
 
-/// What the request handling tells the connection's reader.
-#[derive(Default)]
-struct Phase {
-    /// A request is being handled: no header or idle deadline applies.
-    busy: AtomicBool,
-    /// A request body missed its deadline: the connection is closed.
-    body_expired: AtomicBool,
-}
-
-/// Which deadline the reader is under.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    /// Reading headers (or waiting for the first request).
-    Headers,
-    /// Between requests.
-    Idle,
-    /// A request is being handled; its body has its own deadline.
-    Busy,
-}
-
-/// The connection's socket, failing reads once the header or idle deadline has passed.
-/// Deadlines are plain instants; the timer is only armed when a read would wait.
-struct Deadlined {
-    inner: TcpStream,
-    phase: Arc<Phase>,
-    wait: Wait,
-    deadline: Instant,
-    sleep: Pin<Box<Sleep>>,
-    limits: ConnectionLimits,
-}
-
-impl Deadlined {
-    fn new(inner: TcpStream, phase: Arc<Phase>, limits: ConnectionLimits) -> Self {
-        let deadline = Instant::now() + limits.header_read_timeout;
-        Deadlined {
-            inner,
-            phase,
-            wait: Wait::Headers,
-            deadline,
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
-            limits,
+/// Resolves when the connection must be closed: its header or idle deadline passed, or a
+/// request body missed its own. It sleeps until the current deadline and looks again, so
+/// requests only store instants; no timer is reset per request.
+async fn watchdog(phase: &Phase, limits: ConnectionLimits) -> &'static str {
+    let busy_recheck = limits.header_read_timeout.min(limits.idle_timeout);
+    loop {
+        if phase.body_expired.load(Ordering::Acquire) {
+            return "the request body timed out";
+        }
+        match phase.state.load(Ordering::Acquire) {
+            BUSY => tokio::time::sleep(busy_recheck).await,
+            state => {
+                let deadline = phase.deadline();
+                if Instant::now() >= deadline {
+                    return if state == IDLE {
+                        "idle timeout"
+                    } else {
+                        "header read timeout"
+                    };
+                }
+                tokio::time::sleep_until(deadline).await;
+            }
         }
     }
 }
 
-fn timed_out(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
+/// Reading headers (or waiting for the first request): the header deadline applies.
+const HEADERS: u8 = 0;
+/// Between requests: the idle deadline applies.
+const IDLE: u8 = 1;
+/// A request is being handled; its body has its own deadline.
+const BUSY: u8 = 2;
+
+/// Where a connection is, shared by its socket, its requests and its watchdog.
+struct Phase {
+    /// `HEADERS`, `IDLE` or `BUSY`.
+    state: AtomicU8,
+    /// The header or idle deadline, in milliseconds after `epoch`.
+    deadline_ms: AtomicU64,
+    /// A request body missed its deadline.
+    body_expired: AtomicBool,
+    epoch: Instant,
 }
 
-impl AsyncRead for Deadlined {
+impl Phase {
+    fn new(header_read_timeout: Duration) -> Self {
+        let phase = Phase {
+            state: AtomicU8::new(HEADERS),
+            deadline_ms: AtomicU64::new(0),
+            body_expired: AtomicBool::new(false),
+            epoch: Instant::now(),
+        };
+        phase.set_deadline(header_read_timeout);
+        phase
+    }
+
+    /// Sets the deadline to `after` from now.
+    fn set_deadline(&self, after: Duration) {
+        let at = (Instant::now() + after).duration_since(self.epoch);
+        let ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
+        self.deadline_ms.store(ms, Ordering::Release);
+    }
+
+    fn deadline(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.deadline_ms.load(Ordering::Acquire))
+    }
+}
+
+/// The connection's socket: the first bytes after an idle wait start the header deadline, and
+/// a request whose body timed out ends the connection at the next read.
+struct Watched {
+    inner: TcpStream,
+    phase: Arc<Phase>,
+    header_read_timeout: Duration,
+}
+
+impl AsyncRead for Watched {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.phase.body_expired.load(Ordering::Relaxed) {
-            return Poll::Ready(Err(timed_out("reading the request body")));
-        }
-        if this.phase.busy.load(Ordering::Relaxed) {
-            this.wait = Wait::Busy;
-        } else if this.wait == Wait::Busy {
-            this.wait = Wait::Idle;
-            this.deadline = Instant::now() + this.limits.idle_timeout;
+        if this.phase.body_expired.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "reading the request body timed out",
+            )));
         }
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if this.wait == Wait::Idle && buf.filled().len() > before {
-                    this.wait = Wait::Headers;
-                    this.deadline = Instant::now() + this.limits.header_read_timeout;
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Pending if this.wait != Wait::Busy => {
-                if this.sleep.deadline() != this.deadline {
-                    this.sleep.as_mut().reset(this.deadline);
-                }
-                if this.sleep.as_mut().poll(cx).is_ready() {
-                    let what = match this.wait {
-                        Wait::Idle => "waiting for the next request",
-                        _ => "reading the request headers",
-                    };
-                    return Poll::Ready(Err(timed_out(what)));
-                }
-                Poll::Pending
-            }
-            other => other,
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before && this.phase.state.load(Ordering::Acquire) == IDLE {
+            this.phase.set_deadline(this.header_read_timeout);
+            this.phase.state.store(HEADERS, Ordering::Release);
         }
+        read
     }
 }
 
-impl AsyncWrite for Deadlined {
+impl AsyncWrite for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -293,7 +310,7 @@ impl http_body::Body for TimedBody {
                     .sleep
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                 if sleep.as_mut().poll(cx).is_ready() {
-                    this.phase.body_expired.store(true, Ordering::Relaxed);
+                    this.phase.body_expired.store(true, Ordering::Release);
                     return Poll::Ready(Some(Err(BodyTimeout.into())));
                 }
                 Poll::Pending

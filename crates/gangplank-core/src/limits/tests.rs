@@ -62,3 +62,43 @@ fn document_depth_is_bounded_at_the_json_limit() {
     let error = check_document_depth("spec", over.as_bytes()).unwrap_err();
     assert_eq!(error.field, "spec");
 }
+
+#[test]
+fn docs_table_lists_every_bound_with_its_value() {
+    let doc = include_str!("../../../../docs/limits.md");
+    let bounds: [(&str, String); 20] = [
+        ("MAX_DOCUMENT_DEPTH", MAX_DOCUMENT_DEPTH.to_string()),
+        ("MAX_NAME_LEN", MAX_NAME_LEN.to_string()),
+        ("MAX_TEXT_LEN", MAX_TEXT_LEN.to_string()),
+        ("MAX_REF_LEN", MAX_REF_LEN.to_string()),
+        ("MAX_URL_LEN", MAX_URL_LEN.to_string()),
+        (
+            "MAX_TARGET_TIMEOUT_SECONDS",
+            MAX_TARGET_TIMEOUT_SECONDS.to_string(),
+        ),
+        ("MAX_TARGET_AGENTS", MAX_TARGET_AGENTS.to_string()),
+        ("MAX_AGENT_SERVICES", MAX_AGENT_SERVICES.to_string()),
+        ("MAX_SERVICE_NAME_LEN", MAX_SERVICE_NAME_LEN.to_string()),
+        ("MAX_WEBHOOK_HEADERS", MAX_WEBHOOK_HEADERS.to_string()),
+        ("MAX_HEADER_NAME_LEN", MAX_HEADER_NAME_LEN.to_string()),
+        ("MAX_HEADER_VALUE_LEN", MAX_HEADER_VALUE_LEN.to_string()),
+        ("MAX_WEBHOOK_TRIGGERS", MAX_WEBHOOK_TRIGGERS.to_string()),
+        ("MAX_RULE_FILTERS", MAX_RULE_FILTERS.to_string()),
+        ("MAX_PATTERN_LEN", MAX_PATTERN_LEN.to_string()),
+        ("MAX_TOKEN_LIFETIME_MS", MAX_TOKEN_LIFETIME_MS.to_string()),
+        ("MAX_DELTA_PATCHES", MAX_DELTA_PATCHES.to_string()),
+        ("MAX_DELTA_ENTRIES", MAX_DELTA_ENTRIES.to_string()),
+        ("MAX_REGISTRY_SECRETS", MAX_REGISTRY_SECRETS.to_string()),
+        ("MAX_CREDENTIAL_LEN", MAX_CREDENTIAL_LEN.to_string()),
+    ];
+    for (name, value) in &bounds {
+        let row = format!("| `{name}` | {value} |");
+        assert!(doc.contains(&row), "docs/limits.md lacks the row {row}");
+    }
+    let rows = doc.lines().filter(|l| l.starts_with("| `MAX_")).count();
+    assert_eq!(
+        rows,
+        bounds.len(),
+        "docs/limits.md has a row for a bound this test does not know"
+    );
+}
