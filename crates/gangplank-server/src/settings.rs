@@ -372,6 +372,32 @@ mod tests {
     }
 
     #[test]
+    fn http_limits_come_from_the_environment_and_zero_is_refused() {
+        let env = |k: &str| match k {
+            "GANGPLANK_HTTP_HEADER_TIMEOUT" => Some("2s".to_owned()),
+            "GANGPLANK_HTTP_BODY_TIMEOUT" => Some("3s".to_owned()),
+            "GANGPLANK_HTTP_IDLE_TIMEOUT" => Some("4s".to_owned()),
+            "GANGPLANK_HTTP_MAX_CONNECTIONS" => Some("5".to_owned()),
+            _ => None,
+        };
+        let limits = Settings::load(None, env).unwrap().http.limits();
+        assert_eq!(limits.header_read_timeout.as_secs(), 2);
+        assert_eq!(limits.body_read_timeout.as_secs(), 3);
+        assert_eq!(limits.idle_timeout.as_secs(), 4);
+        assert_eq!(limits.max_connections, 5);
+        let zero = |k: &str| (k == "GANGPLANK_HTTP_IDLE_TIMEOUT").then(|| "0".to_owned());
+        assert!(Settings::load(None, zero).is_err());
+        let none = |k: &str| (k == "GANGPLANK_HTTP_MAX_CONNECTIONS").then(|| "0".to_owned());
+        assert!(Settings::load(None, none).is_err());
+        let printed = Settings::load(None, |_| None).unwrap().to_redacted_toml();
+        assert!(
+            printed.contains("[http]\nheader_timeout = \"10s\""),
+            "{printed}"
+        );
+        assert!(printed.contains("max_connections = 10000"), "{printed}");
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let secret = "postgres://gp:hunter2hunter2@db/gp";
         let env = |k: &str| match k {
