@@ -4,13 +4,19 @@
 
 mod yaml_depth;
 
-pub use yaml_depth::{TooDeep, check_yaml_depth};
+pub use yaml_depth::{Refused, check_yaml_depth};
 
 use crate::ValidationError;
 
 /// Deepest nesting of a JSON or YAML request document (serde_json's own recursion limit,
 /// applied to multipart YAML before parsing).
 pub const MAX_DOCUMENT_DEPTH: usize = 128;
+
+/// The scanning work a YAML form part may need: the sum, over its tokens, of the flow
+/// collections enclosing each (libyaml's cost per token grows with that depth). Ordinary
+/// documents need a few per byte, and this bound is about 0.1 s of parsing; a megabyte of
+/// side-by-side collections 127 deep would need fifty million and two seconds of CPU.
+pub const MAX_DOCUMENT_WORK: usize = 10_000_000;
 
 /// Display names of apps, environments, users, deltas.
 pub const MAX_NAME_LEN: usize = 200;
@@ -108,13 +114,20 @@ pub fn check_token_expiry(field: &str, expires_at: i64, now: i64) -> Result<(), 
     Ok(())
 }
 
-/// A YAML document's nesting: at most [`MAX_DOCUMENT_DEPTH`], checked before parsing.
+/// A YAML document's nesting and scanning work: at most [`MAX_DOCUMENT_DEPTH`] and
+/// [`MAX_DOCUMENT_WORK`], checked before parsing.
 pub fn check_document_depth(field: &str, text: &[u8]) -> Result<(), ValidationError> {
-    check_yaml_depth(text, MAX_DOCUMENT_DEPTH).map_err(|TooDeep { line }| {
-        ValidationError::new(
-            field,
-            format!("nests deeper than {MAX_DOCUMENT_DEPTH} levels (at line {line})"),
-        )
+    check_yaml_depth(text, MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_WORK).map_err(|refused| {
+        let message = match refused {
+            Refused::TooDeep { line } => {
+                format!("nests deeper than {MAX_DOCUMENT_DEPTH} levels (at line {line})")
+            }
+            Refused::TooComplex { line } => format!(
+                "nests too many collections too deeply to parse (at line {line}); \
+                 send a flatter document"
+            ),
+        };
+        ValidationError::new(field, message)
     })
 }
 

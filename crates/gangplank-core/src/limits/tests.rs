@@ -61,13 +61,18 @@ fn document_depth_is_bounded_at_the_json_limit() {
     );
     let error = check_document_depth("spec", over.as_bytes()).unwrap_err();
     assert_eq!(error.field, "spec");
+    let unit = format!("{}x{}, ", "{a: ".repeat(126), "}".repeat(126));
+    let wide = format!("[{}]", unit.repeat(1_000_000 / unit.len()));
+    let error = check_document_depth("spec", wide.as_bytes()).unwrap_err();
+    assert!(error.message.contains("too deeply to parse"), "{error}");
 }
 
 #[test]
 fn docs_table_lists_every_bound_with_its_value() {
     let doc = include_str!("../../../../docs/limits.md");
-    let bounds: [(&str, String); 20] = [
+    let bounds: [(&str, String); 21] = [
         ("MAX_DOCUMENT_DEPTH", MAX_DOCUMENT_DEPTH.to_string()),
+        ("MAX_DOCUMENT_WORK", MAX_DOCUMENT_WORK.to_string()),
         ("MAX_NAME_LEN", MAX_NAME_LEN.to_string()),
         ("MAX_TEXT_LEN", MAX_TEXT_LEN.to_string()),
         ("MAX_REF_LEN", MAX_REF_LEN.to_string()),

@@ -1,5 +1,5 @@
-//! A one-pass upper bound on how deeply a YAML document nests, so a hostile document is
-//! refused before a YAML parser sees it.
+//! A one-pass upper bound on how deeply a YAML document nests and how much work scanning it
+//! takes, so a hostile document is refused before a YAML parser sees it.
 //!
 //! libyaml (under serde_yaml_ng) scans flow collections in time proportional to their depth
 //! for every token: `{a: ` repeated 50,000 times takes seconds, and the deserializer's own
@@ -9,20 +9,27 @@
 //! block depth is the stack of indentation columns, with compact `- - x` forms counted per
 //! indicator. It never allocates more than that stack.
 
-/// Where a document nests deeper than allowed: the 1-based line.
+/// Why a document is refused, and at which (1-based) line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooDeep {
-    pub line: usize,
+pub enum Refused {
+    /// It nests deeper than allowed.
+    TooDeep { line: usize },
+    /// Its tokens, each weighted by the flow collections around it (what libyaml's scan costs),
+    /// add up to more than allowed: many deep collections side by side.
+    TooComplex { line: usize },
 }
 
 /// Checks that the nesting of `text` (flow collections plus block indentation levels) stays
-/// within `max`, in one pass over the bytes.
-pub fn check_yaml_depth(text: &[u8], max: usize) -> Result<(), TooDeep> {
+/// within `max_depth`, and its scanning work within `max_work`, in one pass over the bytes.
+pub fn check_yaml_depth(text: &[u8], max_depth: usize, max_work: usize) -> Result<(), Refused> {
     let mut scan = Scan::default();
     for (index, line) in text.split(|&b| b == b'\n').enumerate() {
         scan.line(line);
-        if scan.peak > max {
-            return Err(TooDeep { line: index + 1 });
+        if scan.peak > max_depth {
+            return Err(Refused::TooDeep { line: index + 1 });
+        }
+        if scan.work > max_work {
+            return Err(Refused::TooComplex { line: index + 1 });
         }
     }
     Ok(())
@@ -40,6 +47,8 @@ struct Scan {
     block_scalar: Option<usize>,
     /// The deepest nesting seen so far.
     peak: usize,
+    /// The sum over tokens of the flow collections enclosing each.
+    work: usize,
 }
 
 /// What the lexer is in the middle of, outside quotes.
@@ -131,6 +140,7 @@ impl Scan {
             let flow_indicator = matches!(b, b'[' | b']' | b'{' | b'}' | b',');
             if mode == Mode::Start || (in_flow && flow_indicator) {
                 mode = Mode::Start;
+                self.work += self.flow;
                 match b {
                     b'[' | b'{' => {
                         self.flow += 1;
@@ -140,15 +150,17 @@ impl Scan {
                     b',' => {}
                     b'\'' | b'"' => self.quote = Some(b),
                     b'|' | b'>' if !in_flow => {
-                        let header = &line[i + 1..];
-                        let header = &header[..header
+                        // The header (`|-`, `>2`, …) runs to the end of the line or a
+                        // comment. It is read only as far as it is valid, so each byte is
+                        // read at most twice however many `|` a line has.
+                        let header_len = line[i + 1..]
                             .iter()
-                            .position(|&c| c == b'#')
-                            .unwrap_or(header.len())];
-                        if header
-                            .iter()
-                            .all(|&c| matches!(c, b'+' | b'-' | b'0'..=b'9' | b' ' | b'\t' | b'\r'))
-                        {
+                            .take_while(|&&c| {
+                                matches!(c, b'+' | b'-' | b'0'..=b'9' | b' ' | b'\t' | b'\r')
+                            })
+                            .count();
+                        let after = line.get(i + 1 + header_len);
+                        if matches!(after, None | Some(b'#')) {
                             // The scalar's lines are those indented more than its parent node.
                             let parent = match self.block.as_slice() {
                                 [.., parent, own] if *own == i => *parent,
@@ -177,10 +189,10 @@ impl Scan {
 
 #[cfg(test)]
 mod tests {
-    use super::{TooDeep, check_yaml_depth};
+    use super::{Refused, check_yaml_depth};
 
     fn depth_ok(text: &str, max: usize) -> bool {
-        check_yaml_depth(text.as_bytes(), max).is_ok()
+        check_yaml_depth(text.as_bytes(), max, usize::MAX).is_ok()
     }
 
     #[test]
@@ -203,17 +215,35 @@ mod tests {
             indented.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
         }
         for doc in [flow, seq, block, indented] {
-            assert_eq!(
-                check_yaml_depth(doc.as_bytes(), 128).map_err(|e| e.line > 0),
-                Err(true),
+            assert!(
+                matches!(
+                    check_yaml_depth(doc.as_bytes(), 128, usize::MAX),
+                    Err(Refused::TooDeep { .. })
+                ),
                 "{}",
                 &doc[..40]
             );
         }
         assert_eq!(
-            check_yaml_depth(b"a: 1\nb: [[[\n", 2),
-            Err(TooDeep { line: 2 })
+            check_yaml_depth(b"a: 1\nb: [[[\n", 2, usize::MAX),
+            Err(Refused::TooDeep { line: 2 })
         );
+        let wide = format!("[{}]", "[[[[x]]]], ".repeat(100));
+        assert_eq!(check_yaml_depth(wide.as_bytes(), 8, 10_000), Ok(()));
+        assert_eq!(
+            check_yaml_depth(wide.as_bytes(), 8, 1_000),
+            Err(Refused::TooComplex { line: 1 })
+        );
+    }
+
+    #[test]
+    fn many_block_scalar_indicators_on_one_line_are_read_once() {
+        // `[]|` then `: ` returns to a token start: a header scan to the end of the line per
+        // `|` would be quadratic.
+        let line = "[]|: ".repeat(200_000);
+        let start = std::time::Instant::now();
+        assert!(depth_ok(&line, 8));
+        println!("{} bytes scanned in {:?}", line.len(), start.elapsed());
     }
 
     #[test]
