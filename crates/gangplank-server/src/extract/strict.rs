@@ -166,7 +166,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        if self.refuse_seq {
+        if self.refuse_seq || builds_tagged_enum(&self.visitor) {
             return Err(de::Error::invalid_type(Unexpected::Seq, &self));
         }
         self.visitor.visit_seq(Seq(seq))
@@ -179,6 +179,42 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
         self.visitor.visit_enum(Enum(data))
     }
+}
+
+/// Whether `visitor` is serde's for an internally tagged enum (`#[serde(tag = "type")]`),
+/// which takes `["semver", "^1"]` as the tag followed by the fields by position. serde names
+/// its expectation "internally tagged enum <Name>"; only that prefix is formatted, once per
+/// sequence.
+fn builds_tagged_enum<'de, V: Visitor<'de>>(visitor: &V) -> bool {
+    const PREFIX: &[u8] = b"internally tagged enum";
+    struct Prefix {
+        seen: [u8; PREFIX.len()],
+        len: usize,
+    }
+    impl fmt::Write for Prefix {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            let take = text.len().min(self.seen.len() - self.len);
+            self.seen[self.len..self.len + take].copy_from_slice(&text.as_bytes()[..take]);
+            self.len += take;
+            if self.len == self.seen.len() {
+                // Enough seen: stop the formatting early.
+                return Err(fmt::Error);
+            }
+            Ok(())
+        }
+    }
+    struct Expecting<'a, V>(&'a V);
+    impl<'de, V: Visitor<'de>> fmt::Display for Expecting<'_, V> {
+        fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.expecting(formatter)
+        }
+    }
+    let mut prefix = Prefix {
+        seen: [0; PREFIX.len()],
+        len: 0,
+    };
+    let _ = fmt::write(&mut prefix, format_args!("{}", Expecting(visitor)));
+    prefix.seen[..prefix.len] == *PREFIX
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
@@ -302,5 +338,29 @@ mod tests {
             assert!(error.contains("invalid type: sequence"), "{bad}: {error}");
         }
         assert!(parse(r#"{"id":null}"#).is_err());
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Policy {
+        Semver { constraint: String },
+    }
+
+    #[test]
+    fn internally_tagged_enums_refuse_arrays() {
+        let strict = |text: &str| {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            Policy::deserialize(Strict(&mut deserializer))
+        };
+        let object = r#"{"type":"semver","constraint":"^1"}"#;
+        let expected = Policy::Semver {
+            constraint: "^1".to_owned(),
+        };
+        assert_eq!(strict(object).unwrap(), expected);
+        // serde alone takes the array; the wrapper refuses it.
+        let array = r#"["semver","^1"]"#;
+        assert_eq!(serde_json::from_str::<Policy>(array).unwrap(), expected);
+        let error = strict(array).unwrap_err().to_string();
+        assert!(error.contains("invalid type: sequence"), "{error}");
     }
 }

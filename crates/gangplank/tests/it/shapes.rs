@@ -73,6 +73,13 @@ fn arrays_for_objects_and_nulls_for_required_fields_are_refused() {
         (
             "POST",
             format!("{env}/rules"),
+            json!({"type": "update", "version_policy": ["semver", "^1.2"]}),
+            &[422],
+            format!("{env}/rules"),
+        ),
+        (
+            "POST",
+            format!("{env}/rules"),
             json!({"type": null}),
             &[400, 422],
             format!("{env}/rules"),
