@@ -266,8 +266,8 @@ impl Settings {
                 bail!("{name} must be more than 0");
             }
         }
-        if self.http.max_connections == 0 {
-            bail!("http.max_connections must be at least 1");
+        if !(1..=1_000_000).contains(&self.http.max_connections) {
+            bail!("http.max_connections must be 1 to 1000000");
         }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
