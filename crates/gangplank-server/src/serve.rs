@@ -152,26 +152,27 @@ async fn serve_connection(
 }
 
 /// Resolves when the connection must be closed: its header or idle deadline passed, or a
-/// request body missed its own. It sleeps until the current deadline and looks again, so
-/// requests only store instants; no timer is reset per request.
+/// request body missed its own. Requests only store instants; the watchdog looks at them at
+/// the current deadline and at least every `min(header, idle)` timeout. Every deadline is set
+/// at least that far ahead, so none is overslept, and no timer is reset per request.
 async fn watchdog(phase: &Phase, limits: ConnectionLimits) -> &'static str {
-    let busy_recheck = limits.header_read_timeout.min(limits.idle_timeout);
+    let period = limits.header_read_timeout.min(limits.idle_timeout);
     loop {
         if phase.body_expired.load(Ordering::Acquire) {
             return "the request body timed out";
         }
         match phase.state.load(Ordering::Acquire) {
-            BUSY => tokio::time::sleep(busy_recheck).await,
+            BUSY => tokio::time::sleep(period).await,
             state => {
-                let deadline = phase.deadline();
-                if Instant::now() >= deadline {
+                let (deadline, now) = (phase.deadline(), Instant::now());
+                if now >= deadline {
                     return if state == IDLE {
                         "idle timeout"
                     } else {
                         "header read timeout"
                     };
                 }
-                tokio::time::sleep_until(deadline).await;
+                tokio::time::sleep_until(deadline.min(now + period)).await;
             }
         }
     }

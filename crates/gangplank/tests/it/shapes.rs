@@ -120,6 +120,13 @@ fn arrays_for_objects_and_nulls_for_required_fields_are_refused() {
             "/orgs/default/apps/shapes/deltas".into(),
         ),
         (
+            "POST",
+            "/orgs/default/apps/shapes/deltas".into(),
+            json!({"metadata": ["development", "arr-delta"]}),
+            &[422],
+            "/orgs/default/apps/shapes/deltas".into(),
+        ),
+        (
             "PUT",
             format!("{env}/target"),
             json!({"type": "compose", "agents": [["http://127.0.0.1:9", null, {"w": "s"}]]}),

@@ -161,8 +161,8 @@ fn connections_over_the_cap_wait_until_one_closes() {
         ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
         ("GANGPLANK_HTTP_MAX_CONNECTIONS", "2"),
         ("GANGPLANK_HTTP_HEADER_TIMEOUT", "60s"),
-        // The test harness's own pooled connection is closed after a second idle.
-        ("GANGPLANK_HTTP_IDLE_TIMEOUT", "1s"),
+        // The test harness's own pooled connection is closed after two seconds idle.
+        ("GANGPLANK_HTTP_IDLE_TIMEOUT", "2s"),
     ]);
     let addr = address(&server);
     let limit = Duration::from_secs(15);
