@@ -18,6 +18,10 @@ pub const MAX_DOCUMENT_DEPTH: usize = 128;
 /// side-by-side collections 127 deep would need fifty million and two seconds of CPU.
 pub const MAX_DOCUMENT_WORK: usize = 10_000_000;
 
+/// Values a YAML form part may expand to (aliases repeat their anchor's subtree); without
+/// aliases a document within the default body limit has at most about half a million.
+pub const MAX_DOCUMENT_NODES: usize = 1_000_000;
+
 /// Display names of apps, environments, users, deltas.
 pub const MAX_NAME_LEN: usize = 200;
 /// Free-text descriptions (environment types, tokens) and deployment comments.

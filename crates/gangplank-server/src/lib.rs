@@ -21,6 +21,7 @@ mod settings;
 mod signing;
 mod state;
 mod worker;
+mod yaml;
 
 use std::future::Future;
 

@@ -70,7 +70,8 @@ fn document_depth_is_bounded_at_the_json_limit() {
 #[test]
 fn docs_table_lists_every_bound_with_its_value() {
     let doc = include_str!("../../../../docs/limits.md");
-    let bounds: [(&str, String); 21] = [
+    let bounds: [(&str, String); 22] = [
+        ("MAX_DOCUMENT_NODES", MAX_DOCUMENT_NODES.to_string()),
         ("MAX_DOCUMENT_DEPTH", MAX_DOCUMENT_DEPTH.to_string()),
         ("MAX_DOCUMENT_WORK", MAX_DOCUMENT_WORK.to_string()),
         ("MAX_NAME_LEN", MAX_NAME_LEN.to_string()),

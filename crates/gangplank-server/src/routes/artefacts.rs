@@ -9,7 +9,6 @@ use gangplank_api::artefacts::{
 };
 use gangplank_core::access::Action;
 use gangplank_core::artefact::{ArtefactReference, ArtefactVersionFields, ArtefactVersionInput};
-use gangplank_core::limits;
 use gangplank_store::{
     ArtefactRow, ArtefactVersionRow, NewArtefactVersion, VersionFilter, VersionOutcome,
 };
@@ -23,6 +22,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, body_bytes, is_json, parse_json};
 use crate::state::AppState;
+use crate::yaml::parse_document;
 use gangplank_core::timestamp::format_millis;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -285,17 +285,6 @@ async fn read_multipart(
         return Err(ApiError::invalid("type", "is required"));
     }
     Ok(body)
-}
-
-/// Parses a YAML (or JSON) form part. Its nesting is checked first, in one pass: the YAML
-/// scanner's cost grows with depth for every token, so a deep document is refused before it
-/// runs. The parse itself runs on a blocking thread, off the workers serving other requests.
-async fn parse_document(name: &str, bytes: axum::body::Bytes) -> Result<Value, ApiError> {
-    limits::check_document_depth(name, &bytes)?;
-    tokio::task::spawn_blocking(move || serde_yaml_ng::from_slice::<Value>(&bytes))
-        .await
-        .map_err(|error| ApiError::Internal(format!("parsing YAML: {error}")))?
-        .map_err(|error| ApiError::invalid(name, format!("is not valid YAML or JSON: {error}")))
 }
 
 #[derive(Debug, Default, Deserialize)]

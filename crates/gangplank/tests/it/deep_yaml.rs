@@ -83,6 +83,22 @@ fn deep_yaml_is_refused_while_health_answers() {
             assert!(error_message(&body).starts_with("spec: nests "), "{body}");
         }
     }
+    // Aliases repeating a large anchor: 20 KB standing for ten million values.
+    let leaf: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let aliases = vec!["*l"; 10_000].join(",");
+    let bomb = format!("a: &l [{}]\nb: [{aliases}]\n", leaf.join(","));
+    let (status, body) = server.raw(
+        "POST",
+        "/orgs/default/artefact-versions",
+        Some(ADMIN),
+        &format!("multipart/form-data; boundary={BOUNDARY}"),
+        multipart(&bomb),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_message(&body).contains("expands to more than"),
+        "{body}"
+    );
     // An ordinary spec still goes through the same path.
     let ok = multipart(
         "apiVersion: score.dev/v1b1\nmetadata:\n  name: shallow\ncontainers:\n  main:\n    image: nginx\n",
