@@ -11,6 +11,7 @@ pub mod delta;
 pub mod id;
 pub mod image;
 pub mod json_patch;
+pub mod limits;
 pub mod net;
 pub mod registry;
 pub mod set;

@@ -10,14 +10,19 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
+use crate::bounds::Bounded;
 use crate::error::{ApiError, error_response};
 use crate::state::AppState;
+pub use strict::Strict;
+
+mod strict;
 
 /// A JSON request body: 415 without a JSON content type, 413 when over the limit, 422 when
-/// not JSON or not of the expected shape (the message gives the path of the bad field).
+/// not JSON or not of the expected shape (the message gives the path of the bad field), 400
+/// naming the field when a value is over its bound ([`Bounded`]).
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+impl<T: DeserializeOwned + Bounded> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -27,7 +32,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             ));
         }
         let bytes = body_bytes(request, state).await?;
-        parse_json(&bytes).map(ApiJson)
+        let value: T = parse_json(&bytes)?;
+        value.check_bounds()?;
+        Ok(ApiJson(value))
     }
 }
 
@@ -63,10 +70,12 @@ pub async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, Api
         })
 }
 
-/// Parses JSON into `T`: 422 with the failing path on shape errors.
+/// Parses JSON into `T`: 422 with the failing path on shape errors, including an array
+/// where an object is expected ([`strict::Strict`]). serde_json's recursion limit (128)
+/// bounds nesting.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value = serde_path_to_error::deserialize(Strict(&mut deserializer)).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         if inner.is_syntax() || inner.is_eof() {

@@ -7,6 +7,7 @@
 
 mod auth;
 mod bootstrap;
+mod bounds;
 mod deploying;
 mod ecr;
 mod error;
@@ -16,11 +17,13 @@ mod metrics_listener;
 mod registry_login;
 mod routes;
 mod secrets;
+mod serve;
 mod settings;
 mod signing;
 mod state;
 mod webhook_headers;
 mod worker;
+mod yaml;
 
 use std::future::Future;
 
@@ -60,13 +63,15 @@ pub async fn run(
     let keys = signing::ServerKeys::load(&store, &secrets).await?;
     let metrics = metrics::install();
     let state = state::AppState::new(store.clone(), &settings, metrics, secrets, keys, tokens);
-    let _metrics_listener =
-        metrics_listener::start(settings.metrics.listen.as_deref(), state.clone()).await?;
+    let _metrics_listener = metrics_listener::start(
+        settings.metrics.listen.as_deref(),
+        settings.http.limits(),
+        state.clone(),
+    )
+    .await?;
     let workers = worker::Workers::start(&state);
     let app = routes::router(state);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = serve::serve(listener, app, settings.http.limits(), shutdown).await;
     workers.stop();
     store.close().await;
     served.context("serving HTTP")

@@ -9,6 +9,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::serve::{ConnectionLimits, serve};
 use crate::state::AppState;
 
 /// The running metrics listener; dropping it stops it.
@@ -24,7 +25,12 @@ impl Drop for MetricsListener {
 
 /// Binds `listen` (when set) and serves `/metrics` there until the returned value is dropped.
 /// Binding happens before returning, so a bad address stops the server from starting.
-pub async fn start(listen: Option<&str>, state: AppState) -> anyhow::Result<MetricsListener> {
+/// It runs through the same accept loop as the API, so the same timeouts and cap apply.
+pub async fn start(
+    listen: Option<&str>,
+    limits: ConnectionLimits,
+    state: AppState,
+) -> anyhow::Result<MetricsListener> {
     let Some(listen) = listen else {
         return Ok(MetricsListener(None));
     };
@@ -45,7 +51,8 @@ pub async fn start(listen: Option<&str>, state: AppState) -> anyhow::Result<Metr
         })
         .with_state(state);
     let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
+        let forever = std::future::pending::<()>();
+        if let Err(error) = serve(listener, app, limits, forever).await {
             tracing::error!(%error, "the metrics listener stopped");
         }
     });

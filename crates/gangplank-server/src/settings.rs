@@ -44,6 +44,7 @@ pub struct Settings {
     pub automation: AutomationSettings,
     pub webhook: WebhookSettings,
     pub metrics: MetricsSettings,
+    pub http: HttpSettings,
 }
 
 /// `[metrics]`.
@@ -53,6 +54,47 @@ pub struct MetricsSettings {
     /// A separate address for `/metrics`; when set, the API listener does not serve it, so
     /// the metrics are not exposed with the API by accident.
     pub listen: Option<String>,
+}
+
+/// `[http]`: how long clients may take, and how many may be connected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A request's headers must arrive within this, from the connection's accept or the
+    /// request's first byte.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this, from the end of its headers.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// A keep-alive connection with no request is closed after this.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The limits the accept loop applies.
+    pub fn limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            header_read_timeout: self.header_timeout,
+            body_read_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 /// `[automation]`.
@@ -110,12 +152,13 @@ impl Default for Settings {
             automation: AutomationSettings::default(),
             webhook: WebhookSettings::default(),
             metrics: MetricsSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
 
 /// The environment variables read, and what they set.
-pub const ENV_VARS: [&str; 13] = [
+pub const ENV_VARS: [&str; 17] = [
     "GANGPLANK_LISTEN",
     "GANGPLANK_DATA_DIR",
     "GANGPLANK_DATABASE_URL",
@@ -129,6 +172,10 @@ pub const ENV_VARS: [&str; 13] = [
     "GANGPLANK_WEBHOOK_TIMEOUT",
     "GANGPLANK_WEBHOOK_MAX_AGE",
     "GANGPLANK_METRICS_LISTEN",
+    "GANGPLANK_HTTP_HEADER_TIMEOUT",
+    "GANGPLANK_HTTP_BODY_TIMEOUT",
+    "GANGPLANK_HTTP_IDLE_TIMEOUT",
+    "GANGPLANK_HTTP_MAX_CONNECTIONS",
 ];
 
 /// The shortest bootstrap token accepted, so a guessable one is refused at start.
@@ -190,6 +237,20 @@ impl Settings {
                 "GANGPLANK_METRICS_LISTEN" => {
                     settings.metrics.listen = (!value.is_empty()).then_some(value);
                 }
+                "GANGPLANK_HTTP_HEADER_TIMEOUT" => {
+                    settings.http.header_timeout = parse_duration(name, &value)?;
+                }
+                "GANGPLANK_HTTP_BODY_TIMEOUT" => {
+                    settings.http.body_timeout = parse_duration(name, &value)?;
+                }
+                "GANGPLANK_HTTP_IDLE_TIMEOUT" => {
+                    settings.http.idle_timeout = parse_duration(name, &value)?;
+                }
+                "GANGPLANK_HTTP_MAX_CONNECTIONS" => {
+                    settings.http.max_connections = value.parse().with_context(|| {
+                        format!("{name}={value:?} is not a number of connections")
+                    })?;
+                }
                 _ => unreachable!("every name in ENV_VARS is handled"),
             }
         }
@@ -211,6 +272,18 @@ impl Settings {
         }
         if self.webhook.timeout.is_zero() {
             bail!("webhook.timeout must be more than 0");
+        }
+        for (name, value) in [
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.body_timeout", self.http.body_timeout),
+            ("http.idle_timeout", self.http.idle_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("{name} must be more than 0");
+            }
+        }
+        if !(1..=1_000_000).contains(&self.http.max_connections) {
+            bail!("http.max_connections must be 1 to 1000000");
         }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
@@ -238,7 +311,7 @@ impl Settings {
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n",
+            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n\n[http]\nheader_timeout = {}\nbody_timeout = {}\nidle_timeout = {}\nmax_connections = {}\n",
             toml_string(&self.listen),
             toml_string(&self.data_dir.display().to_string()),
             toml_string(&redact_url_password(&self.database_url())),
@@ -259,6 +332,10 @@ impl Settings {
                 Some(listen) => format!("listen = {}", toml_string(listen)),
                 None => "# listen unset: /metrics is served on the API listener".to_owned(),
             },
+            toml_string(&humantime::format_duration(self.http.header_timeout).to_string()),
+            toml_string(&humantime::format_duration(self.http.body_timeout).to_string()),
+            toml_string(&humantime::format_duration(self.http.idle_timeout).to_string()),
+            self.http.max_connections,
         )
     }
 }
@@ -342,6 +419,32 @@ mod tests {
         assert!(Settings::load(Some(&file), |_| None).is_err());
         let short = |k: &str| (k == "GANGPLANK_BOOTSTRAP_TOKEN").then(|| "short".to_owned());
         assert!(Settings::load(None, short).is_err());
+    }
+
+    #[test]
+    fn http_limits_come_from_the_environment_and_zero_is_refused() {
+        let env = |k: &str| match k {
+            "GANGPLANK_HTTP_HEADER_TIMEOUT" => Some("2s".to_owned()),
+            "GANGPLANK_HTTP_BODY_TIMEOUT" => Some("3s".to_owned()),
+            "GANGPLANK_HTTP_IDLE_TIMEOUT" => Some("4s".to_owned()),
+            "GANGPLANK_HTTP_MAX_CONNECTIONS" => Some("5".to_owned()),
+            _ => None,
+        };
+        let limits = Settings::load(None, env).unwrap().http.limits();
+        assert_eq!(limits.header_read_timeout.as_secs(), 2);
+        assert_eq!(limits.body_read_timeout.as_secs(), 3);
+        assert_eq!(limits.idle_timeout.as_secs(), 4);
+        assert_eq!(limits.max_connections, 5);
+        let zero = |k: &str| (k == "GANGPLANK_HTTP_IDLE_TIMEOUT").then(|| "0".to_owned());
+        assert!(Settings::load(None, zero).is_err());
+        let none = |k: &str| (k == "GANGPLANK_HTTP_MAX_CONNECTIONS").then(|| "0".to_owned());
+        assert!(Settings::load(None, none).is_err());
+        let printed = Settings::load(None, |_| None).unwrap().to_redacted_toml();
+        assert!(
+            printed.contains("[http]\nheader_timeout = \"10s\""),
+            "{printed}"
+        );
+        assert!(printed.contains("max_connections = 10000"), "{printed}");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, body_bytes, is_json, parse_json};
 use crate::state::AppState;
+use crate::yaml::parse_document;
 use gangplank_core::timestamp::format_millis;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -259,11 +260,6 @@ async fn read_multipart(
             String::from_utf8(bytes.to_vec())
                 .map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))
         };
-        let document = || -> Result<Value, ApiError> {
-            serde_yaml_ng::from_slice::<Value>(&bytes).map_err(|error| {
-                ApiError::invalid(&name, format!("is not valid YAML or JSON: {error}"))
-            })
-        };
         match name.as_str() {
             "type" => body.kind = text()?,
             "name" => body.name = text()?,
@@ -272,11 +268,15 @@ async fn read_multipart(
             "commit" => body.commit = Some(text()?),
             "digest" => body.digest = Some(text()?),
             "image" => body.image = Some(text()?),
-            "spec" => body.spec = Some(document()?),
-            "overrides" => body.overrides = Some(document()?),
-            "property_overrides" => body.property_overrides = Some(document()?),
-            "resource_type_aliases" => body.resource_type_aliases = Some(document()?),
-            "extensions" => body.extensions = Some(document()?),
+            "spec" => body.spec = Some(parse_document(&name, bytes).await?),
+            "overrides" => body.overrides = Some(parse_document(&name, bytes).await?),
+            "property_overrides" => {
+                body.property_overrides = Some(parse_document(&name, bytes).await?)
+            }
+            "resource_type_aliases" => {
+                body.resource_type_aliases = Some(parse_document(&name, bytes).await?)
+            }
+            "extensions" => body.extensions = Some(parse_document(&name, bytes).await?),
             // Unknown parts are ignored, as unknown JSON fields are.
             _ => {}
         }

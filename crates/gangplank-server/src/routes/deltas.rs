@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use gangplank_api::deploys::{Delta, DeltaMetadata, DeltaRequest};
 use gangplank_core::access::Action;
 use gangplank_core::delta::DeltaContent;
+use gangplank_core::limits;
 use gangplank_core::timestamp::format_millis;
 use gangplank_store::{DeltaRow, StoreError};
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::deploying::{new_delta_id, parse_delta};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, Strict};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -59,8 +60,12 @@ pub(super) fn content_of(body: &DeltaRequest) -> Result<DeltaContent, ApiError> 
         "modules": body.modules.clone().unwrap_or_else(|| json!({})),
         "shared": body.shared.clone().unwrap_or_else(|| json!([])),
     });
-    let mut content: DeltaContent = serde_path_to_error::deserialize(value)
+    let mut content: DeltaContent = serde_path_to_error::deserialize(Strict(value))
         .map_err(|e| ApiError::Invalid(format!("{}: {}", e.path(), e.inner())))?;
+    let entries =
+        content.modules.add.len() + content.modules.remove.len() + content.modules.update.len();
+    limits::check_count("modules", entries, limits::MAX_DELTA_ENTRIES)?;
+    limits::check_count("shared", content.shared.len(), limits::MAX_DELTA_ENTRIES)?;
     content.simplify();
     Ok(content)
 }
@@ -164,6 +169,7 @@ async fn patch(
 ) -> Result<Json<Delta>, ApiError> {
     let access = caller.in_org(&state, &org).await?.app(&state, &app).await?;
     access.require(Action::Deploy)?;
+    limits::check_count("deltas", body.len(), limits::MAX_DELTA_PATCHES)?;
     let patches = body.iter().map(content_of).collect::<Result<Vec<_>, _>>()?;
     let user = access.org.user_id.clone();
     let row = state

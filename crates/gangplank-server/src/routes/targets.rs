@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use gangplank_api::agent::EnvTarget;
 use gangplank_core::access::Action;
+use gangplank_core::limits;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -94,10 +95,27 @@ fn validate(target: &EnvTarget) -> Result<(), ApiError> {
             ));
         }
     }
-    if target.timeout_seconds == Some(0) {
-        return Err(ApiError::invalid("timeout_seconds", "must be at least 1"));
+    if let Some(seconds) = target.timeout_seconds {
+        limits::check_target_timeout(seconds)?;
     }
+    limits::check_count("agents", target.agents.len(), limits::MAX_TARGET_AGENTS)?;
     for (i, agent) in target.agents.iter().enumerate() {
+        limits::check_len(&format!("agents[{i}].url"), &agent.url, limits::MAX_URL_LEN)?;
+        limits::check_count(
+            &format!("agents[{i}].services"),
+            agent.services.len(),
+            limits::MAX_AGENT_SERVICES,
+        )?;
+        limits::check_opt_len(
+            &format!("agents[{i}].project"),
+            agent.project.as_deref(),
+            limits::MAX_SERVICE_NAME_LEN,
+        )?;
+        for (workload, service) in &agent.services {
+            let field = format!("agents[{i}].services");
+            limits::check_len(&field, workload, limits::MAX_SERVICE_NAME_LEN)?;
+            limits::check_len(&field, service, limits::MAX_SERVICE_NAME_LEN)?;
+        }
         let url = reqwest::Url::parse(&agent.url)
             .map_err(|e| ApiError::invalid(&format!("agents[{i}].url"), e))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {

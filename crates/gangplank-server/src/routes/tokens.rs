@@ -111,9 +111,11 @@ async fn create(
         Some(text) => {
             let at = parse_rfc3339_millis(text)
                 .ok_or_else(|| ApiError::invalid("expires_at", "must be an RFC 3339 timestamp"))?;
-            if at <= gangplank_store::now_millis() {
+            let now = gangplank_store::now_millis();
+            if at <= now {
                 return Err(ApiError::invalid("expires_at", "must be in the future"));
             }
+            gangplank_core::limits::check_token_expiry("expires_at", at, now)?;
             Some(at)
         }
     };
