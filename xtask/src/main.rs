@@ -63,7 +63,8 @@ fn ci() -> anyhow::Result<()> {
     test()
 }
 
-/// Installs what the tests drive (curl, wget) when missing, then runs every test.
+/// Installs what the tests drive (curl, wget, Schemathesis, …) when missing, then runs every
+/// test, the API contract check and the PostgreSQL pass.
 fn test() -> anyhow::Result<()> {
     install_debian_packages(&[
         ("curl", "curl"),
@@ -80,8 +81,35 @@ fn test() -> anyhow::Result<()> {
     require_docker()?;
     install_python_packages("import moto.server, boto3", "moto[server]")?;
     install_python_packages("import cryptography", "cryptography")?;
+    install_python_packages(
+        "import schemathesis, sys; sys.exit(not schemathesis.__version__.startswith('4.'))",
+        "schemathesis>=4,<5",
+    )?;
+    install_python_packages(
+        "import openapi_python_client, importlib.metadata as m, sys; \
+         sys.exit(not m.version('openapi-python-client').startswith('0.29.'))",
+        "openapi-python-client>=0.29,<0.30",
+    )?;
     run("cargo", &["test", "--workspace", "--locked"])?;
+    api_contract()?;
     postgres_pass()
+}
+
+/// The OpenAPI document against a live debug server: Schemathesis with every check on, and a
+/// client generated from the document (xtask/api_contract.py). The debug binary is the one
+/// `cargo test` just built.
+fn api_contract() -> anyhow::Result<()> {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let server = target.join("debug/gangplank");
+    run(
+        "python3",
+        &[
+            path_str(&root().join("xtask/api_contract.py"))?,
+            path_str(&server)?,
+        ],
+    )
 }
 
 /// The agent's tests build images FROM scratch around a statically linked busybox.

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gangplank_api::apps::{App, CreateApp, EnvSummary, Rename};
-use gangplank_api::users::{ChangeRole, GrantRole, UserRole};
+use gangplank_api::users::{ChangeAppRole, GrantRole, UserRole};
 use gangplank_core::access::{Action, AppRole};
 use gangplank_core::id::ResourceId;
 use gangplank_store::{AppRow, EnvRow, NewApp, NewEnv};
@@ -214,12 +214,12 @@ async fn grant(
 }
 
 /// Changes a user's role on the app.
-#[utoipa::path(patch, path = "/orgs/{org}/apps/{app}/users/{user}", tag = "apps", params(("org" = String, Path), ("app" = String, Path), ("user" = String, Path)), request_body = ChangeRole, responses((status = 200)))]
+#[utoipa::path(patch, path = "/orgs/{org}/apps/{app}/users/{user}", tag = "apps", params(("org" = String, Path), ("app" = String, Path), ("user" = String, Path)), request_body = ChangeAppRole, responses((status = 200)))]
 async fn change_user(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app, user)): Path<(String, String, String)>,
-    ApiJson(body): ApiJson<ChangeRole>,
+    ApiJson(body): ApiJson<ChangeAppRole>,
 ) -> Result<StatusCode, ApiError> {
     caller
         .in_org(&state, &org)
