@@ -81,9 +81,10 @@ pub struct DeltaMetadata {
 pub struct DeltaRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// `env_id` and `name` are read; other keys are ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
-    pub metadata: Option<Value>,
+    pub metadata: Option<serde_json::Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<ModuleDeltas>)]
     pub modules: Option<Value>,

@@ -8,7 +8,12 @@ use utoipa::ToSchema;
 /// `POST /orgs/{org}/users`: create a service user.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateServiceUser {
-    /// Display name.
+    /// Display name: 1 to 200 characters, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     /// Organization role, e.g. `artefactContributor`.
     #[schema(value_type = crate::vocabulary::OrgRoleName)]

@@ -462,7 +462,7 @@ async fn delete_artefact(
 #[utoipa::path(
     get, path = "/orgs/{org}/artefacts/{id}/versions", tag = "artefacts",
     params(("org" = String, Path), ("id" = String, Path), ("archived" = Option<bool>, Query), ("reference" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<ArtefactVersion>))
+    responses((status = 200, body = Vec<ArtefactVersion>), (status = 400, description = "`reference` must be name[:version][@digest]"))
 )]
 async fn list_artefact_versions(
     State(state): State<AppState>,

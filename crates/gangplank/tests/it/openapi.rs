@@ -35,7 +35,7 @@ fn the_document_is_a_contract() {
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     let operations = operations(&doc);
     assert!(
-        operations.len() > 80,
+        operations.len() > 70,
         "only {} operations",
         operations.len()
     );
