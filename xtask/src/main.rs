@@ -1,5 +1,6 @@
-//! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy)
-//! and `cargo xtask bench ingest|automation|registry|agent`.
+//! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy),
+//! `cargo xtask api-contract` (the OpenAPI document against a live server) and
+//! `cargo xtask bench ingest|automation|registry|agent`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +13,7 @@ fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         ["ci"] => ci(),
         ["test"] => test(),
+        ["api-contract"] => api_contract(),
         ["tidy"] => tidy(),
         [
             "bench",
@@ -19,7 +21,7 @@ fn main() -> anyhow::Result<()> {
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
+            "usage: cargo xtask ci | test | api-contract | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
         ),
     }
 }
@@ -81,6 +83,15 @@ fn test() -> anyhow::Result<()> {
     require_docker()?;
     install_python_packages("import moto.server, boto3", "moto[server]")?;
     install_python_packages("import cryptography", "cryptography")?;
+    run("cargo", &["test", "--workspace", "--locked"])?;
+    api_contract()?;
+    postgres_pass()
+}
+
+/// The OpenAPI document against a live debug server: Schemathesis with every check on, and a
+/// client generated from the document (xtask/api_contract.py). After `cargo test` the build
+/// is already done.
+fn api_contract() -> anyhow::Result<()> {
     install_python_packages(
         "import schemathesis, sys; sys.exit(not schemathesis.__version__.startswith('4.'))",
         "schemathesis>=4,<5",
@@ -90,15 +101,7 @@ fn test() -> anyhow::Result<()> {
          sys.exit(not m.version('openapi-python-client').startswith('0.29.'))",
         "openapi-python-client>=0.29,<0.30",
     )?;
-    run("cargo", &["test", "--workspace", "--locked"])?;
-    api_contract()?;
-    postgres_pass()
-}
-
-/// The OpenAPI document against a live debug server: Schemathesis with every check on, and a
-/// client generated from the document (xtask/api_contract.py). The debug binary is the one
-/// `cargo test` just built.
-fn api_contract() -> anyhow::Result<()> {
+    run("cargo", &["build", "--locked", "-p", "gangplank"])?;
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root().join("target"));
