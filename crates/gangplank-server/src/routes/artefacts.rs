@@ -374,7 +374,7 @@ async fn get_version(
 }
 
 /// The Score spec of a workload version: JSON, or YAML with `Accept: application/x-yaml`.
-#[utoipa::path(get, path = "/orgs/{org}/artefact-versions/{id}/workload-spec", tag = "artefacts", params(("org" = String, Path), ("id" = uuid::Uuid, Path)), responses((status = 200, description = "the Score workload spec")))]
+#[utoipa::path(get, path = "/orgs/{org}/artefact-versions/{id}/workload-spec", tag = "artefacts", params(("org" = String, Path), ("id" = uuid::Uuid, Path)), responses((status = 200, description = "the Score workload spec"), (status = 400, description = "the version is not of type workload")))]
 async fn workload_spec(
     State(state): State<AppState>,
     caller: Caller,
