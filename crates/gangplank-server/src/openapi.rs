@@ -6,7 +6,7 @@
 //! is why they are added here once instead of in ~90 annotations: every operation authenticates
 //! (401) and checks a role (403); a path with an id can name something missing (404); a body is
 //! read through the size limit (413) and, for JSON, the content-type and shape checks of
-//! `extract::ApiJson` (415, 422); writes can collide with existing rows (409); and the
+//! `extract::ApiJson` (415, 422); a caller-chosen id or name can be taken (409); and the
 //! authentication header, path, query or body can break a rule (400).
 
 use utoipa::openapi::content::ContentBuilder;
@@ -226,6 +226,20 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The operations whose caller-chosen id or name can clash with an existing one (409). Others
+/// that answer 409 for their own reasons (a deployment already running, an environment type
+/// still in use) declare it in their annotation.
+const CONFLICTS: &[(&str, &str)] = &[
+    ("post", "/orgs/{org}/apps"),
+    ("post", "/orgs/{org}/env-types"),
+    ("post", "/orgs/{org}/apps/{app}/envs"),
+    ("post", "/orgs/{org}/artefact-versions"),
+    ("post", "/orgs/{org}/registries"),
+    ("patch", "/orgs/{org}/registries/{id}"),
+    ("post", "/orgs/{org}/apps/{app}/webhooks"),
+    ("post", "/users/{user}/tokens"),
+];
+
 /// The paths whose operations only authenticate: any valid token may call them.
 const NO_ROLE_CHECK: &[&str] = &["/current-user"];
 
@@ -338,7 +352,7 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Operation) {
         })
         .unwrap_or_default();
     let has_body = !body_types.is_empty();
-    let writes = matches!(method, "post" | "put" | "patch");
+    let clashes = CONFLICTS.contains(&(method, path));
     let statuses: [(&str, bool, &str); 8] = [
         (
             "400",
@@ -356,11 +370,7 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Operation) {
             has_path_params,
             "Something the path names does not exist",
         ),
-        (
-            "409",
-            writes,
-            "The request conflicts with existing state (an id or name already exists)",
-        ),
+        ("409", clashes, "The id or name is already taken"),
         ("413", has_body, "The request body is too large"),
         (
             "415",

@@ -100,6 +100,17 @@ fn the_document_is_a_contract() {
             }
         }
     }
+    let responses_of = |method: &str, path: &str| {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(responses_of("post", "/orgs/{org}/apps").contains(&"409".to_owned()));
+    assert!(!responses_of("patch", "/orgs/{org}/apps/{app}").contains(&"409".to_owned()));
+    assert!(!responses_of("get", "/current-user").contains(&"403".to_owned()));
     for name in [
         "createApplication",
         "getApplication",
