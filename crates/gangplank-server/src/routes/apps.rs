@@ -71,7 +71,7 @@ async fn list(
 }
 
 /// Creates an app with a first environment (`development` unless told otherwise).
-#[utoipa::path(post, path = "/orgs/{org}/apps", tag = "apps", params(("org" = String, Path)), request_body = CreateApp, responses((status = 201, body = App)))]
+#[utoipa::path(post, path = "/orgs/{org}/apps", tag = "apps", params(("org" = String, Path)), request_body = CreateApp, responses((status = 201, body = App), (status = 400, description = "`env.type` must name an existing environment type")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -81,7 +81,7 @@ async fn list(
 }
 
 /// Creates an environment (type `development` unless given).
-#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs", tag = "envs", params(("org" = String, Path), ("app" = String, Path)), request_body = CreateEnv, responses((status = 201, body = Env), (status = 400, description = "`from_deploy_id` must name a deployment of the app")))]
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs", tag = "envs", params(("org" = String, Path), ("app" = String, Path)), request_body = CreateEnv, responses((status = 201, body = Env), (status = 400, description = "`type` must name an existing environment type and `from_deploy_id` a deployment of the app")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
