@@ -81,6 +81,31 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
     ),
     // Gangplank's own, named in Humanitec's style.
     (
+        "post",
+        "/orgs/{org}/apps/{app}/envs/{env}/automation/resume",
+        "resumeAutomation",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/envs/{env}/automation-log",
+        "listAutomationLog",
+    ),
+    (
+        "get",
+        "/orgs/{org}/registries/{id}/creds-audit",
+        "listRegistryCredsFetches",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/webhooks/{id}/deliveries",
+        "listWebhookDeliveries",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/webhooks/{id}/deliveries/{delivery}/redeliver",
+        "redeliverWebhookDelivery",
+    ),
+    (
         "get",
         "/orgs/{org}/apps/{app}/envs/{env}/target",
         "getEnvironmentTarget",

@@ -21,15 +21,12 @@ fn humanitec_operations_keep_humanitec_names() {
 #[test]
 fn other_operations_are_named_by_method_and_path() {
     assert_eq!(
-        operation_id(
-            "post",
-            "/orgs/{org}/apps/{app}/envs/{env}/automation/resume"
-        ),
-        "postAppsEnvsAutomationResume"
+        operation_id("post", "/orgs/{org}/apps/{app}/envs/{env}/pause-now"),
+        "postAppsEnvsPauseNow"
     );
     assert_eq!(
-        operation_id("get", "/orgs/{org}/registries/{id}/creds-audit"),
-        "getRegistriesCredsAudit"
+        operation_id("get", "/orgs/{org}/things/{id}/sub_things"),
+        "getThingsSubThings"
     );
     assert_eq!(
         operation_id("get", "/orgs/{org}/things/{id}"),
