@@ -1,5 +1,6 @@
 //! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy,
-//! the README's commands) and `cargo xtask bench ingest|automation|registry|agent`.
+//! the README's commands), `cargo xtask api-contract` (the OpenAPI document against a live
+//! server) and `cargo xtask bench ingest|automation|registry|agent|list`.
 
 mod readme;
 
@@ -14,6 +15,7 @@ fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         ["ci"] => ci(),
         ["test"] => test(),
+        ["api-contract"] => api_contract(),
         ["tidy"] => tidy(),
         ["readme"] => readme::run(&root(), &target_dir()),
         [
@@ -22,7 +24,7 @@ fn main() -> anyhow::Result<()> {
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
+            "usage: cargo xtask ci | test | api-contract | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
         ),
     }
 }
@@ -72,8 +74,8 @@ fn ci() -> anyhow::Result<()> {
     test()
 }
 
-/// Installs what the tests drive (curl, wget, jq, …) when missing, then runs every test and the
-/// README's commands.
+/// Installs what the tests drive (curl, wget, jq, Schemathesis, …) when missing, then runs
+/// every test, the README's commands, the API contract check and the PostgreSQL pass.
 fn test() -> anyhow::Result<()> {
     install_debian_packages(&[
         ("curl", "curl"),
@@ -93,7 +95,35 @@ fn test() -> anyhow::Result<()> {
     install_python_packages("import cryptography", "cryptography")?;
     run("cargo", &["test", "--workspace", "--locked"])?;
     readme::run(&root(), &target_dir())?;
+    api_contract()?;
     postgres_pass()
+}
+
+/// The OpenAPI document against a live debug server: Schemathesis with every check on, and a
+/// client generated from the document (xtask/api_contract.py). After `cargo test` the build
+/// is already done.
+fn api_contract() -> anyhow::Result<()> {
+    install_python_packages(
+        "import schemathesis, sys; sys.exit(not schemathesis.__version__.startswith('4.'))",
+        "schemathesis>=4,<5",
+    )?;
+    install_python_packages(
+        "import openapi_python_client, importlib.metadata as m, sys; \
+         sys.exit(not m.version('openapi-python-client').startswith('0.29.'))",
+        "openapi-python-client>=0.29,<0.30",
+    )?;
+    run("cargo", &["build", "--locked", "-p", "gangplank"])?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let server = target.join("debug/gangplank");
+    run(
+        "python3",
+        &[
+            path_str(&root().join("xtask/api_contract.py"))?,
+            path_str(&server)?,
+        ],
+    )
 }
 
 /// The agent's tests build images FROM scratch around a statically linked busybox.
@@ -122,18 +152,62 @@ fn install_busybox_static() -> anyhow::Result<()> {
 /// The agent's tests drive the machine's Docker engine; without one they must fail, loudly,
 /// here, rather than pass by skipping.
 fn require_docker() -> anyhow::Result<()> {
-    let info = Command::new("docker")
+    if docker_answers().is_ok() {
+        return Ok(());
+    }
+    start_docker_engine();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match docker_answers() {
+            Ok(()) => return Ok(()),
+            Err(reason) if std::time::Instant::now() >= deadline => {
+                bail!("the agent tests need a running Docker engine, and {reason}")
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(500)),
+        }
+    }
+}
+
+/// Whether `docker info` reaches an engine; else why not.
+fn docker_answers() -> Result<(), String> {
+    match Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
-        .output();
-    match info {
+        .output()
+    {
         Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => bail!(
-            "the agent tests need a running Docker engine, and `docker info` failed: {}",
+        Ok(out) => Err(format!(
+            "`docker info` failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(error) => bail!(
-            "the agent tests need a running Docker engine, and the docker CLI is missing: {error}"
-        ),
+        )),
+        Err(error) => Err(format!("the docker CLI is missing: {error}")),
+    }
+}
+
+/// An installed engine that is not running (stopped, or killed with the session that started
+/// it) is started in the background, as root, logging to /var/log/dockerd.log.
+fn start_docker_engine() {
+    let installed = Command::new("sh")
+        .args(["-c", "command -v dockerd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        return;
+    }
+    eprintln!("$ dockerd (the Docker engine was not running)");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("/var/log/dockerd.log");
+    let mut command = Command::new("setsid");
+    command.arg("dockerd").stdin(std::process::Stdio::null());
+    if let Ok(log) = log {
+        if let Ok(err) = log.try_clone() {
+            command.stderr(err);
+        }
+        command.stdout(log);
+    }
+    if let Err(error) = command.spawn() {
+        eprintln!("could not start dockerd: {error}");
     }
 }
 

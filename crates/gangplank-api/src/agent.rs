@@ -67,6 +67,7 @@ pub struct AgentDeploy {
 pub struct EnvTarget {
     /// `none` or `compose`.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::vocabulary::TargetType)]
     pub kind: String,
     /// The agents a `compose` environment deploys to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -7,11 +7,13 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EnvSummary {
     /// Environment id.
+    #[schema(pattern = r"^[a-z0-9](?:-?[a-z0-9]+)+$", max_length = 50)]
     pub id: String,
     /// Display name.
     pub name: String,
     /// Environment type.
     #[serde(rename = "type")]
+    #[schema(pattern = r"^[a-z0-9](?:-?[a-z0-9]+)+$", max_length = 50)]
     pub kind: String,
 }
 
@@ -19,6 +21,7 @@ pub struct EnvSummary {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateApp {
     /// The app id (Humanitec's ID pattern).
+    #[schema(pattern = r"^[a-z0-9](?:-?[a-z0-9]+)+$", max_length = 50)]
     pub id: String,
     /// Display name; defaults to the id.
     #[serde(default)]
@@ -63,12 +66,14 @@ pub struct App {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateEnv {
     /// Environment id.
+    #[schema(pattern = r"^[a-z0-9](?:-?[a-z0-9]+)+$", max_length = 50)]
     pub id: String,
     /// Display name; defaults to the id.
     #[serde(default)]
     pub name: Option<String>,
     /// Environment type; `development` when absent.
     #[serde(rename = "type", default)]
+    #[schema(pattern = r"^[a-z0-9](?:-?[a-z0-9]+)+$", max_length = 50)]
     pub kind: Option<String>,
     /// The deployment the environment starts from.
     #[serde(default)]
@@ -108,6 +113,7 @@ pub struct Env {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EnvType {
     /// Environment type id.
+    #[schema(pattern = r"^[a-z0-9](?:-?[a-z0-9]+)+$", max_length = 50)]
     pub id: String,
     /// Description.
     #[serde(default)]
@@ -120,4 +126,13 @@ pub struct PatchEnvType {
     /// The new description; `null` clears it.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// `409` of `DELETE /orgs/{org}/env-types/{id}`: an environment that still uses the type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EnvTypeUse {
+    /// The app of the environment.
+    pub app_id: String,
+    /// The environment.
+    pub env_id: String,
 }

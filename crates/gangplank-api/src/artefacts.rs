@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 pub struct CreateArtefactVersion {
     /// `container` or `workload`.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::vocabulary::ArtefactType)]
     pub kind: String,
     /// The artefact name; for containers the image repository without tag.
     pub name: String,
@@ -55,6 +56,7 @@ pub struct ArtefactVersion {
     pub name: String,
     /// `container` or `workload`.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::vocabulary::ArtefactType)]
     pub kind: String,
     /// Whether the version is archived.
     pub archived: bool,
@@ -71,6 +73,7 @@ pub struct ArtefactVersion {
     /// Gangplank: resolving the tag's digest from a known registry: `pending`, `retrying` (the
     /// last attempt failed; see `digest_error`) or `resolved`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::vocabulary::DigestStatus>)]
     pub digest_status: Option<String>,
     /// Gangplank: why the last resolution attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +97,7 @@ pub struct Artefact {
     pub name: String,
     /// `container` or `workload`.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::vocabulary::ArtefactType)]
     pub kind: String,
     /// Creation time, UTC.
     pub created_at: String,
@@ -110,4 +114,53 @@ pub struct Artefact {
 pub struct PatchArtefactVersion {
     /// Archive (`true`) or unarchive (`false`).
     pub archived: bool,
+}
+
+/// `POST /orgs/{org}/artefact-versions` as `multipart/form-data`: the fields of
+/// [`CreateArtefactVersion`] as parts, the structured ones (`spec`, `overrides`, …) as YAML or
+/// JSON text, usually file parts (`spec=@score.yaml`). Documentation only: the server reads
+/// the parts one by one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct CreateArtefactVersionForm {
+    /// `container` or `workload`.
+    #[serde(rename = "type")]
+    #[schema(value_type = crate::vocabulary::ArtefactType)]
+    pub kind: String,
+    /// The artefact name.
+    pub name: String,
+    /// For containers, the image tag.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The git ref.
+    #[serde(rename = "ref", default)]
+    pub git_ref: Option<String>,
+    /// The commit (5 to 64 hex characters).
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// Container only: `sha256:<64 hex>`.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// Workload only: default image.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Workload only: the Score workload specification, YAML or JSON.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub spec: Option<String>,
+    /// Workload only: a Score overrides document, YAML or JSON.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub overrides: Option<String>,
+    /// Workload only: path → value overrides, YAML or JSON.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub property_overrides: Option<String>,
+    /// Workload only: resource type aliases, YAML or JSON.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub resource_type_aliases: Option<String>,
+    /// Workload only: Humanitec Score extensions, YAML or JSON.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub extensions: Option<String>,
 }

@@ -1,5 +1,7 @@
 //! Deltas, sets and deployments (reference §5.4 to §5.7), and Gangplank's automation log.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -36,6 +38,7 @@ pub struct Deployment {
     pub set_id: String,
     pub comment: String,
     /// `pending`, `in progress`, `succeeded` or `failed`.
+    #[schema(value_type = crate::vocabulary::DeploymentStatus)]
     pub status: String,
     pub status_changed_at: String,
     pub created_at: String,
@@ -78,15 +81,45 @@ pub struct DeltaMetadata {
 pub struct DeltaRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// `env_id` and `name` are read; other keys are ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub metadata: Option<serde_json::Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<ModuleDeltas>)]
     pub modules: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Option<Vec<UpdateAction>>)]
     pub shared: Option<Value>,
+}
+
+/// `modules` of a delta: whole modules to add, module ids to remove, update actions per
+/// module. (The server reads it into `gangplank_core::delta::ModuleDeltas`.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModuleDeltas {
+    /// Module id → the module; in a PATCH, `null` takes the id out of `remove`.
+    #[serde(default)]
+    pub add: BTreeMap<String, Value>,
+    /// Module ids to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Module id → update actions (`updates` is accepted too).
+    #[serde(default)]
+    pub update: BTreeMap<String, Vec<UpdateAction>>,
+}
+
+/// A JSON-Patch-like update action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UpdateAction {
+    #[schema(value_type = crate::vocabulary::PatchOp)]
+    pub op: String,
+    /// A JSON pointer into the module (or the shared list).
+    #[schema(pattern = "^/")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// A stored delta.
@@ -95,9 +128,9 @@ pub struct Delta {
     pub id: String,
     pub metadata: DeltaMetadata,
     /// `{add, remove, update}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = ModuleDeltas)]
     pub modules: Value,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<UpdateAction>)]
     pub shared: Value,
 }
 
@@ -130,6 +163,7 @@ pub struct AutomationLogEntry {
     /// The rule that fired, or whose reason is given; empty when the environment had none.
     pub rule_id: String,
     /// `queued`, `deployed` or `skipped`.
+    #[schema(value_type = crate::vocabulary::AutomationOutcome)]
     pub outcome: String,
     /// `deployed`, `filter`, `ref`, `policy`, `downgrade`, `no_workload`, `held`, `inactive`.
     pub code: String,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod registries;
 pub mod rules;
 pub mod users;
+pub mod vocabulary;
 pub mod webhooks;
 
 pub use error::ErrorBody;

@@ -19,11 +19,17 @@ pub struct AccountCreds {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RegistryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = "^[a-z0-9][a-z0-9-]+[a-z0-9]$",
+        min_length = 3,
+        max_length = 63
+    )]
     pub id: Option<String>,
     /// The prefix images are matched by: `domain` or `domain/path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::vocabulary::RegistryType>)]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_ci: Option<bool>,
@@ -44,6 +50,7 @@ pub struct Registry {
     pub id: String,
     pub registry: String,
     #[serde(rename = "type")]
+    #[schema(value_type = crate::vocabulary::RegistryType)]
     pub kind: String,
     pub enable_ci: bool,
     pub insecure: bool,

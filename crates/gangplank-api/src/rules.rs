@@ -22,6 +22,7 @@ pub enum VersionPolicy {
 pub struct RuleRequest {
     /// Must be `update`.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::vocabulary::RuleType)]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
@@ -42,6 +43,7 @@ pub struct RuleRequest {
     pub legacy_match: Option<String>,
     /// Deprecated: `branch` or `tag`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::vocabulary::UpdateTo>)]
     pub update_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_policy: Option<VersionPolicy>,

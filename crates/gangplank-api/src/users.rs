@@ -8,9 +8,15 @@ use utoipa::ToSchema;
 /// `POST /orgs/{org}/users`: create a service user.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateServiceUser {
-    /// Display name.
+    /// Display name: 1 to 200 characters, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     /// Organization role, e.g. `artefactContributor`.
+    #[schema(value_type = crate::vocabulary::OrgRoleName)]
     pub role: String,
     /// Optional contact address.
     #[serde(default)]
@@ -59,13 +65,23 @@ pub struct GrantRole {
     /// User id.
     pub id: String,
     /// Role name.
+    #[schema(value_type = crate::vocabulary::AppRoleName)]
     pub role: String,
 }
 
-/// `PATCH …/users/{user}`: change a role.
+/// `PATCH /orgs/{org}/users/{user}`: change an organization role.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChangeRole {
     /// Role name.
+    #[schema(value_type = crate::vocabulary::OrgRoleName)]
+    pub role: String,
+}
+
+/// `PATCH /orgs/{org}/apps/{app}/users/{user}`: change an application role.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChangeAppRole {
+    /// Role name.
+    #[schema(value_type = crate::vocabulary::AppRoleName)]
     pub role: String,
 }
 
@@ -73,15 +89,18 @@ pub struct ChangeRole {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateToken {
     /// Token id, unique per user.
+    #[schema(pattern = r"^[a-z0-9](?:-?[a-z0-9]+)+$", max_length = 50)]
     pub id: String,
     /// `static`, the only supported type.
     #[serde(rename = "type", default = "static_type")]
+    #[schema(value_type = crate::vocabulary::TokenType)]
     pub kind: String,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
     /// Expiry, RFC 3339; never when absent.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 

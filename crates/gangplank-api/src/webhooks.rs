@@ -18,6 +18,7 @@ pub struct Trigger {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WebhookRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[a-z0-9](?:-?[a-z0-9]+)+$", max_length = 50)]
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -80,6 +81,7 @@ pub struct Delivery {
     pub event: String,
     pub url: String,
     /// `pending`, `succeeded` or `failed`.
+    #[schema(value_type = crate::vocabulary::DeliveryState)]
     pub state: String,
     pub attempts: Vec<DeliveryAttempt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,7 @@ use gangplank_api::artefacts::PatchArtefactVersion;
 use gangplank_api::deploys::{DeltaRequest, DeploymentRequest};
 use gangplank_api::registries::RegistryRequest;
 use gangplank_api::rules::{RuleRequest, VersionPolicy};
-use gangplank_api::users::{ChangeRole, CreateServiceUser, CreateToken, GrantRole};
+use gangplank_api::users::{ChangeAppRole, ChangeRole, CreateServiceUser, CreateToken, GrantRole};
 use gangplank_api::webhooks::WebhookRequest;
 use gangplank_core::ValidationError;
 use gangplank_core::limits::{
@@ -210,6 +210,12 @@ impl Bounded for GrantRole {
 }
 
 impl Bounded for ChangeRole {
+    fn check_bounds(&self) -> Checked {
+        check_len("role", &self.role, MAX_REF_LEN)
+    }
+}
+
+impl Bounded for ChangeAppRole {
     fn check_bounds(&self) -> Checked {
         check_len("role", &self.role, MAX_REF_LEN)
     }

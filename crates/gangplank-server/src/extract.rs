@@ -75,21 +75,61 @@ pub async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, Api
 /// bounds nesting.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(Strict(&mut deserializer)).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::Unprocessable(format!("malformed JSON: {inner}"))
-        } else if path == "." {
-            ApiError::Unprocessable(format!("unexpected JSON: {inner}"))
-        } else {
-            ApiError::Unprocessable(format!("{path}: {inner}"))
+    let value = serde_path_to_error::deserialize(Strict(&mut deserializer)).map_err(shape_error);
+    let value = match value {
+        Err(ApiError::Unprocessable(message))
+            if message.contains("invalid type: floating point") =>
+        {
+            return with_integral_floats(bytes).unwrap_or(Err(ApiError::Unprocessable(message)));
         }
-    })?;
+        other => other?,
+    };
     deserializer
         .end()
         .map_err(|error| ApiError::Unprocessable(format!("malformed JSON: {error}")))?;
     Ok(value)
+}
+
+fn shape_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        ApiError::Unprocessable(format!("malformed JSON: {inner}"))
+    } else if path == "." {
+        ApiError::Unprocessable(format!("unexpected JSON: {inner}"))
+    } else {
+        ApiError::Unprocessable(format!("{path}: {inner}"))
+    }
+}
+
+/// JSON Schema counts `1.0` as an integer (the OpenAPI document's `type: integer` admits it,
+/// and generated clients and fuzzers send it); serde does not. When a float stood where an
+/// integer belongs, the body is read again with integral floats as integers. Only this error
+/// path pays for the second reading.
+fn with_integral_floats<T: DeserializeOwned>(bytes: &[u8]) -> Option<Result<T, ApiError>> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    integral_floats_as_integers(&mut value);
+    Some(serde_path_to_error::deserialize(Strict(value)).map_err(shape_error))
+}
+
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            // Within these bounds the conversions are exact for integral values.
+            if float.fract() == 0.0 && (0.0..9.0e15).contains(&float.abs()) {
+                *value = if float < 0.0 {
+                    Value::from(float as i64)
+                } else {
+                    Value::from(float as u64)
+                };
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// A query string: 400 naming the bad parameter.
@@ -139,3 +179,6 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     let (_, body) = replacement.into_parts();
     Response::from_parts(parts, Body::new(body))
 }
+
+#[cfg(test)]
+mod tests;

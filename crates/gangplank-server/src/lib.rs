@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod metrics;
 mod metrics_listener;
+mod openapi;
 mod registry_login;
 mod routes;
 mod secrets;

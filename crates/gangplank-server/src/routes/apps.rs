@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gangplank_api::apps::{App, CreateApp, EnvSummary, Rename};
-use gangplank_api::users::{ChangeRole, GrantRole, UserRole};
+use gangplank_api::users::{ChangeAppRole, GrantRole, UserRole};
 use gangplank_core::access::{Action, AppRole};
 use gangplank_core::id::ResourceId;
 use gangplank_store::{AppRow, EnvRow, NewApp, NewEnv};
@@ -71,7 +71,7 @@ async fn list(
 }
 
 /// Creates an app with a first environment (`development` unless told otherwise).
-#[utoipa::path(post, path = "/orgs/{org}/apps", tag = "apps", params(("org" = String, Path)), request_body = CreateApp, responses((status = 201, body = App)))]
+#[utoipa::path(post, path = "/orgs/{org}/apps", tag = "apps", params(("org" = String, Path)), request_body = CreateApp, responses((status = 201, body = App), (status = 400, description = "`env.type` must name an existing environment type")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -214,12 +214,12 @@ async fn grant(
 }
 
 /// Changes a user's role on the app.
-#[utoipa::path(patch, path = "/orgs/{org}/apps/{app}/users/{user}", tag = "apps", params(("org" = String, Path), ("app" = String, Path), ("user" = String, Path)), request_body = ChangeRole, responses((status = 200)))]
+#[utoipa::path(patch, path = "/orgs/{org}/apps/{app}/users/{user}", tag = "apps", params(("org" = String, Path), ("app" = String, Path), ("user" = String, Path)), request_body = ChangeAppRole, responses((status = 200)))]
 async fn change_user(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app, user)): Path<(String, String, String)>,
-    ApiJson(body): ApiJson<ChangeRole>,
+    ApiJson(body): ApiJson<ChangeAppRole>,
 ) -> Result<StatusCode, ApiError> {
     caller
         .in_org(&state, &org)

@@ -5,8 +5,10 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gangplank_api::artefacts::{
-    Artefact, ArtefactVersion, CreateArtefactVersion, PatchArtefactVersion,
+    Artefact, ArtefactVersion, CreateArtefactVersion, CreateArtefactVersionForm,
+    PatchArtefactVersion,
 };
+use gangplank_api::vocabulary::ArtefactType;
 use gangplank_core::access::Action;
 use gangplank_core::artefact::{ArtefactReference, ArtefactVersionFields, ArtefactVersionInput};
 use gangplank_store::{
@@ -103,8 +105,11 @@ const WORKLOAD_FIELDS: [&str; 5] = [
 #[utoipa::path(
     post, path = "/orgs/{org}/artefact-versions", tag = "artefacts",
     params(("org" = String, Path), ("vcs" = Option<String>, Query), ("dry_run" = Option<bool>, Query)),
-    request_body(content = CreateArtefactVersion, description = "application/json, or multipart/form-data with the Score spec as a YAML file part"),
-    responses((status = 200, body = ArtefactVersion), (status = 204, description = "dry run: valid, nothing created"))
+    request_body(content(
+        (CreateArtefactVersion = "application/json"),
+        (CreateArtefactVersionForm = "multipart/form-data"),
+    ), description = "JSON, or a form with the Score spec as a YAML file part"),
+    responses((status = 200, body = ArtefactVersion), (status = 204, description = "dry run: valid, nothing created"), (status = 400, description = "a field breaks a rule of its type: a container needs a name that is an image reference and takes no workload fields; a workload needs a `spec` object; commit, digest and version formats"))
 )]
 async fn create_version(
     State(state): State<AppState>,
@@ -331,8 +336,8 @@ fn version_filter(query: ListQuery) -> Result<VersionFilter, ApiError> {
 /// Artefact versions of the organization, newest first.
 #[utoipa::path(
     get, path = "/orgs/{org}/artefact-versions", tag = "artefacts",
-    params(("org" = String, Path), ("name" = Option<String>, Query), ("reference" = Option<String>, Query, description = "name[:version][@digest]"), ("archived" = Option<bool>, Query), ("type" = Option<String>, Query)),
-    responses((status = 200, body = Vec<ArtefactVersion>))
+    params(("org" = String, Path), ("name" = Option<String>, Query), ("reference" = Option<String>, Query, description = "name[:version][@digest]"), ("archived" = Option<bool>, Query), ("type" = Option<ArtefactType>, Query)),
+    responses((status = 200, body = Vec<ArtefactVersion>), (status = 400, description = "`reference` must be name[:version][@digest] and cannot be combined with `name`"))
 )]
 async fn list_versions(
     State(state): State<AppState>,
@@ -352,7 +357,7 @@ async fn list_versions(
 }
 
 /// One artefact version.
-#[utoipa::path(get, path = "/orgs/{org}/artefact-versions/{id}", tag = "artefacts", params(("org" = String, Path), ("id" = String, Path)), responses((status = 200, body = ArtefactVersion)))]
+#[utoipa::path(get, path = "/orgs/{org}/artefact-versions/{id}", tag = "artefacts", params(("org" = String, Path), ("id" = uuid::Uuid, Path)), responses((status = 200, body = ArtefactVersion)))]
 async fn get_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -369,7 +374,7 @@ async fn get_version(
 }
 
 /// The Score spec of a workload version: JSON, or YAML with `Accept: application/x-yaml`.
-#[utoipa::path(get, path = "/orgs/{org}/artefact-versions/{id}/workload-spec", tag = "artefacts", params(("org" = String, Path), ("id" = String, Path)), responses((status = 200, description = "the Score workload spec")))]
+#[utoipa::path(get, path = "/orgs/{org}/artefact-versions/{id}/workload-spec", tag = "artefacts", params(("org" = String, Path), ("id" = uuid::Uuid, Path)), responses((status = 200, description = "the Score workload spec"), (status = 400, description = "the version is not of type workload")))]
 async fn workload_spec(
     State(state): State<AppState>,
     caller: Caller,
@@ -457,7 +462,7 @@ async fn delete_artefact(
 #[utoipa::path(
     get, path = "/orgs/{org}/artefacts/{id}/versions", tag = "artefacts",
     params(("org" = String, Path), ("id" = String, Path), ("archived" = Option<bool>, Query), ("reference" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<ArtefactVersion>))
+    responses((status = 200, body = Vec<ArtefactVersion>), (status = 400, description = "`reference` must be name[:version][@digest]"))
 )]
 async fn list_artefact_versions(
     State(state): State<AppState>,

@@ -80,6 +80,7 @@ fn metadata_text(body: &DeltaRequest, key: &str) -> String {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// `true` lists archived deltas instead.
     archived: Option<bool>,
@@ -269,7 +270,7 @@ async fn set_metadata(
 }
 
 /// Archives or unarchives a delta (body: a JSON boolean).
-#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/deltas/{delta}/metadata/archived", tag = "deltas", params(("org" = String, Path), ("app" = String, Path), ("delta" = String, Path)), request_body = bool, responses((status = 204)))]
+#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/deltas/{delta}/metadata/archived", tag = "deltas", params(("org" = String, Path), ("app" = String, Path), ("delta" = String, Path)), request_body(content = bool, content_type = "application/json", description = "a JSON boolean"), responses((status = 204)))]
 async fn set_archived(
     State(state): State<AppState>,
     caller: Caller,
@@ -286,7 +287,7 @@ async fn set_archived(
 }
 
 /// Sets a delta's environment (body: a JSON string).
-#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/deltas/{delta}/metadata/env_id", tag = "deltas", params(("org" = String, Path), ("app" = String, Path), ("delta" = String, Path)), request_body = String, responses((status = 204)))]
+#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/deltas/{delta}/metadata/env_id", tag = "deltas", params(("org" = String, Path), ("app" = String, Path), ("delta" = String, Path)), request_body(content = String, content_type = "application/json", description = "the environment id as a JSON string"), responses((status = 204)))]
 async fn set_env(
     State(state): State<AppState>,
     caller: Caller,
@@ -303,7 +304,7 @@ async fn set_env(
 }
 
 /// Sets a delta's name (body: a JSON string).
-#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/deltas/{delta}/metadata/name", tag = "deltas", params(("org" = String, Path), ("app" = String, Path), ("delta" = String, Path)), request_body = String, responses((status = 204)))]
+#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/deltas/{delta}/metadata/name", tag = "deltas", params(("org" = String, Path), ("app" = String, Path), ("delta" = String, Path)), request_body(content = String, content_type = "application/json", description = "the name as a JSON string"), responses((status = 204)))]
 async fn set_name(
     State(state): State<AppState>,
     caller: Caller,

@@ -67,7 +67,7 @@ async fn list(
 
 /// Starts a deployment: the environment's base set with `delta_id` applied, or exactly
 /// `set_id`, or (with neither) the base set again, which after a rebase is a rollback.
-#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = DeploymentRequest, responses((status = 201, body = Deployment), (status = 409, description = "a deployment is active in the environment")))]
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = DeploymentRequest, responses((status = 201, body = Deployment), (status = 400, description = "the named delta or set does not exist in the app, or the delta does not apply to the environment's set"), (status = 409, description = "a deployment is active in the environment")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,

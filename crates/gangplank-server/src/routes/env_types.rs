@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use gangplank_api::apps::{EnvType, PatchEnvType};
+use gangplank_api::apps::{EnvType, EnvTypeUse, PatchEnvType};
 use gangplank_core::access::Action;
 use gangplank_core::id::ResourceId;
 use gangplank_store::EnvTypeRow;
@@ -107,7 +107,7 @@ async fn update(
 }
 
 /// Deletes an environment type; 409 listing the environments that still use it.
-#[utoipa::path(delete, path = "/orgs/{org}/env-types/{id}", tag = "env-types", params(("org" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 409)))]
+#[utoipa::path(delete, path = "/orgs/{org}/env-types/{id}", tag = "env-types", params(("org" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 409, body = Vec<EnvTypeUse>, description = "environments still use the type")))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,7 +122,7 @@ async fn remove(
         Err(users) => Err(ApiError::ConflictWith(json!(
             users
                 .into_iter()
-                .map(|(app_id, env_id)| json!({"app_id": app_id, "env_id": env_id}))
+                .map(|(app_id, env_id)| EnvTypeUse { app_id, env_id })
                 .collect::<Vec<_>>()
         ))),
     }

@@ -81,7 +81,7 @@ async fn list(
 }
 
 /// Creates an environment (type `development` unless given).
-#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs", tag = "envs", params(("org" = String, Path), ("app" = String, Path)), request_body = CreateEnv, responses((status = 201, body = Env)))]
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs", tag = "envs", params(("org" = String, Path), ("app" = String, Path)), request_body = CreateEnv, responses((status = 201, body = Env), (status = 400, description = "`type` must name an existing environment type and `from_deploy_id` a deployment of the app")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,7 +162,7 @@ async fn rename(
 }
 
 /// Deletes an environment; 400 for the app's last one.
-#[utoipa::path(delete, path = "/orgs/{org}/apps/{app}/envs/{env}", tag = "envs", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/orgs/{org}/apps/{app}/envs/{env}", tag = "envs", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 204), (status = 400, description = "the last environment of an app cannot be deleted")))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -181,7 +181,7 @@ async fn remove(
 /// Rebases the environment on a deployment of the app: the next deployment starts from its
 /// set. Rebasing to an earlier deployment of this environment is a rollback and holds
 /// automation until it is resumed. The body is the deployment ID as a JSON string.
-#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/envs/{env}/from_deploy_id", tag = "envs", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = String, responses((status = 204), (status = 400, description = "no such deployment in the app")))]
+#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/envs/{env}/from_deploy_id", tag = "envs", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body(content = String, content_type = "application/json", description = "the deployment id as a JSON string"), responses((status = 204), (status = 400, description = "no such deployment in the app")))]
 async fn rebase(
     State(state): State<AppState>,
     caller: Caller,
@@ -215,6 +215,7 @@ async fn resume(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogQuery {
     /// At most this many entries (default 100, at most 1000).
     limit: Option<i64>,

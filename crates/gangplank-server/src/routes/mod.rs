@@ -55,7 +55,7 @@ impl utoipa::Modify for BearerAuth {
 /// Builds the complete application.
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::routes())
         .merge(tokens::routes())
         .merge(env_types::routes())
@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(registries::routes())
         .split_for_parts();
+    crate::openapi::finish(&mut openapi);
     Router::new()
         .merge(api)
         .merge(health::routes(state.metrics_on_api))

@@ -96,7 +96,7 @@ async fn list(
 }
 
 /// Creates a registry; 409 on the same id or the same (normalised) prefix.
-#[utoipa::path(post, path = "/orgs/{org}/registries", tag = "registries", params(("org" = String, Path)), request_body = RegistryRequest, responses((status = 201, body = Registry)))]
+#[utoipa::path(post, path = "/orgs/{org}/registries", tag = "registries", params(("org" = String, Path)), request_body = RegistryRequest, responses((status = 201, body = Registry), (status = 400, description = "`id`, `registry` and `type` are required; `registry` must be a host with an optional path; credentials must not be empty")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -144,7 +144,7 @@ async fn get_one(
 }
 
 /// Changes a registry; given credentials replace the stored ones.
-#[utoipa::path(patch, path = "/orgs/{org}/registries/{id}", tag = "registries", params(("org" = String, Path), ("id" = String, Path)), request_body = RegistryRequest, responses((status = 200, body = Registry)))]
+#[utoipa::path(patch, path = "/orgs/{org}/registries/{id}", tag = "registries", params(("org" = String, Path), ("id" = String, Path)), request_body = RegistryRequest, responses((status = 200, body = Registry), (status = 400, description = "`id` cannot be changed; the other fields follow the rules of create")))]
 async fn patch(
     State(state): State<AppState>,
     caller: Caller,

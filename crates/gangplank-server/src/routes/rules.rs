@@ -124,7 +124,7 @@ async fn list(
 }
 
 /// Creates a rule.
-#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs/{env}/rules", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = RuleRequest, responses((status = 201, body = Rule)))]
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs/{env}/rules", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = RuleRequest, responses((status = 201, body = Rule), (status = 400, description = "`match_ref` and `match` must be valid regexes, a semver `constraint` must parse, and the deprecated fields cannot be combined with their replacements")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -160,7 +160,7 @@ async fn get_one(
 }
 
 /// Replaces a rule.
-#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/envs/{env}/rules/{rule}", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), ("rule" = String, Path)), request_body = RuleRequest, responses((status = 200, body = Rule)))]
+#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/envs/{env}/rules/{rule}", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), ("rule" = String, Path)), request_body = RuleRequest, responses((status = 200, body = Rule), (status = 400, description = "the rules of create")))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,

@@ -75,6 +75,7 @@ async fn list(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct GetQuery {
     /// Answer with the delta from this set to the requested one instead.
     diff: Option<String>,
@@ -124,7 +125,7 @@ async fn diff(
 }
 
 /// Applies a delta to a set and stores the result; answers the new set's ID (a JSON string).
-#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/sets/{set}", tag = "sets", params(("org" = String, Path), ("app" = String, Path), ("set" = String, Path)), request_body = DeltaRequest, responses((status = 200, body = String)))]
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/sets/{set}", tag = "sets", params(("org" = String, Path), ("app" = String, Path), ("set" = String, Path)), request_body = DeltaRequest, responses((status = 200, body = String, content_type = "application/json", description = "the new set's id as a JSON string")))]
 async fn apply_delta(
     State(state): State<AppState>,
     caller: Caller,

@@ -44,7 +44,7 @@ async fn get_target(
 
 /// Sets where the environment's deployments are applied: `none` (recorded only) or `compose`
 /// (its agents, and which workload runs as which compose service).
-#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/envs/{env}/target", tag = "environments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = EnvTarget, responses((status = 200, body = EnvTarget), (status = 400)))]
+#[utoipa::path(put, path = "/orgs/{org}/apps/{app}/envs/{env}/target", tag = "environments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), request_body = EnvTarget, responses((status = 200, body = EnvTarget), (status = 400, description = "a `compose` target needs agents with valid URLs and services; limits are exceeded")))]
 async fn put_target(
     State(state): State<AppState>,
     caller: Caller,

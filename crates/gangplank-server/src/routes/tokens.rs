@@ -89,7 +89,7 @@ async fn list(
 }
 
 /// Creates a token; the answer is the only time its secret is shown.
-#[utoipa::path(post, path = "/users/{user}/tokens", tag = "tokens", params(("user" = String, Path)), request_body = CreateToken, responses((status = 200, body = NewToken)))]
+#[utoipa::path(post, path = "/users/{user}/tokens", tag = "tokens", params(("user" = String, Path)), request_body = CreateToken, responses((status = 200, body = NewToken), (status = 400, description = "`expires_at` must be in the future")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,

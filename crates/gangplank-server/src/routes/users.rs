@@ -105,8 +105,9 @@ async fn create(
             access.role
         )));
     }
+    // The limit is on the name as given, in characters, as the OpenAPI document states it.
     let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 {
+    if name.is_empty() || body.name.chars().count() > 200 {
         return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
     }
     let email = body.email.unwrap_or_default();

@@ -173,7 +173,7 @@ async fn list(
 }
 
 /// Creates a webhook. Without `secret`, one is generated and returned once, in this response.
-#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/webhooks", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path)), request_body = WebhookRequest, responses((status = 201, body = Webhook)))]
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/webhooks", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path)), request_body = WebhookRequest, responses((status = 201, body = Webhook), (status = 400, description = "`id` and `url` are required; the URL must be https:// to a public address (see GANGPLANK_WEBHOOK_ALLOW_PRIVATE); triggers must be known events; headers and payload templates must be valid")))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -229,7 +229,7 @@ async fn get_one(
 }
 
 /// Changes a webhook's URL, headers, payload, triggers or `disabled`.
-#[utoipa::path(patch, path = "/orgs/{org}/apps/{app}/webhooks/{id}", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path)), request_body = WebhookRequest, responses((status = 200, body = Webhook)))]
+#[utoipa::path(patch, path = "/orgs/{org}/apps/{app}/webhooks/{id}", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path)), request_body = WebhookRequest, responses((status = 200, body = Webhook), (status = 400, description = "`id` and `secret` cannot be changed; the URL, triggers, headers and payload follow the rules of create")))]
 async fn patch(
     State(state): State<AppState>,
     caller: Caller,

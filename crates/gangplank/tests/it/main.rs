@@ -16,6 +16,7 @@ mod durability;
 mod errors;
 mod fuzz;
 mod metrics;
+mod openapi;
 mod receivers;
 mod registries;
 mod roles;
