@@ -1,5 +1,5 @@
 //! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy)
-//! and `cargo xtask bench ingest|automation|registry|agent`.
+//! and `cargo xtask bench ingest|automation|registry|agent|list`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,11 +15,11 @@ fn main() -> anyhow::Result<()> {
         ["tidy"] => tidy(),
         [
             "bench",
-            which @ ("ingest" | "automation" | "registry" | "agent"),
+            which @ ("ingest" | "automation" | "registry" | "agent" | "list"),
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
+            "usage: cargo xtask ci | test | tidy | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N] | bench list [--versions N --clients N --per-page N --via-api]"
         ),
     }
 }

@@ -12,6 +12,7 @@ pub mod id;
 pub mod image;
 pub mod json_patch;
 pub mod net;
+pub mod page;
 pub mod registry;
 pub mod set;
 pub mod timestamp;

@@ -12,6 +12,7 @@ mod ecr;
 mod error;
 mod extract;
 mod metrics;
+mod page;
 mod registry_login;
 mod routes;
 mod secrets;

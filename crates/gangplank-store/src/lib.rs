@@ -15,6 +15,7 @@ mod deploys;
 mod digests;
 mod error;
 mod group_commit;
+mod page;
 mod registries;
 mod sql;
 mod targets;

@@ -12,6 +12,7 @@ mod compose_target;
 mod durability;
 mod errors;
 mod fuzz;
+mod pages;
 mod receivers;
 mod registries;
 mod roles;
