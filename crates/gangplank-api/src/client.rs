@@ -180,8 +180,7 @@ mod tests {
             Some("/a?page=x&per_page=2")
         );
         assert_eq!(
-            next_link("<https://h/p?1>; rel=prev, <https://h/p?3>; rel=\"next last\"")
-                .as_deref(),
+            next_link("<https://h/p?1>; rel=prev, <https://h/p?3>; rel=\"next last\"").as_deref(),
             Some("https://h/p?3")
         );
         assert_eq!(next_link("</a>; rel=\"prev\""), None);

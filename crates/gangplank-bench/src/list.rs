@@ -116,7 +116,9 @@ async fn measure(o: &Options, scratch: &Path) -> anyhow::Result<()> {
     let mut walkers = Vec::new();
     for _ in 0..o.clients {
         let (http, base, per_page) = (http.clone(), base.clone(), o.per_page);
-        walkers.push(tokio::spawn(async move { walk(&http, &base, per_page).await }));
+        walkers.push(tokio::spawn(
+            async move { walk(&http, &base, per_page).await },
+        ));
     }
     let mut pages = 0u64;
     let mut outcome = Ok(());

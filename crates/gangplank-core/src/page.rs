@@ -124,10 +124,9 @@ impl<T> Page<T> {
 
 /// A page of a list held in memory (a fixed table): positions are indexes.
 pub fn page_of_slice<T: Clone>(all: &[T], request: &PageRequest) -> Page<T> {
-    let start = request
-        .after
-        .as_ref()
-        .map_or(0, |p| usize::try_from(p.number).map_or(all.len(), |n| n + 1));
+    let start = request.after.as_ref().map_or(0, |p| {
+        usize::try_from(p.number).map_or(all.len(), |n| n + 1)
+    });
     let rows = all
         .iter()
         .enumerate()

@@ -222,6 +222,9 @@ mod tests {
             next,
         });
         let link = partial.link.unwrap();
-        assert!(link.to_str().unwrap().starts_with("</l?limit=2&page="), "{link:?}");
+        assert!(
+            link.to_str().unwrap().starts_with("</l?limit=2&page="),
+            "{link:?}"
+        );
     }
 }

@@ -331,7 +331,9 @@ impl Store {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql = format!("{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id");
+                let sql = format!(
+                    "{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id"
+                );
                 query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
@@ -351,7 +353,9 @@ impl Store {
         let org_id = org_id.to_owned();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql = format!("{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id");
+                let sql = format!(
+                    "{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id"
+                );
                 let mut all = Vec::new();
                 for app_id in &app_ids {
                     let envs = query(sql.clone())

@@ -303,7 +303,9 @@ impl Store {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql = format!("SELECT {ARTEFACT_FIELDS} FROM artefacts WHERE org_id = $1 AND id = $2");
+                let sql = format!(
+                    "SELECT {ARTEFACT_FIELDS} FROM artefacts WHERE org_id = $1 AND id = $2"
+                );
                 query(sql)
                     .bind(&org_id)
                     .bind(&id)

@@ -182,7 +182,7 @@ impl Store {
                 let rows = query(
                     "SELECT id, content, created_at AS page_n, id AS page_s FROM sets \
                      WHERE org_id = $1 AND app_id = $2 AND (created_at, id) > ($3, $4) \
-                     ORDER BY created_at, id LIMIT $5"
+                     ORDER BY created_at, id LIMIT $5",
                 )
                 .bind(&org_id)
                 .bind(&app_id)

@@ -430,14 +430,17 @@ impl Store {
                 for delivery in deliveries.items {
                     let attempts = query(
                         "SELECT delivery_id, n, started_at, duration_ms, status_code, error \
-                         FROM webhook_attempts WHERE delivery_id = $1 ORDER BY n"
+                         FROM webhook_attempts WHERE delivery_id = $1 ORDER BY n",
                     )
                     .bind(&delivery.id)
                     .fetch_all::<AttemptRow>(conn)
                     .await?;
                     items.push((delivery, attempts));
                 }
-                Ok(Page { items, next: deliveries.next })
+                Ok(Page {
+                    items,
+                    next: deliveries.next,
+                })
             })
         }))
         .await

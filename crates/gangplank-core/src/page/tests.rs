@@ -15,7 +15,15 @@ fn per_page_defaults_to_50_and_accepts_1_to_100() {
     assert_eq!(parse(None), Ok(50));
     assert_eq!(parse(Some("1")), Ok(1));
     assert_eq!(parse(Some("100")), Ok(100));
-    for bad in ["0", "101", "-1", "abc", "", "1.5", "99999999999999999999999"] {
+    for bad in [
+        "0",
+        "101",
+        "-1",
+        "abc",
+        "",
+        "1.5",
+        "99999999999999999999999",
+    ] {
         let error = parse(Some(bad)).unwrap_err();
         assert_eq!(error.field, "per_page", "{bad:?}");
         assert!(error.message.contains("1 to 100"), "{bad:?}: {error}");
@@ -78,7 +86,9 @@ fn garbage_forged_and_foreign_tokens_are_refused() {
     // A token of another list is not one of this list.
     assert_eq!(decode_cursor("/b", &good).unwrap_err().field, "page");
     assert_eq!(
-        PageRequest::parse("/a", None, Some("AAAA")).unwrap_err().field,
+        PageRequest::parse("/a", None, Some("AAAA"))
+            .unwrap_err()
+            .field,
         "page"
     );
 }

@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use gangplank_core::timestamp::format_millis;
 
@@ -183,14 +183,16 @@ async fn list_users(
         .store
         .list_app_members(&org, &app, paging.request())
         .await?;
-    Ok(paging.reply(members.map(|(id, name, role, since)| UserRole {
-        id,
-        name,
-        created_at: format_millis(since),
-        kind: "service".to_owned(),
-        role,
-        email: None,
-    })))
+    Ok(
+        paging.reply(members.map(|(id, name, role, since)| UserRole {
+            id,
+            name,
+            created_at: format_millis(since),
+            kind: "service".to_owned(),
+            role,
+            email: None,
+        })),
+    )
 }
 
 /// Grants a user a role on the app.

@@ -17,8 +17,8 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::deploying::{new_delta_id, parse_delta};
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

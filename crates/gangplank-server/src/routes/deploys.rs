@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::deploying::{DeployPlan, parse_delta, parse_set};
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -220,17 +220,19 @@ async fn errors(
         .store
         .deploy_errors(&org, &app, &deploy, paging.request())
         .await?;
-    Ok(paging.reply(page.map(|e| DeploymentError {
-        error_type: if e.scope == "workload" {
-            "workload"
-        } else {
-            "deployment"
+    Ok(paging.reply(page.map(|e| {
+        DeploymentError {
+            error_type: if e.scope == "workload" {
+                "workload"
+            } else {
+                "deployment"
+            }
+            .to_owned(),
+            scope: e.scope,
+            object_id: e.object_id,
+            code: e.code,
+            summary: e.summary,
+            message: e.message,
         }
-        .to_owned(),
-        scope: e.scope,
-        object_id: e.object_id,
-        code: e.code,
-        summary: e.summary,
-        message: e.message,
     })))
 }

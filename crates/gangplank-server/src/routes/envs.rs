@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::ApiJson;
 use crate::extract::ApiQuery;
+use crate::page::{PageParams, Paged, Paging};
 use crate::routes::deploys::deploy_view;
 use crate::state::AppState;
 use gangplank_core::timestamp::format_millis;

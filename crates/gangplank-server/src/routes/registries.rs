@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::ecr::EcrError;
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::registry_login::{self, LoginError};
 use crate::state::AppState;
 
@@ -246,10 +246,7 @@ async fn audit(
         .await?
         .require(Action::ManageRegistries)?;
     state.store.get_registry(&org, &id).await?;
-    let page = state
-        .store
-        .creds_audit(&org, &id, paging.request())
-        .await?;
+    let page = state.store.creds_audit(&org, &id, paging.request()).await?;
     Ok(paging.reply(page.map(|r| CredsFetch {
         user_id: r.user_id,
         fetched_at: format_millis(r.fetched_at),

@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use crate::auth::{AppAccess, Caller};
 use crate::deploying::new_rule_id;
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use crate::worker::automation::policy_from_text;
 

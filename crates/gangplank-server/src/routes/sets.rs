@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::deploying::parse_set;
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -70,7 +70,9 @@ async fn list(
         .await?
         .require(Action::ReadApp)?;
     let page = state.store.list_sets(&org, &app, paging.request()).await?;
-    Ok(paging.reply(page.try_map(|(id, content)| Ok::<_, ApiError>(set_view(id, parse_set(&content)?)))?))
+    Ok(paging.reply(
+        page.try_map(|(id, content)| Ok::<_, ApiError>(set_view(id, parse_set(&content)?)))?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 
 use crate::auth::{Caller, generate_token, hash_token};
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use gangplank_core::timestamp::{format_millis, parse_rfc3339_millis};
 

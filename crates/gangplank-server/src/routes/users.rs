@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use gangplank_core::timestamp::format_millis;
 

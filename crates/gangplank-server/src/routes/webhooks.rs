@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 
 use crate::auth::{AppAccess, Caller};
 use crate::error::ApiError;
-use crate::page::{PageParams, Paged, Paging};
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use crate::worker::delivery::{check_url, secret_context};
 
@@ -277,24 +277,26 @@ async fn deliveries(
         .store
         .list_deliveries(&org, &id, paging.request())
         .await?;
-    Ok(paging.reply(page.map(|(d, attempts)| Delivery {
-        id: d.id,
-        event: d.event,
-        url: d.url,
-        next_attempt_at: (d.state == "pending").then(|| format_millis(d.next_attempt_at)),
-        state: d.state,
-        attempts: attempts
-            .into_iter()
-            .map(|a| DeliveryAttempt {
-                attempt: a.n,
-                started_at: format_millis(a.started_at),
-                duration_ms: a.duration_ms,
-                status_code: a.status_code,
-                error: a.error,
-            })
-            .collect(),
-        last_error: d.last_error,
-        created_at: format_millis(d.created_at),
+    Ok(paging.reply(page.map(|(d, attempts)| {
+        Delivery {
+            id: d.id,
+            event: d.event,
+            url: d.url,
+            next_attempt_at: (d.state == "pending").then(|| format_millis(d.next_attempt_at)),
+            state: d.state,
+            attempts: attempts
+                .into_iter()
+                .map(|a| DeliveryAttempt {
+                    attempt: a.n,
+                    started_at: format_millis(a.started_at),
+                    duration_ms: a.duration_ms,
+                    status_code: a.status_code,
+                    error: a.error,
+                })
+                .collect(),
+            last_error: d.last_error,
+            created_at: format_millis(d.created_at),
+        }
     })))
 }
 

@@ -100,7 +100,11 @@ fn versions_walk_every_page_once_in_order_and_keep_filters() {
     // 150 = 3 full pages: the third has no Link although it is full.
     let (sizes, items, _) = walk(&server, "/orgs/default/artefact-versions?per_page=50");
     assert_eq!(sizes, [50, 50, 50]);
-    assert_eq!(ids(&items), newest_first(&created), "none missing, none doubled, in order");
+    assert_eq!(
+        ids(&items),
+        newest_first(&created),
+        "none missing, none doubled, in order"
+    );
 
     // The default page is 50 as well, and a filter survives every page.
     let (sizes, items, links) = walk(
@@ -116,7 +120,11 @@ fn versions_walk_every_page_once_in_order_and_keep_filters() {
         "{links:?}"
     );
     assert_eq!(
-        items.iter().map(|v| v["id"].as_str().unwrap()).collect::<HashSet<_>>().len(),
+        items
+            .iter()
+            .map(|v| v["id"].as_str().unwrap())
+            .collect::<HashSet<_>>()
+            .len(),
         120
     );
 
@@ -142,7 +150,10 @@ fn versions_walk_every_page_once_in_order_and_keep_filters() {
     version(&server, "registry.example.com/a", 999);
     let (_, second, link) = get(&server, &next_of(&link.unwrap()));
     assert!(link.is_none());
-    assert_eq!(first.as_array().unwrap().len() + second.as_array().unwrap().len(), 150);
+    assert_eq!(
+        first.as_array().unwrap().len() + second.as_array().unwrap().len(),
+        150
+    );
 }
 
 #[test]
@@ -177,12 +188,18 @@ fn bad_page_parameters_are_400_naming_the_parameter() {
         );
     }
     // The real token works; edited, or taken to another list, it does not.
-    let (status, _, _) = get(&server, &format!("/orgs/default/artefact-versions?page={token}"));
+    let (status, _, _) = get(
+        &server,
+        &format!("/orgs/default/artefact-versions?page={token}"),
+    );
     assert_eq!(status, 200);
     let mut edited = token.clone().into_bytes();
     edited[3] = if edited[3] == b'A' { b'B' } else { b'A' };
     let edited = String::from_utf8(edited).unwrap();
-    let (status, body, _) = get(&server, &format!("/orgs/default/artefact-versions?page={edited}"));
+    let (status, body, _) = get(
+        &server,
+        &format!("/orgs/default/artefact-versions?page={edited}"),
+    );
     assert_eq!(status, 400, "{body}");
     let (status, body, _) = get(&server, &format!("/orgs/default/apps?page={token}"));
     assert_eq!(status, 400, "{body}");
@@ -195,7 +212,11 @@ fn two_of_everything(server: &Server) -> (String, String, String) {
         post(server, "/orgs/default/apps", json!({"id": app}));
     }
     post(server, "/orgs/default/env-types", json!({"id": "qa"}));
-    post(server, "/orgs/default/apps/shop/envs", json!({"id": "qa", "type": "qa"}));
+    post(
+        server,
+        "/orgs/default/apps/shop/envs",
+        json!({"id": "qa", "type": "qa"}),
+    );
     let (member, _) = server.user("member");
     post(
         server,
@@ -240,7 +261,11 @@ fn two_of_everything(server: &Server) -> (String, String, String) {
         json!({"id": "hook-2", "url": "http://127.0.0.1:9/", "triggers": [{"scope": "environment", "type": "created"}]}),
     );
     for env in ["staging", "production"] {
-        post(server, "/orgs/default/apps/shop/envs", json!({"id": env, "type": "development"}));
+        post(
+            server,
+            "/orgs/default/apps/shop/envs",
+            json!({"id": env, "type": "development"}),
+        );
     }
     let mut deploy = String::new();
     for image in ["img:1", "img:2"] {
@@ -304,7 +329,11 @@ fn every_list_endpoint_pages_with_a_link_while_more_exist() {
             whole.iter().map(key).collect::<Vec<_>>(),
             "{path}: the pages add up to the whole list"
         );
-        assert_eq!(links.len(), whole.len() - 1, "{path}: a Link on all but the last page");
+        assert_eq!(
+            links.len(),
+            whole.len() - 1,
+            "{path}: a Link on all but the last page"
+        );
     }
     // Lists the set-up cannot easily fill still take the parameters and refuse bad ones.
     let (registry_audit, deploy_errors, log) = (
@@ -320,7 +349,10 @@ fn every_list_endpoint_pages_with_a_link_while_more_exist() {
         assert_eq!(status, 200, "{path}: {body}");
         let (status, body, _) = get(&server, &format!("{path}?per_page=0"));
         assert_eq!(status, 400, "{path}: {body}");
-        assert!(error_message(&body).starts_with("per_page:"), "{path}: {body}");
+        assert!(
+            error_message(&body).starts_with("per_page:"),
+            "{path}: {body}"
+        );
     }
 }
 
@@ -339,5 +371,9 @@ fn the_cli_follows_pages_and_shows_everything() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 60, "more than one page of 50");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        60,
+        "more than one page of 50"
+    );
 }
