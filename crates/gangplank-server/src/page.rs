@@ -116,9 +116,13 @@ impl Paging {
     fn next_link(&self, next: &Position, remaining: Option<usize>) -> Option<HeaderValue> {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (key, value) in &self.query {
-            if !matches!(key.as_str(), "page" | "per_page")
-                && !(remaining.is_some() && key == "limit")
-            {
+            // The cursor and page size are set below, and so is a capped listing's `limit`.
+            let replaced = match key.as_str() {
+                "page" | "per_page" => true,
+                "limit" => remaining.is_some(),
+                _ => false,
+            };
+            if !replaced {
                 query.append_pair(key, value);
             }
         }
