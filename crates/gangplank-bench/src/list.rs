@@ -147,7 +147,7 @@ async fn measure(o: &Options, scratch: &Path) -> anyhow::Result<()> {
 
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "list benchmark: {} versions loaded {} in {:.1} s; {} clients walk every page of {}, release build",
+        "list benchmark: {} versions loaded {} in {:.1} s; {} clients walk every page of {}",
         o.versions,
         if o.via_api { "via the API" } else { "via SQL" },
         load_time.as_secs_f64(),
