@@ -20,11 +20,11 @@ fn main() -> anyhow::Result<()> {
         ["readme"] => readme::run(&root(), &target_dir()),
         [
             "bench",
-            which @ ("ingest" | "automation" | "registry" | "agent"),
+            which @ ("ingest" | "automation" | "registry" | "agent" | "list"),
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | api-contract | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N]"
+            "usage: cargo xtask ci | test | api-contract | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench agent [--clients N --seconds N] | bench list [--versions N --clients N --per-page N --via-api]"
         ),
     }
 }

@@ -69,6 +69,42 @@ impl Client {
     /// (`Value::Null` for an empty one).
     pub async fn send(&self, method: Method, path: &str, body: Body) -> Result<Value, ClientError> {
         let url = format!("{}{}", self.base_url, path);
+        Ok(self.exchange(method, url, body).await?.0)
+    }
+
+    /// GETs a list at `path` and follows its `Link: <…>; rel="next"` headers until the last
+    /// page, answering every item in one array. An answer that is not an array (a single
+    /// record) is returned as it is.
+    pub async fn list_all(&self, path: &str) -> Result<Value, ClientError> {
+        let mut url = format!("{}{}", self.base_url, path);
+        let mut items = Vec::new();
+        loop {
+            let (answer, link) = self.exchange(Method::GET, url.clone(), Body::Empty).await?;
+            match answer {
+                Value::Array(page) => items.extend(page),
+                other if items.is_empty() => return Ok(other),
+                _ => break,
+            }
+            let next = link
+                .as_deref()
+                .and_then(next_link)
+                .and_then(|next| reqwest::Url::parse(&url).ok()?.join(&next).ok());
+            match next {
+                // A server that links a page to itself would otherwise be followed forever.
+                Some(next) if next.as_str() != url => url = next.into(),
+                _ => break,
+            }
+        }
+        Ok(Value::Array(items))
+    }
+
+    /// One request: the decoded answer and the `Link` header, if any.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: String,
+        body: Body,
+    ) -> Result<(Value, Option<String>), ClientError> {
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -84,13 +120,21 @@ impl Client {
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
+        let link = response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
         let text = response.text().await.map_err(unreachable)?;
         if status.is_success() {
-            return Ok(serde_json::from_str(&text).unwrap_or(if text.is_empty() {
+            let answer = serde_json::from_str(&text).unwrap_or(if text.is_empty() {
                 Value::Null
             } else {
                 Value::String(text)
-            }));
+            });
+            return Ok((answer, (!link.is_empty()).then_some(link)));
         }
         let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => (body.error, body.message),
@@ -117,4 +161,42 @@ fn innermost_cause(error: &reqwest::Error) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+/// The target of the `rel="next"` link in a `Link` header value (RFC 8288), if there is one.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+        params
+            .split(';')
+            .filter_map(|param| param.trim().split_once('='))
+            .any(|(key, value)| {
+                key.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            })
+            .then(|| target.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn the_next_link_is_found_among_others() {
+        assert_eq!(
+            next_link("</a?page=x&per_page=2>; rel=\"next\"").as_deref(),
+            Some("/a?page=x&per_page=2")
+        );
+        assert_eq!(
+            next_link("<https://h/p?1>; rel=prev, <https://h/p?3>; rel=\"next last\"").as_deref(),
+            Some("https://h/p?3")
+        );
+        assert_eq!(next_link("</a>; rel=\"prev\""), None);
+        assert_eq!(next_link("garbage"), None);
+    }
 }

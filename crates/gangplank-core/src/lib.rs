@@ -13,6 +13,7 @@ pub mod image;
 pub mod json_patch;
 pub mod limits;
 pub mod net;
+pub mod page;
 pub mod registry;
 pub mod set;
 pub mod timestamp;

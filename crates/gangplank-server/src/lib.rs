@@ -15,6 +15,7 @@ mod extract;
 mod metrics;
 mod metrics_listener;
 mod openapi;
+mod page;
 mod registry_login;
 mod routes;
 mod secrets;

@@ -1,6 +1,9 @@
 //! Applications, their environments, app roles, and environment types.
 
+use gangplank_core::page::{Page, PageRequest};
+
 use crate::conn::Conn;
+use crate::page::{Keyed, after_ascending, into_page};
 use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
@@ -79,9 +82,11 @@ pub struct NewEnv {
     pub env_type: String,
 }
 
-const APP_COLUMNS: &str = "SELECT org_id, id, name, created_at, created_by FROM apps";
-const ENV_COLUMNS: &str = "SELECT app_id, id, name, env_type, created_at, created_by, \
-     from_deploy_id, last_deploy_id, automation_held_at, automation_held_by FROM envs";
+const APP_COLUMNS: &str =
+    "SELECT created_at AS page_n, id AS page_s, org_id, id, name, created_at, created_by FROM apps";
+const ENV_COLUMNS: &str = "SELECT created_at AS page_n, id AS page_s, app_id, id, name, \
+     env_type, created_at, created_by, from_deploy_id, last_deploy_id, automation_held_at, \
+     automation_held_by FROM envs";
 
 impl Store {
     /// Creates an app, makes its creator the app's owner, and creates its first environment.
@@ -112,24 +117,33 @@ impl Store {
         .await
     }
 
-    /// The apps of `org_id`, or only those `visible_to` holds a role on.
+    /// A page of the apps of `org_id` (or only those `visible_to` holds a role on), oldest
+    /// first.
     pub async fn list_apps(
         &self,
         org_id: &str,
         visible_to: Option<&str>,
-    ) -> Result<Vec<AppRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<AppRow>, StoreError> {
         let (org_id, visible_to) = (org_id.to_owned(), visible_to.map(str::to_owned));
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
+                let (after_n, after_s) = after_ascending(&page);
                 let sql = format!(
                     "{APP_COLUMNS} WHERE org_id = $1 AND ($2 IS NULL OR EXISTS (SELECT 1 FROM app_members m \
-                     WHERE m.org_id = apps.org_id AND m.app_id = apps.id AND m.user_id = $2)) ORDER BY created_at, id"
+                     WHERE m.org_id = apps.org_id AND m.app_id = apps.id AND m.user_id = $2)) \
+                     AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $5"
                 );
-                query(sql)
+                let rows = query(sql)
                     .bind(&org_id)
                     .bind(&visible_to)
-                    .fetch_all::<AppRow>(conn)
-                    .await
+                    .bind(after_n)
+                    .bind(after_s)
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<AppRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -217,23 +231,33 @@ impl Store {
         .await
     }
 
-    /// Everyone holding a role on an app, as (user id, user name, role, since).
+    /// A page of everyone holding a role on an app, as (user id, user name, role, since),
+    /// by the time they got it.
     pub async fn list_app_members(
         &self,
         org_id: &str,
         app_id: &str,
-    ) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<(String, String, String, i64)>, StoreError> {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                query(
-                    "SELECT u.id, u.name, m.role, m.created_at FROM app_members m JOIN users u ON u.id = m.user_id \
-                     WHERE m.org_id = $1 AND m.app_id = $2 ORDER BY m.created_at, u.id"
+                let (after_n, after_s) = after_ascending(&page);
+                let rows = query(
+                    "SELECT u.id, u.name, m.role, m.created_at, m.created_at AS page_n, u.id AS page_s \
+                     FROM app_members m JOIN users u ON u.id = m.user_id \
+                     WHERE m.org_id = $1 AND m.app_id = $2 AND (m.created_at, u.id) > ($3, $4) \
+                     ORDER BY m.created_at, u.id LIMIT $5"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
-                .fetch_all::<(String, String, String, i64)>(conn)
-                .await
+                .bind(after_n)
+                .bind(after_s)
+                .bind(page.fetch_limit())
+                .fetch_all::<Keyed<(String, String, String, i64)>>(conn)
+                .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -302,21 +326,76 @@ impl Store {
         .await
     }
 
-    /// The environments of one app, or of every app in `org_id` when `app_id` is `None`.
-    pub async fn list_envs(
-        &self,
-        org_id: &str,
-        app_id: Option<&str>,
-    ) -> Result<Vec<EnvRow>, StoreError> {
-        let (org_id, app_id) = (org_id.to_owned(), app_id.map(str::to_owned));
+    /// The environments of one app, oldest first.
+    pub async fn list_envs(&self, org_id: &str, app_id: &str) -> Result<Vec<EnvRow>, StoreError> {
+        let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql = format!("{ENV_COLUMNS} WHERE org_id = $1 AND ($2 IS NULL OR app_id = $2) ORDER BY created_at, id");
+                let sql = format!(
+                    "{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id"
+                );
                 query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
                     .fetch_all::<EnvRow>(conn)
                     .await
+            })
+        }))
+        .await
+    }
+
+    /// The environments of each of `app_ids` (a page of apps), oldest first, in one read.
+    pub async fn list_envs_of_apps(
+        &self,
+        org_id: &str,
+        app_ids: Vec<String>,
+    ) -> Result<Vec<EnvRow>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id"
+                );
+                let mut all = Vec::new();
+                for app_id in &app_ids {
+                    let envs = query(sql.clone())
+                        .bind(&org_id)
+                        .bind(app_id)
+                        .fetch_all::<EnvRow>(conn)
+                        .await?;
+                    all.extend(envs);
+                }
+                Ok(all)
+            })
+        }))
+        .await
+    }
+
+    /// A page of the environments of one app, oldest first.
+    pub async fn list_envs_page(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<EnvRow>, StoreError> {
+        let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        let page = page.clone();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let (after_n, after_s) = after_ascending(&page);
+                let sql = format!(
+                    "{ENV_COLUMNS} WHERE org_id = $1 AND app_id = $2 \
+                     AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $5"
+                );
+                let rows = query(sql)
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .bind(after_n)
+                    .bind(after_s)
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<EnvRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -453,15 +532,27 @@ impl Store {
         .await
     }
 
-    /// The environment types of an organization.
-    pub async fn list_env_types(&self, org_id: &str) -> Result<Vec<EnvTypeRow>, StoreError> {
+    /// A page of the environment types of an organization, by id.
+    pub async fn list_env_types(
+        &self,
+        org_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<EnvTypeRow>, StoreError> {
         let org_id = org_id.to_owned();
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                query("SELECT id, description FROM env_types WHERE org_id = $1 ORDER BY id")
-                    .bind(&org_id)
-                    .fetch_all::<EnvTypeRow>(conn)
-                    .await
+                let (_, after) = after_ascending(&page);
+                let rows = query(
+                    "SELECT CAST(0 AS BIGINT) AS page_n, id AS page_s, id, description FROM env_types \
+                     WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(&org_id)
+                .bind(after)
+                .bind(page.fetch_limit())
+                .fetch_all::<Keyed<EnvTypeRow>>(conn)
+                .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await

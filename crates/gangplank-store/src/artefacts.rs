@@ -4,7 +4,10 @@
 //! its (version, digest, ref, commit, content hash): posting the same again returns the stored
 //! record, while a moved tag (same version, new digest) is a new, newer record.
 
+use gangplank_core::page::{Page, PageRequest};
+
 use crate::conn::Conn;
+use crate::page::{Keyed, after_ascending, after_descending, into_page};
 use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
@@ -116,16 +119,14 @@ pub struct VersionFilter {
     pub digest: Option<String>,
     /// Include archived versions too.
     pub include_archived: bool,
-    pub limit: Option<i64>,
 }
 
-const VERSION_COLUMNS: &str = "SELECT v.id, v.artefact_id, a.name, a.kind, v.version, v.git_ref, \
+const VERSION_COLUMNS: &str = "SELECT v.seq AS page_n, '' AS page_s, v.id, v.artefact_id, a.name, a.kind, v.version, v.git_ref, \
      v.commit_sha, CASE WHEN v.digest = '' THEN v.resolved_digest ELSE v.digest END AS digest, \
      v.archived, v.created_at, v.created_by, v.updated_at, v.updated_by, v.digest_status, \
      v.digest_error FROM artefact_versions v JOIN artefacts a ON a.id = v.artefact_id";
 
-const ARTEFACT_COLUMNS: &str =
-    "SELECT id, name, kind, created_at, created_by, updated_at, updated_by FROM artefacts";
+const ARTEFACT_FIELDS: &str = "id, name, kind, created_at, created_by, updated_at, updated_by";
 
 impl Store {
     /// Records a version (creating its artefact on first use), or returns the identical one.
@@ -140,22 +141,27 @@ impl Store {
         .await
     }
 
-    /// Versions in `org_id` matching `filter`, newest first.
+    /// A page of the versions in `org_id` matching `filter`, newest first.
     pub async fn list_artefact_versions(
         &self,
         org_id: &str,
         filter: VersionFilter,
-    ) -> Result<Vec<ArtefactVersionRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<ArtefactVersionRow>, StoreError> {
         let org_id = org_id.to_owned();
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
+                // The optional filters stay `$n IS NULL OR …`, so the planner walks
+                // `artefact_versions_by_org` in `seq` order from the cursor and stops after a
+                // page; a walk over all pages reads each version once.
                 let sql = format!(
                     "{VERSION_COLUMNS} WHERE v.org_id = $1 AND ($2 IS NULL OR v.artefact_id = $2) \
                      AND ($3 IS NULL OR a.name = $3) AND ($4 IS NULL OR a.kind = $4) \
                      AND ($5 IS NULL OR v.version = $5) AND ($6 IS NULL OR v.digest = $6) \
-                     AND ($7 OR NOT v.archived) ORDER BY v.seq DESC LIMIT $8"
+                     AND ($7 OR NOT v.archived) AND v.seq < $8 ORDER BY v.seq DESC LIMIT $9"
                 );
-                query(sql)
+                let rows = query(sql)
                     .bind(&org_id)
                     .bind(&filter.artefact_id)
                     .bind(&filter.name)
@@ -163,9 +169,11 @@ impl Store {
                     .bind(&filter.version)
                     .bind(&filter.digest)
                     .bind(filter.include_archived)
-                    .bind(filter.limit.unwrap_or(i64::MAX))
-                    .fetch_all::<ArtefactVersionRow>(conn)
-                    .await
+                    .bind(after_descending(&page))
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<ArtefactVersionRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -248,30 +256,39 @@ impl Store {
         .await
     }
 
-    /// Artefacts in `org_id`, optionally filtered by type and name, oldest first.
+    /// A page of the artefacts in `org_id`, optionally filtered by type and name, oldest
+    /// first.
     pub async fn list_artefacts(
         &self,
         org_id: &str,
         kind: Option<&str>,
         name: Option<&str>,
-    ) -> Result<Vec<ArtefactRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<ArtefactRow>, StoreError> {
         let (org_id, kind, name) = (
             org_id.to_owned(),
             kind.map(str::to_owned),
             name.map(str::to_owned),
         );
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
+                let (after_n, after_s) = after_ascending(&page);
                 let sql = format!(
-                    "{ARTEFACT_COLUMNS} WHERE org_id = $1 AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR name = $3) \
-                     ORDER BY created_at, name"
+                    "SELECT created_at AS page_n, name AS page_s, {ARTEFACT_FIELDS} FROM artefacts \
+                     WHERE org_id = $1 AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR name = $3) \
+                     AND (created_at, name) > ($4, $5) ORDER BY created_at, name LIMIT $6"
                 );
-                query(sql)
+                let rows = query(sql)
                     .bind(&org_id)
                     .bind(&kind)
                     .bind(&name)
-                    .fetch_all::<ArtefactRow>(conn)
-                    .await
+                    .bind(after_n)
+                    .bind(after_s)
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<ArtefactRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -286,7 +303,9 @@ impl Store {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql = format!("{ARTEFACT_COLUMNS} WHERE org_id = $1 AND id = $2");
+                let sql = format!(
+                    "SELECT {ARTEFACT_FIELDS} FROM artefacts WHERE org_id = $1 AND id = $2"
+                );
                 query(sql)
                     .bind(&org_id)
                     .bind(&id)

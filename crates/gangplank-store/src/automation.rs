@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 
 use gangplank_core::automation::same_artefact;
+use gangplank_core::page::{Page, PageRequest};
 
 use crate::ArtefactVersionRow;
 use crate::conn::Conn;
 use crate::deploys::{NewDeploy, insert_deploy, set_by_id};
+use crate::page::{Keyed, after_ascending, after_descending, into_page};
 use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
@@ -131,7 +133,7 @@ row_struct!(LogRow {
     created_at
 });
 
-const RULE_COLUMNS: &str = "SELECT id, env_id, active, artefacts_filter, exclude_artefacts_filter, \
+const RULE_COLUMNS: &str = "SELECT created_at AS page_n, id AS page_s, id, env_id, active, artefacts_filter, exclude_artefacts_filter, \
      match_ref, legacy_match, update_to, version_policy, created_at, created_by, updated_at FROM rules";
 
 impl Store {
@@ -183,6 +185,38 @@ impl Store {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move { rules_of(conn, &org_id, &app_id, &env_id).await })
+        }))
+        .await
+    }
+
+    /// A page of the rules of an environment, oldest first (the order they are tried in).
+    pub async fn list_rules_page(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<RuleRow>, StoreError> {
+        let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        let page = page.clone();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let (after_n, after_s) = after_ascending(&page);
+                let sql = format!(
+                    "{RULE_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND env_id = $3 \
+                     AND (created_at, id) > ($4, $5) ORDER BY created_at, id LIMIT $6"
+                );
+                let rows = query(sql)
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .bind(&env_id)
+                    .bind(after_n)
+                    .bind(after_s)
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<RuleRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
+            })
         }))
         .await
     }
@@ -539,27 +573,32 @@ impl Store {
         .await
     }
 
-    /// An environment's automation log, newest first.
+    /// A page of an environment's automation log, newest first.
     pub async fn automation_log(
         &self,
         org_id: &str,
         app_id: &str,
         env_id: &str,
-        limit: i64,
-    ) -> Result<Vec<LogRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<LogRow>, StoreError> {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                query(
-                    "SELECT version_id, artefact_name, version, rule_id, outcome, code, reason, deploy_id, created_at \
-                     FROM automation_log WHERE org_id = $1 AND app_id = $2 AND env_id = $3 ORDER BY seq DESC LIMIT $4"
+                let rows = query(
+                    "SELECT seq AS page_n, '' AS page_s, version_id, artefact_name, version, rule_id, \
+                     outcome, code, reason, deploy_id, created_at FROM automation_log \
+                     WHERE org_id = $1 AND app_id = $2 AND env_id = $3 AND seq < $4 \
+                     ORDER BY seq DESC LIMIT $5"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&env_id)
-                .bind(limit)
-                .fetch_all::<LogRow>(conn)
-                .await
+                .bind(after_descending(&page))
+                .bind(page.fetch_limit())
+                .fetch_all::<Keyed<LogRow>>(conn)
+                .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await

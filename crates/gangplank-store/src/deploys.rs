@@ -5,7 +5,10 @@
 //! row with a lease, marks the deployment `in progress`, and finishes it; a lapsed lease (a
 //! crash) lets the next claim resume it, and too many lapses fail it with a reason.
 
+use gangplank_core::page::{Page, PageRequest};
+
 use crate::conn::Conn;
+use crate::page::{Keyed, after_ascending, after_descending, into_page};
 use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
 use crate::{Store, StoreError};
@@ -119,9 +122,9 @@ pub struct ClaimedDeploy {
     pub attempt: i64,
 }
 
-const DEPLOY_COLUMNS: &str = "SELECT id, env_id, from_id, delta_id, set_id, comment, status, \
+const DEPLOY_COLUMNS: &str = "SELECT seq AS page_n, '' AS page_s, id, env_id, from_id, delta_id, set_id, comment, status, \
      status_changed_at, created_at, created_by, triggered_by FROM deploys";
-const DELTA_COLUMNS: &str = "SELECT id, env_id, name, archived, content, contributers, created_at, \
+const DELTA_COLUMNS: &str = "SELECT seq AS page_n, '' AS page_s, id, env_id, name, archived, content, contributers, created_at, \
      created_by, last_modified_at FROM deltas";
 
 /// The payload variables of a deployment event.
@@ -164,22 +167,31 @@ impl Store {
         .await
     }
 
-    /// Every set of an app, as (id, content).
+    /// A page of the sets of an app, as (id, content), oldest first.
     pub async fn list_sets(
         &self,
         org_id: &str,
         app_id: &str,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<(String, String)>, StoreError> {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                query(
-                    "SELECT id, content FROM sets WHERE org_id = $1 AND app_id = $2 ORDER BY created_at, id"
+                let (after_n, after_s) = after_ascending(&page);
+                let rows = query(
+                    "SELECT id, content, created_at AS page_n, id AS page_s FROM sets \
+                     WHERE org_id = $1 AND app_id = $2 AND (created_at, id) > ($3, $4) \
+                     ORDER BY created_at, id LIMIT $5",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
-                .fetch_all::<(String, String)>(conn)
-                .await
+                .bind(after_n)
+                .bind(after_s)
+                .bind(page.fetch_limit())
+                .fetch_all::<Keyed<(String, String)>>(conn)
+                .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -237,28 +249,34 @@ impl Store {
         .await
     }
 
-    /// An app's deltas, newest first: archived ones only if `archived`, and for one env if given.
+    /// A page of an app's deltas, newest first: archived ones only if `archived`, and for one
+    /// env if given.
     pub async fn list_deltas(
         &self,
         org_id: &str,
         app_id: &str,
         archived: bool,
         env_id: Option<String>,
-    ) -> Result<Vec<DeltaRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<DeltaRow>, StoreError> {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!(
                     "{DELTA_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND archived = $3 \
-                     AND ($4 IS NULL OR env_id = $4) ORDER BY seq DESC"
+                     AND ($4 IS NULL OR env_id = $4) AND seq < $5 ORDER BY seq DESC LIMIT $6"
                 );
-                query(sql)
+                let rows = query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
                     .bind(archived)
                     .bind(&env_id)
-                    .fetch_all::<DeltaRow>(conn)
-                    .await
+                    .bind(after_descending(&page))
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<DeltaRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -311,23 +329,31 @@ impl Store {
         .await
     }
 
-    /// The deployments of an environment, newest first.
+    /// A page of the deployments of an environment, newest first.
     pub async fn list_deploys(
         &self,
         org_id: &str,
         app_id: &str,
         env_id: &str,
-    ) -> Result<Vec<DeployRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<DeployRow>, StoreError> {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql = format!("{DEPLOY_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND env_id = $3 ORDER BY seq DESC");
-                query(sql)
+                let sql = format!(
+                    "{DEPLOY_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND env_id = $3 \
+                     AND seq < $4 ORDER BY seq DESC LIMIT $5"
+                );
+                let rows = query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
                     .bind(&env_id)
-                    .fetch_all::<DeployRow>(conn)
-                    .await
+                    .bind(after_descending(&page))
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<DeployRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -347,25 +373,32 @@ impl Store {
         .await
     }
 
-    /// The errors a deployment reported.
+    /// A page of the errors a deployment reported, in the order reported.
     pub async fn deploy_errors(
         &self,
         org_id: &str,
         app_id: &str,
         id: &str,
-    ) -> Result<Vec<DeployErrorRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<DeployErrorRow>, StoreError> {
         let (org_id, app_id, id) = (org_id.to_owned(), app_id.to_owned(), id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                query(
-                    "SELECT scope, object_id, code, summary, message FROM deploy_errors \
-                     WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3 ORDER BY n",
+                let (after, _) = after_ascending(&page);
+                let rows = query(
+                    "SELECT n AS page_n, '' AS page_s, scope, object_id, code, summary, message \
+                     FROM deploy_errors WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3 \
+                     AND n > $4 ORDER BY n LIMIT $5",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&id)
-                .fetch_all::<DeployErrorRow>(conn)
-                .await
+                .bind(after)
+                .bind(page.fetch_limit())
+                .fetch_all::<Keyed<DeployErrorRow>>(conn)
+                .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await

@@ -16,6 +16,7 @@ mod depths;
 mod digests;
 mod error;
 mod group_commit;
+mod page;
 mod registries;
 mod server_secrets;
 mod sql;

@@ -1,6 +1,9 @@
 //! Registries (prefix, type, sealed credentials) and the audit of credentials fetches.
 
+use gangplank_core::page::{Page, PageRequest};
+
 use crate::conn::Conn;
+use crate::page::{Keyed, after_ascending, after_descending, into_page};
 use crate::sql::{query, row_struct};
 use crate::{Store, StoreError};
 
@@ -100,6 +103,34 @@ impl Store {
         .await
     }
 
+    /// A page of the organization's registries, by id.
+    pub async fn list_registries_page(
+        &self,
+        org_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<RegistryRow>, StoreError> {
+        let org_id = org_id.to_owned();
+        let page = page.clone();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let (_, after) = after_ascending(&page);
+                let sql = format!(
+                    "SELECT CAST(0 AS BIGINT) AS page_n, id AS page_s, {} WHERE org_id = $1 \
+                     AND id > $2 ORDER BY id LIMIT $3",
+                    COLUMNS.trim_start_matches("SELECT ")
+                );
+                let rows = query(sql)
+                    .bind(&org_id)
+                    .bind(after)
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<RegistryRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
+            })
+        }))
+        .await
+    }
+
     /// One registry.
     pub async fn get_registry(&self, org_id: &str, id: &str) -> Result<RegistryRow, StoreError> {
         let (org_id, id) = (org_id.to_owned(), id.to_owned());
@@ -191,23 +222,28 @@ impl Store {
         .await
     }
 
-    /// Who fetched a registry's credentials, newest first (at most 100).
+    /// A page of who fetched a registry's credentials, newest first.
     pub async fn creds_audit(
         &self,
         org_id: &str,
         registry_id: &str,
-    ) -> Result<Vec<CredsFetchRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<CredsFetchRow>, StoreError> {
         let (org_id, registry_id) = (org_id.to_owned(), registry_id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                query(
-                    "SELECT user_id, fetched_at FROM registry_creds_audit \
-                     WHERE org_id = $1 AND registry_id = $2 ORDER BY seq DESC LIMIT 100",
+                let rows = query(
+                    "SELECT seq AS page_n, '' AS page_s, user_id, fetched_at FROM registry_creds_audit \
+                     WHERE org_id = $1 AND registry_id = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4",
                 )
                 .bind(&org_id)
                 .bind(&registry_id)
-                .fetch_all::<CredsFetchRow>(conn)
-                .await
+                .bind(after_descending(&page))
+                .bind(page.fetch_limit())
+                .fetch_all::<Keyed<CredsFetchRow>>(conn)
+                .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await

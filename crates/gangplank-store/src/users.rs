@@ -1,5 +1,8 @@
 //! Organizations, users, org memberships and API tokens (stored as hashes only).
 
+use gangplank_core::page::{Page, PageRequest};
+
+use crate::page::{Keyed, after_ascending, into_page};
 use crate::sql::{query, row_struct};
 use crate::{Store, StoreError};
 
@@ -283,14 +286,30 @@ impl Store {
         Ok(found)
     }
 
-    /// Every member of `org_id`, oldest first.
-    pub async fn list_members(&self, org_id: &str) -> Result<Vec<MemberRow>, StoreError> {
+    /// A page of the members of `org_id`, oldest first.
+    pub async fn list_members(
+        &self,
+        org_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<MemberRow>, StoreError> {
         let org_id = org_id.to_owned();
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql =
-                    format!("{MEMBER_COLUMNS} WHERE m.org_id = $1 ORDER BY u.created_at, u.id");
-                query(sql).bind(&org_id).fetch_all::<MemberRow>(conn).await
+                let (after_n, after_s) = after_ascending(&page);
+                let sql = format!(
+                    "SELECT u.created_at AS page_n, u.id AS page_s, {} WHERE m.org_id = $1 \
+                     AND (u.created_at, u.id) > ($2, $3) ORDER BY u.created_at, u.id LIMIT $4",
+                    MEMBER_COLUMNS.trim_start_matches("SELECT ")
+                );
+                let rows = query(sql)
+                    .bind(&org_id)
+                    .bind(after_n)
+                    .bind(after_s)
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<MemberRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -401,6 +420,34 @@ impl Store {
                 .bind(&user_id)
                 .fetch_all::<TokenRow>(conn)
                 .await
+            })
+        }))
+        .await
+    }
+
+    /// A page of a user's tokens, oldest first.
+    pub async fn list_tokens_page(
+        &self,
+        user_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<TokenRow>, StoreError> {
+        let user_id = user_id.to_owned();
+        let page = page.clone();
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let (after_n, after_s) = after_ascending(&page);
+                let rows = query(
+                    "SELECT created_at AS page_n, id AS page_s, user_id, id, description, created_at, \
+                     created_by, expires_at FROM tokens WHERE user_id = $1 \
+                     AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4",
+                )
+                .bind(&user_id)
+                .bind(after_n)
+                .bind(after_s)
+                .bind(page.fetch_limit())
+                .fetch_all::<Keyed<TokenRow>>(conn)
+                .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await

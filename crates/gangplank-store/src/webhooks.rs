@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use gangplank_core::webhook;
 use serde_json::Value;
 
+use gangplank_core::page::{Page, PageRequest};
+
 use crate::conn::Conn;
+use crate::page::{Keyed, after_ascending, after_descending, into_page};
 use crate::sql::{query, row_struct};
 use crate::{Store, StoreError};
 
@@ -294,22 +297,33 @@ impl Store {
         .await
     }
 
-    /// The webhooks of an app.
+    /// A page of the webhooks of an app, by id.
     pub async fn list_webhooks(
         &self,
         org_id: &str,
         app_id: &str,
-    ) -> Result<Vec<WebhookRow>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<WebhookRow>, StoreError> {
         let (org_id, app_id) = (org_id.to_owned(), app_id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql =
-                    format!("{WEBHOOK_COLUMNS} WHERE org_id = $1 AND app_id = $2 ORDER BY id");
-                query(sql)
+                let (_, after) = after_ascending(&page);
+                // The key columns go in front of the shared column list (the outbox's hot
+                // query reads that list and need not carry them).
+                let sql = format!(
+                    "SELECT CAST(0 AS BIGINT) AS page_n, id AS page_s, {} WHERE org_id = $1 \
+                     AND app_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+                    WEBHOOK_COLUMNS.trim_start_matches("SELECT ")
+                );
+                let rows = query(sql)
                     .bind(&org_id)
                     .bind(&app_id)
-                    .fetch_all::<WebhookRow>(conn)
-                    .await
+                    .bind(after)
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<WebhookRow>>(conn)
+                    .await?;
+                Ok(into_page(rows, &page))
             })
         }))
         .await
@@ -388,39 +402,45 @@ impl Store {
         .await
     }
 
-    /// A webhook's deliveries, newest first, at most `limit`.
+    /// A page of a webhook's deliveries, newest first, each with its attempts.
     pub async fn list_deliveries(
         &self,
         org_id: &str,
         webhook_id: &str,
-        limit: i64,
-    ) -> Result<Vec<(DeliveryRow, Vec<AttemptRow>)>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<(DeliveryRow, Vec<AttemptRow>)>, StoreError> {
         let (org_id, webhook_id) = (org_id.to_owned(), webhook_id.to_owned());
+        let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let sql = format!(
-                    "{DELIVERY_COLUMNS} WHERE org_id = $1 AND webhook_id = $2 ORDER BY seq DESC LIMIT $3"
+                    "SELECT seq AS page_n, '' AS page_s, {} WHERE org_id = $1 AND webhook_id = $2 \
+                     AND seq < $3 ORDER BY seq DESC LIMIT $4",
+                    DELIVERY_COLUMNS.trim_start_matches("SELECT ")
                 );
-                let deliveries = query(
-                    sql
-                )
-                .bind(&org_id)
-                .bind(&webhook_id)
-                .bind(limit)
-                .fetch_all::<DeliveryRow>(conn)
-                .await?;
-                let mut out = Vec::with_capacity(deliveries.len());
-                for delivery in deliveries {
+                let rows = query(sql)
+                    .bind(&org_id)
+                    .bind(&webhook_id)
+                    .bind(after_descending(&page))
+                    .bind(page.fetch_limit())
+                    .fetch_all::<Keyed<DeliveryRow>>(conn)
+                    .await?;
+                let deliveries = into_page(rows, &page);
+                let mut items = Vec::with_capacity(deliveries.items.len());
+                for delivery in deliveries.items {
                     let attempts = query(
                         "SELECT delivery_id, n, started_at, duration_ms, status_code, error \
-                         FROM webhook_attempts WHERE delivery_id = $1 ORDER BY n"
+                         FROM webhook_attempts WHERE delivery_id = $1 ORDER BY n",
                     )
                     .bind(&delivery.id)
                     .fetch_all::<AttemptRow>(conn)
                     .await?;
-                    out.push((delivery, attempts));
+                    items.push((delivery, attempts));
                 }
-                Ok(out)
+                Ok(Page {
+                    items,
+                    next: deliveries.next,
+                })
             })
         }))
         .await

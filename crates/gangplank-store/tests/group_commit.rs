@@ -45,9 +45,17 @@ async fn concurrent_writes_fail_alone_and_acknowledged_ones_are_durable() {
     store.close().await;
     let reopened = Store::connect(&url).await.unwrap();
     let mut ids: Vec<String> = reopened
-        .list_apps("acme", None)
+        .list_apps(
+            "acme",
+            None,
+            &gangplank_core::page::PageRequest {
+                per_page: 100,
+                after: None,
+            },
+        )
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|row| row.id)
         .collect();

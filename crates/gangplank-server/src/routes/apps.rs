@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use gangplank_core::timestamp::format_millis;
 
@@ -46,28 +47,30 @@ fn app_response(row: AppRow, envs: Vec<EnvRow>) -> App {
     }
 }
 
-/// The apps the caller can see (all of them for administrators and org viewers).
-#[utoipa::path(get, path = "/orgs/{org}/apps", tag = "apps", params(("org" = String, Path)), responses((status = 200, body = Vec<App>)))]
+/// The apps the caller can see (all of them for administrators and org viewers), oldest
+/// first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps", tag = "apps", params(("org" = String, Path), PageParams), responses((status = 200, body = Vec<App>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
-) -> Result<Json<Vec<App>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<App>, ApiError> {
     let access = caller.in_org(&state, &org).await?;
     access.require(Action::ReadOrg)?;
     let visible_to = (!access.role.sees_all_apps()).then_some(access.user_id.as_str());
-    let apps = state.store.list_apps(&org, visible_to).await?;
-    let mut envs = state.store.list_envs(&org, None).await?;
-    let responses = apps
-        .into_iter()
-        .map(|app| {
-            let (mine, rest): (Vec<EnvRow>, Vec<EnvRow>) =
-                envs.drain(..).partition(|e| e.app_id == app.id);
-            envs = rest;
-            app_response(app, mine)
-        })
-        .collect();
-    Ok(Json(responses))
+    let apps = state
+        .store
+        .list_apps(&org, visible_to, paging.request())
+        .await?;
+    let ids = apps.items.iter().map(|app| app.id.clone()).collect();
+    let mut envs = state.store.list_envs_of_apps(&org, ids).await?;
+    Ok(paging.reply(apps.map(|app| {
+        let (mine, rest): (Vec<EnvRow>, Vec<EnvRow>) =
+            envs.drain(..).partition(|e| e.app_id == app.id);
+        envs = rest;
+        app_response(app, mine)
+    })))
 }
 
 /// Creates an app with a first environment (`development` unless told otherwise).
@@ -117,7 +120,7 @@ async fn get_one(
 ) -> Result<Json<App>, ApiError> {
     let access = caller.in_org(&state, &org).await?.app(&state, &app).await?;
     access.require(Action::ReadApp)?;
-    let envs = state.store.list_envs(&org, Some(&app)).await?;
+    let envs = state.store.list_envs(&org, &app).await?;
     Ok(Json(app_response(access.app, envs)))
 }
 
@@ -136,7 +139,7 @@ async fn rename(
         .await?
         .require(Action::UpdateApp)?;
     let row = state.store.rename_app(&org, &app, &body.name).await?;
-    let envs = state.store.list_envs(&org, Some(&app)).await?;
+    let envs = state.store.list_envs(&org, &app).await?;
     Ok(Json(app_response(row, envs)))
 }
 
@@ -162,33 +165,34 @@ fn parse_app_role(value: &str) -> Result<AppRole, ApiError> {
         .ok_or_else(|| ApiError::invalid("role", "must be viewer, developer or owner"))
 }
 
-/// Who holds which role on the app.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/users", tag = "apps", params(("org" = String, Path), ("app" = String, Path)), responses((status = 200, body = Vec<UserRole>)))]
+/// Who holds which role on the app, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/users", tag = "apps", params(("org" = String, Path), ("app" = String, Path), PageParams), responses((status = 200, body = Vec<UserRole>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app)): Path<(String, String)>,
-) -> Result<Json<Vec<UserRole>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<UserRole>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .app(&state, &app)
         .await?
         .require(Action::ReadApp)?;
-    let members = state.store.list_app_members(&org, &app).await?;
-    Ok(Json(
-        members
-            .into_iter()
-            .map(|(id, name, role, since)| UserRole {
-                id,
-                name,
-                created_at: format_millis(since),
-                kind: "service".to_owned(),
-                role,
-                email: None,
-            })
-            .collect(),
-    ))
+    let members = state
+        .store
+        .list_app_members(&org, &app, paging.request())
+        .await?;
+    Ok(
+        paging.reply(members.map(|(id, name, role, since)| UserRole {
+            id,
+            name,
+            created_at: format_millis(since),
+            kind: "service".to_owned(),
+            role,
+            email: None,
+        })),
+    )
 }
 
 /// Grants a user a role on the app.

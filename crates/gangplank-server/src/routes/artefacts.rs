@@ -23,6 +23,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, body_bytes, is_json, parse_json};
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use crate::yaml::parse_document;
 use gangplank_core::timestamp::format_millis;
@@ -302,7 +303,8 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-fn version_filter(query: ListQuery) -> Result<VersionFilter, ApiError> {
+/// The filter, and the legacy `limit` (at most this many versions in all).
+fn version_filter(query: ListQuery) -> Result<(VersionFilter, Option<i64>), ApiError> {
     let mut filter = VersionFilter {
         include_archived: parse_flag("archived", query.archived.as_deref())?,
         kind: query.kind,
@@ -312,11 +314,8 @@ fn version_filter(query: ListQuery) -> Result<VersionFilter, ApiError> {
     if let Some(kind) = &filter.kind {
         gangplank_core::artefact::ArtefactType::parse("type", kind)?;
     }
-    if let Some(limit) = query.limit {
-        if limit < 1 {
-            return Err(ApiError::invalid("limit", "must be at least 1"));
-        }
-        filter.limit = Some(limit);
+    if query.limit.is_some_and(|limit| limit < 1) {
+        return Err(ApiError::invalid("limit", "must be at least 1"));
     }
     if let Some(reference) = query.reference {
         if filter.name.is_some() {
@@ -330,30 +329,33 @@ fn version_filter(query: ListQuery) -> Result<VersionFilter, ApiError> {
         filter.version = parsed.version;
         filter.digest = parsed.digest;
     }
-    Ok(filter)
+    Ok((filter, query.limit))
 }
 
-/// Artefact versions of the organization, newest first.
+/// Artefact versions of the organization, newest first, a page at a time.
 #[utoipa::path(
     get, path = "/orgs/{org}/artefact-versions", tag = "artefacts",
-    params(("org" = String, Path), ("name" = Option<String>, Query), ("reference" = Option<String>, Query, description = "name[:version][@digest]"), ("archived" = Option<bool>, Query), ("type" = Option<ArtefactType>, Query)),
-    responses((status = 200, body = Vec<ArtefactVersion>), (status = 400, description = "`reference` must be name[:version][@digest] and cannot be combined with `name`"))
+    params(("org" = String, Path), ("name" = Option<String>, Query), ("reference" = Option<String>, Query, description = "name[:version][@digest]"), ("archived" = Option<bool>, Query), ("type" = Option<ArtefactType>, Query), ("limit" = Option<i64>, Query, description = "at most this many versions in all, across pages"), PageParams),
+    responses((status = 200, body = Vec<ArtefactVersion>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page"))), (status = 400, description = "`reference` must be name[:version][@digest] and cannot be combined with `name`"))
 )]
 async fn list_versions(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<ArtefactVersion>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<ArtefactVersion>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .require(Action::ReadOrg)?;
-    let rows = state
+    let (filter, limit) = version_filter(query)?;
+    let paging = paging.limit(limit);
+    let page = state
         .store
-        .list_artefact_versions(&org, version_filter(query)?)
+        .list_artefact_versions(&org, filter, paging.request())
         .await?;
-    Ok(Json(rows.into_iter().map(version_response).collect()))
+    Ok(paging.reply(page.map(version_response)))
 }
 
 /// One artefact version.
@@ -424,23 +426,29 @@ struct ArtefactQuery {
     name: Option<String>,
 }
 
-/// Artefacts of the organization.
-#[utoipa::path(get, path = "/orgs/{org}/artefacts", tag = "artefacts", params(("org" = String, Path), ("type" = Option<String>, Query), ("name" = Option<String>, Query)), responses((status = 200, body = Vec<Artefact>)))]
+/// Artefacts of the organization, oldest first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/artefacts", tag = "artefacts", params(("org" = String, Path), ("type" = Option<String>, Query), ("name" = Option<String>, Query), PageParams), responses((status = 200, body = Vec<Artefact>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list_artefacts(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
     ApiQuery(query): ApiQuery<ArtefactQuery>,
-) -> Result<Json<Vec<Artefact>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<Artefact>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .require(Action::ReadOrg)?;
-    let rows = state
+    let page = state
         .store
-        .list_artefacts(&org, query.kind.as_deref(), query.name.as_deref())
+        .list_artefacts(
+            &org,
+            query.kind.as_deref(),
+            query.name.as_deref(),
+            paging.request(),
+        )
         .await?;
-    Ok(Json(rows.into_iter().map(artefact_response).collect()))
+    Ok(paging.reply(page.map(artefact_response)))
 }
 
 /// Deletes an artefact and every version of it (administrators only).
@@ -458,18 +466,19 @@ async fn delete_artefact(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Versions of one artefact, newest first.
+/// Versions of one artefact, newest first, a page at a time.
 #[utoipa::path(
     get, path = "/orgs/{org}/artefacts/{id}/versions", tag = "artefacts",
-    params(("org" = String, Path), ("id" = String, Path), ("archived" = Option<bool>, Query), ("reference" = Option<String>, Query), ("limit" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<ArtefactVersion>), (status = 400, description = "`reference` must be name[:version][@digest]"))
+    params(("org" = String, Path), ("id" = String, Path), ("archived" = Option<bool>, Query), ("reference" = Option<String>, Query), ("limit" = Option<i64>, Query, description = "at most this many versions in all, across pages"), PageParams),
+    responses((status = 200, body = Vec<ArtefactVersion>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page"))), (status = 400, description = "`reference` must be name[:version][@digest]"))
 )]
 async fn list_artefact_versions(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<ArtefactVersion>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<ArtefactVersion>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
@@ -479,12 +488,17 @@ async fn list_artefact_versions(
         .get_artefact(&org, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no artefact {id}")))?;
+    let (filter, limit) = version_filter(query)?;
     let filter = VersionFilter {
         artefact_id: Some(id),
-        ..version_filter(query)?
+        ..filter
     };
-    let rows = state.store.list_artefact_versions(&org, filter).await?;
-    Ok(Json(rows.into_iter().map(version_response).collect()))
+    let paging = paging.limit(limit);
+    let page = state
+        .store
+        .list_artefact_versions(&org, filter, paging.request())
+        .await?;
+    Ok(paging.reply(page.map(version_response)))
 }
 
 /// Archives or unarchives a version.

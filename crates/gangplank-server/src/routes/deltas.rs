@@ -19,6 +19,7 @@ use crate::auth::Caller;
 use crate::deploying::{new_delta_id, parse_delta};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Strict};
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -88,27 +89,32 @@ struct ListQuery {
     env: Option<String>,
 }
 
-/// An app's deltas, newest first.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/deltas", tag = "deltas", params(("org" = String, Path), ("app" = String, Path), ListQuery), responses((status = 200, body = Vec<Delta>)))]
+/// An app's deltas, newest first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/deltas", tag = "deltas", params(("org" = String, Path), ("app" = String, Path), ListQuery, PageParams), responses((status = 200, body = Vec<Delta>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<Delta>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<Delta>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .app(&state, &app)
         .await?
         .require(Action::ReadApp)?;
-    let rows = state
+    let page = state
         .store
-        .list_deltas(&org, &app, query.archived.unwrap_or(false), query.env)
+        .list_deltas(
+            &org,
+            &app,
+            query.archived.unwrap_or(false),
+            query.env,
+            paging.request(),
+        )
         .await?;
-    Ok(Json(
-        rows.into_iter().map(delta_view).collect::<Result<_, _>>()?,
-    ))
+    Ok(paging.reply(page.try_map(delta_view)?))
 }
 
 /// Creates a delta (200, as Humanitec answers); a new ID is always generated.

@@ -15,6 +15,7 @@ use crate::auth::Caller;
 use crate::deploying::{DeployPlan, parse_delta, parse_set};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -43,13 +44,14 @@ pub fn deploy_view(row: DeployRow) -> Deployment {
     }
 }
 
-/// The environment's deployments, newest first.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 200, body = Vec<Deployment>)))]
+/// The environment's deployments, newest first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), PageParams), responses((status = 200, body = Vec<Deployment>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app, env)): Path<(String, String, String)>,
-) -> Result<Json<Vec<Deployment>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<Deployment>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
@@ -61,8 +63,11 @@ async fn list(
             "no environment {env} in app {app}"
         )));
     }
-    let rows = state.store.list_deploys(&org, &app, &env).await?;
-    Ok(Json(rows.into_iter().map(deploy_view).collect()))
+    let page = state
+        .store
+        .list_deploys(&org, &app, &env, paging.request())
+        .await?;
+    Ok(paging.reply(page.map(deploy_view)))
 }
 
 /// Starts a deployment: the environment's base set with `delta_id` applied, or exactly
@@ -186,13 +191,14 @@ async fn get_one(
         .ok_or_else(|| ApiError::NotFound(format!("no deployment {deploy} in environment {env}")))
 }
 
-/// The errors a deployment reported.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys/{deploy}/errors", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), ("deploy" = String, Path)), responses((status = 200, body = Vec<DeploymentError>)))]
+/// The errors a deployment reported, in order, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys/{deploy}/errors", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), ("deploy" = String, Path), PageParams), responses((status = 200, body = Vec<DeploymentError>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn errors(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app, env, deploy)): Path<(String, String, String, String)>,
-) -> Result<Json<Vec<DeploymentError>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<DeploymentError>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
@@ -210,22 +216,23 @@ async fn errors(
             "no deployment {deploy} in environment {env}"
         )));
     }
-    let rows = state.store.deploy_errors(&org, &app, &deploy).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|e| DeploymentError {
-                error_type: if e.scope == "workload" {
-                    "workload"
-                } else {
-                    "deployment"
-                }
-                .to_owned(),
-                scope: e.scope,
-                object_id: e.object_id,
-                code: e.code,
-                summary: e.summary,
-                message: e.message,
-            })
-            .collect(),
-    ))
+    let page = state
+        .store
+        .deploy_errors(&org, &app, &deploy, paging.request())
+        .await?;
+    Ok(paging.reply(page.map(|e| {
+        DeploymentError {
+            error_type: if e.scope == "workload" {
+                "workload"
+            } else {
+                "deployment"
+            }
+            .to_owned(),
+            scope: e.scope,
+            object_id: e.object_id,
+            code: e.code,
+            summary: e.summary,
+            message: e.message,
+        }
+    })))
 }

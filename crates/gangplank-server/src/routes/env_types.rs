@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -29,26 +30,20 @@ fn env_type(row: EnvTypeRow) -> EnvType {
     }
 }
 
-/// Every environment type.
-#[utoipa::path(get, path = "/orgs/{org}/env-types", tag = "env-types", params(("org" = String, Path)), responses((status = 200, body = Vec<EnvType>)))]
+/// The environment types, by id, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/env-types", tag = "env-types", params(("org" = String, Path), PageParams), responses((status = 200, body = Vec<EnvType>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
-) -> Result<Json<Vec<EnvType>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<EnvType>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .require(Action::ReadOrg)?;
-    Ok(Json(
-        state
-            .store
-            .list_env_types(&org)
-            .await?
-            .into_iter()
-            .map(env_type)
-            .collect(),
-    ))
+    let page = state.store.list_env_types(&org, paging.request()).await?;
+    Ok(paging.reply(page.map(env_type)))
 }
 
 /// Creates an environment type.

@@ -15,6 +15,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::extract::ApiQuery;
+use crate::page::{PageParams, Paged, Paging};
 use crate::routes::deploys::deploy_view;
 use crate::state::AppState;
 use gangplank_core::timestamp::format_millis;
@@ -60,24 +61,32 @@ async fn env_view(state: &AppState, org: &str, app: &str, row: EnvRow) -> Result
     })
 }
 
-/// The app's environments.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs", tag = "envs", params(("org" = String, Path), ("app" = String, Path)), responses((status = 200, body = Vec<Env>)))]
+/// The app's environments, oldest first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs", tag = "envs", params(("org" = String, Path), ("app" = String, Path), PageParams), responses((status = 200, body = Vec<Env>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app)): Path<(String, String)>,
-) -> Result<Json<Vec<Env>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<Env>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .app(&state, &app)
         .await?
         .require(Action::ReadApp)?;
-    let mut out = Vec::new();
-    for row in state.store.list_envs(&org, Some(&app)).await? {
-        out.push(env_view(&state, &org, &app, row).await?);
+    let page = state
+        .store
+        .list_envs_page(&org, &app, paging.request())
+        .await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for row in page.items {
+        items.push(env_view(&state, &org, &app, row).await?);
     }
-    Ok(Json(out))
+    Ok(paging.reply(gangplank_core::page::Page {
+        items,
+        next: page.next,
+    }))
 }
 
 /// Creates an environment (type `development` unless given).
@@ -217,19 +226,20 @@ async fn resume(
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct LogQuery {
-    /// At most this many entries (default 100, at most 1000).
+    /// At most this many entries in all, across pages (at least 1).
     limit: Option<i64>,
 }
 
 /// Why each artefact version considered for the environment was or was not deployed, newest
-/// first.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/automation-log", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), LogQuery), responses((status = 200, body = Vec<AutomationLogEntry>)))]
+/// first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/automation-log", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), LogQuery, PageParams), responses((status = 200, body = Vec<AutomationLogEntry>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn automation_log(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app, env)): Path<(String, String, String)>,
     ApiQuery(query): ApiQuery<LogQuery>,
-) -> Result<Json<Vec<AutomationLogEntry>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<AutomationLogEntry>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
@@ -241,21 +251,23 @@ async fn automation_log(
             "no environment {env} in app {app}"
         )));
     }
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state.store.automation_log(&org, &app, &env, limit).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| AutomationLogEntry {
-                artefact_version_id: r.version_id,
-                name: r.artefact_name,
-                version: r.version,
-                rule_id: r.rule_id,
-                outcome: r.outcome,
-                code: r.code,
-                reason: r.reason,
-                deploy_id: r.deploy_id,
-                created_at: format_millis(r.created_at),
-            })
-            .collect(),
-    ))
+    if query.limit.is_some_and(|limit| limit < 1) {
+        return Err(ApiError::invalid("limit", "must be at least 1"));
+    }
+    let paging = paging.limit(query.limit);
+    let page = state
+        .store
+        .automation_log(&org, &app, &env, paging.request())
+        .await?;
+    Ok(paging.reply(page.map(|r| AutomationLogEntry {
+        artefact_version_id: r.version_id,
+        name: r.artefact_name,
+        version: r.version,
+        rule_id: r.rule_id,
+        outcome: r.outcome,
+        code: r.code,
+        reason: r.reason,
+        deploy_id: r.deploy_id,
+        created_at: format_millis(r.created_at),
+    })))
 }

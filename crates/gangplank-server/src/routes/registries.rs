@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::ecr::EcrError;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::registry_login::{self, LoginError};
 use crate::state::AppState;
 
@@ -80,19 +81,23 @@ fn apply(
     Ok(())
 }
 
-/// The organization's registries; credentials are never included.
-#[utoipa::path(get, path = "/orgs/{org}/registries", tag = "registries", params(("org" = String, Path)), responses((status = 200, body = Vec<Registry>)))]
+/// The organization's registries by id, a page at a time; credentials are never included.
+#[utoipa::path(get, path = "/orgs/{org}/registries", tag = "registries", params(("org" = String, Path), PageParams), responses((status = 200, body = Vec<Registry>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
-) -> Result<Json<Vec<Registry>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<Registry>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .require(Action::ReadOrg)?;
-    let rows = state.store.list_registries(&org).await?;
-    Ok(Json(rows.into_iter().map(view).collect()))
+    let page = state
+        .store
+        .list_registries_page(&org, paging.request())
+        .await?;
+    Ok(paging.reply(page.map(view)))
 }
 
 /// Creates a registry; 409 on the same id or the same (normalised) prefix.
@@ -227,25 +232,23 @@ async fn creds(
     Ok(Json(answer))
 }
 
-/// Who fetched the registry's credentials, and when (administrators).
-#[utoipa::path(get, path = "/orgs/{org}/registries/{id}/creds-audit", tag = "registries", params(("org" = String, Path), ("id" = String, Path)), responses((status = 200, body = Vec<CredsFetch>)))]
+/// Who fetched the registry's credentials, and when (administrators), newest first, a page
+/// at a time.
+#[utoipa::path(get, path = "/orgs/{org}/registries/{id}/creds-audit", tag = "registries", params(("org" = String, Path), ("id" = String, Path), PageParams), responses((status = 200, body = Vec<CredsFetch>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
-) -> Result<Json<Vec<CredsFetch>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<CredsFetch>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .require(Action::ManageRegistries)?;
     state.store.get_registry(&org, &id).await?;
-    let rows = state.store.creds_audit(&org, &id).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| CredsFetch {
-                user_id: r.user_id,
-                fetched_at: format_millis(r.fetched_at),
-            })
-            .collect::<Vec<_>>(),
-    ))
+    let page = state.store.creds_audit(&org, &id, paging.request()).await?;
+    Ok(paging.reply(page.map(|r| CredsFetch {
+        user_id: r.user_id,
+        fetched_at: format_millis(r.fetched_at),
+    })))
 }

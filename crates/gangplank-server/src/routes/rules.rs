@@ -15,6 +15,7 @@ use crate::auth::{AppAccess, Caller};
 use crate::deploying::new_rule_id;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use crate::worker::automation::policy_from_text;
 
@@ -111,16 +112,20 @@ async fn access_env(
     Ok(access)
 }
 
-/// The environment's rules, in the order they are tried.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/rules", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 200, body = Vec<Rule>)))]
+/// The environment's rules, in the order they are tried, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/rules", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), PageParams), responses((status = 200, body = Vec<Rule>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app, env)): Path<(String, String, String)>,
-) -> Result<Json<Vec<Rule>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<Rule>, ApiError> {
     access_env(&state, &caller, &org, &app, &env, Action::ReadApp).await?;
-    let rows = state.store.list_rules(&org, &app, &env).await?;
-    Ok(Json(rows.into_iter().map(rule_view).collect()))
+    let page = state
+        .store
+        .list_rules_page(&org, &app, &env, paging.request())
+        .await?;
+    Ok(paging.reply(page.map(rule_view)))
 }
 
 /// Creates a rule.

@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::deploying::parse_set;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -54,24 +55,24 @@ async fn load(state: &AppState, org: &str, app: &str, id: &str) -> Result<Set, A
     parse_set(&content)
 }
 
-/// Every set of the app.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/sets", tag = "sets", params(("org" = String, Path), ("app" = String, Path)), responses((status = 200, body = Vec<SetResponse>)))]
+/// The sets of the app, oldest first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/sets", tag = "sets", params(("org" = String, Path), ("app" = String, Path), PageParams), responses((status = 200, body = Vec<SetResponse>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app)): Path<(String, String)>,
-) -> Result<Json<Vec<SetResponse>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<SetResponse>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .app(&state, &app)
         .await?
         .require(Action::ReadApp)?;
-    let mut out = Vec::new();
-    for (id, content) in state.store.list_sets(&org, &app).await? {
-        out.push(set_view(id, parse_set(&content)?));
-    }
-    Ok(Json(out))
+    let page = state.store.list_sets(&org, &app, paging.request()).await?;
+    Ok(paging.reply(
+        page.try_map(|(id, content)| Ok::<_, ApiError>(set_view(id, parse_set(&content)?)))?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::auth::{Caller, generate_token};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use gangplank_core::timestamp::{format_millis, parse_rfc3339_millis};
 
@@ -76,16 +77,20 @@ async fn authorize(
     }
 }
 
-/// The user's tokens (metadata only).
-#[utoipa::path(get, path = "/users/{user}/tokens", tag = "tokens", params(("user" = String, Path)), responses((status = 200, body = Vec<TokenInfo>)))]
+/// The user's tokens (metadata only), oldest first, a page at a time.
+#[utoipa::path(get, path = "/users/{user}/tokens", tag = "tokens", params(("user" = String, Path), PageParams), responses((status = 200, body = Vec<TokenInfo>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
-) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<TokenInfo>, ApiError> {
     authorize(&state, &caller, &user, TokenOp::Read).await?;
-    let tokens = state.store.list_tokens(&user).await?;
-    Ok(Json(tokens.into_iter().map(token_info).collect()))
+    let page = state
+        .store
+        .list_tokens_page(&user, paging.request())
+        .await?;
+    Ok(paging.reply(page.map(token_info)))
 }
 
 /// Creates a token; the answer is the only time its secret is shown.

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use gangplank_core::timestamp::format_millis;
 
@@ -73,19 +74,20 @@ async fn current_user(
     }))
 }
 
-/// Users of the organization with their roles.
-#[utoipa::path(get, path = "/orgs/{org}/users", tag = "users", params(("org" = String, Path)), responses((status = 200, body = Vec<UserRole>)))]
+/// Users of the organization with their roles, oldest first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/users", tag = "users", params(("org" = String, Path), PageParams), responses((status = 200, body = Vec<UserRole>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
-) -> Result<Json<Vec<UserRole>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<UserRole>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .require(Action::ReadOrg)?;
-    let members = state.store.list_members(&org).await?;
-    Ok(Json(members.into_iter().map(user_role).collect()))
+    let page = state.store.list_members(&org, paging.request()).await?;
+    Ok(paging.reply(page.map(user_role)))
 }
 
 /// Creates a service user with an organization role.

@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use crate::auth::{AppAccess, Caller};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::page::{PageParams, Paged, Paging};
 use crate::state::AppState;
 use crate::webhook_headers;
 use crate::worker::delivery::{check_url, secret_context};
@@ -156,20 +157,20 @@ async fn owner_access(
     Ok(access)
 }
 
-/// The app's webhooks.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/webhooks", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path)), responses((status = 200, body = Vec<Webhook>)))]
+/// The app's webhooks by id, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/webhooks", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), PageParams), responses((status = 200, body = Vec<Webhook>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app)): Path<(String, String)>,
-) -> Result<Json<Vec<Webhook>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<Webhook>, ApiError> {
     owner_access(&state, &caller, &org, &app, Action::ReadApp).await?;
-    let rows = state.store.list_webhooks(&org, &app).await?;
-    let views: Result<Vec<Webhook>, ApiError> = rows
-        .into_iter()
-        .map(|row| webhook_view(&state, &org, row))
-        .collect();
-    Ok(Json(views?))
+    let page = state
+        .store
+        .list_webhooks(&org, &app, paging.request())
+        .await?;
+    Ok(paging.reply(page.try_map(|row| webhook_view(&state, &org, row))?))
 }
 
 /// Creates a webhook. Without `secret`, one is generated and returned once, in this response.
@@ -275,62 +276,62 @@ async fn delete_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The events webhooks can subscribe to, with the variables each payload may use.
-#[utoipa::path(get, path = "/orgs/{org}/events", tag = "webhooks", params(("org" = String, Path)), responses((status = 200, body = Vec<EventInfo>)))]
+/// The events webhooks can subscribe to, with the variables each payload may use. The table
+/// is built into the server; it pages like every other list so clients need one code path.
+#[utoipa::path(get, path = "/orgs/{org}/events", tag = "webhooks", params(("org" = String, Path), PageParams), responses((status = 200, body = Vec<EventInfo>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn events(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
-) -> Result<Json<Vec<EventInfo>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<EventInfo>, ApiError> {
     caller
         .in_org(&state, &org)
         .await?
         .require(Action::ReadOrg)?;
-    Ok(Json(
-        EVENTS
-            .iter()
-            .map(|e| EventInfo {
-                scope: e.scope.to_owned(),
-                kind: e.kind.to_owned(),
-                properties: e.properties.iter().map(|p| (*p).to_owned()).collect(),
-            })
-            .collect(),
-    ))
+    let page = gangplank_core::page::page_of_slice(EVENTS, paging.request());
+    Ok(paging.reply(page.map(|e| EventInfo {
+        scope: e.scope.to_owned(),
+        kind: e.kind.to_owned(),
+        properties: e.properties.iter().map(|p| (*p).to_owned()).collect(),
+    })))
 }
 
-/// A webhook's deliveries, newest first (at most 100), with every attempt.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/webhooks/{id}/deliveries", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path)), responses((status = 200, body = Vec<Delivery>)))]
+/// A webhook's deliveries, newest first, a page at a time, with every attempt.
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/webhooks/{id}/deliveries", tag = "webhooks", params(("org" = String, Path), ("app" = String, Path), ("id" = String, Path), PageParams), responses((status = 200, body = Vec<Delivery>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app, id)): Path<(String, String, String)>,
-) -> Result<Json<Vec<Delivery>>, ApiError> {
+    paging: Paging,
+) -> Result<Paged<Delivery>, ApiError> {
     owner_access(&state, &caller, &org, &app, Action::ManageWebhooks).await?;
     state.store.get_webhook(&org, &app, &id).await?;
-    let rows = state.store.list_deliveries(&org, &id, 100).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(d, attempts)| Delivery {
-                id: d.id,
-                event: d.event,
-                url: d.url,
-                next_attempt_at: (d.state == "pending").then(|| format_millis(d.next_attempt_at)),
-                state: d.state,
-                attempts: attempts
-                    .into_iter()
-                    .map(|a| DeliveryAttempt {
-                        attempt: a.n,
-                        started_at: format_millis(a.started_at),
-                        duration_ms: a.duration_ms,
-                        status_code: a.status_code,
-                        error: a.error,
-                    })
-                    .collect(),
-                last_error: d.last_error,
-                created_at: format_millis(d.created_at),
-            })
-            .collect(),
-    ))
+    let page = state
+        .store
+        .list_deliveries(&org, &id, paging.request())
+        .await?;
+    Ok(paging.reply(page.map(|(d, attempts)| {
+        Delivery {
+            id: d.id,
+            event: d.event,
+            url: d.url,
+            next_attempt_at: (d.state == "pending").then(|| format_millis(d.next_attempt_at)),
+            state: d.state,
+            attempts: attempts
+                .into_iter()
+                .map(|a| DeliveryAttempt {
+                    attempt: a.n,
+                    started_at: format_millis(a.started_at),
+                    duration_ms: a.duration_ms,
+                    status_code: a.status_code,
+                    error: a.error,
+                })
+                .collect(),
+            last_error: d.last_error,
+            created_at: format_millis(d.created_at),
+        }
+    })))
 }
 
 /// Sends a delivery again, now, with the same `webhook-id`.

@@ -47,9 +47,7 @@ pub async fn rollback(global: &Global, args: RollbackArgs) -> anyhow::Result<()>
     let target = match args.to {
         Some(id) => id,
         None => {
-            let deploys = client
-                .send(Method::GET, &format!("{env_path}/deploys"), Body::Empty)
-                .await?;
+            let deploys = client.list_all(&format!("{env_path}/deploys")).await?;
             previous_succeeded(&deploys).ok_or_else(|| {
                 UsageError(
                     "no earlier succeeded deployment to roll back to; pass --to DEPLOY_ID"
@@ -132,10 +130,8 @@ pub async fn explain(global: &Global, args: ExplainArgs) -> anyhow::Result<()> {
         resolved.env_path()?,
         args.limit
     );
-    let answer = resolved
-        .client()
-        .send(Method::GET, &path, Body::Empty)
-        .await?;
+    // `limit` caps the whole log; the pages up to it are all fetched.
+    let answer = resolved.client().list_all(&path).await?;
     output::print(&answer, output::format(global.output), LOG_COLUMNS)
 }
 

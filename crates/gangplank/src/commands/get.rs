@@ -1,7 +1,5 @@
-//! `gangplank get artefacts|artefact-versions|apps|envs [ID]`.
-
-use gangplank_api::client::Body;
-use reqwest::Method;
+//! `gangplank get artefacts|artefact-versions|apps|envs [ID]`: lists follow the server's
+//! `Link` pages to the end, so they show every item.
 
 use crate::UsageError;
 use crate::cli::{GetArgs, Global};
@@ -147,9 +145,7 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             .into());
         }
     };
-    let answer = resolved
-        .client()
-        .send(Method::GET, &path, Body::Empty)
-        .await?;
+    // Lists come a page at a time; every page is fetched, so the table shows everything.
+    let answer = resolved.client().list_all(&path).await?;
     output::print(&answer, output::format(global.output), columns)
 }

@@ -17,6 +17,7 @@ mod errors;
 mod fuzz;
 mod metrics;
 mod openapi;
+mod pages;
 mod receivers;
 mod registries;
 mod roles;
