@@ -268,9 +268,41 @@ const CONFLICTS: &[(&str, &str)] = &[
 /// The paths whose operations only authenticate: any valid token may call them.
 const NO_ROLE_CHECK: &[&str] = &["/current-user"];
 
+/// The error responses most operations share: (status, name under
+/// `#/components/responses`, description). Operations refer to them rather than each holding
+/// a copy: 79 operations × 8 copies cost the server about 1.8 MB of idle memory.
+const ERROR_RESPONSES: [(&str, &str, &str); 8] = [
+    (
+        "400",
+        "BadRequest",
+        "A value breaks a rule (the message names it), or the request is malformed",
+    ),
+    ("401", "Unauthorized", "Missing or invalid credentials"),
+    ("403", "Forbidden", "The caller's role does not allow this"),
+    ("404", "NotFound", "Something the path names does not exist"),
+    ("409", "Conflict", "The id or name is already taken"),
+    ("413", "PayloadTooLarge", "The request body is too large"),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The Content-Type is not one this operation reads",
+    ),
+    (
+        "422",
+        "UnprocessableEntity",
+        "The body is not well-formed JSON or not of the expected shape",
+    ),
+];
+
 /// Sets the version, the operationIds and the error responses of `openapi`.
 pub fn finish(openapi: &mut OpenApi) {
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (_, name, description) in ERROR_RESPONSES {
+        components
+            .responses
+            .insert(name.to_owned(), RefOr::T(error_response(description)));
+    }
     for (path, item) in openapi.paths.paths.iter_mut() {
         for (method, operation) in operations(item) {
             operation.operation_id = Some(operation_id(method, path));
@@ -378,43 +410,20 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Operation) {
         .unwrap_or_default();
     let has_body = !body_types.is_empty();
     let clashes = CONFLICTS.contains(&(method, path));
-    let statuses: [(&str, bool, &str); 8] = [
-        (
-            "400",
-            true,
-            "A value breaks a rule (the message names it), or the request is malformed",
-        ),
-        ("401", true, "Missing or invalid credentials"),
-        (
-            "403",
-            !NO_ROLE_CHECK.contains(&path),
-            "The caller's role does not allow this",
-        ),
-        (
-            "404",
-            has_path_params,
-            "Something the path names does not exist",
-        ),
-        ("409", clashes, "The id or name is already taken"),
-        ("413", has_body, "The request body is too large"),
-        (
-            "415",
-            has_body,
-            "The Content-Type is not one this operation reads",
-        ),
-        (
-            "422",
-            has_body,
-            "The body is not well-formed JSON or not of the expected shape",
-        ),
-    ];
-    for (status, applies, description) in statuses {
-        if applies {
+    let applies = |status: &str| match status {
+        "400" | "401" => true,
+        "403" => !NO_ROLE_CHECK.contains(&path),
+        "404" => has_path_params,
+        "409" => clashes,
+        _ => has_body,
+    };
+    for (status, name, _) in ERROR_RESPONSES {
+        if applies(status) {
             operation
                 .responses
                 .responses
                 .entry(status.to_owned())
-                .or_insert_with(|| RefOr::T(error_response(description)));
+                .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
         }
     }
     // Statuses an annotation declared without a body still answer the error shape.

@@ -129,9 +129,17 @@ fn every_error_response_has_the_error_body() {
         .post
         .as_ref()
         .unwrap();
+    let shared = &openapi.components.as_ref().unwrap().responses;
     for (status, response) in &create.responses.responses {
-        let RefOr::T(response) = response else {
-            panic!("{status} is a reference")
+        let response = match response {
+            RefOr::T(response) => response,
+            RefOr::Ref(reference) => {
+                let name = reference.ref_location.rsplit('/').next().unwrap();
+                let RefOr::T(response) = &shared[name] else {
+                    panic!("{status} refers to a reference")
+                };
+                response
+            }
         };
         if status.starts_with('4') {
             assert!(
