@@ -327,20 +327,29 @@ impl Store {
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let changed = query(
-                        "UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2",
-                    )
-                    .bind(&org_id)
-                    .bind(&user_id)
-                    .bind(&role)
-                    .execute(conn)
-                    .await?;
-                    if changed == 0 {
+                    lock_org(conn, &org_id).await?;
+                    // Read under the org lock, so the role cannot change before the update.
+                    let previous =
+                        query("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
+                            .bind(&org_id)
+                            .bind(&user_id)
+                            .fetch_optional::<String>(conn)
+                            .await?;
+                    let Some(previous) = previous else {
                         return Err(StoreError::NotFound(format!(
                             "user {user_id} is not in org {org_id}"
                         )));
+                    };
+                    query("UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2")
+                        .bind(&org_id)
+                        .bind(&user_id)
+                        .bind(&role)
+                        .execute(conn)
+                        .await?;
+                    if previous == ADMINISTRATOR && role != ADMINISTRATOR {
+                        ensure_an_admin_remains(conn, &org_id).await?;
                     }
-                    ensure_an_admin_remains(conn, &org_id).await
+                    Ok(())
                 })
             }))
             .await;
@@ -355,18 +364,22 @@ impl Store {
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let removed =
-                        query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
-                            .bind(&org_id)
-                            .bind(&user_id)
-                            .execute(conn)
-                            .await?;
-                    if removed == 0 {
+                    lock_org(conn, &org_id).await?;
+                    let removed = query(
+                        "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2 RETURNING role",
+                    )
+                    .bind(&org_id)
+                    .bind(&user_id)
+                    .fetch_optional::<String>(conn)
+                    .await?;
+                    let Some(removed) = removed else {
                         return Err(StoreError::NotFound(format!(
                             "user {user_id} is not in org {org_id}"
                         )));
+                    };
+                    if removed == ADMINISTRATOR {
+                        ensure_an_admin_remains(conn, &org_id).await?;
                     }
-                    ensure_an_admin_remains(conn, &org_id).await?;
                     query(
                         "DELETE FROM users WHERE id = $1 \
                      AND NOT EXISTS (SELECT 1 FROM org_members WHERE user_id = $1)",
@@ -408,17 +421,47 @@ impl Store {
         .await
     }
 
-    /// A user's tokens, oldest first.
-    pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<TokenRow>, StoreError> {
-        let user_id = user_id.to_owned();
+    /// One of a user's tokens.
+    pub async fn get_token(
+        &self,
+        user_id: &str,
+        token_id: &str,
+    ) -> Result<Option<TokenRow>, StoreError> {
+        let (user_id, token_id) = (user_id.to_owned(), token_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 query(
                     "SELECT user_id, id, description, created_at, created_by, expires_at \
-                     FROM tokens WHERE user_id = $1 ORDER BY created_at, id",
+                     FROM tokens WHERE user_id = $1 AND id = $2",
                 )
                 .bind(&user_id)
-                .fetch_all::<TokenRow>(conn)
+                .bind(&token_id)
+                .fetch_optional::<TokenRow>(conn)
+                .await
+            })
+        }))
+        .await
+    }
+
+    /// The organizations in which `user_id` holds a role on an app that `caller_id` does not
+    /// own: there the caller could not grant the user's app roles.
+    pub async fn orgs_with_app_roles_not_owned_by(
+        &self,
+        user_id: &str,
+        caller_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (user_id, caller_id) = (user_id.to_owned(), caller_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                query(
+                    "SELECT DISTINCT m.org_id FROM app_members m WHERE m.user_id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM app_members c WHERE c.org_id = m.org_id \
+                     AND c.app_id = m.app_id AND c.user_id = $2 AND c.role = 'owner') \
+                     ORDER BY m.org_id",
+                )
+                .bind(&user_id)
+                .bind(&caller_id)
+                .fetch_all::<String>(conn)
                 .await
             })
         }))
@@ -453,30 +496,23 @@ impl Store {
         .await
     }
 
-    /// Deletes one token. With `keep_one` (the user administers an organization), refuses
-    /// when the delete would leave one of the user's organizations without an administrator
-    /// holding a usable token. Those organizations' rows are locked first, so on PostgreSQL
-    /// concurrent deletes of their administrators' tokens run one after the other.
-    pub async fn delete_token(
-        &self,
-        user_id: &str,
-        token_id: &str,
-        keep_one: bool,
-    ) -> Result<(), StoreError> {
+    /// Deletes one token, refusing when the delete would leave one of the user's
+    /// organizations without an administrator holding a usable token. The organizations the
+    /// user administers are locked first, so on PostgreSQL concurrent deletes of their
+    /// administrators' tokens run one after the other and cannot both pass the check.
+    pub async fn delete_token(&self, user_id: &str, token_id: &str) -> Result<(), StoreError> {
         let (user_id, token_id) = (user_id.to_owned(), token_id.to_owned());
         let now = crate::now_millis();
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    if keep_one {
-                        query(
-                            "UPDATE orgs SET name = name WHERE id IN (SELECT org_id FROM org_members \
-                             WHERE user_id = $1 AND role = 'administrator')",
-                        )
-                        .bind(&user_id)
-                        .execute(conn)
-                        .await?;
-                    }
+                    query(
+                        "UPDATE orgs SET name = name WHERE id IN (SELECT org_id FROM org_members \
+                         WHERE user_id = $1 AND role = 'administrator')",
+                    )
+                    .bind(&user_id)
+                    .execute(conn)
+                    .await?;
                     let removed = query(
                         "DELETE FROM tokens WHERE user_id = $1 AND id = $2 RETURNING expires_at",
                     )
@@ -488,12 +524,15 @@ impl Store {
                         return Err(StoreError::NotFound(format!("no token {token_id}")));
                     };
                     let was_usable = expires_at.is_none_or(|at| at > now);
-                    if keep_one && was_usable {
-                        let sql = format!("SELECT COUNT(*) {LOCKED_OUT_ORGS}");
+                    if was_usable {
+                        let sql = format!(
+                            "SELECT COUNT(*) FROM org_members m WHERE m.user_id = $1 \
+                             AND m.role = 'administrator' AND NOT EXISTS (SELECT 1 \
+                             FROM org_members o WHERE o.org_id = m.org_id AND {ADMIN_CAN_SIGN_IN})"
+                        );
                         let locked_out = query(sql)
                             .bind(&user_id)
                             .bind(now)
-                            .bind("")
                             .fetch_one::<i64>(conn)
                             .await?;
                         if locked_out > 0 {
@@ -511,48 +550,37 @@ impl Store {
         self.invalidate_auth();
         result
     }
-
-    /// The organizations in which `user_id` is the last administrator who can sign in: no
-    /// other administrator there holds a usable token.
-    pub async fn last_administrator_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        let user_id = user_id.to_owned();
-        let now = crate::now_millis();
-        self.read(Box::new(move |conn| {
-            Box::pin(async move {
-                let sql = format!("SELECT m.org_id {LOCKED_OUT_ORGS} ORDER BY m.org_id");
-                query(sql)
-                    .bind(&user_id)
-                    .bind(now)
-                    .bind(&user_id)
-                    .fetch_all::<String>(conn)
-                    .await
-            })
-        }))
-        .await
-    }
 }
 
-/// The organizations `$1` administers in which no administrator other than `$3` holds a
-/// token usable at `$2` (`$3` = '' counts everyone).
-const LOCKED_OUT_ORGS: &str = "FROM org_members m WHERE m.user_id = $1 AND m.role = 'administrator' \
-     AND NOT EXISTS (SELECT 1 FROM org_members o JOIN tokens t ON t.user_id = o.user_id \
-     WHERE o.org_id = m.org_id AND o.role = 'administrator' AND o.user_id <> $3 \
-     AND (t.expires_at IS NULL OR t.expires_at > $2))";
+const ADMINISTRATOR: &str = "administrator";
+
+/// The one definition of "an administrator who can sign in", for member `o` at time `$2`:
+/// both the token delete and the role change or removal check it, so they cannot disagree.
+const ADMIN_CAN_SIGN_IN: &str = "o.role = 'administrator' AND EXISTS (SELECT 1 FROM tokens t \
+     WHERE t.user_id = o.user_id AND (t.expires_at IS NULL OR t.expires_at > $2))";
+
+/// Locks an organization's row for the rest of the transaction (PostgreSQL; SQLite writes
+/// run one at a time anyway), so checks that an administrator remains cannot interleave.
+async fn lock_org(conn: &mut crate::conn::Conn<'_>, org_id: &str) -> Result<(), StoreError> {
+    query("UPDATE orgs SET name = name WHERE id = $1")
+        .bind(org_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 /// An organization keeps an administrator who can sign in: one holding a usable token.
 async fn ensure_an_admin_remains(
     conn: &mut crate::conn::Conn<'_>,
     org_id: &str,
 ) -> Result<(), StoreError> {
-    let admins = query(
-        "SELECT COUNT(*) FROM org_members o WHERE o.org_id = $1 AND o.role = 'administrator' \
-         AND EXISTS (SELECT 1 FROM tokens t WHERE t.user_id = o.user_id \
-         AND (t.expires_at IS NULL OR t.expires_at > $2))",
-    )
-    .bind(org_id)
-    .bind(crate::now_millis())
-    .fetch_one::<i64>(conn)
-    .await?;
+    let sql =
+        format!("SELECT COUNT(*) FROM org_members o WHERE o.org_id = $1 AND {ADMIN_CAN_SIGN_IN}");
+    let admins = query(sql)
+        .bind(org_id)
+        .bind(crate::now_millis())
+        .fetch_one::<i64>(conn)
+        .await?;
     if admins == 0 {
         return Err(StoreError::Refused(
             "an organization must keep at least one administrator who holds a usable token"

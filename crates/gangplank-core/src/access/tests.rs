@@ -93,42 +93,49 @@ fn token_verdicts() {
     use OrgRole::*;
     use TokenOp::*;
     use TokenVerdict::*;
-    // A membership of the target: their role, the caller's role there, whether they are its
-    // last administrator who can sign in.
-    let m = |role, caller_role, last_administrator| TargetMembership {
+    // A membership of the target: their role, the caller's role there, and whether the
+    // caller owns every app there on which the target holds a role.
+    let m = |role, caller_role| TargetMembership {
         role,
         caller_role,
-        last_administrator,
+        caller_owns_target_apps: true,
+    };
+    let apps = |role, caller_role, caller_owns_target_apps| TargetMembership {
+        role,
+        caller_role,
+        caller_owns_target_apps,
     };
     let admin = Some(Administrator);
     let manager = Some(Manager);
     // (case, is_self, the target's memberships, op, verdict)
     #[rustfmt::skip]
     let table: Vec<(&str, bool, Vec<TargetMembership>, TokenOp, TokenVerdict)> = vec![
-        ("self, member", true, vec![m(Member, Some(Member), false)], Create, Allowed),
-        ("self, member, delete", true, vec![m(Member, Some(Member), false)], Delete, Allowed),
-        ("manager mints a member's", false, vec![m(Member, manager, false)], Create, Allowed),
-        ("manager lists a manager's", false, vec![m(Manager, manager, false)], Read, Allowed),
-        ("manager mints an admin's", false, vec![m(Administrator, manager, false)], Create, Forbidden),
-        ("manager lists an admin's", false, vec![m(Administrator, manager, false)], Read, Forbidden),
-        ("manager deletes an admin's", false, vec![m(Administrator, manager, false)], Delete, Forbidden),
-        ("manager deletes the last admin's", false, vec![m(Administrator, manager, true)], Delete, Forbidden),
-        ("manager; the user is admin elsewhere", false, vec![m(Member, manager, false), m(Administrator, None, false)], Create, Forbidden),
-        ("manager in both; admin in one", false, vec![m(Member, manager, false), m(Administrator, manager, false)], Read, Forbidden),
-        ("admin mints a manager's", false, vec![m(Manager, admin, false)], Create, Allowed),
-        ("admin deletes another admin's", false, vec![m(Administrator, admin, false)], Delete, Allowed),
-        ("admin; the user is also in an org the admin is not", false, vec![m(Member, admin, false), m(Member, None, false)], Create, Forbidden),
-        ("member reads a member's", false, vec![m(Member, Some(Member), false)], Read, Forbidden),
-        ("viewer reads a member's", false, vec![m(Member, Some(OrgViewer), false)], Read, Forbidden),
-        ("no shared org", false, vec![m(Member, None, false)], Read, Hidden),
-        ("no shared org, an admin", false, vec![m(Administrator, None, true)], Delete, Hidden),
+        ("self, member", true, vec![m(Member, Some(Member))], Create, Allowed),
+        ("self, member, delete", true, vec![m(Member, Some(Member))], Delete, Allowed),
+        ("self, owner of an app", true, vec![apps(Member, Some(Member), false)], Create, Allowed),
+        ("manager mints a member's", false, vec![m(Member, manager)], Create, Allowed),
+        ("manager lists a manager's", false, vec![m(Manager, manager)], Read, Allowed),
+        ("manager mints an admin's", false, vec![m(Administrator, manager)], Create, Forbidden),
+        ("manager lists an admin's", false, vec![m(Administrator, manager)], Read, Forbidden),
+        ("manager deletes an admin's", false, vec![m(Administrator, manager)], Delete, Forbidden),
+        ("manager; the user is admin elsewhere", false, vec![m(Member, manager), m(Administrator, None)], Create, Forbidden),
+        ("manager in both; admin in one", false, vec![m(Member, manager), m(Administrator, manager)], Read, Forbidden),
+        ("manager mints an app owner's", false, vec![apps(Member, manager, false)], Create, Forbidden),
+        ("manager lists an app owner's", false, vec![apps(Member, manager, false)], Read, Forbidden),
+        ("manager deletes an app owner's", false, vec![apps(Member, manager, false)], Delete, Forbidden),
+        ("manager; app roles in the other org", false, vec![m(Member, manager), apps(Member, manager, false)], Create, Forbidden),
+        ("manager owning the user's apps", false, vec![apps(Member, manager, true)], Create, Allowed),
+        ("member owning the user's apps", false, vec![apps(Member, Some(Member), true)], Create, Forbidden),
+        ("admin mints an app owner's", false, vec![apps(Member, admin, false)], Create, Allowed),
+        ("admin mints a manager's", false, vec![m(Manager, admin)], Create, Allowed),
+        ("admin deletes another admin's", false, vec![m(Administrator, admin)], Delete, Allowed),
+        ("admin; the user is also in an org the admin is not", false, vec![m(Member, admin), m(Member, None)], Create, Forbidden),
+        ("member reads a member's", false, vec![m(Member, Some(Member))], Read, Forbidden),
+        ("viewer reads a member's", false, vec![m(Member, Some(OrgViewer))], Read, Forbidden),
+        ("no shared org", false, vec![m(Member, None)], Read, Hidden),
+        ("no shared org, an admin", false, vec![m(Administrator, None)], Delete, Hidden),
         ("a user in no org", false, vec![], Read, Hidden),
-        ("last admin deletes their own", true, vec![m(Administrator, admin, true)], Delete, AllowedKeepingOne),
-        ("last admin mints their own", true, vec![m(Administrator, admin, true)], Create, Allowed),
-        ("last admin reads their own", true, vec![m(Administrator, admin, true)], Read, Allowed),
-        ("one of two admins deletes their own", true, vec![m(Administrator, admin, false)], Delete, Allowed),
-        ("last admin of one org of two", true, vec![m(Member, Some(Member), false), m(Administrator, admin, true)], Delete, AllowedKeepingOne),
-        ("another admin deletes the last admin's", false, vec![m(Administrator, admin, true)], Delete, AllowedKeepingOne),
+        ("an admin deletes their own", true, vec![m(Administrator, admin)], Delete, Allowed),
     ];
     for (case, is_self, target, op, expected) in table {
         assert_eq!(token_verdict(is_self, &target, op), expected, "{case}");

@@ -17,9 +17,10 @@ pub struct TargetMembership {
     pub role: OrgRole,
     /// The caller's role there, if the caller is a member.
     pub caller_role: Option<OrgRole>,
-    /// Whether the target is the organization's last administrator who can sign in: no other
-    /// administrator there holds a usable (unexpired) token.
-    pub last_administrator: bool,
+    /// Whether the caller owns every app of this organization on which the target holds a
+    /// role (true when the target holds none): only then could the caller, if not an
+    /// administrator, grant the target's app roles.
+    pub caller_owns_target_apps: bool,
 }
 
 /// What a request wants to do with a user's tokens.
@@ -36,13 +37,10 @@ pub enum TokenOp {
 /// The answer to a token request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenVerdict {
-    /// Go ahead.
+    /// Go ahead. A delete is still refused by the store when it would leave an organization
+    /// without an administrator holding a usable token: it checks in the deleting
+    /// transaction, so two concurrent deletes cannot both pass.
     Allowed,
-    /// Go ahead with the delete, unless it leaves an organization without an administrator
-    /// holding a usable token: the user is its last administrator who can sign in, and it
-    /// would be locked out. The store checks this in the deleting transaction, so two
-    /// concurrent deletes cannot both pass.
-    AllowedKeepingOne,
     /// The caller shares no organization with the user: answer as if the user did not exist,
     /// so user ids cannot be probed from outside.
     Hidden,
@@ -50,29 +48,29 @@ pub enum TokenVerdict {
     Forbidden,
 }
 
-/// Decides a token request. A token acts with every role its user holds, in every
-/// organization, so a caller other than the user must be a member of each of the user's
-/// organizations and able to grant the user's role there. Only the user themself or an
-/// administrator therefore manages an administrator's tokens. An organization keeps an
-/// administrator who can sign in: nobody, the administrator themself included, deletes the
-/// last usable token of its last such administrator (they create the next token first, then
-/// delete the old one, or make another administrator).
-pub fn token_verdict(is_self: bool, target: &[TargetMembership], op: TokenOp) -> TokenVerdict {
-    if !is_self {
-        if target.iter().all(|m| m.caller_role.is_none()) {
-            return TokenVerdict::Hidden;
-        }
-        let manages_all = target.iter().all(|m| {
-            m.caller_role
-                .is_some_and(|caller| may_manage_user(caller, m.role))
-        });
-        if !manages_all {
-            return TokenVerdict::Forbidden;
-        }
+/// Decides a token request. A token acts with every role its user holds, org and app roles,
+/// in every organization, so a caller other than the user must, in each of the user's
+/// organizations, be an administrator, or be able to grant the user's org role and own every
+/// app on which the user holds a role (app roles are granted by an administrator or the
+/// app's owner). Only the user themself or an administrator therefore manages an
+/// administrator's tokens. `op` does not change the answer today: reading, minting and
+/// deleting another user's tokens all take the same right.
+pub fn token_verdict(is_self: bool, target: &[TargetMembership], _op: TokenOp) -> TokenVerdict {
+    if is_self {
+        return TokenVerdict::Allowed;
     }
-    if op == TokenOp::Delete && target.iter().any(|m| m.last_administrator) {
-        TokenVerdict::AllowedKeepingOne
-    } else {
+    if target.iter().all(|m| m.caller_role.is_none()) {
+        return TokenVerdict::Hidden;
+    }
+    let manages_all = target.iter().all(|m| {
+        m.caller_role.is_some_and(|caller| {
+            caller == OrgRole::Administrator
+                || (may_manage_user(caller, m.role) && m.caller_owns_target_apps)
+        })
+    });
+    if manages_all {
         TokenVerdict::Allowed
+    } else {
+        TokenVerdict::Forbidden
     }
 }

@@ -34,26 +34,27 @@ fn token_info(row: TokenRow) -> TokenInfo {
 }
 
 /// Gathers the facts `access::token_verdict` decides on: the target's organizations and
-/// roles, the caller's role in each, and where the target is the last administrator who can
-/// sign in.
+/// roles, the caller's role in each, and where the target holds a role on an app the caller
+/// does not own.
 async fn authorize(
     state: &AppState,
     caller: &Caller,
     user: &str,
     op: TokenOp,
-) -> Result<TokenVerdict, ApiError> {
+) -> Result<(), ApiError> {
     let is_self = caller.user_id == user;
-    let caller_roles = if is_self {
-        Vec::new()
+    let (caller_roles, not_owned) = if is_self {
+        (Vec::new(), Vec::new())
     } else {
-        state.store.memberships(&caller.user_id).await?
+        (
+            state.store.memberships(&caller.user_id).await?,
+            state
+                .store
+                .orgs_with_app_roles_not_owned_by(user, &caller.user_id)
+                .await?,
+        )
     };
     let target_orgs = state.store.memberships(user).await?;
-    let last_admin_of = if op == TokenOp::Delete {
-        state.store.last_administrator_of(user).await?
-    } else {
-        Vec::new()
-    };
     let target: Vec<TargetMembership> = target_orgs
         .iter()
         .map(|(org, role)| TargetMembership {
@@ -63,17 +64,19 @@ async fn authorize(
                 .iter()
                 .find(|(caller_org, _)| caller_org == org)
                 .and_then(|(_, role)| OrgRole::parse(role)),
-            last_administrator: last_admin_of.contains(org),
+            caller_owns_target_apps: !not_owned.contains(org),
         })
         .collect();
     match token_verdict(is_self, &target, op) {
         TokenVerdict::Hidden => Err(ApiError::NotFound(format!("no user {user}"))),
         TokenVerdict::Forbidden => Err(ApiError::Forbidden(
-            "you may manage the tokens of users whose role you could grant, in every \
-             organization they belong to; only an administrator manages an administrator's"
+            "you may manage the tokens of users whose roles you could grant, in every \
+             organization they belong to: their org role, and their app roles (an \
+             administrator's, or the owner's of those apps); only an administrator manages \
+             an administrator's"
                 .to_owned(),
         )),
-        verdict => Ok(verdict),
+        TokenVerdict::Allowed => Ok(()),
     }
 }
 
@@ -150,9 +153,10 @@ async fn get_one(
     Path((user, token)): Path<(String, String)>,
 ) -> Result<Json<TokenInfo>, ApiError> {
     authorize(&state, &caller, &user, TokenOp::Read).await?;
-    let tokens = state.store.list_tokens(&user).await?;
-    let found = tokens.into_iter().find(|t| t.id == token);
-    found
+    state
+        .store
+        .get_token(&user, &token)
+        .await?
         .map(|t| Json(token_info(t)))
         .ok_or_else(|| ApiError::NotFound(format!("no token {token}")))
 }
@@ -165,8 +169,7 @@ async fn remove(
     caller: Caller,
     Path((user, token)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let verdict = authorize(&state, &caller, &user, TokenOp::Delete).await?;
-    let keep_one = verdict == TokenVerdict::AllowedKeepingOne;
-    state.store.delete_token(&user, &token, keep_one).await?;
+    authorize(&state, &caller, &user, TokenOp::Delete).await?;
+    state.store.delete_token(&user, &token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

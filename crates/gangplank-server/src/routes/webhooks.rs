@@ -52,8 +52,7 @@ const RESERVED_HEADERS: [&str; 9] = [
 /// The API's view of a stored webhook; header values are shown redacted.
 fn webhook_view(state: &AppState, org: &str, row: WebhookRow) -> Result<Webhook, ApiError> {
     let triggers: Vec<Trigger> = serde_json::from_str(&row.triggers).unwrap_or_default();
-    let headers = webhook_headers::open(&state.secrets, org, &row.id, &row.headers)
-        .map_err(|e| ApiError::Internal(format!("webhook {org}/{}: {e}", row.id)))?;
+    let headers = stored_headers(state, org, &row)?;
     Ok(Webhook {
         id: row.id,
         url: row.url,
@@ -67,17 +66,39 @@ fn webhook_view(state: &AppState, org: &str, row: WebhookRow) -> Result<Webhook,
     })
 }
 
-/// Validates the changeable fields of a webhook into `row`.
+/// A stored webhook's header map, opened.
+fn stored_headers(
+    state: &AppState,
+    org: &str,
+    row: &WebhookRow,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    webhook_headers::open(&state.secrets, org, &row.id, &row.headers)
+        .map_err(|e| ApiError::Internal(format!("webhook {org}/{}: {e}", row.id)))
+}
+
+/// Validates the changeable fields of a webhook into `row`. Stored header values go only to
+/// the URL they were given for: with a new URL, every header value must be given again.
 fn apply_fields(
     state: &AppState,
     org: &str,
     row: &mut WebhookRow,
     body: WebhookRequest,
 ) -> Result<(), ApiError> {
-    let stored = webhook_headers::open(&state.secrets, org, &row.id, &row.headers)
-        .map_err(|e| ApiError::Internal(format!("webhook {org}/{}: {e}", row.id)))?;
+    let mut stored = stored_headers(state, org, row)?;
     if let Some(url) = body.url {
         check_url(&url, state.webhook.allow_private).map_err(|e| ApiError::invalid("url", e))?;
+        if url != row.url {
+            if body.headers.is_none() && !stored.is_empty() {
+                return Err(ApiError::invalid(
+                    "headers",
+                    "must be given again with their values when the url changes: stored \
+                     header values are only sent to the url they were given for \
+                     ({} to send none)",
+                ));
+            }
+            // Nothing stored is kept for a new URL, so a redacted value is refused below.
+            stored.clear();
+        }
         row.url = url;
     }
     if let Some(disabled) = body.disabled {
@@ -136,7 +157,8 @@ fn keep_redacted(
                 None => Err(ApiError::invalid(
                     "headers",
                     format!(
-                        "{name:?} is {:?}, which keeps a stored value, but none is stored",
+                        "{name:?} is {:?}, which keeps a stored value, but none is stored \
+                         or the url changes (give every value again with a new url)",
                         webhook_headers::REDACTED
                     ),
                 )),

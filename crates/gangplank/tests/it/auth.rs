@@ -265,3 +265,56 @@ fn webhook_headers_are_sealed_redacted_and_sent_after_a_key_rotation() {
     assert_eq!(sent["x-env"], "prod", "{sent}");
     assert_not_stored(&server, "receiver-credential", "a webhook header value");
 }
+
+#[test]
+fn stored_webhook_headers_are_not_sent_to_a_new_url() {
+    let server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ]);
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/apps",
+        Some(ADMIN),
+        Some(json!({"id": "hooks"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/apps/hooks/webhooks",
+        Some(ADMIN),
+        Some(json!({"id": "hook", "url": "http://127.0.0.1:9/receiver",
+                    "headers": {"Authorization": "Bearer stored-credential"}})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let path = "/orgs/default/apps/hooks/webhooks/hook";
+    let elsewhere = "http://127.0.0.1:9/attacker";
+    // Sent back redacted with a new URL, or left out, the stored value would follow the URL.
+    for body in [
+        json!({"url": elsewhere, "headers": {"Authorization": "***"}}),
+        json!({"url": elsewhere}),
+    ] {
+        let (status, answer) = server.call("PATCH", path, Some(ADMIN), Some(body.clone()));
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert!(error_message(&answer).starts_with("headers"), "{answer}");
+        assert!(error_message(&answer).contains("url"), "{answer}");
+    }
+    let (_, shown) = server.call("GET", path, Some(ADMIN), None);
+    assert_eq!(shown["url"], "http://127.0.0.1:9/receiver", "{shown}");
+    // The same URL keeps a redacted value; a new URL takes the values given again.
+    let (status, body) = server.call(
+        "PATCH",
+        path,
+        Some(ADMIN),
+        Some(json!({"url": "http://127.0.0.1:9/receiver", "headers": {"Authorization": "***"}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.call(
+        "PATCH",
+        path,
+        Some(ADMIN),
+        Some(json!({"url": elsewhere, "headers": {"X-Other": "1"}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["headers"], json!({"X-Other": "***"}), "{body}");
+}

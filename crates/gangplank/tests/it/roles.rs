@@ -437,15 +437,35 @@ fn token_endpoints_across_users() {
         ("manager2", "manager"),
         ("member", "member"),
         ("viewer", "orgViewer"),
+        ("app-owner", "member"),
+        ("owning-manager", "manager"),
     ] {
         let (id, token) = server.user(role);
         ids.insert(name, id);
         tokens.insert(name, token);
     }
+    // A token carries its user's app roles too: `app-owner` owns `payments`, which no org
+    // role of a manager reaches; `owning-manager` owns it as well, so could grant that.
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/apps",
+        Some(ADMIN),
+        Some(json!({"id": "payments"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    for owner in ["app-owner", "owning-manager"] {
+        let (status, body) = server.call(
+            "POST",
+            "/orgs/default/apps/payments/users",
+            Some(ADMIN),
+            Some(json!({"id": ids[owner], "role": "owner"})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
     ids.insert("nobody", "0b0e5a8c-0000-4000-8000-000000000000".to_owned());
     // (caller, target, expected status of list, create, get, delete): each creates a token
     // `t-<caller>` and reads and deletes it; denied callers read and delete the target's `ci`.
-    let table: [(&str, &str, [u16; 4]); 13] = [
+    let table: [(&str, &str, [u16; 4]); 16] = [
         ("manager", "admin", [403; 4]),
         ("manager", "admin2", [403; 4]),
         ("manager", "member", [200, 200, 200, 204]),
@@ -457,6 +477,9 @@ fn token_endpoints_across_users() {
         ("member", "manager", [403; 4]),
         ("member", "member", [200, 200, 200, 204]),
         ("viewer", "member", [403; 4]),
+        ("manager", "app-owner", [403; 4]),
+        ("admin", "app-owner", [200, 200, 200, 204]),
+        ("owning-manager", "app-owner", [200, 200, 200, 204]),
         ("manager", "nobody", [404; 4]),
         ("member", "nobody", [404; 4]),
     ];
@@ -493,8 +516,13 @@ fn token_endpoints_across_users() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // No refused call left a trace: the administrators still have exactly their tokens.
-    for (admin, kept) in [("admin", "bootstrap"), ("admin2", "ci")] {
+    // No refused call left a trace: the administrators and the app owner still have exactly
+    // their tokens.
+    for (admin, kept) in [
+        ("admin", "bootstrap"),
+        ("admin2", "ci"),
+        ("app-owner", "ci"),
+    ] {
         let (_, list) = server.call(
             "GET",
             &format!("/users/{}/tokens", ids[admin]),
