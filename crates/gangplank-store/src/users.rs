@@ -506,13 +506,18 @@ impl Store {
         let result = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    query(
-                        "UPDATE orgs SET name = name WHERE id IN (SELECT org_id FROM org_members \
-                         WHERE user_id = $1 AND role = 'administrator')",
+                    // One row at a time, in id order: two transactions locking the same
+                    // organizations take them in the same order, so they cannot deadlock.
+                    let administered = query(
+                        "SELECT org_id FROM org_members WHERE user_id = $1 \
+                         AND role = 'administrator' ORDER BY org_id",
                     )
                     .bind(&user_id)
-                    .execute(conn)
+                    .fetch_all::<String>(conn)
                     .await?;
+                    for org_id in &administered {
+                        lock_org(conn, org_id).await?;
+                    }
                     let removed = query(
                         "DELETE FROM tokens WHERE user_id = $1 AND id = $2 RETURNING expires_at",
                     )
