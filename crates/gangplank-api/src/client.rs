@@ -20,6 +20,18 @@ pub enum ClientError {
         /// reqwest's outer layers only repeat the URL ("error sending request for url …").
         reason: String,
     },
+    /// A list page linked its next page to another origin: following it would send the
+    /// token there.
+    #[error(
+        "the list at {from} links its next page to another origin ({to}); not following it, \
+         so the token is not sent there"
+    )]
+    ForeignLink {
+        /// The page that held the link.
+        from: String,
+        /// The link's target.
+        to: String,
+    },
     /// The server answered with an error status.
     #[error("{status}: {message}")]
     Api {
@@ -90,6 +102,12 @@ impl Client {
                 .and_then(next_link)
                 .and_then(|next| reqwest::Url::parse(&url).ok()?.join(&next).ok());
             match next {
+                Some(next) if !same_origin(&url, &next) => {
+                    return Err(ClientError::ForeignLink {
+                        from: url,
+                        to: next.into(),
+                    });
+                }
                 // A server that links a page to itself would otherwise be followed forever.
                 Some(next) if next.as_str() != url => url = next.into(),
                 _ => break,
@@ -163,6 +181,16 @@ fn innermost_cause(error: &reqwest::Error) -> String {
     cause.to_string()
 }
 
+/// Whether `next` has the origin (scheme, host and port, a default port spelled or not) of
+/// `page`: the bearer token goes only where the user pointed the client.
+fn same_origin(page: &str, next: &reqwest::Url) -> bool {
+    reqwest::Url::parse(page).is_ok_and(|page| {
+        page.scheme() == next.scheme()
+            && page.host() == next.host()
+            && page.port_or_known_default() == next.port_or_known_default()
+    })
+}
+
 /// The target of the `rel="next"` link in a `Link` header value (RFC 8288), if there is one.
 fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|link| {
@@ -184,7 +212,34 @@ fn next_link(header: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::next_link;
+    use super::{next_link, same_origin};
+
+    #[test]
+    fn only_links_on_the_same_origin_are_followed() {
+        let page = "http://127.0.0.1:8080/orgs/default/apps?per_page=2";
+        let next = |link: &str| reqwest::Url::parse(page).unwrap().join(link).unwrap();
+        for link in [
+            "/orgs/default/apps?page=x",
+            "apps?page=x",
+            "http://127.0.0.1:8080/orgs/default/apps?page=x",
+        ] {
+            assert!(same_origin(page, &next(link)), "{link}");
+        }
+        for link in [
+            "https://127.0.0.1:8080/orgs/default/apps?page=x",
+            "http://127.0.0.1:8081/orgs/default/apps?page=x",
+            "http://localhost:8080/orgs/default/apps?page=x",
+            "http://evil.example/orgs/default/apps?page=x",
+            "//evil.example/orgs/default/apps?page=x",
+            "http://127.0.0.1:8080@evil.example/",
+        ] {
+            assert!(!same_origin(page, &next(link)), "{link}");
+        }
+        // A default port spelled out is the same origin.
+        let https = "https://gp.example.com/orgs/default/apps";
+        let spelled = reqwest::Url::parse("https://gp.example.com:443/x").unwrap();
+        assert!(same_origin(https, &spelled));
+    }
 
     #[test]
     fn the_next_link_is_found_among_others() {

@@ -120,6 +120,13 @@ pub fn normalise_prefix(prefix: &str) -> Result<String, ValidationError> {
     })
 }
 
+/// The host (`domain[:port]`) of a registry prefix such as `registry.example.com/acme`: what
+/// `docker login` takes (it refuses an address with a path) and what names an ECR registry's
+/// region.
+pub fn registry_host(registry: &str) -> &str {
+    registry.split_once('/').map_or(registry, |(host, _)| host)
+}
+
 /// The registry (by index into `prefixes`, which are in normal form) whose prefix is the
 /// longest that covers `image` (any reference: with or without tag or digest), or `None`.
 pub fn longest_prefix_match(image: &str, prefixes: &[String]) -> Option<usize> {

@@ -46,8 +46,9 @@ pub enum EcrError {
 
 /// `<account>.dkr.ecr.<region>.amazonaws.com[.cn]` → region.
 pub fn region_of(registry: &str) -> Option<&str> {
-    let host = registry.split('/').next()?;
-    let rest = host.split_once(".dkr.ecr.")?.1;
+    let rest = gangplank_core::registry::registry_host(registry)
+        .split_once(".dkr.ecr.")?
+        .1;
     let region = rest.split_once(".amazonaws.com")?.0;
     (!region.is_empty()).then_some(region)
 }

@@ -12,7 +12,7 @@
 //!   than errors.
 //!
 //! Shutdown is graceful: the listener closes, idle connections close, and in-flight requests
-//! finish before [`serve`] returns.
+//! finish before [`serve`] returns, still bound by the header, body and idle deadlines.
 
 use std::future::Future;
 use std::io;
@@ -99,7 +99,7 @@ async fn accept_error(error: io::Error) {
 }
 
 /// Serves one connection until it closes, its watchdog finds a deadline passed, or shutdown
-/// is signalled and its request (if any) is answered.
+/// is signalled and its request (if any) is answered within the same deadlines.
 async fn serve_connection(
     stream: TcpStream,
     app: Router,
@@ -143,7 +143,15 @@ async fn serve_connection(
         }
         () = signal_tx.closed() => {
             connection.as_mut().graceful_shutdown();
-            connection.await
+            // hyper still finishes a request it has started reading: the deadlines must keep
+            // applying, or one slow client would hold `serve` (and the shutdown) forever.
+            tokio::select! {
+                result = connection.as_mut() => result,
+                reason = watchdog(&phase, limits) => {
+                    tracing::debug!(reason, "closing a connection during shutdown");
+                    return;
+                }
+            }
         }
     };
     if let Err(error) = result {

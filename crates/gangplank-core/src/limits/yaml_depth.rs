@@ -23,7 +23,7 @@ pub enum Refused {
 /// within `max_depth`, and its scanning work within `max_work`, in one pass over the bytes.
 pub fn check_yaml_depth(text: &[u8], max_depth: usize, max_work: usize) -> Result<(), Refused> {
     let mut scan = Scan::default();
-    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+    for (index, line) in lines(text).enumerate() {
         scan.line(line);
         if scan.peak > max_depth {
             return Err(Refused::TooDeep { line: index + 1 });
@@ -33,6 +33,37 @@ pub fn check_yaml_depth(text: &[u8], max_depth: usize, max_work: usize) -> Resul
         }
     }
     Ok(())
+}
+
+/// The lines of `text`, split where libyaml breaks a line (its `IS_BREAK`): LF, CR, CR LF
+/// (one break), NEL (U+0085), LS (U+2028) and PS (U+2029). A comment ends at any of them, so
+/// splitting on LF alone would let `# x\r` hide everything after it.
+fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let Some((at, len)) = next_break(text) else {
+            rest = None;
+            return Some(text);
+        };
+        rest = Some(&text[at + len..]);
+        Some(&text[..at])
+    })
+}
+
+/// Where the first line break in `text` starts, and how many bytes it takes.
+fn next_break(text: &[u8]) -> Option<(usize, usize)> {
+    text.iter().enumerate().find_map(|(at, &byte)| {
+        let next = |n: usize| text.get(at + n).copied();
+        match byte {
+            b'\n' => Some((at, 1)),
+            b'\r' if next(1) == Some(b'\n') => Some((at, 2)),
+            b'\r' => Some((at, 1)),
+            0xC2 if next(1) == Some(0x85) => Some((at, 2)),
+            0xE2 if next(1) == Some(0x80) && matches!(next(2), Some(0xA8 | 0xA9)) => Some((at, 3)),
+            _ => None,
+        }
+    })
 }
 
 #[derive(Default)]
@@ -255,5 +286,23 @@ mod tests {
         assert!(!depth_ok(&commented, 128));
         let apostrophes = "[x', ".repeat(200);
         assert!(!depth_ok(&apostrophes, 128));
+    }
+
+    #[test]
+    fn every_libyaml_line_break_ends_a_comment() {
+        let nested = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        for line_break in ["\n", "\r", "\r\n", "\u{85}", "\u{2028}", "\u{2029}"] {
+            let doc = format!("# x{line_break}{nested}");
+            assert_eq!(
+                check_yaml_depth(doc.as_bytes(), 128, usize::MAX),
+                Err(Refused::TooDeep { line: 2 }),
+                "{line_break:?}"
+            );
+        }
+        // CR LF is one break, as in libyaml: the line numbers stay right.
+        assert_eq!(
+            check_yaml_depth(b"a: 1\r\nb: [[[\r\n", 2, usize::MAX),
+            Err(Refused::TooDeep { line: 2 })
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Registry prefix normal form and longest-prefix matching: a table.
 
-use super::{RegistryType, check_id, longest_prefix_match, normalise_prefix};
+use super::{RegistryType, check_id, longest_prefix_match, normalise_prefix, registry_host};
 
 #[test]
 fn prefixes_normalise() {
@@ -92,5 +92,19 @@ fn types_and_ids() {
     }
     for bad in ["ab", "-ab", "ab-", "Abc", "a_b", ""] {
         assert!(check_id(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn the_host_is_the_first_component() {
+    for (registry, host) in [
+        ("registry.example.com/acme", "registry.example.com"),
+        ("reg.io:5000/team/app", "reg.io:5000"),
+        ("ghcr.io", "ghcr.io"),
+        ("ghcr.io/org/team", "ghcr.io"),
+        ("localhost:5000", "localhost:5000"),
+        ("", ""),
+    ] {
+        assert_eq!(registry_host(registry), host, "{registry}");
     }
 }

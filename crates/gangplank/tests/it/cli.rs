@@ -740,3 +740,58 @@ fn registry_create_get_and_creds_for_docker_login() {
         "docker login takes a host, not the registry's path: {stderr}"
     );
 }
+
+#[test]
+fn a_next_page_on_another_origin_is_not_followed_with_the_token() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    // A stand-in server whose list links its next page to another listener (another port: a
+    // different origin), which must see no request at all.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let foreign = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_url = format!("http://{}", server.local_addr().unwrap());
+    let foreign_url = format!("http://{}", foreign.local_addr().unwrap());
+    let link = format!("<{foreign_url}/orgs/default/apps?page=2>; rel=\"next\"");
+    let answering = std::thread::spawn(move || {
+        let (stream, _) = server.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        let body = r#"[{"id":"app_1","name":"shop"}]"#;
+        write!(
+            &stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Link: {link}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+    });
+    let home = tempfile::tempdir().unwrap();
+    let line = one_error_line(
+        gangplank(home.path())
+            .args([
+                "--url",
+                &server_url,
+                "--token",
+                ADMIN,
+                "--org",
+                "default",
+                "get",
+                "apps",
+            ])
+            // A client that followed the link would wait for an answer that never comes.
+            .timeout(std::time::Duration::from_secs(30)),
+        1,
+    );
+    answering.join().unwrap();
+    assert!(line.contains("another origin"), "{line}");
+    assert!(line.contains(&foreign_url), "{line}");
+    // The CLI has exited: a connection it made would be waiting in the backlog.
+    foreign.set_nonblocking(true).unwrap();
+    assert!(
+        foreign.accept().is_err(),
+        "the CLI connected to the other origin"
+    );
+}

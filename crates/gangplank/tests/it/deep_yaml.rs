@@ -35,6 +35,19 @@ fn deep_yaml_is_refused_while_health_answers() {
             format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
         ),
         ("block sequences", format!("{}x\n", "- ".repeat(depth))),
+        // libyaml ends a comment at CR, NEL, LS and PS as well as LF.
+        (
+            "after a comment ended by CR",
+            format!("# x\r{}{}", "[".repeat(depth), "]".repeat(depth)),
+        ),
+        (
+            "after a comment ended by NEL",
+            format!("# x\u{85}{}{}", "[".repeat(depth), "]".repeat(depth)),
+        ),
+        (
+            "after a comment ended by LS",
+            format!("# x\u{2028}{}{}", "[".repeat(depth), "]".repeat(depth)),
+        ),
         ("wide and deep", {
             let unit = format!("{}x{}, ", "{a: ".repeat(126), "}".repeat(126));
             format!("[{}]", unit.repeat(1_000_000 / unit.len()))

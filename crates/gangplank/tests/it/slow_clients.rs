@@ -193,3 +193,46 @@ fn connections_over_the_cap_wait_until_one_closes() {
     let response = read_response(&mut third, limit).expect("served once a slot freed");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
+
+#[test]
+fn shutdown_is_not_held_by_a_client_that_does_not_read() {
+    let mut server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_HTTP_HEADER_TIMEOUT", "1s"),
+        ("GANGPLANK_HTTP_BODY_TIMEOUT", "1s"),
+        ("GANGPLANK_HTTP_IDLE_TIMEOUT", "1s"),
+    ]);
+    let addr = address(&server);
+    // A thousand pipelined requests for the API document: a few kilobytes sent at once, far
+    // more answer than the socket buffers hold. The client reads the start of the first
+    // answer and then nothing: the server is writing when the shutdown begins and can never
+    // finish, so only the idle deadline ends the connection.
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    let requests = "GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+    stalled.write_all(requests.as_bytes()).unwrap();
+    let mut start_of_answer = [0u8; 12];
+    stalled.read_exact(&mut start_of_answer).unwrap();
+    assert_eq!(&start_of_answer, b"HTTP/1.1 200");
+    // The server has answered requests until the socket buffers filled and now waits to
+    // write: the bytes queued for the client stop growing. (A shutdown begun before that
+    // point closes the connection after the answer in flight, queued bytes or not.)
+    let mut queued = vec![0u8; 16 << 20];
+    let mut last = 0;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now_queued = stalled.peek(&mut queued).unwrap();
+        if now_queued > 0 && now_queued == last {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server never stalled");
+        last = now_queued;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let start = Instant::now();
+    let status = server
+        .terminate_within(Duration::from_secs(15))
+        .expect("the server still runs 15 s after SIGTERM: a client that does not read held it");
+    println!("exited after {:?} with {status}", start.elapsed());
+    assert!(status.success(), "{status}");
+    drop(stalled);
+}

@@ -172,6 +172,26 @@ impl Server {
         )
     }
 
+    /// Sends the server SIGTERM (a graceful shutdown) and polls for its exit until `limit`:
+    /// its exit status, or `None` if it is still running then.
+    pub fn terminate_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The PostgreSQL URL the server uses, when it does.
     pub fn database_url(&self) -> Option<String> {
         self.env
