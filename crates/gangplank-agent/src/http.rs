@@ -119,8 +119,8 @@ async fn deploy(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
             "unauthorized",
         );
     }
-    let Ok(bytes) = axum::body::to_bytes(body, agent.max_body_bytes).await else {
-        return refuse(
+    let too_large = || {
+        refuse(
             as_json,
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
@@ -128,7 +128,20 @@ async fn deploy(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
                 "request body too large (limit {} bytes)",
                 agent.max_body_bytes
             ),
-        );
+        )
+    };
+    // A declared length over the limit is refused before any of the body is read: a client
+    // that sent `Expect: 100-continue` (curl does for large bodies) then never sends it, and
+    // none is cut off mid-upload, where a reset could lose the answer.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > agent.max_body_bytes) {
+        return too_large();
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, agent.max_body_bytes).await else {
+        return too_large();
     };
     let request = match decode_deploy_body(&bytes, as_json) {
         Ok(request) => request,
