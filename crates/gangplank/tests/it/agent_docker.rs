@@ -212,13 +212,7 @@ grace = "1s"
             file = compose_file.display(),
         ),
     );
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "shop"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("shop");
     let (status, body) = server.call(
         "PUT",
         "/orgs/default/apps/shop/envs/development/target",

@@ -51,13 +51,7 @@ fn mode(path: &Path) -> u32 {
 fn database_files_and_the_data_dir_are_private() {
     let server = Server::start();
     // A write, so the SQLite write-ahead log certainly exists.
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "shop"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("shop");
     assert_eq!(mode(server.data_dir()), 0o700, "the data dir");
     assert_eq!(mode(&server.data_dir().join("master-key")), 0o600);
     if server.database_url().is_some() {
@@ -189,13 +183,7 @@ fn webhook_headers_are_sealed_redacted_and_sent_after_a_key_rotation() {
         ("GANGPLANK_WEBHOOK_ALLOW_PRIVATE", "true"),
     ]);
     let receiver = PyReceiver::start("", 0);
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "hooks"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("hooks");
     let (status, created) = server.call(
         "POST",
         "/orgs/default/apps/hooks/webhooks",
@@ -272,13 +260,7 @@ fn stored_webhook_headers_are_not_sent_to_a_new_url() {
         ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
         ("GANGPLANK_WEBHOOK_ALLOW_PRIVATE", "true"),
     ]);
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "hooks"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("hooks");
     let (status, body) = server.call(
         "POST",
         "/orgs/default/apps/hooks/webhooks",

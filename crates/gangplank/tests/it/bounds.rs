@@ -18,13 +18,7 @@ fn each_bound_passes_at_its_maximum_and_fails_one_past_it() {
         ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
         ("GANGPLANK_WEBHOOK_ALLOW_PRIVATE", "true"),
     ]);
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "bounds"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("bounds");
     let (user, _) = server.user("member");
     let target = "/orgs/default/apps/bounds/envs/development/target";
     let agent = |services: usize| {

@@ -72,13 +72,7 @@ fn the_server_signs_for_agents_and_reports_each_workload() {
         (Some("EC"), Some("P-256"), Some("ES256"))
     );
     assert!(key.get("d").is_none(), "the JWKS holds a private key");
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "shop"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("shop");
 
     let invalid = [
         (json!({"type": "k8s"}), "type"),

@@ -446,13 +446,7 @@ fn token_endpoints_across_users() {
     }
     // A token carries its user's app roles too: `app-owner` owns `payments`, which no org
     // role of a manager reaches; `owning-manager` owns it as well, so could grant that.
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "payments"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("payments");
     for owner in ["app-owner", "owning-manager"] {
         let (status, body) = server.call(
             "POST",

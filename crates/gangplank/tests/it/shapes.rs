@@ -11,13 +11,7 @@ fn arrays_for_objects_and_nulls_for_required_fields_are_refused() {
         ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
         ("GANGPLANK_WEBHOOK_ALLOW_PRIVATE", "true"),
     ]);
-    let (status, app) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "shapes"})),
-    );
-    assert_eq!(status, 201, "{app}");
+    server.create_app("shapes");
     let env = "/orgs/default/apps/shapes/envs/development";
     // (method, path, body, allowed statuses, GET that must show nothing was created)
     let cases: Vec<(&str, String, Value, &[u16], String)> = vec![

@@ -122,6 +122,17 @@ impl Server {
         finish(request.send().expect("request"))
     }
 
+    /// Creates the app `id` (with its development environment) as the administrator.
+    pub fn create_app(&self, id: &str) {
+        let (status, body) = self.call(
+            "POST",
+            "/orgs/default/apps",
+            Some(ADMIN),
+            Some(serde_json::json!({"id": id})),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+
     /// Creates a service user with `role` and returns (user id, token).
     pub fn user(&self, role: &str) -> (String, String) {
         let (status, user) = self.call(

@@ -16,13 +16,7 @@ fn private_server() -> Server {
 
 /// An app `hooks` with a webhook `h` on environment creation pointing at `url`.
 fn hook_on_env_created(server: &Server, url: &str) {
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "hooks"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("hooks");
     let (status, body) = server.call(
         "POST",
         "/orgs/default/apps/hooks/webhooks",
@@ -203,13 +197,7 @@ fn debian_webhook_accepts_deliveries_and_rejects_altered_bodies() {
 #[test]
 fn targets_must_be_public_https_unless_allowed() {
     let server = Server::start();
-    let (status, body) = server.call(
-        "POST",
-        "/orgs/default/apps",
-        Some(ADMIN),
-        Some(json!({"id": "hooks"})),
-    );
-    assert_eq!(status, 201, "{body}");
+    server.create_app("hooks");
     for url in [
         "http://example.com/hook",
         "https://127.0.0.1/hook",
