@@ -185,14 +185,14 @@ async fn deploy(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body)
                 Submitted::Queued(_, done) => done.await.ok(),
             };
             match record.map(|r| r.status) {
-                Some(AgentDeployStatus::Succeeded) => text(
+                Some(AgentDeployStatus::Succeeded | AgentDeployStatus::Unchanged) => text(
                     StatusCode::OK,
                     &format!("deploy request successful for service {service}"),
                 ),
                 Some(AgentDeployStatus::Queued | AgentDeployStatus::Running) => {
                     text(StatusCode::ACCEPTED, "deploy request in progress")
                 }
-                Some(AgentDeployStatus::Failed) | None => text(
+                Some(AgentDeployStatus::Failed | AgentDeployStatus::Cancelled) | None => text(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "unable to update service",
                 ),

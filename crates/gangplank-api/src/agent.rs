@@ -28,13 +28,22 @@ pub enum AgentDeployStatus {
     Running,
     Succeeded,
     Failed,
+    /// The service already ran the image, running and not unhealthy: nothing was run.
+    Unchanged,
+    /// The server stopped waiting before the run began: nothing was run.
+    Cancelled,
 }
 
 impl AgentDeployStatus {
     pub fn is_final(self) -> bool {
+        !matches!(self, AgentDeployStatus::Queued | AgentDeployStatus::Running)
+    }
+
+    /// The service runs what was asked (after a run, or because it already did).
+    pub fn is_success(self) -> bool {
         matches!(
             self,
-            AgentDeployStatus::Succeeded | AgentDeployStatus::Failed
+            AgentDeployStatus::Succeeded | AgentDeployStatus::Unchanged
         )
     }
 }
@@ -62,6 +71,69 @@ pub struct AgentDeploy {
     pub finished_at: Option<String>,
 }
 
+/// The whole desired state of one compose project for one deployment, sent by the server to
+/// `POST /apply`. Level-triggered: every mapped service is named each time; the agent runs
+/// only those whose project does not already run the image. Repeating a request (same `id`)
+/// answers the records it made, so a retry or a second server replica never runs twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentApplyRequest {
+    /// The server's deployment id; each service's record is `<id>-<service>`.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Compose service → image (digest-pinned when Gangplank knows the digest).
+    pub services: BTreeMap<String, String>,
+}
+
+/// What `POST /apply` and `GET /applies/{id}` answer: one record per service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentApply {
+    pub id: String,
+    pub project: String,
+    pub services: Vec<AgentDeploy>,
+}
+
+/// What an agent observes its projects running, as `GET /state` answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentState {
+    pub projects: Vec<ProjectState>,
+    /// When the agent looked (RFC 3339).
+    pub observed_at: String,
+}
+
+/// One compose project's services.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectState {
+    pub name: String,
+    pub services: Vec<ServiceState>,
+}
+
+/// One service: what the agent pinned, and what its container runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub service: String,
+    /// The image the agent's override file pins; absent: the compose file's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_image: Option<String>,
+    /// The image reference the running container was created from (`Config.Image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_image: Option<String>,
+    /// The repository digests of the container's image (`repo@sha256:…`), from the engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub running_digests: Vec<String>,
+    /// `running`, `exited`, `restarting`, …; `missing` when no container exists.
+    pub state: String,
+    /// `healthy`, `unhealthy`, `starting`, or `none` without a healthcheck.
+    pub health: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// The last agent deployment of the service, and how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_deploy_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outcome: Option<AgentDeployStatus>,
+}
+
 /// An environment's deploy target: `none` (record only) or `compose` (host agents).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EnvTarget {
@@ -72,9 +144,16 @@ pub struct EnvTarget {
     /// The agents a `compose` environment deploys to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agents: Vec<AgentBinding>,
-    /// How long a deployment may take, agents' retries included (default 600).
+    /// How long a deployment may take, agents' retries included (default 600, at most 86400).
+    /// A deployment past it fails with `GP-DEADLINE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+    /// Redeploy the current set by itself when the hosts drift from it for longer than
+    /// `auto_heal_after_seconds` (default 60). Off by default: drift is reported, not undone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_heal: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_heal_after_seconds: Option<u64>,
 }
 
 /// One agent of an environment, and which workloads it runs as which compose services.

@@ -16,6 +16,7 @@ pub mod net;
 pub mod page;
 pub mod registry;
 pub mod set;
+pub mod target;
 pub mod timestamp;
 pub mod validation;
 pub mod webhook;

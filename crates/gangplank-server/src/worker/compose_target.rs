@@ -231,7 +231,7 @@ fn failure_of(
     record: &AgentDeploy,
     fail: &impl Fn(&str, String, String) -> TargetError,
 ) -> Option<TargetError> {
-    if record.status == gangplank_api::agent::AgentDeployStatus::Succeeded {
+    if record.status.is_success() {
         return None;
     }
     let mut message = format!("{}: {}", record.service, record.message);
