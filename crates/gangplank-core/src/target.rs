@@ -95,16 +95,23 @@ mod tests {
 
     #[test]
     fn stored_targets_read_with_or_without_their_type() {
-        assert_eq!(TargetConfig::from_stored("none", ""), Ok(TargetConfig::None));
+        assert_eq!(
+            TargetConfig::from_stored("none", ""),
+            Ok(TargetConfig::None)
+        );
         assert_eq!(TargetConfig::from_stored("", "{}"), Ok(TargetConfig::None));
-        let old = r#"{"agents":[{"url":"http://h:1","services":{"web":"web"}}],"timeout_seconds":5}"#;
+        let old =
+            r#"{"agents":[{"url":"http://h:1","services":{"web":"web"}}],"timeout_seconds":5}"#;
         let parsed = TargetConfig::from_stored("compose", old).unwrap();
         let TargetConfig::Compose(compose) = &parsed else {
             panic!("not compose: {parsed:?}");
         };
         assert_eq!(compose.agents[0].url, "http://h:1");
         assert_eq!(parsed.timeout_ms(), 5000);
-        assert_eq!(TargetConfig::from_stored("compose", &parsed.to_stored()), Ok(parsed));
+        assert_eq!(
+            TargetConfig::from_stored("compose", &parsed.to_stored()),
+            Ok(parsed)
+        );
         assert!(TargetConfig::from_stored("ftp", "{}").is_err());
         assert!(TargetConfig::from_stored("compose", "[1]").is_err());
     }

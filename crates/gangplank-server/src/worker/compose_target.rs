@@ -8,14 +8,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, join_all};
-use gangplank_api::agent::{AgentDeploy, AgentDeployRequest, EnvTarget};
+use gangplank_api::agent::{AgentDeploy, AgentDeployRequest};
 use gangplank_core::agent::{ServiceUpdate, plan_updates};
+use gangplank_core::target::TargetConfig;
 
 use super::target::{DeployOutcome, DeployRequest, DeployTarget, TargetError};
 use crate::signing::ServerKeys;
 
-/// Without `timeout_seconds`, how long an environment's agents get.
-const DEFAULT_TIMEOUT_SECS: u64 = 600;
 const POLL_EVERY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
 
@@ -46,26 +45,22 @@ impl ComposeTarget {
 impl DeployTarget for ComposeTarget {
     fn apply<'a>(&'a self, request: &'a DeployRequest) -> BoxFuture<'a, DeployOutcome> {
         Box::pin(async move {
-            let config: EnvTarget = match serde_json::from_str(&request.target_config) {
-                Ok(config) => config,
-                Err(error) => {
-                    return DeployOutcome::Failed(vec![TargetError::deployment(
-                        "GP-TARGET",
-                        format!("the environment's compose target is unreadable: {error}"),
-                    )]);
-                }
+            let TargetConfig::Compose(config) = &request.target else {
+                return DeployOutcome::Failed(vec![TargetError::deployment(
+                    "GP-TARGET",
+                    format!(
+                        "a {} target was given to the compose target",
+                        request.target.kind()
+                    ),
+                )]);
             };
-            let timeout_ms =
-                i64::try_from(config.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECS) * 1000)
-                    .unwrap_or(i64::MAX);
             let deadline = request
                 .deadline_ms
-                .min(gangplank_store::now_millis().saturating_add(timeout_ms));
+                .min(gangplank_store::now_millis().saturating_add(request.target.timeout_ms()));
             let mut errors = Vec::new();
             let mut sends = Vec::new();
             for agent in &config.agents {
-                let (updates, problems) =
-                    plan_updates(&request.set, request.previous_set.as_ref(), &agent.services);
+                let (updates, problems) = plan_updates(&request.set, None, &agent.services);
                 errors.extend(problems.into_iter().map(|p| TargetError {
                     scope: "workload".to_owned(),
                     object_id: p.workload,

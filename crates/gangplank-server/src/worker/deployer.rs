@@ -78,48 +78,55 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
             "GP-SET",
             format!("the deployment's set could not be read: {error}"),
         ),
-        Ok(set) => match state.targets.get(&claim.target) {
-            None => failed(
-                "GP-TARGET",
-                format!(
-                    "the environment's deploy target {:?} is not available on this server",
-                    claim.target
+        Ok(set) => match gangplank_core::target::TargetConfig::from_stored(
+            &claim.target,
+            &claim.target_config,
+        ) {
+            Err(error) => failed("GP-TARGET", format!("the deployment's target: {error}")),
+            Ok(config) => match state.targets.get(&config) {
+                None => failed(
+                    "GP-TARGET",
+                    format!(
+                        "the environment's deploy target {:?} is not available on this server",
+                        claim.target
+                    ),
                 ),
-            ),
-            Some(target) => {
-                let request = DeployRequest {
-                    org_id: claim.org_id.clone(),
-                    app_id: claim.app_id.clone(),
-                    env_id: claim.deploy.env_id.clone(),
-                    deploy_id: deploy_id.clone(),
-                    set_id: claim.deploy.set_id.clone(),
-                    set,
-                    previous_set: previous_set(state, &claim).await,
-                    target_config: claim.target_config.clone(),
-                    attempt: claim.attempt,
-                    deadline_ms: gangplank_store::now_millis() + DEADLINE_MS,
-                };
-                let apply = target.apply(&request);
-                tokio::pin!(apply);
-                let mut renew = tokio::time::interval(RENEW_EVERY);
-                renew.tick().await;
-                loop {
-                    tokio::select! {
-                        outcome = &mut apply => break outcome,
-                        _ = renew.tick() => {
-                            let until = gangplank_store::now_millis() + LEASE_MS;
-                            if let Err(error) = state.store.renew_deploy_lease(&claim.org_id, &claim.app_id, &deploy_id, until).await {
-                                tracing::warn!(%error, deploy = %deploy_id, "renewing a deployment's lease failed");
+                Some(target) => {
+                    let request = DeployRequest {
+                        org_id: claim.org_id.clone(),
+                        app_id: claim.app_id.clone(),
+                        env_id: claim.deploy.env_id.clone(),
+                        deploy_id: deploy_id.clone(),
+                        set_id: claim.deploy.set_id.clone(),
+                        set,
+                        target: config,
+                        attempt: claim.attempt,
+                        deadline_ms: gangplank_store::now_millis() + DEADLINE_MS,
+                        cancel: tokio_util::sync::CancellationToken::new(),
+                    };
+                    let apply = target.apply(&request);
+                    tokio::pin!(apply);
+                    let mut renew = tokio::time::interval(RENEW_EVERY);
+                    renew.tick().await;
+                    loop {
+                        tokio::select! {
+                            outcome = &mut apply => break outcome,
+                            _ = renew.tick() => {
+                                let until = gangplank_store::now_millis() + LEASE_MS;
+                                if let Err(error) = state.store.renew_deploy_lease(&claim.org_id, &claim.app_id, &deploy_id, until).await {
+                                    tracing::warn!(%error, deploy = %deploy_id, "renewing a deployment's lease failed");
+                                }
                             }
                         }
                     }
                 }
-            }
+            },
         },
     };
     let (succeeded, errors) = match outcome {
         DeployOutcome::Succeeded => (true, Vec::new()),
-        DeployOutcome::Failed(errors) => (false, errors),
+        DeployOutcome::Failed(errors) | DeployOutcome::Errored(errors) => (false, errors),
+        DeployOutcome::Cancelled => (false, Vec::new()),
     };
     let errors = errors
         .into_iter()
@@ -143,27 +150,6 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
             tracing::error!(%error, deploy = %deploy_id, "recording a deployment's outcome failed");
         }
     }
-}
-
-/// The set of the deployment this one started from, when that one succeeded: then the target
-/// runs exactly it, and only what differs needs applying.
-async fn previous_set(state: &AppState, claim: &ClaimedDeploy) -> Option<Set> {
-    if claim.deploy.from_id.is_empty() {
-        return None;
-    }
-    let store = &state.store;
-    let from = store
-        .get_deploy(&claim.org_id, &claim.app_id, &claim.deploy.from_id)
-        .await
-        .ok()
-        .flatten()
-        .filter(|d| d.status == "succeeded")?;
-    let content = store
-        .get_set(&claim.org_id, &claim.app_id, &from.set_id)
-        .await
-        .ok()
-        .flatten()?;
-    serde_json::from_str(&content).ok()
 }
 
 fn failed(code: &str, message: String) -> DeployOutcome {

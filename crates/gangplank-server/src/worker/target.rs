@@ -1,12 +1,14 @@
 //! Deploy targets: what applies a set to the world. `none` records only (someone else's system
-//! applies it, told by webhooks); `compose` sends the changed workloads to host agents (see
-//! `compose_target`); GitOps write-back will implement the same trait.
+//! applies it, told by webhooks); `compose` sends every mapped workload to host agents, which
+//! converge on it (see `compose_target`); GitOps write-back will implement the same trait.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use gangplank_core::set::Set;
+use gangplank_core::target::TargetConfig;
+use tokio_util::sync::CancellationToken;
 
 /// What a target is asked to do. Targets must be idempotent: after a crash the same request
 /// (same deployment, same set) may come again, with a higher `attempt`.
@@ -18,13 +20,14 @@ pub struct DeployRequest {
     pub deploy_id: String,
     pub set_id: String,
     pub set: Set,
-    /// The set of the successful deployment this one started from: what the target runs now.
-    pub previous_set: Option<Set>,
-    /// The environment's target configuration (JSON).
-    pub target_config: String,
+    /// The target as it was when the deployment was created (never the environment's current
+    /// one: a deployment resumed after a restart goes where it was started).
+    pub target: TargetConfig,
     pub attempt: i64,
     /// When the deployment must have finished (Unix ms); targets give up then.
     pub deadline_ms: i64,
+    /// Cancelled when the deployment is: targets stop waiting and tell their agents so.
+    pub cancel: CancellationToken,
 }
 
 /// One problem a target reports, usually about one workload.
@@ -51,11 +54,15 @@ impl TargetError {
     }
 }
 
-/// The result of applying a set.
+/// The result of applying a set. *Failed* is the target's answer (unhealthy, refused, a
+/// mapping the set cannot satisfy); *errored* is not getting one (unreachable, out of time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeployOutcome {
     Succeeded,
     Failed(Vec<TargetError>),
+    Errored(Vec<TargetError>),
+    /// The deployment was cancelled while the target worked; what it did is not counted.
+    Cancelled,
 }
 
 /// Applies sets somewhere. May take minutes; reports per-workload errors.
@@ -98,7 +105,8 @@ impl Targets {
         Targets(map)
     }
 
-    pub fn get(&self, name: &str) -> Option<Arc<dyn DeployTarget>> {
-        self.0.get(name).cloned()
+    /// The target that applies `config`.
+    pub fn get(&self, config: &TargetConfig) -> Option<Arc<dyn DeployTarget>> {
+        self.0.get(config.kind()).cloned()
     }
 }
