@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gangplank_api::agent::{AgentDeploy, AgentDeployStatus};
+use gangplank_api::agent::{AgentDeploy, AgentDeployStatus, AgentState, ProjectState};
 use gangplank_core::agent::{
     ContainerState, DeployBody, HealthVerdict, judge_health, override_image, with_image,
 };
@@ -150,6 +150,41 @@ impl Deployer {
         drop(jobs);
         queue.wake.notify_one();
         Ok(Submitted::Queued(record, rx))
+    }
+
+    /// What every project runs, with each service's last agent deployment.
+    pub async fn observe_all(&self) -> Result<AgentState, crate::observe::ObserveError> {
+        let observed_at = now_text();
+        let mut projects = Vec::new();
+        for queue in &self.queues {
+            let mut services = crate::observe::observe(&self.docker, &queue.project).await?;
+            for service in &mut services {
+                if let Some((id, outcome)) = self.last_for(&queue.project.name, &service.service) {
+                    service.last_deploy_id = Some(id);
+                    service.last_outcome = Some(outcome);
+                }
+            }
+            projects.push(ProjectState {
+                name: queue.project.name.clone(),
+                services,
+            });
+        }
+        Ok(AgentState {
+            projects,
+            observed_at,
+        })
+    }
+
+    /// The newest record of `service` in `project` (the records are kept in arrival order).
+    pub fn last_for(&self, project: &str, service: &str) -> Option<(String, AgentDeployStatus)> {
+        let records = lock(&self.records);
+        records.order.iter().rev().find_map(|id| {
+            records
+                .by_id
+                .get(id)
+                .filter(|r| r.project == project && r.service == service)
+                .map(|r| (r.id.clone(), r.status))
+        })
     }
 
     fn queue_for(&self, body: &DeployBody) -> Result<&Arc<Queue>, SubmitError> {

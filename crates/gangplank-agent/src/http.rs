@@ -34,6 +34,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/deploy", any(deploy))
         .route("/logout", post(logout).fallback(method_not_allowed))
         .route("/deploys/{id}", get(status).fallback(method_not_allowed))
+        .route("/state", get(state).fallback(method_not_allowed))
         .fallback(not_found)
         .with_state(agent)
 }
@@ -225,6 +226,31 @@ async fn status(
             StatusCode::NOT_FOUND,
             "not_found",
             &format!("no deployment {id} on this agent"),
+        ),
+    }
+}
+
+/// What every project runs now, observed from the engine (signed like `GET /deploys/{id}`).
+async fn state(State(agent): State<Arc<Agent>>, headers: HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(reason) = agent.verifier.verify(authorization, false).await {
+        tracing::warn!(%reason, "state request refused");
+        return refuse(
+            true,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unauthorized",
+        );
+    }
+    match agent.deployer.observe_all().await {
+        Ok(state) => axum::Json(state).into_response(),
+        Err(error) => refuse(
+            true,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "engine_unavailable",
+            &error.to_string(),
         ),
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The pieces: `config` (file and environment), `auth` (keys, claims, replay), `http` (the
 //! endpoints), `deploy` (the per-project queue and the pull → up → health → rollback steps),
-//! `project` (the user's compose files and the agent's override file), `docker` (running the
-//! CLIs) and `credentials` (logging in again when a pull is refused).
+//! `project` (the user's compose files and the agent's override file), `observe` (what the
+//! engine runs), `docker` (running the CLIs) and `credentials` (logging in again when a pull is
+//! refused).
 
 mod auth;
 pub mod config;
@@ -12,6 +13,7 @@ mod credentials;
 mod deploy;
 mod docker;
 mod http;
+mod observe;
 mod project;
 
 use std::future::Future;
