@@ -134,6 +134,19 @@ pub struct ServiceState {
     pub last_outcome: Option<AgentDeployStatus>,
 }
 
+impl ServiceState {
+    /// The view the in-sync rule (`gangplank_core::agent::check_runs`) judges.
+    pub fn observed(&self) -> gangplank_core::agent::ObservedService<'_> {
+        gangplank_core::agent::ObservedService {
+            pinned: self.pinned_image.as_deref(),
+            running_image: self.running_image.as_deref(),
+            running_digests: &self.running_digests,
+            state: &self.state,
+            health: &self.health,
+        }
+    }
+}
+
 /// An environment's deploy target: `none` (record only) or `compose` (host agents).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EnvTarget {
