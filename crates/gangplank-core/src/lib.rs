@@ -8,6 +8,7 @@ pub mod agent;
 pub mod artefact;
 pub mod automation;
 pub mod delta;
+pub mod deploy;
 pub mod id;
 pub mod image;
 pub mod json_patch;

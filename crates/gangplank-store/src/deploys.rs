@@ -3,9 +3,17 @@
 //! A deployment is created `pending` together with its queue row, in one transaction that also
 //! moves the environment's `from_deploy`/`last_deploy` and its image index. A worker claims the
 //! row with a lease, marks the deployment `in progress`, and finishes it; a lapsed lease (a
-//! crash) lets the next claim resume it, and too many lapses fail it with a reason.
+//! crash) lets the next claim resume it, and too many lapses fail it with a reason. Every
+//! status change is decided by `gangplank_core::deploy` (the claim policy, the transitions,
+//! one active deployment per environment, rollback detection); this module persists it, and
+//! changes a status only from the one it read, so a late finish cannot overwrite a cancel.
 
+use gangplank_core::deploy::{
+    ClaimDecision, ClaimFacts, DeployEvent, DeployStatus, Finish, admit_deploy, decide_claim,
+    is_rollback,
+};
 use gangplank_core::page::{Page, PageRequest};
+use gangplank_core::target::TargetConfig;
 
 use crate::conn::Conn;
 use crate::page::{Keyed, after_ascending, after_descending, into_page};
@@ -27,6 +35,9 @@ pub struct DeployRow {
     pub created_at: i64,
     pub created_by: String,
     pub triggered_by: String,
+    /// For a failed deployment: `failed` (the target said no) or `errored` (no answer in
+    /// time); empty otherwise.
+    pub failure: String,
 }
 row_struct!(DeployRow {
     id,
@@ -39,7 +50,8 @@ row_struct!(DeployRow {
     status_changed_at,
     created_at,
     created_by,
-    triggered_by
+    triggered_by,
+    failure
 });
 
 /// One error a deployment reported.
@@ -114,16 +126,18 @@ pub struct ClaimedDeploy {
     pub org_id: String,
     pub app_id: String,
     pub deploy: DeployRow,
-    pub target: String,
-    /// The target's configuration (JSON), e.g. a compose environment's agents.
-    pub target_config: String,
+    /// The target the deployment was created with (for deployments older than captured
+    /// targets, the environment's current one), or why it cannot be read.
+    pub target: Result<TargetConfig, String>,
+    /// When the deployment must have finished (Unix ms), set on its first claim.
+    pub deadline_at: i64,
     pub set_content: String,
     /// 1 on the first claim; more after a crash interrupted earlier attempts.
     pub attempt: i64,
 }
 
 const DEPLOY_COLUMNS: &str = "SELECT seq AS page_n, '' AS page_s, id, env_id, from_id, delta_id, set_id, comment, status, \
-     status_changed_at, created_at, created_by, triggered_by FROM deploys";
+     status_changed_at, created_at, created_by, triggered_by, failure FROM deploys";
 const DELTA_COLUMNS: &str = "SELECT seq AS page_n, '' AS page_s, id, env_id, name, archived, content, contributers, created_at, \
      created_by, last_modified_at FROM deltas";
 
@@ -441,7 +455,7 @@ impl Store {
                 .ok_or_else(|| {
                     StoreError::NotFound(format!("no environment {env_id} in app {app_id}"))
                 })?;
-                let rollback = target.env_id == env_id && target.id != last;
+                let rollback = is_rollback(&env_id, &target.env_id, &target.id, &last);
                 // Keep `env_images` equal to the repositories of the new base set.
                 let content = set_by_id(conn, &org_id, &app_id, &target.set_id).await?;
                 let set: gangplank_core::set::Set = content
@@ -500,8 +514,9 @@ impl Store {
     }
 
     /// Claims the oldest runnable deployment: queued, or whose earlier claim lapsed. Marks it
-    /// `in progress` (queuing `deployment.started` deliveries) on its first claim. A deployment
-    /// whose claims lapsed `max_attempts` times is failed with a reason instead.
+    /// `in progress` (queuing `deployment.started` deliveries) and sets its deadline on its
+    /// first claim. A deployment whose claims lapsed `max_attempts` times, or whose deadline
+    /// passed, is failed (errored) with a reason instead.
     pub async fn claim_deploys(
         &self,
         now: i64,
@@ -525,41 +540,102 @@ impl Store {
     }
 
     /// Finishes a claimed deployment: its status, its errors, the queue row, and the
-    /// `deployment.finished` deliveries, in one transaction.
+    /// `deployment.finished` deliveries, in one transaction. Only an `in progress` deployment
+    /// changes: `false` when it had ended meanwhile (cancelled), and then nothing is recorded.
     pub async fn finish_deploy(
         &self,
         org_id: &str,
         app_id: &str,
         deploy_id: &str,
-        succeeded: bool,
+        finish: Finish,
         errors: Vec<DeployErrorRow>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (org_id, app_id, deploy_id) =
             (org_id.to_owned(), app_id.to_owned(), deploy_id.to_owned());
         let now = crate::now_millis();
-        let status = if succeeded { "succeeded" } else { "failed" };
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                finish(conn, &org_id, &app_id, &deploy_id, status, &errors, now).await
+                let ended = end(
+                    conn,
+                    &org_id,
+                    &app_id,
+                    &deploy_id,
+                    DeployStatus::InProgress,
+                    DeployEvent::Finished(finish),
+                    &errors,
+                    now,
+                )
+                .await?;
+                Ok(ended.is_some())
             })
         }))
         .await
     }
 
-    /// Extends the claim on a running deployment to `until`.
+    /// Cancels a pending or in-progress deployment of environment `env_id` at once: status
+    /// `cancelled`, queue row removed, `deployment.finished` queued, in one transaction.
+    /// Returns the deployment and the status it had. `NotFound` for an unknown deployment,
+    /// `Conflict` for one that already ended.
+    pub async fn cancel_deploy(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        env_id: &str,
+        deploy_id: &str,
+    ) -> Result<(DeployRow, DeployStatus), StoreError> {
+        let args = [org_id, app_id, env_id, deploy_id].map(str::to_owned);
+        let now = crate::now_millis();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let [org_id, app_id, env_id, deploy_id] = &args;
+                let deploy = deploy_by_id(conn, org_id, app_id, deploy_id)
+                    .await?
+                    .filter(|d| &d.env_id == env_id)
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!(
+                            "no deployment {deploy_id} in environment {env_id}"
+                        ))
+                    })?;
+                let from = stored_status(&deploy)?;
+                from.next(DeployEvent::Cancel)
+                    .map_err(|e| StoreError::Conflict(format!("deployment {deploy_id}: {e}")))?;
+                let ended = end(
+                    conn,
+                    org_id,
+                    app_id,
+                    deploy_id,
+                    from,
+                    DeployEvent::Cancel,
+                    &[],
+                    now,
+                )
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Conflict(format!("deployment {deploy_id} changed meanwhile"))
+                })?;
+                Ok((ended, from))
+            })
+        }))
+        .await
+    }
+
+    /// Extends the claim on a running deployment to `until`. `false` when the deployment no
+    /// longer runs (cancelled, or ended elsewhere): its worker should stop.
     pub async fn renew_deploy_lease(
         &self,
         org_id: &str,
         app_id: &str,
         deploy_id: &str,
         until: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (org_id, app_id, deploy_id) =
             (org_id.to_owned(), app_id.to_owned(), deploy_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                query(
-                    "UPDATE deploy_jobs SET lease_until = $4 WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3"
+                let renewed = query(
+                    "UPDATE deploy_jobs SET lease_until = $4 WHERE org_id = $1 AND app_id = $2 \
+                     AND deploy_id = $3 AND EXISTS (SELECT 1 FROM deploys d WHERE d.org_id = $1 \
+                     AND d.app_id = $2 AND d.id = $3 AND d.status = 'in progress')",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
@@ -567,7 +643,7 @@ impl Store {
                 .bind(until)
                 .execute(conn)
                 .await?;
-                Ok(())
+                Ok(renewed > 0)
             })
         }))
         .await
@@ -684,15 +760,16 @@ pub(crate) async fn insert_deploy(
     new: &NewDeploy,
     now: i64,
 ) -> Result<DeployRow, StoreError> {
-    let (from, active) = query(
+    let (from, active, target_kind, target_config) = query(
         "SELECT e.from_deploy_id, (SELECT d.id FROM deploys d WHERE d.org_id = e.org_id \
-           AND d.app_id = e.app_id AND d.env_id = e.id AND d.status IN ('pending', 'in progress') LIMIT 1) \
+           AND d.app_id = e.app_id AND d.env_id = e.id AND d.status IN ('pending', 'in progress') LIMIT 1), \
+           e.deploy_target, e.target_config \
          FROM envs e WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3"
     )
     .bind(&new.org_id)
     .bind(&new.app_id)
     .bind(&new.env_id)
-    .fetch_optional::<(String, Option<String>)>(conn)
+    .fetch_optional::<(String, Option<String>, String, String)>(conn)
     .await?
     .ok_or_else(|| {
         StoreError::NotFound(format!(
@@ -700,18 +777,14 @@ pub(crate) async fn insert_deploy(
             new.env_id, new.app_id
         ))
     })?;
-    if from != new.expected_from_id {
-        return Err(StoreError::Conflict(format!(
-            "environment {} changed while the deployment was prepared; try again",
-            new.env_id
-        )));
-    }
-    if let Some(active) = active {
-        return Err(StoreError::Conflict(format!(
-            "deployment {active} is already active in environment {}",
-            new.env_id
-        )));
-    }
+    admit_deploy(&new.env_id, &new.expected_from_id, &from, active.as_deref())
+        .map_err(|refusal| StoreError::Conflict(refusal.to_string()))?;
+    // The deployment captures its environment's target now: a restart resumes it against
+    // this, never against a target changed since. An unreadable one is left empty, so the
+    // claim reports why (from the environment's row).
+    let target = TargetConfig::from_stored(&target_kind, &target_config)
+        .map(|t| t.to_stored())
+        .unwrap_or_default();
     if let Some(delta) = &new.new_delta {
         insert_delta(conn, &new.org_id, &new.app_id, delta).await?;
     }
@@ -726,8 +799,8 @@ pub(crate) async fn insert_deploy(
     .await?;
     query(
         "INSERT INTO deploys (org_id, app_id, env_id, id, from_id, delta_id, set_id, comment, \
-         status, status_changed_at, created_at, created_by, triggered_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $10, $11)",
+         status, status_changed_at, created_at, created_by, triggered_by, target) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $10, $11, $12)",
     )
     .bind(&new.org_id)
     .bind(&new.app_id)
@@ -740,6 +813,7 @@ pub(crate) async fn insert_deploy(
     .bind(now)
     .bind(&new.created_by)
     .bind(&new.triggered_by)
+    .bind(&target)
     .execute(conn)
     .await?;
     query(
@@ -769,47 +843,81 @@ pub(crate) async fn insert_deploy(
         delta_id: new.delta_id.clone(),
         set_id: new.set_id.clone(),
         comment: new.comment.clone(),
-        status: "pending".to_owned(),
+        status: DeployStatus::Pending.as_str().to_owned(),
         status_changed_at: now,
         created_at: now,
         created_by: new.created_by.clone(),
         triggered_by: new.triggered_by.clone(),
+        failure: String::new(),
     })
 }
 
-async fn set_status(
+/// A deployment's stored status, read as the state machine's.
+fn stored_status(deploy: &DeployRow) -> Result<DeployStatus, StoreError> {
+    DeployStatus::parse(&deploy.status).ok_or_else(|| {
+        StoreError::Database(format!(
+            "deployment {} has an unknown status {:?}",
+            deploy.id, deploy.status
+        ))
+    })
+}
+
+/// Moves a deployment from `from` to where `event` leads (as core decides), only if it is
+/// still `from`; returns the changed row, or `None` when it had moved meanwhile.
+async fn transition(
     conn: &mut Conn<'_>,
     org_id: &str,
     app_id: &str,
     id: &str,
-    status: &str,
+    from: DeployStatus,
+    event: DeployEvent,
     now: i64,
-) -> Result<DeployRow, StoreError> {
-    let sql = "UPDATE deploys SET status = $4, status_changed_at = $5 \
-               WHERE org_id = $1 AND app_id = $2 AND id = $3 \
+) -> Result<Option<DeployRow>, StoreError> {
+    let to = from
+        .next(event)
+        .map_err(|e| StoreError::Conflict(format!("deployment {id}: {e}")))?;
+    let failure = event.failure().map_or("", |f| f.as_str());
+    let sql = "UPDATE deploys SET status = $5, status_changed_at = $6, failure = $7 \
+               WHERE org_id = $1 AND app_id = $2 AND id = $3 AND status = $4 \
                RETURNING id, env_id, from_id, delta_id, set_id, comment, status, \
-               status_changed_at, created_at, created_by, triggered_by";
+               status_changed_at, created_at, created_by, triggered_by, failure";
     query(sql)
         .bind(org_id)
         .bind(app_id)
         .bind(id)
-        .bind(status)
+        .bind(from.as_str())
+        .bind(to.as_str())
         .bind(now)
+        .bind(failure)
         .fetch_optional::<DeployRow>(conn)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no deployment {id}")))
+        .await
 }
 
-async fn finish(
+/// Ends a deployment that is `from` by `event` (finished, cancelled, deadline, interrupted):
+/// its status and failure kind, its errors, the queue row, and the `deployment.finished`
+/// deliveries. `None` (and nothing written but the queue row's removal) when it was no
+/// longer `from`.
+#[allow(clippy::too_many_arguments)]
+async fn end(
     conn: &mut Conn<'_>,
     org_id: &str,
     app_id: &str,
     deploy_id: &str,
-    status: &str,
+    from: DeployStatus,
+    event: DeployEvent,
     errors: &[DeployErrorRow],
     now: i64,
-) -> Result<(), StoreError> {
-    let deploy = set_status(conn, org_id, app_id, deploy_id, status, now).await?;
+) -> Result<Option<DeployRow>, StoreError> {
+    let changed = transition(conn, org_id, app_id, deploy_id, from, event, now).await?;
+    query("DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3")
+        .bind(org_id)
+        .bind(app_id)
+        .bind(deploy_id)
+        .execute(conn)
+        .await?;
+    let Some(deploy) = changed else {
+        return Ok(None);
+    };
     for (n, error) in errors.iter().enumerate() {
         query(
             "INSERT INTO deploy_errors (org_id, app_id, deploy_id, n, scope, object_id, code, summary, message) \
@@ -827,22 +935,46 @@ async fn finish(
         .execute(conn)
         .await?;
     }
-    query("DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3")
-        .bind(org_id)
-        .bind(app_id)
-        .bind(deploy_id)
-        .execute(conn)
-        .await?;
     enqueue_event(
         conn,
         &deploy_event(org_id, app_id, &deploy, "finished", now),
         now,
     )
     .await?;
-    Ok(())
+    Ok(Some(deploy))
 }
 
-/// Claims the oldest runnable deployment (see [`Store::claim_deploys`]).
+/// The target a deployment runs against: the one it captured, or for a deployment created
+/// before targets were captured, its environment's current one.
+async fn claimed_target(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    deploy_id: &str,
+    env_id: &str,
+) -> Result<Result<TargetConfig, String>, StoreError> {
+    let captured = query("SELECT target FROM deploys WHERE org_id = $1 AND app_id = $2 AND id = $3")
+        .bind(org_id)
+        .bind(app_id)
+        .bind(deploy_id)
+        .fetch_one::<String>(conn)
+        .await?;
+    if !captured.is_empty() {
+        return Ok(TargetConfig::from_stored("", &captured));
+    }
+    let (kind, config) = query(
+        "SELECT deploy_target, target_config FROM envs WHERE org_id = $1 AND app_id = $2 AND id = $3",
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(env_id)
+    .fetch_one::<(String, String)>(conn)
+    .await?;
+    Ok(TargetConfig::from_stored(&kind, &config))
+}
+
+/// Claims the oldest runnable deployment (see [`Store::claim_deploys`]); what happens to it is
+/// `gangplank_core::deploy::decide_claim`'s decision.
 async fn claim_one(
     conn: &mut Conn<'_>,
     now: i64,
@@ -865,23 +997,72 @@ async fn claim_one(
         let mut deploy = deploy_by_id(conn, &org_id, &app_id, &deploy_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(deploy_id.clone()))?;
-        if attempt > max_attempts {
-            let reason = format!(
-                "the deployment was interrupted {} times (server restarts or crashes) and was not retried again",
-                attempt - 1
-            );
-            let error = DeployErrorRow {
-                scope: "deployment".to_owned(),
-                object_id: deploy_id.clone(),
-                code: "GP-INTERRUPTED".to_owned(),
-                summary: "interrupted".to_owned(),
-                message: reason,
-            };
-            finish(conn, &org_id, &app_id, &deploy_id, "failed", &[error], now).await?;
-            continue;
-        }
-        if deploy.status == "pending" {
-            deploy = set_status(conn, &org_id, &app_id, &deploy_id, "in progress", now).await?;
+        let status = stored_status(&deploy)?;
+        let deadline_at = query(
+            "SELECT deadline_at FROM deploys WHERE org_id = $1 AND app_id = $2 AND id = $3",
+        )
+        .bind(&org_id)
+        .bind(&app_id)
+        .bind(&deploy_id)
+        .fetch_one::<i64>(conn)
+        .await?;
+        let target = claimed_target(conn, &org_id, &app_id, &deploy_id, &deploy.env_id).await?;
+        let timeout_ms = target
+            .as_ref()
+            .map_or(TargetConfig::None.timeout_ms(), TargetConfig::timeout_ms);
+        let facts = ClaimFacts {
+            status,
+            attempt,
+            max_attempts,
+            now,
+            deadline_at,
+            timeout_ms,
+        };
+        let (deadline_at, started) = match decide_claim(facts) {
+            ClaimDecision::Drop => {
+                query("DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3")
+                    .bind(&org_id)
+                    .bind(&app_id)
+                    .bind(&deploy_id)
+                    .execute(conn)
+                    .await?;
+                continue;
+            }
+            ClaimDecision::Fail {
+                event,
+                code,
+                reason,
+            } => {
+                let error = DeployErrorRow {
+                    scope: "deployment".to_owned(),
+                    object_id: deploy_id.clone(),
+                    code: code.to_owned(),
+                    summary: reason.clone(),
+                    message: reason,
+                };
+                end(
+                    conn, &org_id, &app_id, &deploy_id, status, event, &[error], now,
+                )
+                .await?;
+                continue;
+            }
+            ClaimDecision::Run {
+                deadline_at,
+                started,
+            } => (deadline_at, started),
+        };
+        if started {
+            deploy = transition(
+                conn,
+                &org_id,
+                &app_id,
+                &deploy_id,
+                status,
+                DeployEvent::Claimed,
+                now,
+            )
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("deployment {deploy_id} moved")))?;
             enqueue_event(
                 conn,
                 &deploy_event(&org_id, &app_id, &deploy, "started", now),
@@ -889,24 +1070,23 @@ async fn claim_one(
             )
             .await?;
         }
-        let (target, target_config, set_content) = query(
-            "SELECT e.deploy_target, e.target_config, s.content FROM envs e LEFT JOIN sets s \
-             ON s.org_id = e.org_id AND s.app_id = e.app_id AND s.id = $4 \
-             WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3",
-        )
-        .bind(&org_id)
-        .bind(&app_id)
-        .bind(&deploy.env_id)
-        .bind(&deploy.set_id)
-        .fetch_one::<(String, String, Option<String>)>(conn)
-        .await?;
-        let set_content = set_content.unwrap_or_default();
+        // Set once, on the first claim: a resumed deployment keeps its deadline.
+        query("UPDATE deploys SET deadline_at = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3")
+            .bind(&org_id)
+            .bind(&app_id)
+            .bind(&deploy_id)
+            .bind(deadline_at)
+            .execute(conn)
+            .await?;
+        let set_content = set_by_id(conn, &org_id, &app_id, &deploy.set_id)
+            .await?
+            .unwrap_or_default();
         return Ok(Some(ClaimedDeploy {
             org_id,
             app_id,
             deploy,
             target,
-            target_config,
+            deadline_at,
             set_content,
             attempt,
         }));

@@ -104,7 +104,13 @@ async fn queue_depths_count_the_deployment_until_it_finishes() {
         "running still counts"
     );
     store
-        .finish_deploy("acme", "shop", "d1", true, Vec::new())
+        .finish_deploy(
+            "acme",
+            "shop",
+            "d1",
+            gangplank_core::deploy::Finish::Succeeded,
+            Vec::new(),
+        )
         .await
         .unwrap();
     assert_eq!(store.queue_depths().await.unwrap().deploy_jobs, 0);
