@@ -37,9 +37,14 @@ pub struct Deployment {
     /// The set the environment has after this deployment.
     pub set_id: String,
     pub comment: String,
-    /// `pending`, `in progress`, `succeeded` or `failed`.
+    /// `pending`, `in progress`, `succeeded`, `failed` or `cancelled`.
     #[schema(value_type = crate::vocabulary::DeploymentStatus)]
     pub status: String,
+    /// Gangplank's addition, for a failed deployment: `failed` (the target said no: unhealthy,
+    /// refused) or `errored` (no answer in time: unreachable, past its deadline, interrupted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::vocabulary::DeploymentFailure>)]
+    pub failure: Option<String>,
     pub status_changed_at: String,
     pub created_at: String,
     pub created_by: String,

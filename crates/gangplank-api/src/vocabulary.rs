@@ -55,6 +55,16 @@ pub enum DeploymentStatus {
     Succeeded,
     #[serde(rename = "failed")]
     Failed,
+    #[serde(rename = "cancelled")]
+    Cancelled,
+}
+
+/// Why a deployment failed: the target said no, or gave no answer in time.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentFailure {
+    Failed,
+    Errored,
 }
 
 /// How a registry is reached.

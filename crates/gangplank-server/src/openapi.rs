@@ -249,6 +249,11 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
         "/orgs/{org}/artefacts/{id}/versions/{version}",
         "patchArtefactVersion",
     ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/envs/{env}/deploys/{deploy}/cancel",
+        "cancelDeployment",
+    ),
 ];
 
 /// The operations whose caller-chosen id or name can clash with an existing one (409). Others

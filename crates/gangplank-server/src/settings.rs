@@ -45,6 +45,22 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     pub metrics: MetricsSettings,
     pub http: HttpSettings,
+    pub deploy: DeploySettings,
+}
+
+/// `[deploy]`: the deployment queue's leases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeploySettings {
+    /// How long a replica's claim on a running deployment lasts without renewal (renewed every
+    /// quarter of it): after a crash, another replica resumes the deployment this much later.
+    pub lease_seconds: u64,
+}
+
+impl Default for DeploySettings {
+    fn default() -> Self {
+        DeploySettings { lease_seconds: 120 }
+    }
 }
 
 /// `[metrics]`.
@@ -153,12 +169,13 @@ impl Default for Settings {
             webhook: WebhookSettings::default(),
             metrics: MetricsSettings::default(),
             http: HttpSettings::default(),
+            deploy: DeploySettings::default(),
         }
     }
 }
 
 /// The environment variables read, and what they set.
-pub const ENV_VARS: [&str; 17] = [
+pub const ENV_VARS: [&str; 18] = [
     "GANGPLANK_LISTEN",
     "GANGPLANK_DATA_DIR",
     "GANGPLANK_DATABASE_URL",
@@ -176,6 +193,7 @@ pub const ENV_VARS: [&str; 17] = [
     "GANGPLANK_HTTP_BODY_TIMEOUT",
     "GANGPLANK_HTTP_IDLE_TIMEOUT",
     "GANGPLANK_HTTP_MAX_CONNECTIONS",
+    "GANGPLANK_DEPLOY_LEASE_SECONDS",
 ];
 
 /// The shortest bootstrap token accepted, so a guessable one is refused at start.
@@ -251,6 +269,11 @@ impl Settings {
                         format!("{name}={value:?} is not a number of connections")
                     })?;
                 }
+                "GANGPLANK_DEPLOY_LEASE_SECONDS" => {
+                    settings.deploy.lease_seconds = value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} is not a number of seconds"))?;
+                }
                 _ => unreachable!("every name in ENV_VARS is handled"),
             }
         }
@@ -285,6 +308,9 @@ impl Settings {
         if !(1..=1_000_000).contains(&self.http.max_connections) {
             bail!("http.max_connections must be 1 to 1000000");
         }
+        if !(2..=86_400).contains(&self.deploy.lease_seconds) {
+            bail!("deploy.lease_seconds must be 2 to 86400");
+        }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
         }
@@ -311,7 +337,7 @@ impl Settings {
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n\n[http]\nheader_timeout = {}\nbody_timeout = {}\nidle_timeout = {}\nmax_connections = {}\n",
+            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n\n[http]\nheader_timeout = {}\nbody_timeout = {}\nidle_timeout = {}\nmax_connections = {}\n\n[deploy]\nlease_seconds = {}\n",
             toml_string(&self.listen),
             toml_string(&self.data_dir.display().to_string()),
             toml_string(&redact_url_password(&self.database_url())),
@@ -336,6 +362,7 @@ impl Settings {
             toml_string(&humantime::format_duration(self.http.body_timeout).to_string()),
             toml_string(&humantime::format_duration(self.http.idle_timeout).to_string()),
             self.http.max_connections,
+            self.deploy.lease_seconds,
         )
     }
 }

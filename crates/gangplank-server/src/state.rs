@@ -28,6 +28,10 @@ pub struct AppState {
     /// The server's signing keys (requests to agents; public half at `/.well-known/jwks.json`).
     pub keys: Arc<crate::signing::ServerKeys>,
     pub debounce_ms: i64,
+    /// How long a claim on a running deployment lasts without renewal (ms).
+    pub deploy_lease_ms: i64,
+    /// The deployments this process runs, so a cancel can stop them.
+    pub running: Arc<crate::worker::deployer::Running>,
     pub webhook: Arc<WebhookSettings>,
     /// Built on first use: its TLS roots cost memory a server without webhooks never needs.
     webhook_client: Arc<OnceLock<reqwest::Client>>,
@@ -59,6 +63,9 @@ impl AppState {
             keys,
             debounce_ms: i64::try_from(settings.automation.debounce.as_millis())
                 .unwrap_or(i64::MAX),
+            deploy_lease_ms: i64::try_from(settings.deploy.lease_seconds.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            running: Arc::default(),
             webhook: Arc::new(settings.webhook.clone()),
             webhook_client: Arc::default(),
             ecr_tokens: Arc::default(),

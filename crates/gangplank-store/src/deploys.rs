@@ -588,32 +588,39 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let [org_id, app_id, env_id, deploy_id] = &args;
-                let deploy = deploy_by_id(conn, org_id, app_id, deploy_id)
-                    .await?
-                    .filter(|d| &d.env_id == env_id)
-                    .ok_or_else(|| {
-                        StoreError::NotFound(format!(
-                            "no deployment {deploy_id} in environment {env_id}"
-                        ))
+                // A worker may claim it between the read and the update (PostgreSQL, another
+                // replica): read again. Statuses only move forward, so this ends quickly.
+                for _ in 0..4 {
+                    let deploy = deploy_by_id(conn, org_id, app_id, deploy_id)
+                        .await?
+                        .filter(|d| &d.env_id == env_id)
+                        .ok_or_else(|| {
+                            StoreError::NotFound(format!(
+                                "no deployment {deploy_id} in environment {env_id}"
+                            ))
+                        })?;
+                    let from = stored_status(&deploy)?;
+                    from.next(DeployEvent::Cancel).map_err(|e| {
+                        StoreError::Conflict(format!("deployment {deploy_id}: {e}"))
                     })?;
-                let from = stored_status(&deploy)?;
-                from.next(DeployEvent::Cancel)
-                    .map_err(|e| StoreError::Conflict(format!("deployment {deploy_id}: {e}")))?;
-                let ended = end(
-                    conn,
-                    org_id,
-                    app_id,
-                    deploy_id,
-                    from,
-                    DeployEvent::Cancel,
-                    &[],
-                    now,
-                )
-                .await?
-                .ok_or_else(|| {
-                    StoreError::Conflict(format!("deployment {deploy_id} changed meanwhile"))
-                })?;
-                Ok((ended, from))
+                    let ended = end(
+                        conn,
+                        org_id,
+                        app_id,
+                        deploy_id,
+                        from,
+                        DeployEvent::Cancel,
+                        &[],
+                        now,
+                    )
+                    .await?;
+                    if let Some(ended) = ended {
+                        return Ok((ended, from));
+                    }
+                }
+                Err(StoreError::Conflict(format!(
+                    "deployment {deploy_id} kept changing; try again"
+                )))
             })
         }))
         .await
@@ -953,12 +960,13 @@ async fn claimed_target(
     deploy_id: &str,
     env_id: &str,
 ) -> Result<Result<TargetConfig, String>, StoreError> {
-    let captured = query("SELECT target FROM deploys WHERE org_id = $1 AND app_id = $2 AND id = $3")
-        .bind(org_id)
-        .bind(app_id)
-        .bind(deploy_id)
-        .fetch_one::<String>(conn)
-        .await?;
+    let captured =
+        query("SELECT target FROM deploys WHERE org_id = $1 AND app_id = $2 AND id = $3")
+            .bind(org_id)
+            .bind(app_id)
+            .bind(deploy_id)
+            .fetch_one::<String>(conn)
+            .await?;
     if !captured.is_empty() {
         return Ok(TargetConfig::from_stored("", &captured));
     }
@@ -983,9 +991,11 @@ async fn claim_one(
 ) -> Result<Option<ClaimedDeploy>, StoreError> {
     loop {
         let job = query(
+            // The outer `lease_until` check is re-evaluated on PostgreSQL when another replica
+            // claimed the same row meanwhile, so only one of them gets it.
             "UPDATE deploy_jobs SET lease_until = $2, attempts = attempts + 1 WHERE seq = \
              (SELECT seq FROM deploy_jobs WHERE lease_until <= $1 ORDER BY seq LIMIT 1) \
-             RETURNING org_id, app_id, deploy_id, attempts",
+             AND lease_until <= $1 RETURNING org_id, app_id, deploy_id, attempts",
         )
         .bind(now)
         .bind(now + lease_ms)
@@ -998,14 +1008,13 @@ async fn claim_one(
             .await?
             .ok_or_else(|| StoreError::NotFound(deploy_id.clone()))?;
         let status = stored_status(&deploy)?;
-        let deadline_at = query(
-            "SELECT deadline_at FROM deploys WHERE org_id = $1 AND app_id = $2 AND id = $3",
-        )
-        .bind(&org_id)
-        .bind(&app_id)
-        .bind(&deploy_id)
-        .fetch_one::<i64>(conn)
-        .await?;
+        let deadline_at =
+            query("SELECT deadline_at FROM deploys WHERE org_id = $1 AND app_id = $2 AND id = $3")
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&deploy_id)
+                .fetch_one::<i64>(conn)
+                .await?;
         let target = claimed_target(conn, &org_id, &app_id, &deploy_id, &deploy.env_id).await?;
         let timeout_ms = target
             .as_ref()
@@ -1020,12 +1029,14 @@ async fn claim_one(
         };
         let (deadline_at, started) = match decide_claim(facts) {
             ClaimDecision::Drop => {
-                query("DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3")
-                    .bind(&org_id)
-                    .bind(&app_id)
-                    .bind(&deploy_id)
-                    .execute(conn)
-                    .await?;
+                query(
+                    "DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3",
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&deploy_id)
+                .execute(conn)
+                .await?;
                 continue;
             }
             ClaimDecision::Fail {
@@ -1041,7 +1052,14 @@ async fn claim_one(
                     message: reason,
                 };
                 end(
-                    conn, &org_id, &app_id, &deploy_id, status, event, &[error], now,
+                    conn,
+                    &org_id,
+                    &app_id,
+                    &deploy_id,
+                    status,
+                    event,
+                    &[error],
+                    now,
                 )
                 .await?;
                 continue;
@@ -1052,7 +1070,7 @@ async fn claim_one(
             } => (deadline_at, started),
         };
         if started {
-            deploy = transition(
+            let Some(moved) = transition(
                 conn,
                 &org_id,
                 &app_id,
@@ -1062,7 +1080,11 @@ async fn claim_one(
                 now,
             )
             .await?
-            .ok_or_else(|| StoreError::Conflict(format!("deployment {deploy_id} moved")))?;
+            else {
+                // Cancelled meanwhile (by another replica): nothing to run.
+                continue;
+            };
+            deploy = moved;
             enqueue_event(
                 conn,
                 &deploy_event(&org_id, &app_id, &deploy, "started", now),

@@ -9,8 +9,10 @@ use gangplank_core::page::PageRequest;
 use gangplank_core::target::TargetConfig;
 use gangplank_store::{DeployErrorRow, NewApp, NewDeploy, NewEnv, Store, StoreError};
 
-const COMPOSE_A: &str = r#"{"agents":[{"url":"http://a:1","services":{"web":"web"}}],"timeout_seconds":5}"#;
-const COMPOSE_B: &str = r#"{"agents":[{"url":"http://b:2","services":{"web":"web"}}],"timeout_seconds":60}"#;
+const COMPOSE_A: &str =
+    r#"{"agents":[{"url":"http://a:1","services":{"web":"web"}}],"timeout_seconds":5}"#;
+const COMPOSE_B: &str =
+    r#"{"agents":[{"url":"http://b:2","services":{"web":"web"}}],"timeout_seconds":60}"#;
 
 async fn store_with_env() -> (tempfile::TempDir, Store) {
     let (dir, store, _url) = support::bootstrapped_store().await;
@@ -92,7 +94,12 @@ async fn a_deployment_keeps_the_target_and_deadline_it_started_with() {
         ("failed".to_owned(), "errored".to_owned())
     );
     let errors = store
-        .deploy_errors("acme", "shop", "d1", &PageRequest::parse("errors", None, None).unwrap())
+        .deploy_errors(
+            "acme",
+            "shop",
+            "d1",
+            &PageRequest::parse("errors", None, None).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(errors.items[0].code, "GP-DEADLINE", "{errors:?}");
@@ -109,8 +116,14 @@ async fn cancel_pending_and_in_progress_deployments() {
         Err(StoreError::Conflict(_))
     ));
     // Pending: cancelled at once, its queue row gone.
-    let (row, was) = store.cancel_deploy("acme", "shop", "dev", "d1").await.unwrap();
-    assert_eq!((row.status.as_str(), was.as_str()), ("cancelled", "pending"));
+    let (row, was) = store
+        .cancel_deploy("acme", "shop", "dev", "d1")
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.status.as_str(), was.as_str()),
+        ("cancelled", "pending")
+    );
     assert_eq!(store.next_deploy_due().await.unwrap(), None);
     assert!(
         store
@@ -144,7 +157,10 @@ async fn cancel_pending_and_in_progress_deployments() {
             .await
             .unwrap()
     );
-    let (row, was) = store.cancel_deploy("acme", "shop", "dev", "d2").await.unwrap();
+    let (row, was) = store
+        .cancel_deploy("acme", "shop", "dev", "d2")
+        .await
+        .unwrap();
     assert_eq!(
         (row.status.as_str(), was.as_str()),
         ("cancelled", "in progress")

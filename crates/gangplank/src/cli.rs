@@ -156,6 +156,14 @@ pub enum Command {
     /// Server administration on the server's own data (run where `gangplank serve` runs).
     #[cfg(feature = "server")]
     Admin(AdminArgs),
+    /// Cancel a pending or in-progress deployment of the environment given by --env.
+    Cancel(CancelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The deployment to cancel.
+    pub deploy_id: String,
 }
 
 #[cfg(feature = "server")]

@@ -88,5 +88,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Registry(args) => commands::registry::run(&cli.global, args).await,
         #[cfg(feature = "server")]
         Command::Admin(args) => commands::serve::admin(args).await,
+        Command::Cancel(args) => commands::deploy::cancel(&cli.global, args).await,
     }
 }

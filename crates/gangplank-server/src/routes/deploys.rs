@@ -1,11 +1,12 @@
 //! Deployments of an environment: create (from a delta, a set, or the environment's base set
-//! again), list newest first, one, and its errors.
+//! again), list newest first, one, its errors, and cancel.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gangplank_api::deploys::{Deployment, DeploymentError, DeploymentRequest};
 use gangplank_core::access::Action;
+use gangplank_core::deploy::DeployStatus;
 use gangplank_core::timestamp::format_millis;
 use gangplank_store::{DeployRow, StoreError};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(get_one))
         .routes(routes!(errors))
+        .routes(routes!(cancel))
 }
 
 /// The wire form of a deployment.
@@ -35,6 +37,7 @@ pub fn deploy_view(row: DeployRow) -> Deployment {
         set_id: row.set_id,
         comment: row.comment,
         status: row.status,
+        failure: (!row.failure.is_empty()).then_some(row.failure),
         status_changed_at: format_millis(row.status_changed_at),
         created_at: format_millis(row.created_at),
         created_by: row.created_by,
@@ -235,4 +238,32 @@ async fn errors(
             message: e.message,
         }
     })))
+}
+
+/// Cancels a pending or in-progress deployment at once: it is `cancelled`, its queue row is
+/// gone and `deployment.finished` is sent. A running one's target is told to stop waiting (a
+/// compose step already running on a host finishes; its result does not count). Another
+/// deployment of the environment can start right after.
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs/{env}/deploys/{deploy}/cancel", tag = "deployments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path), ("deploy" = String, Path)), responses((status = 200, body = Deployment), (status = 409, description = "the deployment already ended")))]
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, app, env, deploy)): Path<(String, String, String, String)>,
+) -> Result<Json<Deployment>, ApiError> {
+    caller
+        .in_org(&state, &org)
+        .await?
+        .app(&state, &app)
+        .await?
+        .require(Action::Deploy)?;
+    let (row, was) = state.store.cancel_deploy(&org, &app, &env, &deploy).await?;
+    if was == DeployStatus::InProgress {
+        // Running here: its token stops it now. Running on another replica: that replica's
+        // lease renewal finds it cancelled.
+        state.running.cancel(&org, &app, &deploy);
+    }
+    tracing::info!(deploy = %deploy, was = %was, "deployment cancelled");
+    state.wake.delivery.notify_one();
+    state.wake.automation.notify_one();
+    Ok(Json(deploy_view(row)))
 }

@@ -1,11 +1,14 @@
 //! An environment's deploy target (`none` or `compose` with its agents), and the JWKS agents
-//! verify the server's requests with.
+//! verify the server's requests with. The wire `EnvTarget` is validated and parsed into the
+//! typed `TargetConfig` here, once; the store keeps `TargetConfig`'s JSON, which each
+//! deployment captures when it is created.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use gangplank_api::agent::EnvTarget;
+use gangplank_api::agent::{AgentBinding as WireBinding, EnvTarget};
 use gangplank_core::access::Action;
 use gangplank_core::limits;
+use gangplank_core::target::{AgentBinding, ComposeConfig, TargetConfig};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -37,9 +40,9 @@ async fn get_target(
         .await?
         .require(Action::ReadApp)?;
     let (kind, config) = state.store.env_target(&org, &app, &env).await?;
-    let mut target: EnvTarget = serde_json::from_str(&config).unwrap_or_default();
-    target.kind = kind;
-    Ok(Json(target))
+    let target = TargetConfig::from_stored(&kind, &config)
+        .map_err(|e| ApiError::Internal(format!("environment {env}'s stored target: {e}")))?;
+    Ok(Json(wire(&target)))
 }
 
 /// Sets where the environment's deployments are applied: `none` (recorded only) or `compose`
@@ -57,17 +60,59 @@ async fn put_target(
         .app(&state, &app)
         .await?
         .require(Action::ManageEnvs)?;
-    validate(&target)?;
-    let config = EnvTarget {
-        kind: String::new(),
-        ..target.clone()
-    };
-    let config = serde_json::to_string(&config).unwrap_or_default();
+    let target = parse(target)?;
     state
         .store
-        .set_env_target(&org, &app, &env, &target.kind, &config)
+        .set_env_target(&org, &app, &env, target.kind(), &target.to_stored())
         .await?;
-    Ok(Json(target))
+    Ok(Json(wire(&target)))
+}
+
+/// The typed target of a wire one, or the rule it breaks.
+fn parse(target: EnvTarget) -> Result<TargetConfig, ApiError> {
+    validate(&target)?;
+    Ok(match target.kind.as_str() {
+        "compose" => TargetConfig::Compose(ComposeConfig {
+            agents: target
+                .agents
+                .into_iter()
+                .map(|a| AgentBinding {
+                    url: a.url,
+                    project: a.project,
+                    services: a.services,
+                })
+                .collect(),
+            timeout_seconds: target.timeout_seconds,
+            auto_heal: target.auto_heal,
+            auto_heal_after_seconds: target.auto_heal_after_seconds,
+        }),
+        _ => TargetConfig::None,
+    })
+}
+
+/// The wire form of a typed target.
+fn wire(target: &TargetConfig) -> EnvTarget {
+    match target {
+        TargetConfig::None => EnvTarget {
+            kind: "none".to_owned(),
+            ..EnvTarget::default()
+        },
+        TargetConfig::Compose(compose) => EnvTarget {
+            kind: "compose".to_owned(),
+            agents: compose
+                .agents
+                .iter()
+                .map(|a| WireBinding {
+                    url: a.url.clone(),
+                    project: a.project.clone(),
+                    services: a.services.clone(),
+                })
+                .collect(),
+            timeout_seconds: compose.timeout_seconds,
+            auto_heal: compose.auto_heal,
+            auto_heal_after_seconds: compose.auto_heal_after_seconds,
+        },
+    }
 }
 
 fn validate(target: &EnvTarget) -> Result<(), ApiError> {

@@ -1,27 +1,86 @@
-//! The deployment runner: claims queued deployments, applies them through their
-//! environment's target, and records the outcome (which queues `deployment.finished`).
+//! The deployment runner: claims queued deployments, applies them through the target each
+//! captured when it was created, until its persisted deadline, and records the outcome
+//! (which queues `deployment.finished`). A deployment is never left `in progress`: its target
+//! answers, its deadline fails it (errored), or a cancel ends it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use gangplank_core::deploy::{DEADLINE_CODE, FailureKind, Finish, deadline_reason};
 use gangplank_core::set::Set;
 use gangplank_store::{ClaimedDeploy, DeployErrorRow};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::target::{DeployOutcome, DeployRequest, TargetError};
+use super::target::{DeployOutcome, DeployRequest, DeployTarget, TargetError};
 use crate::state::AppState;
 
-/// How long a claim lasts without renewal; a running deployment renews it every
-/// `RENEW_EVERY`, so only a dead worker's claim lapses (and is resumed) after this.
-const LEASE_MS: i64 = 2 * 60 * 1000;
-const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Claims that may lapse (crashes mid-deployment) before the deployment is failed.
 const MAX_ATTEMPTS: i64 = 3;
-/// How long a target may take to apply one deployment (agents' retries included).
-const DEADLINE_MS: i64 = 15 * 60 * 1000;
+/// How long a cancelled deployment's target gets to tell its agents and return before the
+/// runner stops waiting for it.
+const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
 /// Deployments running at once (each in its own environment: the store allows one active
 /// deployment per environment).
 const CONCURRENCY: usize = 64;
+
+/// The deployments this process runs, each with the token that cancels it: the cancel
+/// endpoint uses it for a deployment running here; other replicas learn of a cancel when
+/// their lease renewal finds the deployment no longer running.
+#[derive(Default)]
+pub struct Running(Mutex<HashMap<String, CancellationToken>>);
+
+impl Running {
+    fn key(org_id: &str, app_id: &str, deploy_id: &str) -> String {
+        format!("{org_id}/{app_id}/{deploy_id}")
+    }
+
+    /// Cancels the deployment if this process runs it; `true` when it did.
+    pub fn cancel(&self, org_id: &str, app_id: &str, deploy_id: &str) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&Running::key(org_id, app_id, deploy_id)) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn register(self: &Arc<Self>, org_id: &str, app_id: &str, deploy_id: &str) -> Registered {
+        let key = Running::key(org_id, app_id, deploy_id);
+        let token = CancellationToken::new();
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), token.clone());
+        Registered {
+            running: self.clone(),
+            key,
+            token,
+        }
+    }
+}
+
+/// A deployment's entry in [`Running`], removed when its run ends however it ends.
+struct Registered {
+    running: Arc<Running>,
+    key: String,
+    token: CancellationToken,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.running
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
 
 pub async fn run(state: AppState) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
@@ -40,7 +99,7 @@ pub async fn run(state: AppState) {
         }
         match state
             .store
-            .claim_deploys(now, LEASE_MS, MAX_ATTEMPTS, free)
+            .claim_deploys(now, state.deploy_lease_ms, MAX_ATTEMPTS, free)
             .await
         {
             Ok(claims) if !claims.is_empty() => {
@@ -60,8 +119,12 @@ pub async fn run(state: AppState) {
                     });
                 }
             }
-            // Only deployments that were failed for lapsing too often: their deliveries wait.
-            Ok(_) => state.wake.delivery.notify_one(),
+            // Only deployments that were failed for lapsing too often or for their deadline:
+            // their deliveries wait.
+            Ok(_) => {
+                state.wake.delivery.notify_one();
+                state.wake.automation.notify_one();
+            }
             Err(error) => {
                 tracing::error!(%error, "claiming a deployment failed");
                 super::idle(&state.wake.deploy, None).await;
@@ -73,60 +136,29 @@ pub async fn run(state: AppState) {
 async fn execute(state: &AppState, claim: ClaimedDeploy) {
     let _running = crate::metrics::DeploymentRunning::start();
     let deploy_id = claim.deploy.id.clone();
-    let outcome = match serde_json::from_str::<Set>(&claim.set_content) {
-        Err(error) => failed(
-            "GP-SET",
-            format!("the deployment's set could not be read: {error}"),
-        ),
-        Ok(set) => match gangplank_core::target::TargetConfig::from_stored(
-            &claim.target,
-            &claim.target_config,
-        ) {
-            Err(error) => failed("GP-TARGET", format!("the deployment's target: {error}")),
-            Ok(config) => match state.targets.get(&config) {
-                None => failed(
-                    "GP-TARGET",
-                    format!(
-                        "the environment's deploy target {:?} is not available on this server",
-                        claim.target
-                    ),
-                ),
-                Some(target) => {
-                    let request = DeployRequest {
-                        org_id: claim.org_id.clone(),
-                        app_id: claim.app_id.clone(),
-                        env_id: claim.deploy.env_id.clone(),
-                        deploy_id: deploy_id.clone(),
-                        set_id: claim.deploy.set_id.clone(),
-                        set,
-                        target: config,
-                        attempt: claim.attempt,
-                        deadline_ms: gangplank_store::now_millis() + DEADLINE_MS,
-                        cancel: tokio_util::sync::CancellationToken::new(),
-                    };
-                    let apply = target.apply(&request);
-                    tokio::pin!(apply);
-                    let mut renew = tokio::time::interval(RENEW_EVERY);
-                    renew.tick().await;
-                    loop {
-                        tokio::select! {
-                            outcome = &mut apply => break outcome,
-                            _ = renew.tick() => {
-                                let until = gangplank_store::now_millis() + LEASE_MS;
-                                if let Err(error) = state.store.renew_deploy_lease(&claim.org_id, &claim.app_id, &deploy_id, until).await {
-                                    tracing::warn!(%error, deploy = %deploy_id, "renewing a deployment's lease failed");
-                                }
-                            }
-                        }
-                    }
-                }
-            },
-        },
+    tracing::info!(
+        deploy = %deploy_id,
+        env = %claim.deploy.env_id,
+        attempt = claim.attempt,
+        "deployment claimed"
+    );
+    let registered = state
+        .running
+        .register(&claim.org_id, &claim.app_id, &deploy_id);
+    let outcome = match prepare(state, &claim, registered.token.clone()) {
+        Err(outcome) => outcome,
+        Ok((target, request)) => run_target(state, &claim, target.as_ref(), &request).await,
     };
-    let (succeeded, errors) = match outcome {
-        DeployOutcome::Succeeded => (true, Vec::new()),
-        DeployOutcome::Failed(errors) | DeployOutcome::Errored(errors) => (false, errors),
-        DeployOutcome::Cancelled => (false, Vec::new()),
+    drop(registered);
+    let (finish, errors) = match outcome {
+        DeployOutcome::Succeeded => (Finish::Succeeded, Vec::new()),
+        DeployOutcome::Failed(errors) => (Finish::Failed(FailureKind::Failed), errors),
+        DeployOutcome::Errored(errors) => (Finish::Failed(FailureKind::Errored), errors),
+        // The store recorded the cancel already; nothing the target did counts.
+        DeployOutcome::Cancelled => {
+            tracing::info!(deploy = %deploy_id, "deployment cancelled");
+            return;
+        }
     };
     let errors = errors
         .into_iter()
@@ -138,16 +170,122 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
             message: e.message,
         })
         .collect();
-    tracing::debug!(deploy = %deploy_id, succeeded, "deployment applied");
+    let succeeded = finish == Finish::Succeeded;
+    tracing::info!(deploy = %deploy_id, succeeded, "deployment applied");
     match state
         .store
-        .finish_deploy(&claim.org_id, &claim.app_id, &deploy_id, succeeded, errors)
+        .finish_deploy(&claim.org_id, &claim.app_id, &deploy_id, finish, errors)
         .await
     {
-        Ok(()) => crate::metrics::deployment_finished(succeeded, claim.deploy.created_at),
+        Ok(true) => crate::metrics::deployment_finished(succeeded, claim.deploy.created_at),
+        Ok(false) => {
+            tracing::info!(deploy = %deploy_id, "deployment had ended meanwhile (cancelled); its outcome is not recorded");
+        }
         // The lease lapses and the deployment is resumed: targets are idempotent.
         Err(error) => {
             tracing::error!(%error, deploy = %deploy_id, "recording a deployment's outcome failed");
+        }
+    }
+}
+
+/// The request for the claimed deployment, from what the claim captured (its set and target,
+/// each read once here), or the outcome when they cannot be read.
+#[allow(clippy::result_large_err)]
+fn prepare(
+    state: &AppState,
+    claim: &ClaimedDeploy,
+    cancel: CancellationToken,
+) -> Result<(Arc<dyn DeployTarget>, DeployRequest), DeployOutcome> {
+    let set = serde_json::from_str::<Set>(&claim.set_content).map_err(|error| {
+        failed(
+            "GP-SET",
+            format!("the deployment's set could not be read: {error}"),
+        )
+    })?;
+    let config = claim
+        .target
+        .clone()
+        .map_err(|error| failed("GP-TARGET", format!("the deployment's target: {error}")))?;
+    let target = state.targets.get(&config).ok_or_else(|| {
+        failed(
+            "GP-TARGET",
+            format!(
+                "the deployment's target {:?} is not available on this server",
+                config.kind()
+            ),
+        )
+    })?;
+    Ok((
+        target,
+        DeployRequest {
+            org_id: claim.org_id.clone(),
+            app_id: claim.app_id.clone(),
+            env_id: claim.deploy.env_id.clone(),
+            deploy_id: claim.deploy.id.clone(),
+            set_id: claim.deploy.set_id.clone(),
+            set,
+            target: config,
+            attempt: claim.attempt,
+            deadline_ms: claim.deadline_at,
+            cancel,
+        },
+    ))
+}
+
+/// Runs the target until it answers, the deployment's deadline passes (failed, errored, with
+/// `GP-DEADLINE`), or it is cancelled (here, or elsewhere as the lease renewal finds); renews
+/// the lease meanwhile.
+async fn run_target(
+    state: &AppState,
+    claim: &ClaimedDeploy,
+    target: &dyn DeployTarget,
+    request: &DeployRequest,
+) -> DeployOutcome {
+    let deploy_id = &request.deploy_id;
+    let left = request.deadline_ms - gangplank_store::now_millis();
+    let deadline = Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0));
+    let apply = target.apply(request);
+    tokio::pin!(apply);
+    let lease_ms = state.deploy_lease_ms;
+    let mut renew = tokio::time::interval(Duration::from_millis(
+        u64::try_from(lease_ms / 4).unwrap_or(1),
+    ));
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    renew.tick().await;
+    // Set when the deployment was cancelled: the target has until then to return.
+    let mut grace: Option<Instant> = None;
+    let far = deadline + Duration::from_secs(365 * 24 * 3600);
+    loop {
+        tokio::select! {
+            // The deadline first: a target answering at the same instant is past it.
+            biased;
+            () = tokio::time::sleep_until(deadline) => {
+                request.cancel.cancel();
+                tracing::warn!(deploy = %deploy_id, "deployment past its deadline");
+                return DeployOutcome::Errored(vec![TargetError::deployment(
+                    DEADLINE_CODE,
+                    deadline_reason(request.target.timeout_ms()),
+                )]);
+            }
+            outcome = &mut apply => {
+                return if request.cancel.is_cancelled() { DeployOutcome::Cancelled } else { outcome };
+            }
+            () = request.cancel.cancelled(), if grace.is_none() => {
+                tracing::info!(deploy = %deploy_id, "deployment cancelled; waiting for its target to stop");
+                grace = Some(Instant::now() + CANCEL_GRACE);
+            }
+            () = tokio::time::sleep_until(grace.unwrap_or(far)), if grace.is_some() => {
+                return DeployOutcome::Cancelled;
+            }
+            _ = renew.tick() => {
+                let until = gangplank_store::now_millis() + lease_ms;
+                match state.store.renew_deploy_lease(&claim.org_id, &claim.app_id, deploy_id, until).await {
+                    Ok(true) => {}
+                    // Cancelled (by another replica's API) or ended elsewhere: stop.
+                    Ok(false) => request.cancel.cancel(),
+                    Err(error) => tracing::warn!(%error, deploy = %deploy_id, "renewing a deployment's lease failed"),
+                }
+            }
         }
     }
 }

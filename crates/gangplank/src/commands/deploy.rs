@@ -1,12 +1,12 @@
-//! `gangplank deploy|rollback|resume|diff sets|explain`: the verbs that change or explain what
-//! an environment runs.
+//! `gangplank deploy|rollback|resume|cancel|diff sets|explain`: the verbs that change or
+//! explain what an environment runs.
 
 use gangplank_api::client::Body;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::UsageError;
-use crate::cli::{DeployArgs, DiffArgs, ExplainArgs, Global, RollbackArgs};
+use crate::cli::{CancelArgs, DeployArgs, DiffArgs, ExplainArgs, Global, RollbackArgs};
 use crate::client_config::Resolved;
 use crate::commands::get::DEPLOY_COLUMNS;
 use crate::output::{self, Columns};
@@ -97,6 +97,22 @@ pub async fn resume(global: &Global) -> anyhow::Result<()> {
         .send(Method::POST, &path, Body::Empty)
         .await?;
     eprintln!("automation resumed in {}", resolved.env()?);
+    Ok(())
+}
+
+pub async fn cancel(global: &Global, args: CancelArgs) -> anyhow::Result<()> {
+    let resolved = Resolved::from(global)?;
+    let path = format!("{}/deploys/{}/cancel", resolved.env_path()?, args.deploy_id);
+    let answer = resolved
+        .client()
+        .send(Method::POST, &path, Body::Empty)
+        .await?;
+    println!(
+        "deployment {} in {} is {}",
+        args.deploy_id,
+        resolved.env()?,
+        answer["status"].as_str().unwrap_or("cancelled")
+    );
     Ok(())
 }
 

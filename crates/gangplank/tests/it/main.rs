@@ -15,6 +15,7 @@ mod deep_yaml;
 mod durability;
 mod errors;
 mod fuzz;
+mod lifecycle;
 mod metrics;
 mod openapi;
 mod pages;

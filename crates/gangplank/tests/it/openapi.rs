@@ -150,6 +150,6 @@ fn the_document_declares_uploads_patterns_and_enums() {
     );
     assert_eq!(
         schemas["DeploymentStatus"]["enum"],
-        serde_json::json!(["pending", "in progress", "succeeded", "failed"])
+        serde_json::json!(["pending", "in progress", "succeeded", "failed", "cancelled"])
     );
 }

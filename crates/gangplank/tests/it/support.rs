@@ -219,6 +219,24 @@ impl Server {
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
+
+    /// A second server with this one's settings and database (a replica: on PostgreSQL the
+    /// same database, so give both `GANGPLANK_MASTER_KEY`), with a data dir of its own.
+    pub fn replica(&self) -> Server {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().join("data");
+        let (child, base) = spawn(&data_dir, &self.env);
+        let server = Server {
+            child,
+            base,
+            data_dir,
+            _temp: temp,
+            http: self.http.clone(),
+            env: self.env.clone(),
+        };
+        server.wait_ready();
+        server
+    }
 }
 
 fn finish(response: reqwest::blocking::Response) -> (u16, Value) {
