@@ -470,6 +470,8 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     poll("the agent to run compose up", || {
         (host.ups() > 0).then_some(())
     });
+    let holding = replicas[holder].as_ref().unwrap();
+    assert_eq!(deployment(holding, &id)["status"], "in progress");
     drop(replicas[holder].take()); // SIGKILL
     let survivor = replicas[1 - holder].take().unwrap();
     let deploy = wait_status(&survivor, &id, &["succeeded", "failed", "cancelled"]);
