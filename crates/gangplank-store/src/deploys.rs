@@ -822,7 +822,15 @@ pub(crate) async fn insert_deploy(
     .bind(&new.triggered_by)
     .bind(&target)
     .execute(conn)
-    .await?;
+    .await
+    .map_err(|e| {
+        e.conflict_as(|| {
+            format!(
+                "a deployment is already active in environment {}",
+                new.env_id
+            )
+        })
+    })?;
     query(
         "INSERT INTO deploy_jobs (org_id, app_id, deploy_id, attempts, lease_until) VALUES ($1, $2, $3, 0, 0)"
     )

@@ -22,6 +22,9 @@ const MAX_ATTEMPTS: i64 = 3;
 /// How long a cancelled deployment's target gets to tell its agents and return before the
 /// runner stops waiting for it.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
+/// How long after the deadline a target that watches it too (as `compose` does) may still
+/// report, with its per-workload errors, before the runner fails the deployment itself.
+const DEADLINE_SLACK: Duration = Duration::from_secs(5);
 
 /// Deployments running at once (each in its own environment: the store allows one active
 /// deployment per environment).
@@ -234,7 +237,8 @@ fn prepare(
 
 /// Runs the target until it answers, the deployment's deadline passes (failed, errored, with
 /// `GP-DEADLINE`), or it is cancelled (here, or elsewhere as the lease renewal finds); renews
-/// the lease meanwhile.
+/// the lease meanwhile. A failure the target reports at or after the deadline is errored: it
+/// ran out of time.
 async fn run_target(
     state: &AppState,
     claim: &ClaimedDeploy,
@@ -256,10 +260,10 @@ async fn run_target(
     let mut grace: Option<Instant> = None;
     let far = deadline + Duration::from_secs(365 * 24 * 3600);
     loop {
+        // The deadline first: a target answering at the same instant is past it.
         tokio::select! {
-            // The deadline first: a target answering at the same instant is past it.
             biased;
-            () = tokio::time::sleep_until(deadline) => {
+            () = tokio::time::sleep_until(deadline + DEADLINE_SLACK) => {
                 request.cancel.cancel();
                 tracing::warn!(deploy = %deploy_id, "deployment past its deadline");
                 return DeployOutcome::Errored(vec![TargetError::deployment(
@@ -268,7 +272,17 @@ async fn run_target(
                 )]);
             }
             outcome = &mut apply => {
-                return if request.cancel.is_cancelled() { DeployOutcome::Cancelled } else { outcome };
+                if request.cancel.is_cancelled() {
+                    return DeployOutcome::Cancelled;
+                }
+                return match outcome {
+                    DeployOutcome::Failed(errors)
+                        if gangplank_store::now_millis() >= request.deadline_ms =>
+                    {
+                        DeployOutcome::Errored(errors)
+                    }
+                    outcome => outcome,
+                };
             }
             () = request.cancel.cancelled(), if grace.is_none() => {
                 tracing::info!(deploy = %deploy_id, "deployment cancelled; waiting for its target to stop");

@@ -6,3 +6,7 @@
 ALTER TABLE deploys ADD COLUMN target TEXT NOT NULL DEFAULT '';
 ALTER TABLE deploys ADD COLUMN deadline_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE deploys ADD COLUMN failure TEXT NOT NULL DEFAULT '';
+-- One active deployment per environment, also when two replicas create one at once (the
+-- store checks first, with gangplank_core::deploy::admit_deploy, for a clear message).
+CREATE UNIQUE INDEX deploys_one_active ON deploys (org_id, app_id, env_id)
+    WHERE status IN ('pending', 'in progress');

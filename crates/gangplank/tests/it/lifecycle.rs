@@ -14,6 +14,7 @@ use gangplank_testkit::{Registry, free_port};
 use serde_json::{Value, json};
 
 use crate::agents::{Agent, run};
+use crate::receivers::{PyReceiver, whsec};
 use crate::support::{ADMIN, Server, error_message, poll};
 
 const ENV_PATH: &str = "/orgs/default/apps/shop/envs/development";
@@ -123,9 +124,24 @@ fn an_unreachable_agent_fails_the_deployment_at_its_deadline() {
 
 #[test]
 fn cancel_ends_an_in_progress_deployment_at_once() {
-    let server = Server::start();
+    let server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ]);
     server.create_app("shop");
     put_target(&server, unreachable_agent(3600));
+    let receiver = PyReceiver::start("204", 0);
+    let (status, hook) = server.call(
+        "POST",
+        "/orgs/default/apps/shop/webhooks",
+        Some(ADMIN),
+        Some(
+            json!({"id": "hook", "url": receiver.url(), "secret": whsec(),
+                    "triggers": [{"scope": "deployment", "type": "finished"}],
+                    "payload": {"deploy": "${deploy_id}", "status": "${status}"}}),
+        ),
+    );
+    assert_eq!(status, 201, "{hook}");
 
     // By the endpoint.
     let first = started(&server, json!({"web": workload("r/web:1")}));
@@ -141,6 +157,14 @@ fn cancel_ends_an_in_progress_deployment_at_once() {
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert_eq!(deployment(&server, &first)["status"], "cancelled");
+    // `deployment.finished` says so.
+    let records = receiver.wait_for(1);
+    let body: Value = serde_json::from_str(records[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"deploy": first, "status": "cancelled"}),
+        "{records:?}"
+    );
 
     // A new deployment can start, and the CLI cancels it.
     let second = started(&server, json!({"web": workload("r/web:2")}));
