@@ -135,7 +135,11 @@ pub async fn resume(global: &Global) -> anyhow::Result<()> {
         .client()
         .send(Method::POST, &path, Body::Empty)
         .await?;
-    eprintln!("automation resumed in {}", resolved.env()?);
+    eprintln!(
+        "automation resumed in {}; the newest eligible version skipped while it was held is \
+         re-evaluated (see `gangplank explain`)",
+        resolved.env()?
+    );
     Ok(())
 }
 
