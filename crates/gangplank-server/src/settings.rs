@@ -418,6 +418,29 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_lease_comes_from_the_environment_within_bounds() {
+        assert_eq!(
+            Settings::load(None, |_| None).unwrap().deploy.lease_seconds,
+            120
+        );
+        let with = |value: &'static str| {
+            Settings::load(None, move |k| {
+                (k == "GANGPLANK_DEPLOY_LEASE_SECONDS").then(|| value.to_owned())
+            })
+        };
+        assert_eq!(with("4").unwrap().deploy.lease_seconds, 4);
+        for bad in ["1", "86401", "ten", "-3"] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        assert!(
+            with("4")
+                .unwrap()
+                .to_redacted_toml()
+                .contains("[deploy]\nlease_seconds = 4\n")
+        );
+    }
+
+    #[test]
     fn the_metrics_listener_comes_from_the_file_or_the_environment() {
         let dir = std::env::temp_dir().join(format!("gp-settings-metrics-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
