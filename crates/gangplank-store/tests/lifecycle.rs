@@ -215,3 +215,28 @@ async fn cancel_pending_and_in_progress_deployments() {
         ("failed".to_owned(), "errored".to_owned())
     );
 }
+
+#[tokio::test]
+async fn a_deployment_from_before_captured_targets_uses_the_environments() {
+    let (dir, store) = store_with_env().await;
+    store
+        .set_env_target("acme", "shop", "dev", "compose", COMPOSE_A)
+        .await
+        .unwrap();
+    deploy(&store, "d1", "").await.unwrap();
+    // As a row written before migration 0008: no captured target.
+    rusqlite::Connection::open(dir.path().join("db.sqlite"))
+        .unwrap()
+        .execute("UPDATE deploys SET target = '' WHERE id = 'd1'", [])
+        .unwrap();
+    store
+        .set_env_target("acme", "shop", "dev", "compose", COMPOSE_B)
+        .await
+        .unwrap();
+    let claimed = store.claim_deploys(1_000, 60_000, 3, 8).await.unwrap();
+    assert_eq!(
+        claimed[0].target,
+        Ok(TargetConfig::from_stored("compose", COMPOSE_B).unwrap())
+    );
+    assert_eq!(claimed[0].deadline_at, 1_000 + 60_000);
+}
