@@ -249,6 +249,11 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
         "/orgs/{org}/artefacts/{id}/versions/{version}",
         "patchArtefactVersion",
     ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/envs/{env}/runtime",
+        "getRuntime",
+    ),
 ];
 
 /// The operations whose caller-chosen id or name can clash with an existing one (409). Others

@@ -28,6 +28,8 @@ pub struct AppState {
     /// The server's signing keys (requests to agents; public half at `/.well-known/jwks.json`).
     pub keys: Arc<crate::signing::ServerKeys>,
     pub debounce_ms: i64,
+    /// Between two observations of the compose environments' agents.
+    pub observe_interval: std::time::Duration,
     pub webhook: Arc<WebhookSettings>,
     /// Built on first use: its TLS roots cost memory a server without webhooks never needs.
     webhook_client: Arc<OnceLock<reqwest::Client>>,
@@ -59,6 +61,7 @@ impl AppState {
             keys,
             debounce_ms: i64::try_from(settings.automation.debounce.as_millis())
                 .unwrap_or(i64::MAX),
+            observe_interval: settings.observe.interval,
             webhook: Arc::new(settings.webhook.clone()),
             webhook_client: Arc::default(),
             ecr_tokens: Arc::default(),
