@@ -40,9 +40,11 @@ async fn get_runtime(
         )));
     }
     let runtime = state.store.env_runtime(&org, &app, &env).await?;
+    // Drift is what reachable hosts showed; "in sync" also needs every agent to have answered.
+    let all_reachable = runtime.workloads.iter().all(|w| w.runtime.reachable);
     let (in_sync, drifted_since) = match runtime.drift {
         DriftState::Unknown => (None, None),
-        DriftState::InSync => (Some(true), None),
+        DriftState::InSync => (all_reachable.then_some(true), None),
         DriftState::Drifted { since, .. } => (Some(false), Some(format_millis(since))),
     };
     let when = |ms: i64| (ms > 0).then(|| format_millis(ms));

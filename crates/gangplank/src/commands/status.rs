@@ -38,17 +38,24 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         Some(app) => vec![app.clone()],
         None => ids(&client.list_all(&format!("/orgs/{org}/apps")).await?),
     };
+    // One environment when both are named; otherwise each app's environments (only those
+    // with the --env id, when one is given without --app).
+    let single = resolved.app.is_some() && resolved.env.is_some();
     let mut envs: Vec<(String, String)> = Vec::new();
     for app in &apps {
-        match (&resolved.env, &resolved.app) {
-            (Some(env), Some(_)) => envs.push((app.clone(), env.clone())),
-            _ => {
-                let listed = client
-                    .list_all(&format!("/orgs/{org}/apps/{app}/envs"))
-                    .await?;
-                envs.extend(ids(&listed).into_iter().map(|env| (app.clone(), env)));
-            }
+        if single {
+            envs.push((app.clone(), resolved.env.clone().unwrap_or_default()));
+            continue;
         }
+        let listed = client
+            .list_all(&format!("/orgs/{org}/apps/{app}/envs"))
+            .await?;
+        envs.extend(
+            ids(&listed)
+                .into_iter()
+                .filter(|env| resolved.env.as_ref().is_none_or(|only| only == env))
+                .map(|env| (app.clone(), env)),
+        );
     }
     let mut runtimes = Vec::new();
     for (app, env) in &envs {
@@ -61,7 +68,6 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             .await?;
         runtimes.push((app.clone(), runtime));
     }
-    let single = envs.len() == 1;
     match output::format(global.output) {
         OutputFormat::Table => {
             let rows: Vec<Value> = runtimes
