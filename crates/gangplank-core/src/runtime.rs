@@ -331,7 +331,10 @@ mod tests {
         json!({"spec": {"containers": {"main": {"image": image}}}})
     }
 
-    fn config(agents: &[(&str, Option<&str>, &[(&str, &str)])]) -> ComposeConfig {
+    /// An agent of a test target: URL, project, (workload, service) pairs.
+    type TestAgent<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)]);
+
+    fn config(agents: &[TestAgent<'_>]) -> ComposeConfig {
         ComposeConfig {
             agents: agents
                 .iter()
@@ -443,7 +446,7 @@ mod tests {
         let (rows, verdict) = judge(
             &set,
             &config(&[("http://a:1", Some("shop"), &[("web", "web")])]),
-            &[other.clone()],
+            std::slice::from_ref(&other),
         );
         assert_eq!(rows[0].in_sync, Some(false));
         assert_eq!(rows[0].reason, "no container runs the service");
