@@ -245,13 +245,18 @@ impl Store {
         .await
     }
 
-    /// Environments drifted now, and workloads judged out of sync, for the metrics.
+    /// Environments drifted now, and workloads judged out of sync, for the metrics (only of
+    /// environments whose target still is `compose`: others are no longer observed).
     pub async fn drift_counts(&self) -> Result<(i64, i64), StoreError> {
         self.read(Box::new(|conn| {
             Box::pin(async move {
                 query(
-                    "SELECT (SELECT COUNT(*) FROM env_drift WHERE state = 'drifted'), \
-                     (SELECT COUNT(*) FROM env_runtime WHERE in_sync = 0)",
+                    "SELECT (SELECT COUNT(*) FROM env_drift d JOIN envs e ON e.org_id = d.org_id \
+                       AND e.app_id = d.app_id AND e.id = d.env_id \
+                       WHERE d.state = 'drifted' AND e.deploy_target = 'compose'), \
+                     (SELECT COUNT(*) FROM env_runtime r JOIN envs e ON e.org_id = r.org_id \
+                       AND e.app_id = r.app_id AND e.id = r.env_id \
+                       WHERE r.in_sync = 0 AND e.deploy_target = 'compose')",
                 )
                 .fetch_one::<(i64, i64)>(conn)
                 .await

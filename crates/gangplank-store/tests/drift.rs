@@ -24,6 +24,10 @@ async fn store_with_an_env() -> (tempfile::TempDir, Store) {
         })
         .await
         .unwrap();
+    store
+        .set_env_target("acme", "shop", "dev", "compose", "{}")
+        .await
+        .unwrap();
     (dir, store)
 }
 
@@ -120,6 +124,13 @@ async fn one_of_two_observers_announces_a_transition() {
     assert_eq!(runtime.workloads, vec![drifted_web()]);
     let (envs, workloads) = store.drift_counts().await.unwrap();
     assert_eq!((envs, workloads), (1, 1));
+
+    // An environment no longer observed (its target changed) is not counted.
+    store
+        .set_env_target("acme", "shop", "dev", "none", "{}")
+        .await
+        .unwrap();
+    assert_eq!(store.drift_counts().await.unwrap(), (0, 0));
 
     // One heal per episode, whoever asks.
     assert!(

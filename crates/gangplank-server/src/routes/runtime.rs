@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// What each workload of the environment runs (per its agent's last `GET /state`) beside what
 /// its current set says it should, and whether the environment is in sync. Humanitec serves its
 /// runtime view at this path, but its body is Kubernetes-specific; this shape is Gangplank's.
-/// An environment without a compose target has no workloads here.
+/// An environment without a compose target has no workloads here and `in_sync: null`.
 #[utoipa::path(get, path = "/orgs/{org}/apps/{app}/envs/{env}/runtime", tag = "environments", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 200, body = EnvRuntime)))]
 async fn get_runtime(
     State(state): State<AppState>,
@@ -34,10 +34,16 @@ async fn get_runtime(
         .app(&state, &app)
         .await?
         .require(Action::ReadApp)?;
-    if state.store.get_env(&org, &app, &env).await?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "no environment {env} in app {app}"
-        )));
+    let (kind, _) = state.store.env_target(&org, &app, &env).await?;
+    if kind != "compose" {
+        // Not observed (any more): what was seen under an earlier compose target is stale.
+        return Ok(Json(EnvRuntime {
+            env_id: env,
+            in_sync: None,
+            drifted_since: None,
+            checked_at: None,
+            workloads: Vec::new(),
+        }));
     }
     let runtime = state.store.env_runtime(&org, &app, &env).await?;
     // Drift is what reachable hosts showed; "in sync" also needs every agent to have answered.

@@ -407,4 +407,30 @@ fn drift_is_seen_announced_and_converged() {
         metric(&server, "gangplank_agent_observation_failures_total").is_some_and(|n| n >= 1.0)
     );
     assert_eq!(events(&receiver, "environment.drifted").len(), 2);
+
+    // An environment that is no longer compose is not observed, and shows nothing stale.
+    let (status, body) = server.call(
+        "PUT",
+        "/orgs/default/apps/shop/envs/development/target",
+        Some(ADMIN),
+        Some(json!({"type": "none"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let none = runtime(&server);
+    assert_eq!(
+        (&none["in_sync"], &none["workloads"]),
+        (&Value::Null, &json!([])),
+        "{none}"
+    );
+    let (status, body) = server.call(
+        "GET",
+        "/orgs/default/apps/shop/envs/nowhere/runtime",
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
 }
