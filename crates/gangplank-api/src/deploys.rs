@@ -165,11 +165,21 @@ pub struct AutomationLogEntry {
     /// `queued`, `deployed` or `skipped`.
     #[schema(value_type = crate::vocabulary::AutomationOutcome)]
     pub outcome: String,
-    /// `deployed`, `filter`, `ref`, `policy`, `downgrade`, `no_workload`, `held`, `inactive`.
+    /// `queued`, `resumed` (queued by the re-evaluation after `resume`), `deployed`, `filter`,
+    /// `ref`, `policy`, `downgrade`, `no_workload`, `held`, `inactive`, `no_rule`, `superseded`.
     pub code: String,
+    /// Why; for a version that went into a deployment, also how that deployment ended:
+    /// `deployed in deployment X (failed: GP-AGENT-TIMEOUT …)`.
     pub reason: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub deploy_id: String,
+    /// The status of deployment `deploy_id` now (`pending`, `in progress`, `succeeded`,
+    /// `failed`, …); absent without one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub deploy_status: String,
+    /// When that deployment failed, its first error: code and summary.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub deploy_error: String,
     pub created_at: String,
 }
 

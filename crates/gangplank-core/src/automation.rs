@@ -85,12 +85,24 @@ pub enum Skip {
     Inactive,
     NotInFilter,
     Excluded,
-    RefMismatch { git_ref: String, pattern: String },
-    PolicyMismatch { version: String, policy: String },
+    RefMismatch {
+        git_ref: String,
+        pattern: String,
+    },
+    PolicyMismatch {
+        version: String,
+        policy: String,
+    },
     NoWorkload,
     Held,
-    Downgrade { running: String },
+    Downgrade {
+        running: String,
+    },
     NoRule,
+    /// Re-evaluated after `resume`: a newer accepted version of the repository deploys instead.
+    Superseded {
+        newer: String,
+    },
 }
 
 impl Skip {
@@ -105,6 +117,7 @@ impl Skip {
             Skip::Held => "held",
             Skip::Downgrade { .. } => "downgrade",
             Skip::NoRule => "no_rule",
+            Skip::Superseded { .. } => "superseded",
         }
     }
 }
@@ -133,6 +146,9 @@ impl fmt::Display for Skip {
                 "the environment runs {running}, registered after this version: automation never downgrades"
             ),
             Skip::NoRule => f.write_str("the environment has no automation rule"),
+            Skip::Superseded { newer } => {
+                write!(f, "{newer}, a newer version, is deployed instead")
+            }
         }
     }
 }
@@ -502,6 +518,122 @@ pub fn image_update_delta(set: &Set, versions: &[PendingVersion]) -> DeltaConten
         .update
         .retain(|_, actions| !actions.is_empty());
     delta
+}
+
+/// The log code of a version queued by the re-evaluation after `resume`.
+pub const RESUMED: &str = "resumed";
+
+/// A log reason given by the re-evaluation after `resume`.
+pub fn resumed_reason(reason: &str) -> String {
+    format!("re-evaluated after resume: {reason}")
+}
+
+/// A version skipped while automation was held, judged again by [`decide`] after `resume`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reevaluated {
+    /// The normalised repository of the version.
+    pub repository: String,
+    /// Registration order of the version.
+    pub seq: i64,
+    /// `name:version`, for the reason of the versions it supersedes.
+    pub label: String,
+    pub decision: Decision,
+}
+
+/// What `resume` does with the versions skipped while automation was held: per repository,
+/// only the newest version [`decide`] accepts now deploys (older accepted ones are
+/// superseded by it: deploying them first would only be undone); the others keep their own
+/// reason. The result is in the order of `items`.
+pub fn after_resume(items: &[Reevaluated]) -> Vec<Decision> {
+    let newest = |repository: &str| {
+        items
+            .iter()
+            .filter(|i| i.repository == repository && matches!(i.decision, Decision::Deploy { .. }))
+            .max_by_key(|i| i.seq)
+    };
+    items
+        .iter()
+        .map(|item| match &item.decision {
+            Decision::Deploy { rule_id } => match newest(&item.repository) {
+                Some(winner) if winner.seq != item.seq => Decision::Skip {
+                    rule_id: Some(rule_id.clone()),
+                    reason: Skip::Superseded {
+                        newer: winner.label.clone(),
+                    },
+                },
+                _ => item.decision.clone(),
+            },
+            skip => skip.clone(),
+        })
+        .collect()
+}
+
+/// The log reason of versions that went into deployment `deploy_id` together (`count` of them).
+pub fn deployed_reason(deploy_id: &str, count: usize) -> String {
+    if count > 1 {
+        format!(
+            "merged with {} other version(s) into deployment {deploy_id}",
+            count - 1
+        )
+    } else {
+        format!("deployed in deployment {deploy_id}")
+    }
+}
+
+/// The first error a deployment reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstError<'a> {
+    pub code: &'a str,
+    pub summary: &'a str,
+}
+
+/// The longest error summary an explanation quotes; the deployment's errors hold the rest.
+const SUMMARY_CHARS: usize = 120;
+
+/// A deployment's first error in one bounded line: `GP-AGENT-FAILED web: not healthy`
+/// (compose output and health logs follow the summary's first line, and stay in the
+/// deployment's errors).
+pub fn error_line(error: FirstError<'_>) -> String {
+    let line = error.summary.lines().next().unwrap_or("").trim();
+    let mut summary: String = line.chars().take(SUMMARY_CHARS).collect();
+    if line.chars().count() > SUMMARY_CHARS {
+        summary.push('…');
+    }
+    match (error.code.is_empty(), summary.is_empty()) {
+        (_, true) => error.code.to_owned(),
+        (true, false) => summary,
+        (false, false) => format!("{} {summary}", error.code),
+    }
+}
+
+/// How a deployment ended (or where it is), for an explanation: `succeeded`, `in progress`,
+/// `failed: GP-AGENT-FAILED web: not healthy`. `status` is the stored status word; an empty
+/// one means the deployment no longer exists.
+pub fn deployment_outcome(status: &str, first_error: Option<FirstError<'_>>) -> String {
+    match (status, first_error.map(error_line)) {
+        ("", _) => "the deployment no longer exists".to_owned(),
+        ("failed", Some(line)) if !line.is_empty() => format!("failed: {line}"),
+        (other, _) => other.to_owned(),
+    }
+}
+
+/// The reason an automation log entry gives: a version that went into a deployment
+/// (`outcome` `deployed`, `deploy_id` set) says how that deployment ended, since "deployed
+/// in X" alone reads as success; every other entry keeps its reason.
+pub fn explained_reason(
+    outcome: &str,
+    reason: &str,
+    deploy_id: &str,
+    deploy_status: &str,
+    first_error: Option<FirstError<'_>>,
+) -> String {
+    if outcome != "deployed" || deploy_id.is_empty() {
+        return reason.to_owned();
+    }
+    format!(
+        "{reason} ({})",
+        deployment_outcome(deploy_status, first_error)
+    )
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use gangplank_core::automation::same_artefact;
+use gangplank_core::automation::{RESUMED, deployed_reason, resumed_reason, same_artefact};
 use gangplank_core::page::{Page, PageRequest};
 
 use crate::ArtefactVersionRow;
@@ -45,7 +45,8 @@ row_struct!(RuleRow {
     updated_at
 });
 
-/// A registered container version waiting to be judged.
+/// A registered container version waiting to be judged, or an environment's held versions
+/// to re-evaluate after `resume`.
 #[derive(Debug, Clone)]
 pub struct InboxItem {
     pub seq: i64,
@@ -53,6 +54,37 @@ pub struct InboxItem {
     /// Registration order of the version.
     pub version_seq: i64,
     pub version: ArtefactVersionRow,
+    /// Set on the row `resume` wrote: no version of its own, see [`Store::held_versions`].
+    pub resumed: Option<ResumedEnv>,
+}
+
+struct InboxRow {
+    seq: i64,
+    org_id: String,
+    version_id: String,
+    app_id: String,
+    env_id: String,
+    log_after: i64,
+    log_until: i64,
+}
+row_struct!(InboxRow {
+    seq,
+    org_id,
+    version_id,
+    app_id,
+    env_id,
+    log_after,
+    log_until
+});
+
+/// The environment `resume` re-evaluates, and the span (`log_after`, `log_until`] of its
+/// automation log whose held skips it re-evaluates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumedEnv {
+    pub app_id: String,
+    pub env_id: String,
+    pub log_after: i64,
+    pub log_until: i64,
 }
 
 /// An environment a version may concern, with what judging needs.
@@ -78,6 +110,8 @@ pub struct LoggedDecision {
     pub queued: bool,
     pub code: String,
     pub reason: String,
+    /// The version decided about, when it is not the inbox item's own (after `resume`).
+    pub version: Option<ArtefactVersionRow>,
 }
 
 /// A version waiting in an environment's batch.
@@ -89,6 +123,8 @@ pub struct PendingItem {
     pub name: String,
     pub version: String,
     pub digest: String,
+    /// The code its log line was queued with (`queued`, or `resumed` after a resume).
+    pub log_code: String,
 }
 row_struct!(PendingItem {
     seq,
@@ -96,7 +132,8 @@ row_struct!(PendingItem {
     rule_id,
     name,
     version,
-    digest
+    digest,
+    log_code
 });
 
 /// An environment's batch with what deploying it needs.
@@ -120,6 +157,11 @@ pub struct LogRow {
     pub reason: String,
     pub deploy_id: String,
     pub created_at: i64,
+    /// The status of deployment `deploy_id` now; empty without one (or once it is gone).
+    pub deploy_status: String,
+    /// Its first error's code and summary, empty when it reported none.
+    pub error_code: String,
+    pub error_summary: String,
 }
 row_struct!(LogRow {
     version_id,
@@ -130,7 +172,10 @@ row_struct!(LogRow {
     code,
     reason,
     deploy_id,
-    created_at
+    created_at,
+    deploy_status,
+    error_code,
+    error_summary
 });
 
 const RULE_COLUMNS: &str = "SELECT created_at AS page_n, id AS page_s, id, env_id, active, artefacts_filter, exclude_artefacts_filter, \
@@ -302,13 +347,38 @@ impl Store {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
                 let rows = query(
-                    "SELECT seq, org_id, version_id FROM automation_inbox ORDER BY seq LIMIT $1",
+                    "SELECT seq, org_id, version_id, app_id, env_id, log_after, log_until \
+                     FROM automation_inbox ORDER BY seq LIMIT $1",
                 )
                 .bind(limit)
-                .fetch_all::<(i64, String, String)>(conn)
+                .fetch_all::<InboxRow>(conn)
                 .await?;
                 let mut out = Vec::with_capacity(rows.len());
-                for (seq, org_id, version_id) in rows {
+                for row in rows {
+                    let InboxRow {
+                        seq,
+                        org_id,
+                        version_id,
+                        app_id,
+                        env_id,
+                        log_after,
+                        log_until,
+                    } = row;
+                    if !env_id.is_empty() {
+                        out.push(InboxItem {
+                            seq,
+                            org_id,
+                            version_seq: -1,
+                            version: ArtefactVersionRow::default(),
+                            resumed: Some(ResumedEnv {
+                                app_id,
+                                env_id,
+                                log_after,
+                                log_until,
+                            }),
+                        });
+                        continue;
+                    }
                     let version =
                         crate::artefacts::version_by_id(conn, &org_id, &version_id).await?;
                     let version_seq = query("SELECT seq FROM artefact_versions WHERE id = $1")
@@ -321,6 +391,7 @@ impl Store {
                             org_id,
                             version_seq,
                             version,
+                            resumed: None,
                         });
                     } else {
                         // The artefact was deleted meanwhile: judge nothing, but still drain.
@@ -329,6 +400,7 @@ impl Store {
                             org_id,
                             version_seq: -1,
                             version: ArtefactVersionRow::default(),
+                            resumed: None,
                         });
                     }
                 }
@@ -389,6 +461,44 @@ impl Store {
                         set_content,
                         rules,
                     });
+                }
+                Ok(out)
+            })
+        }))
+        .await
+    }
+
+    /// The versions an environment's log skipped as `held` in the span (`log_after`,
+    /// `log_until`], each once, with their registration order, oldest first. Versions deleted
+    /// since are left out.
+    pub async fn held_versions(
+        &self,
+        org_id: &str,
+        resumed: &ResumedEnv,
+    ) -> Result<Vec<(i64, ArtefactVersionRow)>, StoreError> {
+        let (org_id, resumed) = (org_id.to_owned(), resumed.clone());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let ids = query(
+                    "SELECT v.seq, v.id FROM artefact_versions v WHERE v.id IN \
+                     (SELECT l.version_id FROM automation_log l WHERE l.org_id = $1 AND l.app_id = $2 \
+                      AND l.env_id = $3 AND l.code = 'held' AND l.seq > $4 AND l.seq <= $5) \
+                     ORDER BY v.seq",
+                )
+                .bind(&org_id)
+                .bind(&resumed.app_id)
+                .bind(&resumed.env_id)
+                .bind(resumed.log_after)
+                .bind(resumed.log_until)
+                .fetch_all::<(i64, String)>(conn)
+                .await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for (seq, id) in ids {
+                    if let Some(version) =
+                        crate::artefacts::version_by_id(conn, &org_id, &id).await?
+                    {
+                        out.push((seq, version));
+                    }
                 }
                 Ok(out)
             })
@@ -503,7 +613,8 @@ impl Store {
             Box::pin(async move {
                 let items = query(
                     "SELECT p.seq, p.log_seq, p.rule_id, a.name, v.version, \
-                     CASE WHEN v.digest = '' THEN v.resolved_digest ELSE v.digest END AS digest \
+                     CASE WHEN v.digest = '' THEN v.resolved_digest ELSE v.digest END AS digest, \
+                     COALESCE((SELECT l.code FROM automation_log l WHERE l.seq = p.log_seq), '') AS log_code \
                      FROM automation_pending p JOIN artefact_versions v ON v.id = p.version_id \
                      JOIN artefacts a ON a.id = v.artefact_id \
                      WHERE p.org_id = $1 AND p.app_id = $2 AND p.env_id = $3 ORDER BY p.seq",
@@ -544,15 +655,7 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let deploy = insert_deploy(conn, &new, now).await?;
-                let reason = if items.len() > 1 {
-                    format!(
-                        "merged with {} other version(s) into deployment {}",
-                        items.len() - 1,
-                        deploy.id
-                    )
-                } else {
-                    format!("deployed in deployment {}", deploy.id)
-                };
+                let reason = deployed_reason(&deploy.id, items.len());
                 settle(conn, &items, "deployed", "deployed", &reason, &deploy.id).await
             })
         }))
@@ -585,11 +688,20 @@ impl Store {
         let page = page.clone();
         self.read(Box::new(move |conn| {
             Box::pin(async move {
+                // With the status and first error of the deployment each version went into,
+                // so that the log can say how it ended.
                 let rows = query(
-                    "SELECT seq AS page_n, '' AS page_s, version_id, artefact_name, version, rule_id, \
-                     outcome, code, reason, deploy_id, created_at FROM automation_log \
-                     WHERE org_id = $1 AND app_id = $2 AND env_id = $3 AND seq < $4 \
-                     ORDER BY seq DESC LIMIT $5"
+                    "SELECT l.seq AS page_n, '' AS page_s, l.version_id, l.artefact_name, l.version, \
+                     l.rule_id, l.outcome, l.code, l.reason, l.deploy_id, l.created_at, \
+                     COALESCE(d.status, '') AS deploy_status, COALESCE(e.code, '') AS error_code, \
+                     COALESCE(e.summary, '') AS error_summary FROM automation_log l \
+                     LEFT JOIN deploys d ON l.deploy_id <> '' AND d.org_id = l.org_id \
+                       AND d.app_id = l.app_id AND d.id = l.deploy_id \
+                     LEFT JOIN deploy_errors e ON e.org_id = d.org_id AND e.app_id = d.app_id \
+                       AND e.deploy_id = d.id AND e.n = (SELECT MIN(f.n) FROM deploy_errors f \
+                         WHERE f.org_id = d.org_id AND f.app_id = d.app_id AND f.deploy_id = d.id) \
+                     WHERE l.org_id = $1 AND l.app_id = $2 AND l.env_id = $3 AND l.seq < $4 \
+                     ORDER BY l.seq DESC LIMIT $5"
                 )
                 .bind(&org_id)
                 .bind(&app_id)
@@ -665,13 +777,19 @@ async fn settle(
             .bind(item.seq)
             .execute(conn)
             .await?;
+        // A version `resume` queued keeps saying so once it is deployed or dropped.
+        let reason = if item.log_code == RESUMED {
+            resumed_reason(reason)
+        } else {
+            reason.to_owned()
+        };
         query(
             "UPDATE automation_log SET outcome = $2, code = $3, reason = $4, deploy_id = $5 WHERE seq = $1"
         )
         .bind(item.log_seq)
         .bind(outcome)
         .bind(code)
-        .bind(reason)
+        .bind(&reason)
         .bind(deploy_id)
         .execute(conn)
         .await?;
@@ -685,8 +803,12 @@ async fn record_one(
     decisions: Vec<LoggedDecision>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let (org_id, version) = (item.org_id, item.version);
+    let org_id = item.org_id;
     for d in decisions {
+        let version = match &d.version {
+            Some(version) => version,
+            None => &item.version,
+        };
         let outcome = if d.queued { "queued" } else { "skipped" };
         let log_seq = query(
             "INSERT INTO automation_log (org_id, app_id, env_id, version_id, artefact_name, \

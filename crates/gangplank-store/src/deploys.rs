@@ -469,31 +469,68 @@ impl Store {
         .await
     }
 
-    /// Lets automation deploy in an environment again after a hold.
+    /// Lets automation deploy in an environment again after a hold, and, in the same
+    /// transaction, queues the re-evaluation of the versions skipped as held since the last
+    /// resume (an inbox row naming the environment), so a crash right after loses nothing.
+    /// `true` when there is something to re-evaluate.
     pub async fn resume_automation(
         &self,
         org_id: &str,
         app_id: &str,
         env_id: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (org_id, app_id, env_id) = (org_id.to_owned(), app_id.to_owned(), env_id.to_owned());
+        let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let changed = query(
-                    "UPDATE envs SET automation_held_at = 0, automation_held_by = '' \
+                let after = query(
+                    "SELECT automation_reevaluated_seq FROM envs \
                      WHERE org_id = $1 AND app_id = $2 AND id = $3",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&env_id)
+                .fetch_optional::<i64>(conn)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("no environment {env_id} in app {app_id}"))
+                })?;
+                let until = query(
+                    "SELECT MAX(seq) FROM automation_log WHERE org_id = $1 AND app_id = $2 \
+                     AND env_id = $3 AND code = 'held'",
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .fetch_one::<Option<i64>>(conn)
+                .await?
+                .unwrap_or(0);
+                let reevaluate = until > after;
+                if reevaluate {
+                    query(
+                        "INSERT INTO automation_inbox (org_id, version_id, created_at, app_id, env_id, \
+                         log_after, log_until) VALUES ($1, '', $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&org_id)
+                    .bind(now)
+                    .bind(&app_id)
+                    .bind(&env_id)
+                    .bind(after)
+                    .bind(until)
+                    .execute(conn)
+                    .await?;
+                }
+                query(
+                    "UPDATE envs SET automation_held_at = 0, automation_held_by = '', \
+                     automation_reevaluated_seq = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3",
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&env_id)
+                .bind(until.max(after))
                 .execute(conn)
                 .await?;
-                if changed == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "no environment {env_id} in app {app_id}"
-                    )));
-                }
-                Ok(())
+                Ok(reevaluate)
             })
         }))
         .await

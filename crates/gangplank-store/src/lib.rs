@@ -29,7 +29,9 @@ pub use apps::{AppRow, EnvRow, EnvTypeRow, NewApp, NewEnv};
 pub use artefacts::{
     ArtefactRow, ArtefactVersionRow, FollowUp, NewArtefactVersion, VersionFilter, VersionOutcome,
 };
-pub use automation::{Batch, EnvContext, InboxItem, LogRow, LoggedDecision, PendingItem, RuleRow};
+pub use automation::{
+    Batch, EnvContext, InboxItem, LogRow, LoggedDecision, PendingItem, ResumedEnv, RuleRow,
+};
 pub use conn::{Store, now_millis};
 pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy};
 pub use depths::{DEPTH_CAP, QueueDepths};

@@ -202,8 +202,12 @@ pub struct DeployArgs {
     #[arg(long, conflicts_with = "set")]
     pub delta: Option<String>,
     /// Deploy exactly this set.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "redeploy")]
     pub set: Option<String>,
+    /// Deploy the set of the environment's current deployment again, as a new deployment
+    /// (converges hosts that drifted from it).
+    #[arg(long, conflicts_with = "delta")]
+    pub redeploy: bool,
     /// The deployment's comment.
     #[arg(short = 'm', long)]
     pub message: Option<String>,

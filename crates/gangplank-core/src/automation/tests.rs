@@ -457,3 +457,226 @@ fn debounced_batches_and_their_delta() {
     );
     assert!(image_update_delta(&set, &[pending("registry.test/unused", "1", "")]).is_empty());
 }
+
+#[test]
+fn explanations_state_how_the_deployment_ended() {
+    let failed = FirstError {
+        code: "GP-AGENT-FAILED",
+        summary: "web: not healthy\nhealthcheck:\nconnection refused",
+    };
+    let long = "x".repeat(200);
+    let cases: Vec<(&str, &str, &str, Option<FirstError<'_>>, String)> = vec![
+        (
+            "deployed",
+            "d1",
+            "failed",
+            Some(failed),
+            "deployed in deployment d1 (failed: GP-AGENT-FAILED web: not healthy)".into(),
+        ),
+        (
+            "deployed",
+            "d1",
+            "succeeded",
+            None,
+            "deployed in deployment d1 (succeeded)".into(),
+        ),
+        (
+            "deployed",
+            "d1",
+            "in progress",
+            None,
+            "deployed in deployment d1 (in progress)".into(),
+        ),
+        (
+            "deployed",
+            "d1",
+            "pending",
+            None,
+            "deployed in deployment d1 (pending)".into(),
+        ),
+        (
+            "deployed",
+            "d1",
+            "cancelled",
+            None,
+            "deployed in deployment d1 (cancelled)".into(),
+        ),
+        (
+            "deployed",
+            "d1",
+            "failed",
+            None,
+            "deployed in deployment d1 (failed)".into(),
+        ),
+        (
+            "deployed",
+            "d1",
+            "failed",
+            Some(FirstError {
+                code: "",
+                summary: "the target said no",
+            }),
+            "deployed in deployment d1 (failed: the target said no)".into(),
+        ),
+        (
+            "deployed",
+            "d1",
+            "failed",
+            Some(FirstError {
+                code: "GP-SET",
+                summary: "",
+            }),
+            "deployed in deployment d1 (failed: GP-SET)".into(),
+        ),
+        (
+            "deployed",
+            "d1",
+            "failed",
+            Some(FirstError {
+                code: "GP-X",
+                summary: &long,
+            }),
+            format!(
+                "deployed in deployment d1 (failed: GP-X {}…)",
+                "x".repeat(120)
+            ),
+        ),
+        (
+            "deployed",
+            "d1",
+            "",
+            None,
+            "deployed in deployment d1 (the deployment no longer exists)".into(),
+        ),
+        // Entries that went into no deployment keep their reason.
+        ("skipped", "", "", None, "deployed in deployment d1".into()),
+        ("queued", "", "", None, "deployed in deployment d1".into()),
+        ("deployed", "", "", None, "deployed in deployment d1".into()),
+    ];
+    for (outcome, deploy_id, status, error, expected) in cases {
+        assert_eq!(
+            explained_reason(
+                outcome,
+                "deployed in deployment d1",
+                deploy_id,
+                status,
+                error
+            ),
+            expected,
+            "{outcome} {deploy_id} {status:?} {error:?}"
+        );
+    }
+    assert_eq!(
+        error_line(FirstError {
+            code: "GP-AGENT-TIMEOUT",
+            summary: "agent http://h did not finish web in time"
+        }),
+        "GP-AGENT-TIMEOUT agent http://h did not finish web in time"
+    );
+    assert_eq!(deployed_reason("d9", 1), "deployed in deployment d9");
+    assert_eq!(
+        deployed_reason("d9", 3),
+        "merged with 2 other version(s) into deployment d9"
+    );
+    assert_eq!(
+        resumed_reason(&deployed_reason("d9", 1)),
+        "re-evaluated after resume: deployed in deployment d9"
+    );
+}
+
+#[test]
+fn resume_deploys_the_newest_accepted_version_per_repository() {
+    let deploy = |rule: &str| Decision::Deploy {
+        rule_id: rule.into(),
+    };
+    let skip = |reason: Skip| Decision::Skip {
+        rule_id: Some("r".into()),
+        reason,
+    };
+    let item = |repository: &str, seq: i64, decision: Decision| Reevaluated {
+        repository: repository.into(),
+        seq,
+        label: format!("{repository}:{seq}"),
+        decision,
+    };
+    let superseded = |rule: &str, newer: &str| Decision::Skip {
+        rule_id: Some(rule.into()),
+        reason: Skip::Superseded {
+            newer: newer.into(),
+        },
+    };
+    let downgrade = || {
+        skip(Skip::Downgrade {
+            running: "web:9".into(),
+        })
+    };
+    let cases: Vec<(Vec<Reevaluated>, Vec<Decision>)> = vec![
+        (vec![], vec![]),
+        // One accepted version deploys.
+        (vec![item("web", 3, deploy("r"))], vec![deploy("r")]),
+        // The newest accepted one wins, whatever the order given.
+        (
+            vec![
+                item("web", 5, deploy("r")),
+                item("web", 3, deploy("r")),
+                item("web", 4, deploy("r")),
+            ],
+            vec![
+                deploy("r"),
+                superseded("r", "web:5"),
+                superseded("r", "web:5"),
+            ],
+        ),
+        // A newer version the rules refuse now does not block an older accepted one.
+        (
+            vec![
+                item("web", 3, deploy("r")),
+                item(
+                    "web",
+                    4,
+                    skip(Skip::PolicyMismatch {
+                        version: "4".into(),
+                        policy: "p".into(),
+                    }),
+                ),
+            ],
+            vec![
+                deploy("r"),
+                skip(Skip::PolicyMismatch {
+                    version: "4".into(),
+                    policy: "p".into(),
+                }),
+            ],
+        ),
+        // No-downgrade vetoes keep their reason; nothing deploys.
+        (
+            vec![item("web", 3, downgrade()), item("web", 4, downgrade())],
+            vec![downgrade(), downgrade()],
+        ),
+        // Repositories are chosen independently.
+        (
+            vec![
+                item("web", 3, deploy("r")),
+                item("api", 4, deploy("a")),
+                item("web", 6, deploy("r")),
+                item("api", 2, deploy("a")),
+            ],
+            vec![
+                superseded("r", "web:6"),
+                deploy("a"),
+                deploy("r"),
+                superseded("a", "api:4"),
+            ],
+        ),
+    ];
+    for (items, expected) in cases {
+        assert_eq!(after_resume(&items), expected, "{items:?}");
+    }
+    assert_eq!(
+        Skip::Superseded {
+            newer: "web:5".into()
+        }
+        .code(),
+        "superseded"
+    );
+}

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use gangplank_api::apps::{CreateEnv, Env, Rename};
 use gangplank_api::deploys::{AutomationLogEntry, AutomationState};
 use gangplank_core::access::Action;
+use gangplank_core::automation::{FirstError, error_line, explained_reason};
 use gangplank_core::id::ResourceId;
 use gangplank_store::{EnvRow, NewEnv};
 use utoipa_axum::router::OpenApiRouter;
@@ -206,7 +207,10 @@ async fn rebase(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Lets automation deploy in the environment again after a rollback held it.
+/// Lets automation deploy in the environment again after a rollback held it, and
+/// re-evaluates the versions skipped while it was held: per repository, the newest one the
+/// rules still accept (and that is no downgrade) is queued for deployment, and the log says
+/// so.
 #[utoipa::path(post, path = "/orgs/{org}/apps/{app}/envs/{env}/automation/resume", tag = "automation", params(("org" = String, Path), ("app" = String, Path), ("env" = String, Path)), responses((status = 204)))]
 async fn resume(
     State(state): State<AppState>,
@@ -219,7 +223,9 @@ async fn resume(
         .app(&state, &app)
         .await?
         .require(Action::Deploy)?;
-    state.store.resume_automation(&org, &app, &env).await?;
+    if state.store.resume_automation(&org, &app, &env).await? {
+        state.wake.automation.notify_one();
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -259,15 +265,35 @@ async fn automation_log(
         .store
         .automation_log(&org, &app, &env, paging.request())
         .await?;
-    Ok(paging.reply(page.map(|r| AutomationLogEntry {
-        artefact_version_id: r.version_id,
-        name: r.artefact_name,
-        version: r.version,
-        rule_id: r.rule_id,
-        outcome: r.outcome,
-        code: r.code,
-        reason: r.reason,
-        deploy_id: r.deploy_id,
-        created_at: format_millis(r.created_at),
+    Ok(paging.reply(page.map(|r| {
+        let first_error =
+            (!r.error_code.is_empty() || !r.error_summary.is_empty()).then_some(FirstError {
+                code: &r.error_code,
+                summary: &r.error_summary,
+            });
+        let reason = explained_reason(
+            &r.outcome,
+            &r.reason,
+            &r.deploy_id,
+            &r.deploy_status,
+            first_error,
+        );
+        let deploy_error = match first_error {
+            Some(error) if r.deploy_status == "failed" => error_line(error),
+            _ => String::new(),
+        };
+        AutomationLogEntry {
+            artefact_version_id: r.version_id,
+            name: r.artefact_name,
+            version: r.version,
+            rule_id: r.rule_id,
+            outcome: r.outcome,
+            code: r.code,
+            reason,
+            deploy_id: r.deploy_id,
+            deploy_status: r.deploy_status,
+            deploy_error,
+            created_at: format_millis(r.created_at),
+        }
     })))
 }

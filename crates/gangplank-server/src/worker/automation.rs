@@ -3,11 +3,14 @@
 //! once its debounce window has closed and no deployment is active there.
 
 use gangplank_core::automation::{
-    Candidate, CompiledRule, Decision, EnvFacts, PendingVersion, Rule, Skip, UpdateTo,
-    VersionPolicy, automated_comment, decide, image_update_delta,
+    Candidate, CompiledRule, Decision, EnvFacts, PendingVersion, RESUMED, Reevaluated, Rule, Skip,
+    UpdateTo, VersionPolicy, after_resume, automated_comment, decide, image_update_delta,
+    resumed_reason,
 };
 use gangplank_core::image::{ImageReference, RepositoryName};
-use gangplank_store::{DeltaRow, InboxItem, LoggedDecision, RuleRow, StoreError};
+use gangplank_store::{
+    ArtefactVersionRow, DeltaRow, InboxItem, LoggedDecision, ResumedEnv, RuleRow, StoreError,
+};
 
 use crate::deploying::{DeployPlan, new_delta_id, parse_set};
 use crate::state::AppState;
@@ -38,7 +41,10 @@ async fn step(state: &AppState) -> Result<bool, StoreError> {
     let mut worked = !inbox.is_empty();
     let mut judged = Vec::with_capacity(inbox.len());
     for item in inbox {
-        let decisions = judge(state, &item).await?;
+        let decisions = match &item.resumed {
+            Some(resumed) => reevaluate(state, &item.org_id, resumed).await?,
+            None => judge(state, &item).await?,
+        };
         judged.push((item, decisions));
     }
     if !judged.is_empty() {
@@ -104,11 +110,120 @@ pub fn policy_from_text(text: &str) -> Option<VersionPolicy> {
 
 /// The decisions about one version, one per environment it may concern.
 async fn judge(state: &AppState, item: &InboxItem) -> Result<Vec<LoggedDecision>, StoreError> {
-    let version = &item.version;
+    let decided = decide_in(state, &item.org_id, &item.version, item.version_seq, None).await?;
+    Ok(decided
+        .into_iter()
+        .map(|(app_id, env_id, decision)| match decision {
+            Decision::Deploy { rule_id } => LoggedDecision {
+                app_id,
+                env_id,
+                rule_id,
+                queued: true,
+                code: "queued".to_owned(),
+                reason: waiting(state),
+                version: None,
+            },
+            Decision::Skip { rule_id, reason } => skipped(app_id, env_id, rule_id, &reason, None),
+        })
+        .collect())
+}
+
+fn waiting(state: &AppState) -> String {
+    format!(
+        "waiting {} ms for more versions before deploying",
+        state.debounce_ms
+    )
+}
+
+fn skipped(
+    app_id: String,
+    env_id: String,
+    rule_id: Option<String>,
+    reason: &Skip,
+    version: Option<ArtefactVersionRow>,
+) -> LoggedDecision {
+    let resumed = version.is_some();
+    LoggedDecision {
+        app_id,
+        env_id,
+        rule_id: rule_id.unwrap_or_default(),
+        queued: false,
+        code: reason.code().to_owned(),
+        reason: if resumed {
+            resumed_reason(&reason.to_string())
+        } else {
+            reason.to_string()
+        },
+        version,
+    }
+}
+
+/// After `resume`: the versions the environment skipped as held, judged again by the same
+/// rules, filters and no-downgrade facts as any new version (`decide_in`), of which core's
+/// `after_resume` queues the newest accepted one per repository. Every one gets a log line
+/// saying it was re-evaluated.
+async fn reevaluate(
+    state: &AppState,
+    org_id: &str,
+    resumed: &ResumedEnv,
+) -> Result<Vec<LoggedDecision>, StoreError> {
+    let versions = state.store.held_versions(org_id, resumed).await?;
+    let mut judged = Vec::with_capacity(versions.len());
+    for (seq, version) in versions {
+        let Ok(repository) = RepositoryName::parse(&version.name) else {
+            continue;
+        };
+        let only = Some((resumed.app_id.as_str(), resumed.env_id.as_str()));
+        // At most one: the resumed environment, if it still has rules.
+        for (_, _, decision) in decide_in(state, org_id, &version, seq, only).await? {
+            let reevaluated = Reevaluated {
+                repository: repository.to_string(),
+                seq,
+                label: format!("{}:{}", version.name, version.version),
+                decision,
+            };
+            judged.push((version.clone(), reevaluated));
+        }
+    }
+    let items: Vec<Reevaluated> = judged.iter().map(|(_, r)| r.clone()).collect();
+    let decisions = after_resume(&items);
+    tracing::info!(app = %resumed.app_id, env = %resumed.env_id, versions = items.len(), "re-evaluating versions skipped while automation was held");
+    Ok(judged
+        .into_iter()
+        .zip(decisions)
+        .map(|((version, _), decision)| {
+            let (app_id, env_id) = (resumed.app_id.clone(), resumed.env_id.clone());
+            match decision {
+                Decision::Deploy { rule_id } => LoggedDecision {
+                    app_id,
+                    env_id,
+                    rule_id,
+                    queued: true,
+                    code: RESUMED.to_owned(),
+                    reason: resumed_reason(&waiting(state)),
+                    version: Some(version),
+                },
+                Decision::Skip { rule_id, reason } => {
+                    skipped(app_id, env_id, rule_id, &reason, Some(version))
+                }
+            }
+        })
+        .collect())
+}
+
+/// Decides about one version (registered as number `version_seq`) in each environment it
+/// may concern, or only in `only` (app, env).
+async fn decide_in(
+    state: &AppState,
+    org_id: &str,
+    version: &ArtefactVersionRow,
+    version_seq: i64,
+    only: Option<(&str, &str)>,
+) -> Result<Vec<(String, String, Decision)>, StoreError> {
     if version.digest.is_empty() && version.digest_status == "pending" {
         // Resolve before judging, so a deployment pins the digest (the batch reads it back).
         let pending = gangplank_store::ToResolve {
-            org_id: item.org_id.clone(),
+            org_id: org_id.to_owned(),
             id: version.id.clone(),
             name: version.name.clone(),
             version: version.version.clone(),
@@ -119,12 +234,12 @@ async fn judge(state: &AppState, item: &InboxItem) -> Result<Vec<LoggedDecision>
     let Ok(repository) = RepositoryName::parse(&version.name) else {
         return Ok(Vec::new());
     };
-    if item.version_seq < 0 {
+    if version_seq < 0 {
         return Ok(Vec::new());
     }
     let contexts = state
         .store
-        .automation_context(&item.org_id, &repository.to_string(), &version.name)
+        .automation_context(org_id, &repository.to_string(), &version.name)
         .await?;
     let candidate = Candidate {
         name: &version.name,
@@ -133,6 +248,9 @@ async fn judge(state: &AppState, item: &InboxItem) -> Result<Vec<LoggedDecision>
     };
     let mut decisions = Vec::with_capacity(contexts.len());
     for context in contexts {
+        if only.is_some_and(|(app, env)| (app, env) != (&context.app_id, &context.env_id)) {
+            continue;
+        }
         let rules: Vec<(String, CompiledRule)> = context
             .rules
             .iter()
@@ -154,36 +272,16 @@ async fn judge(state: &AppState, item: &InboxItem) -> Result<Vec<LoggedDecision>
                 .collect();
             facts.running = state
                 .store
-                .running_version(&item.org_id, &version.name, images)
+                .running_version(org_id, &version.name, images)
                 .await?
                 .map(|(seq, running)| (seq, format!("{}:{running}", version.name)));
         }
-        let decision = decide(&rules, &candidate, item.version_seq, &facts);
+        let decision = decide(&rules, &candidate, version_seq, &facts);
         crate::metrics::automation_decision(match &decision {
             Decision::Deploy { .. } => "queued",
             Decision::Skip { reason, .. } => reason.code(),
         });
-        decisions.push(match decision {
-            Decision::Deploy { rule_id } => LoggedDecision {
-                app_id: context.app_id,
-                env_id: context.env_id,
-                rule_id,
-                queued: true,
-                code: "queued".to_owned(),
-                reason: format!(
-                    "waiting {} ms for more versions before deploying",
-                    state.debounce_ms
-                ),
-            },
-            Decision::Skip { rule_id, reason } => LoggedDecision {
-                app_id: context.app_id,
-                env_id: context.env_id,
-                rule_id: rule_id.unwrap_or_default(),
-                queued: false,
-                code: reason.code().to_owned(),
-                reason: reason.to_string(),
-            },
-        });
+        decisions.push((context.app_id, context.env_id, decision));
     }
     Ok(decisions)
 }

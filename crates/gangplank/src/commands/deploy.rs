@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::UsageError;
-use crate::cli::{DeployArgs, DiffArgs, ExplainArgs, Global, RollbackArgs};
+use crate::cli::{DeployArgs, DiffArgs, ExplainArgs, Global, OutputFormat, RollbackArgs};
 use crate::client_config::Resolved;
 use crate::commands::get::DEPLOY_COLUMNS;
 use crate::output::{self, Columns};
@@ -21,6 +21,9 @@ const LOG_COLUMNS: Columns = &[
 ];
 
 pub async fn deploy(global: &Global, args: DeployArgs) -> anyhow::Result<()> {
+    if args.redeploy {
+        return redeploy(global, args.message).await;
+    }
     let resolved = Resolved::from(global)?;
     let mut body = json!({});
     if let Some(delta) = args.delta {
@@ -38,6 +41,42 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> anyhow::Result<()> {
         .send(Method::POST, &path, Body::Json(body))
         .await?;
     output::print(&answer, output::format(global.output), DEPLOY_COLUMNS)
+}
+
+/// `deploy --redeploy`: what `deploy --set` does with the set of the environment's current
+/// (newest) deployment, so every host is sent that set again.
+async fn redeploy(global: &Global, message: Option<String>) -> anyhow::Result<()> {
+    let resolved = Resolved::from(global)?;
+    let env_path = resolved.env_path()?;
+    let client = resolved.client();
+    let env = client.send(Method::GET, &env_path, Body::Empty).await?;
+    let (Some(current), Some(set)) = (
+        env["last_deploy"]["id"].as_str(),
+        env["last_deploy"]["set_id"].as_str(),
+    ) else {
+        return Err(UsageError(format!(
+            "environment {} has no deployment to redeploy; deploy a delta or a set first",
+            resolved.env()?
+        ))
+        .into());
+    };
+    let comment = message.unwrap_or_else(|| format!("Redeploy of {current}"));
+    let answer = client
+        .send(
+            Method::POST,
+            &format!("{env_path}/deploys"),
+            Body::Json(json!({"set_id": set, "comment": comment})),
+        )
+        .await?;
+    match output::format(global.output) {
+        OutputFormat::Table => println!(
+            "deployment {} redeploys set {set} of deployment {current} ({})",
+            answer["id"].as_str().unwrap_or("?"),
+            answer["status"].as_str().unwrap_or("?")
+        ),
+        format => output::print(&answer, format, DEPLOY_COLUMNS)?,
+    }
+    Ok(())
 }
 
 pub async fn rollback(global: &Global, args: RollbackArgs) -> anyhow::Result<()> {
@@ -96,7 +135,11 @@ pub async fn resume(global: &Global) -> anyhow::Result<()> {
         .client()
         .send(Method::POST, &path, Body::Empty)
         .await?;
-    eprintln!("automation resumed in {}", resolved.env()?);
+    eprintln!(
+        "automation resumed in {}; the newest eligible version skipped while it was held is \
+         re-evaluated (see `gangplank explain`)",
+        resolved.env()?
+    );
     Ok(())
 }
 

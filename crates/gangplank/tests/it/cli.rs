@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::support::{ADMIN, SHA64, Server};
 
 /// A `gangplank` command with its own config dir and no inherited GANGPLANK_* settings.
-fn gangplank(config_home: &std::path::Path) -> Command {
+pub(crate) fn gangplank(config_home: &std::path::Path) -> Command {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin!("gangplank"));
     command
         .env("XDG_CONFIG_HOME", config_home)

@@ -14,6 +14,7 @@ mod compose_target;
 mod deep_yaml;
 mod durability;
 mod errors;
+mod explain;
 mod fuzz;
 mod metrics;
 mod openapi;
