@@ -1,8 +1,8 @@
 //! Observed state and drift on the machine's real Docker engine: a real agent runs a compose
 //! project; the server observes it (`GET /state`) every second; the service is changed by hand
 //! with `docker-compose up -d` of the user's own compose file; `runtime`, a webhook receiver on
-//! 127.0.0.1, `gangplank status` and `/metrics` all show the drift; a redeploy of the current
-//! set converges it, and with `auto_heal` it converges by itself. A stopped agent is reported
+//! 127.0.0.1, `gangplank status` and `/metrics` all show the drift; `gangplank deploy
+//! --redeploy` converges it, and with `auto_heal` it converges by itself. A stopped agent is reported
 //! unreachable, not drifted. The test command fails (never skips) where no engine runs.
 
 use std::path::Path;
@@ -326,14 +326,37 @@ fn drift_is_seen_announced_and_converged() {
         .then_some(())
     });
 
-    // A redeploy of the current set converges it, and `environment.in_sync` arrives.
-    let (status, redeploy) = server.call(
-        "POST",
-        "/orgs/default/apps/shop/envs/development/deploys",
-        Some(ADMIN),
-        Some(json!({"comment": "converge"})),
+    // `gangplank deploy --redeploy` converges it, and `environment.in_sync` arrives.
+    let redeployed = Command::new(env!("CARGO_BIN_EXE_gangplank"))
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .args([
+            "--url",
+            &server.base,
+            "--token",
+            ADMIN,
+            "--org",
+            "default",
+            "--app",
+            "shop",
+            "--env",
+            "development",
+            "-o",
+            "json",
+            "deploy",
+            "--redeploy",
+            "-m",
+            "converge",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        redeployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redeployed.stderr)
     );
-    assert_eq!(status, 201, "{redeploy}");
+    let redeploy: Value = serde_json::from_slice(&redeployed.stdout).unwrap();
+    assert_eq!(redeploy["comment"], "converge", "{redeploy}");
     let redeploy = crate::support::wait_deploy_final(
         &server,
         "shop",
