@@ -12,6 +12,7 @@ pub mod deploys;
 pub mod error;
 pub mod registries;
 pub mod rules;
+pub mod runtime;
 pub mod users;
 pub mod vocabulary;
 pub mod webhooks;

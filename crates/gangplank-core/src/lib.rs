@@ -16,6 +16,7 @@ pub mod limits;
 pub mod net;
 pub mod page;
 pub mod registry;
+pub mod runtime;
 pub mod set;
 pub mod target;
 pub mod timestamp;

@@ -74,8 +74,11 @@ impl TargetConfig {
         } else {
             serde_json::from_str(config).map_err(|e| format!("unreadable target: {e}"))?
         };
+        // The API stores its `EnvTarget` with an empty `type` (the kind is its own column).
         if let Some(object) = value.as_object_mut()
-            && !object.contains_key("type")
+            && object
+                .get("type")
+                .is_none_or(|t| t.as_str().is_some_and(str::is_empty))
         {
             let kind = if kind.is_empty() { "none" } else { kind };
             object.insert("type".to_owned(), serde_json::Value::from(kind));
@@ -111,6 +114,11 @@ mod tests {
         assert_eq!(
             TargetConfig::from_stored("compose", &parsed.to_stored()),
             Ok(parsed)
+        );
+        let api = r#"{"type":"","agents":[{"url":"http://h:1","services":{"web":"web"}}]}"#;
+        assert_eq!(
+            TargetConfig::from_stored("compose", api).unwrap().kind(),
+            "compose"
         );
         assert!(TargetConfig::from_stored("ftp", "{}").is_err());
         assert!(TargetConfig::from_stored("compose", "[1]").is_err());

@@ -109,6 +109,30 @@ pub const EVENTS: &[EventSpec] = &[
             "reason",
         ],
     },
+    EventSpec {
+        scope: "environment",
+        kind: "drifted",
+        properties: &DRIFT_PROPERTIES,
+    },
+    EventSpec {
+        scope: "environment",
+        kind: "in_sync",
+        properties: &DRIFT_PROPERTIES,
+    },
+];
+
+/// `environment.drifted` / `environment.in_sync`: since when it drifted, and which workloads
+/// (comma-separated) were out of sync, with the first one's reason.
+const DRIFT_PROPERTIES: [&str; 9] = [
+    "event",
+    "org_id",
+    "triggered_at",
+    "triggered_by",
+    "app_id",
+    "env_id",
+    "drifted_since",
+    "workloads",
+    "reason",
 ];
 
 /// The event `scope`/`kind`, if it exists.

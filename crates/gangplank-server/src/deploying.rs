@@ -80,3 +80,64 @@ impl DeployPlan<'_> {
         }
     }
 }
+
+/// Deploys the environment's current set (its `from_deploy`'s) again: what `POST …/deploys`
+/// does without a delta or set, and what auto-heal does. 409 while a deployment is active.
+pub async fn redeploy_current(
+    state: &crate::state::AppState,
+    org_id: &str,
+    app_id: &str,
+    env_id: &str,
+    comment: String,
+    by: &str,
+) -> Result<gangplank_store::DeployRow, ApiError> {
+    let env = state
+        .store
+        .get_env(org_id, app_id, env_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no environment {env_id} in app {app_id}")))?;
+    if env.from_deploy_id.is_empty() {
+        return Err(ApiError::invalid(
+            "delta_id",
+            "the environment has no deployment to redeploy",
+        ));
+    }
+    let from = state
+        .store
+        .get_deploy(org_id, app_id, &env.from_deploy_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Internal(format!("deployment {} is missing", env.from_deploy_id))
+        })?;
+    let set = parse_set(
+        &state
+            .store
+            .get_set(org_id, app_id, &from.set_id)
+            .await?
+            .unwrap_or_default(),
+    )?;
+    let plan = DeployPlan {
+        org_id,
+        app_id,
+        env_id,
+        from_deploy_id: env.from_deploy_id,
+        base_repositories: set.repositories(),
+        delta_id: String::new(),
+        set,
+        comment,
+        created_by: by.to_owned(),
+        triggered_by: by.to_owned(),
+        new_delta: None,
+    };
+    let row = state
+        .store
+        .create_deploy(plan.into_new_deploy())
+        .await
+        .map_err(|e| match e {
+            gangplank_store::StoreError::Conflict(message) => ApiError::Conflict(message),
+            other => other.into(),
+        })?;
+    state.wake.deploy.notify_one();
+    state.wake.delivery.notify_one();
+    Ok(row)
+}

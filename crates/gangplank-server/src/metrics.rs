@@ -44,6 +44,10 @@ const REGISTRY_REQUESTS: &str = "gangplank_registry_requests_total";
 const REGISTRY_DURATION: &str = "gangplank_registry_request_duration_seconds";
 const RESOLUTIONS: &str = "gangplank_digest_resolutions_total";
 const QUEUE_DEPTH: &str = "gangplank_queue_depth";
+const ENVS_DRIFTED: &str = "gangplank_environments_drifted";
+const WORKLOADS_OUT_OF_SYNC: &str = "gangplank_workloads_out_of_sync";
+const OBSERVE_FAILURES: &str = "gangplank_agent_observation_failures_total";
+const AUTO_HEALS: &str = "gangplank_auto_heal_deployments_total";
 
 /// How often the queue depths are read from the store at most: scrapes are seconds apart,
 /// and an unauthenticated endpoint must not be a way to load the database.
@@ -155,6 +159,24 @@ fn describe() {
          running; webhook_outbox: deliveries pending; automation_inbox: versions to judge; \
          digest_resolution: tags to resolve). Read at scrape time, capped at 100000."
     );
+    describe_gauge!(
+        ENVS_DRIFTED,
+        "Compose environments whose hosts run something other than their current set (an \
+         unreachable agent is not drift). Read at scrape time."
+    );
+    describe_gauge!(
+        WORKLOADS_OUT_OF_SYNC,
+        "Workloads of compose environments last observed not running their desired image. \
+         Read at scrape time."
+    );
+    describe_counter!(
+        OBSERVE_FAILURES,
+        "Asks of an agent's GET /state that got no usable answer."
+    );
+    describe_counter!(
+        AUTO_HEALS,
+        "Redeployments auto-heal started for a drifted environment."
+    );
 }
 
 /// Records the count and latency of every request by route template, method and status.
@@ -240,6 +262,16 @@ pub fn digest_resolution(resolved: bool) {
     metrics::counter!(RESOLUTIONS, "outcome" => outcome).increment(1);
 }
 
+/// Counts one agent that did not answer `GET /state` usefully.
+pub fn agent_observation_failed() {
+    metrics::counter!(OBSERVE_FAILURES).increment(1);
+}
+
+/// Counts one redeployment started by auto-heal.
+pub fn auto_heal_started() {
+    metrics::counter!(AUTO_HEALS).increment(1);
+}
+
 /// The exposition text, with the queue depths refreshed if the last read is older than
 /// [`DEPTHS_MAX_AGE`].
 pub async fn render(state: &AppState) -> String {
@@ -257,6 +289,13 @@ pub async fn render(state: &AppState) -> String {
             }
             // The last values stay; the counters are still worth serving.
             Err(error) => tracing::warn!(%error, "reading queue depths for /metrics failed"),
+        }
+        match state.store.drift_counts().await {
+            Ok((envs, workloads)) => {
+                metrics::gauge!(ENVS_DRIFTED).set(envs as f64);
+                metrics::gauge!(WORKLOADS_OUT_OF_SYNC).set(workloads as f64);
+            }
+            Err(error) => tracing::warn!(%error, "reading drift counts for /metrics failed"),
         }
     }
     state.metrics.render()

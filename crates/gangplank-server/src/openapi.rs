@@ -250,6 +250,11 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
         "patchArtefactVersion",
     ),
     (
+        "get",
+        "/orgs/{org}/apps/{app}/envs/{env}/runtime",
+        "getRuntime",
+    ),
+    (
         "post",
         "/orgs/{org}/apps/{app}/envs/{env}/deploys/{deploy}/cancel",
         "cancelDeployment",

@@ -45,7 +45,26 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     pub metrics: MetricsSettings,
     pub http: HttpSettings,
+    pub observe: ObserveSettings,
     pub deploy: DeploySettings,
+}
+
+/// `[observe]`: how often compose environments' agents are asked what they run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObserveSettings {
+    /// Between two observations of every compose environment (an unreachable agent is asked
+    /// less often, backing off to 5 minutes).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for ObserveSettings {
+    fn default() -> Self {
+        ObserveSettings {
+            interval: Duration::from_secs(30),
+        }
+    }
 }
 
 /// `[deploy]`: the deployment queue's leases.
@@ -169,13 +188,14 @@ impl Default for Settings {
             webhook: WebhookSettings::default(),
             metrics: MetricsSettings::default(),
             http: HttpSettings::default(),
+            observe: ObserveSettings::default(),
             deploy: DeploySettings::default(),
         }
     }
 }
 
 /// The environment variables read, and what they set.
-pub const ENV_VARS: [&str; 18] = [
+pub const ENV_VARS: [&str; 19] = [
     "GANGPLANK_LISTEN",
     "GANGPLANK_DATA_DIR",
     "GANGPLANK_DATABASE_URL",
@@ -193,6 +213,7 @@ pub const ENV_VARS: [&str; 18] = [
     "GANGPLANK_HTTP_BODY_TIMEOUT",
     "GANGPLANK_HTTP_IDLE_TIMEOUT",
     "GANGPLANK_HTTP_MAX_CONNECTIONS",
+    "GANGPLANK_OBSERVE_INTERVAL_SECONDS",
     "GANGPLANK_DEPLOY_LEASE_SECONDS",
 ];
 
@@ -269,6 +290,12 @@ impl Settings {
                         format!("{name}={value:?} is not a number of connections")
                     })?;
                 }
+                "GANGPLANK_OBSERVE_INTERVAL_SECONDS" => {
+                    let seconds: u64 = value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} is not a number of seconds"))?;
+                    settings.observe.interval = Duration::from_secs(seconds);
+                }
                 "GANGPLANK_DEPLOY_LEASE_SECONDS" => {
                     settings.deploy.lease_seconds = value
                         .parse()
@@ -308,6 +335,9 @@ impl Settings {
         if !(1..=1_000_000).contains(&self.http.max_connections) {
             bail!("http.max_connections must be 1 to 1000000");
         }
+        if self.observe.interval < Duration::from_secs(1) {
+            bail!("observe.interval must be at least 1s");
+        }
         if !(2..=86_400).contains(&self.deploy.lease_seconds) {
             bail!("deploy.lease_seconds must be 2 to 86400");
         }
@@ -337,7 +367,7 @@ impl Settings {
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n\n[http]\nheader_timeout = {}\nbody_timeout = {}\nidle_timeout = {}\nmax_connections = {}\n\n[deploy]\nlease_seconds = {}\n",
+            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n\n[http]\nheader_timeout = {}\nbody_timeout = {}\nidle_timeout = {}\nmax_connections = {}\n\n[observe]\ninterval = {}\n\n[deploy]\nlease_seconds = {}\n",
             toml_string(&self.listen),
             toml_string(&self.data_dir.display().to_string()),
             toml_string(&redact_url_password(&self.database_url())),
@@ -362,6 +392,7 @@ impl Settings {
             toml_string(&humantime::format_duration(self.http.body_timeout).to_string()),
             toml_string(&humantime::format_duration(self.http.idle_timeout).to_string()),
             self.http.max_connections,
+            toml_string(&humantime::format_duration(self.observe.interval).to_string()),
             self.deploy.lease_seconds,
         )
     }

@@ -28,6 +28,8 @@ pub struct AppState {
     /// The server's signing keys (requests to agents; public half at `/.well-known/jwks.json`).
     pub keys: Arc<crate::signing::ServerKeys>,
     pub debounce_ms: i64,
+    /// Between two observations of the compose environments' agents.
+    pub observe_interval: std::time::Duration,
     /// How long a claim on a running deployment lasts without renewal (ms).
     pub deploy_lease_ms: i64,
     /// The deployments this process runs, so a cancel can stop them.
@@ -63,6 +65,7 @@ impl AppState {
             keys,
             debounce_ms: i64::try_from(settings.automation.debounce.as_millis())
                 .unwrap_or(i64::MAX),
+            observe_interval: settings.observe.interval,
             deploy_lease_ms: i64::try_from(settings.deploy.lease_seconds.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
             running: Arc::default(),

@@ -156,6 +156,9 @@ pub enum Command {
     /// Server administration on the server's own data (run where `gangplank serve` runs).
     #[cfg(feature = "server")]
     Admin(AdminArgs),
+    /// What the hosts run against each environment's set: one environment (--app and --env),
+    /// every environment of --app, or of every app.
+    Status,
     /// Cancel a pending or in-progress deployment of the environment given by --env.
     Cancel(CancelArgs),
 }

@@ -86,6 +86,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Diff(args) => commands::deploy::diff(&cli.global, args).await,
         Command::Explain(args) => commands::deploy::explain(&cli.global, args).await,
         Command::Registry(args) => commands::registry::run(&cli.global, args).await,
+        Command::Status => commands::status::run(&cli.global).await,
         #[cfg(feature = "server")]
         Command::Admin(args) => commands::serve::admin(args).await,
         Command::Cancel(args) => commands::deploy::cancel(&cli.global, args).await,

@@ -10,6 +10,7 @@ mod envs;
 mod health;
 mod registries;
 mod rules;
+mod runtime;
 mod sets;
 mod targets;
 mod tokens;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rules::routes())
         .merge(webhooks::routes())
         .merge(registries::routes())
+        .merge(runtime::routes())
         .split_for_parts();
     crate::openapi::finish(&mut openapi);
     Router::new()

@@ -118,6 +118,7 @@ pub async fn run(state: AppState) {
                         execute(&state, claim).await;
                         state.wake.delivery.notify_one();
                         state.wake.automation.notify_one();
+                        state.wake.observe.notify_one();
                         drop(permit);
                     });
                 }

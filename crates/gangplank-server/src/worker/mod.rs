@@ -1,11 +1,13 @@
 //! Background workers: the deployment runner, automation, and webhook delivery. Each drains
 //! durable rows from the store, so a crash loses nothing: on restart they pick up where the
-//! database says they were.
+//! database says they were. The observer (what compose hosts run) keeps no queue: each round
+//! asks the agents afresh.
 
 pub mod automation;
 pub mod compose_target;
 pub mod delivery;
 pub mod deployer;
+pub mod observer;
 pub mod resolver;
 pub mod target;
 
@@ -22,6 +24,8 @@ pub struct Wake {
     pub automation: Arc<Notify>,
     pub delivery: Arc<Notify>,
     pub resolver: Arc<Notify>,
+    /// A deployment finished: observe what the hosts run now.
+    pub observe: Arc<Notify>,
 }
 
 /// The longest a worker sleeps without a nudge: a safety net, not the mechanism (nudges and
@@ -50,6 +54,7 @@ impl Workers {
                 tokio::spawn(automation::run(state.clone())),
                 tokio::spawn(delivery::run(state.clone())),
                 tokio::spawn(resolver::run(state.clone())),
+                tokio::spawn(observer::run(state.clone())),
             ],
         }
     }

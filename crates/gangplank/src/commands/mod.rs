@@ -11,3 +11,4 @@ pub mod get;
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod serve;
+pub mod status;

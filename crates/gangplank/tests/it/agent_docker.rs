@@ -16,7 +16,7 @@ const USER: &str = "pusher";
 const PASSWORD: &str = "push-secret-Zq81";
 
 /// Fails loudly when the engine is missing: this test never passes without it.
-fn require_docker() {
+pub(crate) fn require_docker() {
     let info = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .output();
@@ -28,10 +28,10 @@ fn require_docker() {
 }
 
 /// Compose project, images and the test's docker config, removed on drop.
-struct Cleanup {
-    project: String,
-    files: Vec<PathBuf>,
-    images: Vec<String>,
+pub(crate) struct Cleanup {
+    pub(crate) project: String,
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) images: Vec<String>,
 }
 
 impl Drop for Cleanup {
@@ -53,7 +53,7 @@ impl Drop for Cleanup {
 
 /// Builds `web:<version>` FROM scratch: busybox httpd serving `/VERSION`, with a healthcheck
 /// that fetches it, or one that always fails when `healthy` is false.
-fn build_image(dir: &Path, tag: &str, version: &str, healthy: bool) {
+pub(crate) fn build_image(dir: &Path, tag: &str, version: &str, healthy: bool) {
     let context = dir.join(format!("img-{version}"));
     std::fs::create_dir_all(&context).unwrap();
     std::fs::copy("/bin/busybox", context.join("busybox"))
@@ -79,7 +79,7 @@ fn build_image(dir: &Path, tag: &str, version: &str, healthy: bool) {
     );
 }
 
-fn served_version(port: u16) -> Option<String> {
+pub(crate) fn served_version(port: u16) -> Option<String> {
     reqwest::blocking::get(format!("http://127.0.0.1:{port}/VERSION"))
         .ok()
         .filter(|r| r.status() == 200)

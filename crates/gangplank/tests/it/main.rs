@@ -23,6 +23,7 @@ mod pages;
 mod receivers;
 mod registries;
 mod roles;
+mod runtime;
 mod shapes;
 mod slow_clients;
 mod support;
