@@ -212,8 +212,10 @@ fn drift_is_seen_announced_and_converged() {
     // By hand: the service now runs the compose file's v2.
     change_by_hand(&project, &compose_file);
     assert_eq!(served_version(service_port).as_deref(), Some("2"));
+    // While compose recreates the container the observer may first see the old one exited
+    // (drift too, for another reason): wait for the new container.
     let drifted = runtime_until(&server, "runtime to show the drift", |r| {
-        r["in_sync"] == false
+        r["in_sync"] == false && r["workloads"][0]["running_image"] == json!(v2)
     });
     let web = &drifted["workloads"][0];
     assert_eq!(
