@@ -81,8 +81,9 @@ impl DeployPlan<'_> {
     }
 }
 
-/// Deploys the environment's current set (its `from_deploy`'s) again: what `POST …/deploys`
-/// does without a delta or set, and what auto-heal does. 409 while a deployment is active.
+/// Deploys the environment's current set (its newest deployment's, `last_deploy`, as the
+/// runtime view and `deploy --redeploy` take it) again: what auto-heal does. 409 while a
+/// deployment is active.
 pub async fn redeploy_current(
     state: &crate::state::AppState,
     org_id: &str,
@@ -96,18 +97,26 @@ pub async fn redeploy_current(
         .get_env(org_id, app_id, env_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no environment {env_id} in app {app_id}")))?;
-    if env.from_deploy_id.is_empty() {
+    if env.last_deploy_id.is_empty() {
         return Err(ApiError::invalid(
             "delta_id",
             "the environment has no deployment to redeploy",
         ));
     }
+    if env.from_deploy_id != env.last_deploy_id {
+        // Someone rebased the environment (a rollback being prepared): healing now would
+        // deploy a set they are moving away from.
+        return Err(ApiError::Conflict(format!(
+            "environment {env_id} is rebased on deployment {} and waits for its deployment",
+            env.from_deploy_id
+        )));
+    }
     let from = state
         .store
-        .get_deploy(org_id, app_id, &env.from_deploy_id)
+        .get_deploy(org_id, app_id, &env.last_deploy_id)
         .await?
         .ok_or_else(|| {
-            ApiError::Internal(format!("deployment {} is missing", env.from_deploy_id))
+            ApiError::Internal(format!("deployment {} is missing", env.last_deploy_id))
         })?;
     let set = parse_set(
         &state

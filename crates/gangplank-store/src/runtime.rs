@@ -37,7 +37,8 @@ pub struct ComposeEnv {
     pub env_id: String,
     pub target_kind: String,
     pub target_config: String,
-    /// The set of its `from_deploy` (empty before the first deployment).
+    /// The set of its newest deployment, `last_deploy` (empty before the first deployment):
+    /// what it was last asked to run, whatever a rebase since prepares for the next one.
     pub set_content: String,
     /// A deployment is pending or in progress in it.
     pub deploying: bool,
@@ -134,7 +135,7 @@ impl Store {
                        AND x.status IN ('pending', 'in progress')) AS deploying \
                      FROM envs e \
                      LEFT JOIN deploys d ON d.org_id = e.org_id AND d.app_id = e.app_id \
-                       AND d.id = e.from_deploy_id \
+                       AND d.id = e.last_deploy_id \
                      LEFT JOIN sets s ON s.org_id = d.org_id AND s.app_id = d.app_id \
                        AND s.id = d.set_id \
                      WHERE e.deploy_target = 'compose' ORDER BY e.org_id, e.app_id, e.id",
