@@ -74,8 +74,12 @@ impl TargetConfig {
         } else {
             serde_json::from_str(config).map_err(|e| format!("unreadable target: {e}"))?
         };
+        // Targets stored before the type was part of the config have none, or an empty one
+        // (the route blanked it): the column's kind stands.
         if let Some(object) = value.as_object_mut()
-            && !object.contains_key("type")
+            && object
+                .get("type")
+                .is_none_or(|t| t.as_str().is_some_and(str::is_empty))
         {
             let kind = if kind.is_empty() { "none" } else { kind };
             object.insert("type".to_owned(), serde_json::Value::from(kind));
@@ -112,6 +116,12 @@ mod tests {
             TargetConfig::from_stored("compose", &parsed.to_stored()),
             Ok(parsed)
         );
+        // What `PUT …/target` stores: the type blanked, the column holding it.
+        let blank = r#"{"type":"","agents":[{"url":"http://h:1","services":{"web":"web"}}]}"#;
+        assert!(matches!(
+            TargetConfig::from_stored("compose", blank),
+            Ok(TargetConfig::Compose(_))
+        ));
         assert!(TargetConfig::from_stored("ftp", "{}").is_err());
         assert!(TargetConfig::from_stored("compose", "[1]").is_err());
     }
