@@ -10,6 +10,7 @@ mod auth;
 mod automation;
 mod bounds;
 mod cli;
+mod compose_converge;
 mod compose_target;
 mod deep_yaml;
 mod durability;
