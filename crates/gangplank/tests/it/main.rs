@@ -2,6 +2,7 @@
 //! driven over HTTP by reqwest, curl, wget and the `gangplank` CLI itself.
 
 mod agent_api;
+mod agent_apply;
 mod agent_docker;
 mod agents;
 mod apps;
