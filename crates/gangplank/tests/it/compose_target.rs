@@ -256,3 +256,88 @@ fn the_server_signs_for_agents_and_reports_each_workload() {
     let (_, again) = server.call("GET", "/.well-known/jwks.json", None, None);
     assert_eq!(again["keys"][0]["kid"], key["kid"]);
 }
+
+#[test]
+fn an_agent_that_restarts_mid_deployment_is_sent_the_apply_again_and_converges() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    server.create_app("shop");
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    std::fs::write(
+        dir.join("compose.yml"),
+        "services:\n  web:\n    image: r/web:1\n",
+    )
+    .unwrap();
+    // The first `up` waits for a gate file, so the agent is stopped while it runs; every
+    // compose command is recorded.
+    let ran_log = dir.join("ran.log");
+    let gate = dir.join("gate");
+    let compose = dir.join("compose.sh");
+    std::fs::write(
+        &compose,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {log}\ncase \"$*\" in\n  *\"up -d\"*) [ -e {gate}.used ] || {{ touch {gate}.used; while [ ! -e {gate} ]; do sleep 0.05; done; }} ;;\nesac\necho ok\n",
+            log = ran_log.display(),
+            gate = gate.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&compose, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = gangplank_testkit::free_port();
+    let config = format!(
+        "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{}\"\ncompose_command = \"{}\"\n[auth]\njwks_url = \"{}/.well-known/jwks.json\"\n[[project]]\nname = \"gprestart{}\"\nfiles = [\"{}\"]\nservices = [\"web\"]\nhealth_timeout = \"0s\"\n",
+        dir.join("state").display(),
+        compose.display(),
+        server.base,
+        std::process::id(),
+        dir.join("compose.yml").display()
+    );
+    let agent = Agent::start(dir, &config);
+    let (status, body) = target(
+        &server,
+        json!({"type": "compose", "timeout_seconds": 120, "agents": [{"url": agent.base, "services": {"web": "web"}}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, delta) = server.call(
+        "POST",
+        "/orgs/default/apps/shop/deltas",
+        Some(ADMIN),
+        Some(json!({"metadata": {"env_id": "development"}, "modules": {"add": {"web": workload("r/web:2")}}})),
+    );
+    assert_eq!(status, 200, "{delta}");
+    let (status, deploy) = server.call(
+        "POST",
+        "/orgs/default/apps/shop/envs/development/deploys",
+        Some(ADMIN),
+        Some(json!({"delta_id": delta["id"]})),
+    );
+    assert_eq!(status, 201, "{deploy}");
+    let ups = || {
+        std::fs::read_to_string(&ran_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with("up -d --no-deps web"))
+            .count()
+    };
+    crate::support::poll("the first run to reach `up`", || (ups() == 1).then_some(()));
+    // The agent stops mid-run and comes back with no memory of the apply.
+    drop(agent);
+    std::fs::write(&gate, "").unwrap();
+    let agent = Agent::start(dir, &config);
+    let done = crate::support::wait_deploy_final(
+        &server,
+        "shop",
+        "development",
+        deploy["id"].as_str().unwrap(),
+    );
+    assert_eq!(done["status"], "succeeded", "{done}");
+    // The new agent was sent the same apply, observed that nothing runs `web`, and ran it.
+    assert_eq!(ups(), 2);
+    let succeeded = agent.lines("deployment succeeded");
+    assert_eq!(succeeded.len(), 1, "{succeeded:?}");
+    assert_eq!(
+        succeeded[0]["deploy"],
+        format!("{}-web", deploy["id"].as_str().unwrap())
+    );
+}
