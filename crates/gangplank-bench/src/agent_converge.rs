@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::server::{TOKEN, start_server, wait_ready};
 
 const SERVICES: usize = 20;
-const ROUNDS: usize = 40;
+const ROUNDS: usize = 100;
 
 /// The second table's numbers (milliseconds).
 pub struct Converge {
