@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::config::AuthConfig;
 
-/// Why a request was refused. Every variant answers `401 unauthorized`; the text is logged.
+/// Why a request was refused. Every variant answers `401`; the seed's text callers get only
+/// `unauthorized`, JSON callers (the server) get [`AuthError::public_reason`].
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("no bearer token")]
@@ -29,6 +30,22 @@ pub enum AuthError {
     Claims(#[from] gangplank_core::agent::ClaimsError),
     #[error("the token's jti was already used")]
     Replayed,
+}
+
+impl AuthError {
+    /// The reason told to the caller: never the token, nor anything read from it (a header
+    /// parse error or an untrusted issuer is named, not quoted), only what the agent requires.
+    pub fn public_reason(&self) -> String {
+        match self {
+            AuthError::Header(_) => {
+                "the token's header is unreadable or names an unsupported algorithm".to_owned()
+            }
+            AuthError::Claims(gangplank_core::agent::ClaimsError::Issuer(_)) => {
+                "the token's issuer is not trusted".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 /// One trusted key and the only algorithm it verifies.

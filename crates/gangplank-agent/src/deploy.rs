@@ -1,18 +1,23 @@
 //! The deployment queue and what one deployment does. Each project has one worker, so compose
 //! never runs twice at once on a project; requests for the same service and image that wait in
 //! the queue together are served by one run. A repeated deployment id is answered from the
-//! record, not run again.
+//! record, not run again. An apply (`POST /apply`) names a project's whole desired state: the
+//! project is observed once, services already running their image are recorded `unchanged`
+//! at once, and the others are queued on the same worker.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gangplank_api::agent::{AgentDeploy, AgentDeployStatus, AgentState, ProjectState};
+use gangplank_api::agent::{
+    AgentApply, AgentApplyRequest, AgentDeploy, AgentDeployStatus, AgentState, ProjectState,
+};
 use gangplank_core::agent::{
-    ContainerState, DeployBody, HealthVerdict, judge_health, override_image, with_image,
+    ApplyRequestError, ContainerState, DeployBody, HealthVerdict, ServiceAction, apply_record_id,
+    check_apply_request, decide_service, judge_health, override_image, with_image,
 };
 use serde_json::Value;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
 use crate::credentials::Credentials;
 use crate::docker::{Docker, Ran};
@@ -40,9 +45,24 @@ struct Job {
     waiters: Vec<oneshot::Sender<AgentDeploy>>,
 }
 
+/// Why an apply was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Invalid(#[from] ApplyRequestError),
+    #[error("{0}")]
+    Project(String),
+    #[error("the engine did not answer: {0}")]
+    Engine(#[from] crate::observe::ObserveError),
+}
+
 struct Queue {
     project: Project,
+    /// Lock order: `Deployer::records`, then `jobs`, then `running`.
     jobs: Mutex<VecDeque<Job>>,
+    /// The service of the job being run, and how many jobs have finished: an observation
+    /// taken while either changed may be stale.
+    running: Mutex<(Option<String>, u64)>,
     wake: Notify,
 }
 
@@ -50,6 +70,9 @@ struct Queue {
 struct Records {
     by_id: HashMap<String, AgentDeploy>,
     order: VecDeque<String>,
+    /// Apply id → its project and service record ids.
+    applies: HashMap<String, (String, Vec<String>)>,
+    apply_order: VecDeque<String>,
 }
 
 pub struct Deployer {
@@ -57,6 +80,8 @@ pub struct Deployer {
     docker: Docker,
     credentials: Credentials,
     records: Mutex<Records>,
+    /// Bumped whenever a record changes: long polls wait on it.
+    changed: watch::Sender<u64>,
 }
 
 /// What `submit` did.
@@ -77,6 +102,7 @@ impl Deployer {
                     Arc::new(Queue {
                         project,
                         jobs: Mutex::new(VecDeque::new()),
+                        running: Mutex::new((None, 0)),
                         wake: Notify::new(),
                     })
                 })
@@ -84,6 +110,7 @@ impl Deployer {
             docker,
             credentials,
             records: Mutex::new(Records::default()),
+            changed: watch::Sender::new(0),
         });
         for queue in &deployer.queues {
             tokio::spawn(work(deployer.clone(), queue.clone()));
@@ -132,24 +159,225 @@ impl Deployer {
         prune(&mut records);
         let (tx, rx) = oneshot::channel();
         let mut jobs = lock(&queue.jobs);
-        match jobs
-            .iter_mut()
-            .find(|job| job.service == body.service && job.image == body.image)
-        {
-            Some(job) => {
-                job.ids.push(id);
-                job.waiters.push(tx);
-            }
-            None => jobs.push_back(Job {
-                ids: vec![id],
-                service: body.service,
-                image: body.image,
-                waiters: vec![tx],
-            }),
-        }
+        enqueue(&mut jobs, id, &body.service, body.image, Some(tx));
         drop(jobs);
+        drop(records);
         queue.wake.notify_one();
+        self.bump();
         Ok(Submitted::Queued(record, rx))
+    }
+
+    /// Takes an apply: records `unchanged` at once each service the project already runs as
+    /// asked, queues the others. A repeated id answers its records; only services without one
+    /// (the agent restarted, or the request names more) are observed and decided anew.
+    pub async fn apply(&self, request: &AgentApplyRequest) -> Result<AgentApply, ApplyError> {
+        check_apply_request(&request.id, &request.services)?;
+        let queue = self.queue_for_apply(request)?;
+        let project = queue.project.name.clone();
+        let missing: Vec<&String> = {
+            let records = lock(&self.records);
+            request
+                .services
+                .keys()
+                .filter(|s| !records.by_id.contains_key(&apply_record_id(&request.id, s)))
+                .collect()
+        };
+        if !missing.is_empty() {
+            let epoch = lock(&queue.running).1;
+            let observed = crate::observe::observe(&self.docker, &queue.project).await?;
+            let mut records = lock(&self.records);
+            let mut jobs = lock(&queue.jobs);
+            let (running, finished) = lock(&queue.running).clone();
+            let mut queued = 0;
+            for service in missing {
+                let id = apply_record_id(&request.id, service);
+                if records.by_id.contains_key(&id) {
+                    // A concurrent repeat of this apply decided it meanwhile.
+                    continue;
+                }
+                let image = &request.services[service];
+                // A job that ran or runs since the observation began may have changed it.
+                let busy = finished != epoch
+                    || running.as_deref() == Some(service.as_str())
+                    || jobs.iter().any(|j| j.service == *service);
+                let seen = observed.iter().find(|o| o.service == *service);
+                let action = decide_service(image, seen.map(|o| o.observed()).as_ref(), busy);
+                let mut record = AgentDeploy {
+                    id: id.clone(),
+                    project: project.clone(),
+                    service: service.clone(),
+                    image: Some(image.clone()),
+                    status: AgentDeployStatus::Queued,
+                    message: String::new(),
+                    output: String::new(),
+                    health_log: String::new(),
+                    created_at: now_text(),
+                    finished_at: None,
+                };
+                match action {
+                    ServiceAction::Unchanged => {
+                        record.status = AgentDeployStatus::Unchanged;
+                        record.message = "the service already runs the image".to_owned();
+                        record.finished_at = Some(record.created_at.clone());
+                        tracing::info!(
+                            %project, %service, %image, digest = digest_of(image),
+                            result = "unchanged", duration_ms = 0, deploy = %id,
+                            "deployment unchanged: the service already runs the image, nothing run"
+                        );
+                    }
+                    ServiceAction::Run(reason) => {
+                        tracing::info!(%project, %service, %image, deploy = %id, %reason, "deployment queued");
+                        enqueue(&mut jobs, id.clone(), service, Some(image.clone()), None);
+                        queued += 1;
+                    }
+                }
+                records.order.push_back(id.clone());
+                records.by_id.insert(id, record);
+            }
+            drop(jobs);
+            let ids: Vec<String> = request
+                .services
+                .keys()
+                .map(|s| apply_record_id(&request.id, s))
+                .collect();
+            match records.applies.get_mut(&request.id) {
+                Some((_, known)) => {
+                    for id in ids {
+                        if !known.contains(&id) {
+                            known.push(id);
+                        }
+                    }
+                }
+                None => {
+                    records
+                        .applies
+                        .insert(request.id.clone(), (project.clone(), ids));
+                    records.apply_order.push_back(request.id.clone());
+                }
+            }
+            prune(&mut records);
+            drop(records);
+            if queued > 0 {
+                queue.wake.notify_one();
+            }
+            self.bump();
+        }
+        self.applied(&request.id)
+            .ok_or_else(|| ApplyError::Project(format!("apply {} was forgotten", request.id)))
+    }
+
+    /// An apply's records as they are now.
+    pub fn applied(&self, id: &str) -> Option<AgentApply> {
+        let records = lock(&self.records);
+        let (project, ids) = records.applies.get(id)?;
+        Some(AgentApply {
+            id: id.to_owned(),
+            project: project.clone(),
+            services: ids
+                .iter()
+                .filter_map(|i| records.by_id.get(i).cloned())
+                .collect(),
+        })
+    }
+
+    /// An apply's records once all are final, or as they are when `wait` has passed.
+    pub async fn wait_applied(&self, id: &str, wait: Duration) -> Option<AgentApply> {
+        let deadline = tokio::time::Instant::now() + wait;
+        // Subscribed before reading, so no change between the read and the wait is missed.
+        let mut changes = self.changed.subscribe();
+        loop {
+            let now = self.applied(id)?;
+            if now.is_final() {
+                return Some(now);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.applied(id),
+            }
+        }
+    }
+
+    /// Drops the apply's jobs that have not begun, recording them `cancelled`; a running one
+    /// finishes and is recorded as it ends.
+    pub fn cancel_apply(&self, id: &str) -> Option<AgentApply> {
+        let mut records = lock(&self.records);
+        let (project, ids) = records.applies.get(id)?.clone();
+        let mut dropped = Vec::new();
+        if let Some(queue) = self.queues.iter().find(|q| q.project.name == project) {
+            let mut jobs = lock(&queue.jobs);
+            for job in jobs.iter_mut() {
+                let mut i = 0;
+                while i < job.ids.len() {
+                    if ids.contains(&job.ids[i]) {
+                        dropped.push((job.ids.remove(i), job.service.clone(), job.image.clone()));
+                        // Its waiter is dropped with it: nobody waits on an apply's job.
+                        job.waiters.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            jobs.retain(|j| !j.ids.is_empty());
+        }
+        let finished = now_text();
+        for (record_id, service, image) in &dropped {
+            if let Some(record) = records.by_id.get_mut(record_id) {
+                record.status = AgentDeployStatus::Cancelled;
+                record.message = "cancelled before it ran".to_owned();
+                record.finished_at = Some(finished.clone());
+            }
+            let image = image.as_deref().unwrap_or("-");
+            tracing::info!(
+                %project, %service, %image, digest = digest_of(image), result = "cancelled",
+                duration_ms = 0, deploy = %record_id, "deployment cancelled before it ran"
+            );
+        }
+        drop(records);
+        self.bump();
+        self.applied(id)
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn queue_for_apply(&self, request: &AgentApplyRequest) -> Result<&Arc<Queue>, ApplyError> {
+        let holds_all = |q: &&Arc<Queue>| {
+            request
+                .services
+                .keys()
+                .all(|s| q.project.services.contains(s))
+        };
+        let queue = match &request.project {
+            Some(name) => self
+                .queues
+                .iter()
+                .find(|q| q.project.name == *name)
+                .ok_or_else(|| ApplyError::Project(format!("no project {name:?} on this agent")))?,
+            None => {
+                let mut matching = self.queues.iter().filter(holds_all);
+                let first = matching.next();
+                if first.is_some() && matching.next().is_some() {
+                    return Err(ApplyError::Project(
+                        "several projects have these services: name the project".to_owned(),
+                    ));
+                }
+                first
+                    .or_else(|| self.queues.first())
+                    .ok_or_else(|| ApplyError::Project("this agent has no projects".to_owned()))?
+            }
+        };
+        if let Some(service) = request
+            .services
+            .keys()
+            .find(|s| !queue.project.services.contains(*s))
+        {
+            return Err(ApplyError::Project(format!(
+                "service {service:?} may not be deployed by this agent in project {}",
+                queue.project.name
+            )));
+        }
+        Ok(queue)
     }
 
     /// What every project runs, with each service's last agent deployment.
@@ -210,18 +438,58 @@ impl Deployer {
                 last = Some(record.clone());
             }
         }
+        drop(records);
+        self.bump();
         last
     }
 }
 
+/// Queues a run of `service` at `image`, joining a queued job for the same service and image
+/// (one run serves both).
+fn enqueue(
+    jobs: &mut VecDeque<Job>,
+    id: String,
+    service: &str,
+    image: Option<String>,
+    waiter: Option<oneshot::Sender<AgentDeploy>>,
+) {
+    let waiter = waiter.unwrap_or_else(|| oneshot::channel().0);
+    match jobs
+        .iter_mut()
+        .find(|job| job.service == service && job.image == image)
+    {
+        Some(job) => {
+            job.ids.push(id);
+            job.waiters.push(waiter);
+        }
+        None => jobs.push_back(Job {
+            ids: vec![id],
+            service: service.to_owned(),
+            image,
+            waiters: vec![waiter],
+        }),
+    }
+}
+
+/// The digest an image reference pins, for the log.
+fn digest_of(image: &str) -> &str {
+    image.split_once('@').map_or("-", |(_, digest)| digest)
+}
+
 async fn work(deployer: Arc<Deployer>, queue: Arc<Queue>) {
     loop {
-        let job = lock(&queue.jobs).pop_front();
+        let job = {
+            let mut jobs = lock(&queue.jobs);
+            let job = jobs.pop_front();
+            lock(&queue.running).0 = job.as_ref().map(|j| j.service.clone());
+            job
+        };
         let Some(job) = job else {
             queue.wake.notified().await;
             continue;
         };
         deployer.update(&job.ids, |r| r.status = AgentDeployStatus::Running);
+        let started = Instant::now();
         let result = apply(
             &deployer,
             &queue.project,
@@ -229,6 +497,25 @@ async fn work(deployer: Arc<Deployer>, queue: Arc<Queue>) {
             job.image.as_deref(),
         )
         .await;
+        let image = job.image.as_deref().unwrap_or("-");
+        let (project, service, deploy) = (&queue.project.name, &job.service, job.ids.join(","));
+        let duration_ms = millis(started.elapsed());
+        if result.ok {
+            tracing::info!(
+                %project, %service, %image, digest = digest_of(image), result = "succeeded",
+                duration_ms, %deploy, "deployment succeeded"
+            );
+        } else {
+            tracing::warn!(
+                %project, %service, %image, digest = digest_of(image), result = "failed",
+                duration_ms, %deploy, reason = %result.message, "deployment failed"
+            );
+        }
+        {
+            let mut running = lock(&queue.running);
+            running.0 = None;
+            running.1 = running.1.wrapping_add(1);
+        }
         let finished = now_text();
         for (id, waiter) in job.ids.iter().zip(job.waiters) {
             let record = deployer.update(std::slice::from_ref(id), |r| {
@@ -297,11 +584,14 @@ async fn apply(
     let mut pull = compose(&["pull"]).await;
     outcome.log(&format!("pull {service}"), &pull);
     if !pull.ok && deployer.credentials.configured() {
+        tracing::warn!(project = %project.name, %service, image = image.unwrap_or("-"), "pull refused: logging in to the registry again");
         if let Err(error) = deployer.credentials.login(docker).await {
+            tracing::warn!(project = %project.name, %service, %error, "logging in again failed");
             restore(project, &previous);
             outcome.message = format!("the pull was refused and logging in again failed: {error}");
             return outcome;
         }
+        tracing::info!(project = %project.name, %service, "logged in again: pulling again");
         pull = compose(&["pull"]).await;
         outcome.log(&format!("pull {service} (after logging in again)"), &pull);
     }
@@ -320,6 +610,14 @@ async fn apply(
     if !project.health_timeout.is_zero() {
         let (verdict, log) = wait_healthy(docker, project, service).await;
         outcome.health_log = log;
+        match &verdict {
+            HealthVerdict::Unhealthy(reason) => {
+                tracing::warn!(project = %project.name, %service, verdict = "unhealthy", %reason, "health verdict");
+            }
+            _ => {
+                tracing::info!(project = %project.name, %service, verdict = "healthy", "health verdict")
+            }
+        }
         if let HealthVerdict::Unhealthy(reason) = verdict {
             roll_back(deployer, project, service, &previous, &mut outcome).await;
             outcome.message = format!("{service} is not healthy: {reason}; {}", outcome.message);
@@ -356,6 +654,11 @@ async fn roll_back(
         )
         .await;
     outcome.log(&format!("up -d --no-deps {service} (rollback)"), &up);
+    if up.ok {
+        tracing::warn!(project = %project.name, %service, to = %was, "rolled back");
+    } else {
+        tracing::error!(project = %project.name, %service, to = %was, "rolling back failed");
+    }
     outcome.message = if up.ok {
         format!("rolled back to {was}")
     } else {
@@ -488,6 +791,12 @@ fn prune(records: &mut Records) {
             break;
         }
         records.by_id.remove(&oldest);
+    }
+    while records.apply_order.len() > KEEP_RECORDS {
+        let Some(oldest) = records.apply_order.pop_front() else {
+            break;
+        };
+        records.applies.remove(&oldest);
     }
 }
 

@@ -1,21 +1,23 @@
 //! The agent's HTTP API: deployer-service's endpoints with its texts and status codes
-//! (wire-formats §7.3), plus `GET /deploys/{id}` and JSON bodies for Gangplank's own requests.
-//! Requests that declare JSON get JSON errors `{"error","message"}`; the seed's get its text.
+//! (wire-formats §7.3), plus Gangplank's own JSON requests: `GET /deploys/{id}`, `GET /state`,
+//! and the level-triggered `POST /apply` with `GET /applies/{id}` (a long poll) and
+//! `POST /applies/{id}/cancel`. Requests that declare JSON get JSON errors
+//! `{"error","message"}` (a refused token says why); the seed's get its text.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use gangplank_api::agent::AgentDeployStatus;
-use gangplank_core::agent::decode_deploy_body;
+use gangplank_api::agent::{AgentApplyRequest, AgentDeployStatus};
+use gangplank_core::agent::{decode_deploy_body, wait_seconds};
 use serde_json::json;
 
 use crate::auth::Verifier;
-use crate::deploy::{Deployer, SubmitError, Submitted};
+use crate::deploy::{ApplyError, Deployer, SubmitError, Submitted};
 
 pub struct Agent {
     pub verifier: Verifier,
@@ -35,6 +37,12 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/logout", post(logout).fallback(method_not_allowed))
         .route("/deploys/{id}", get(status).fallback(method_not_allowed))
         .route("/state", get(state).fallback(method_not_allowed))
+        .route("/apply", post(apply).fallback(method_not_allowed))
+        .route("/applies/{id}", get(applied).fallback(method_not_allowed))
+        .route(
+            "/applies/{id}/cancel",
+            post(cancel).fallback(method_not_allowed),
+        )
         .fallback(not_found)
         .with_state(agent)
 }
@@ -76,6 +84,69 @@ fn wants_json(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Verifies the request's token; the refusal says why to JSON callers (never quoting the
+/// token), and only `unauthorized` to the seed's text callers.
+async fn authorize(
+    agent: &Agent,
+    headers: &HeaderMap,
+    consume: bool,
+    as_json: bool,
+    what: &str,
+) -> Result<(), Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match agent.verifier.verify(authorization, consume).await {
+        Ok(_) => Ok(()),
+        Err(reason) => {
+            tracing::warn!(%reason, request = what, "request refused");
+            let message = if as_json {
+                reason.public_reason()
+            } else {
+                "unauthorized".to_owned()
+            };
+            Err(refuse(
+                as_json,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                &message,
+            ))
+        }
+    }
+}
+
+/// The body, up to the agent's limit. A declared length over the limit is refused before any
+/// of the body is read: a client that sent `Expect: 100-continue` (curl does for large bodies)
+/// then never sends it, and none is cut off mid-upload, where a reset could lose the answer.
+async fn read_body(
+    agent: &Agent,
+    headers: &HeaderMap,
+    body: Body,
+    as_json: bool,
+) -> Result<axum::body::Bytes, Response> {
+    let too_large = || {
+        refuse(
+            as_json,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            &format!(
+                "request body too large (limit {} bytes)",
+                agent.max_body_bytes
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > agent.max_body_bytes) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, agent.max_body_bytes)
+        .await
+        .map_err(|_| too_large())
+}
+
 async fn health() -> Response {
     text(StatusCode::OK, "deployer healthy")
 }
@@ -108,41 +179,12 @@ async fn not_found() -> Response {
 async fn deploy(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body) -> Response {
     let as_json = wants_json(&headers);
     // The token first, before a byte of the body is read (as the seed does).
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(reason) = agent.verifier.verify(authorization, true).await {
-        tracing::warn!(%reason, "deploy request refused");
-        return refuse(
-            as_json,
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "unauthorized",
-        );
+    if let Err(refused) = authorize(&agent, &headers, true, as_json, "deploy").await {
+        return refused;
     }
-    let too_large = || {
-        refuse(
-            as_json,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            &format!(
-                "request body too large (limit {} bytes)",
-                agent.max_body_bytes
-            ),
-        )
-    };
-    // A declared length over the limit is refused before any of the body is read: a client
-    // that sent `Expect: 100-continue` (curl does for large bodies) then never sends it, and
-    // none is cut off mid-upload, where a reset could lose the answer.
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > agent.max_body_bytes) {
-        return too_large();
-    }
-    let Ok(bytes) = axum::body::to_bytes(body, agent.max_body_bytes).await else {
-        return too_large();
+    let bytes = match read_body(&agent, &headers, body, as_json).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused,
     };
     let request = match decode_deploy_body(&bytes, as_json) {
         Ok(request) => request,
@@ -207,17 +249,8 @@ async fn status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(reason) = agent.verifier.verify(authorization, false).await {
-        tracing::warn!(%reason, "status request refused");
-        return refuse(
-            true,
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "unauthorized",
-        );
+    if let Err(refused) = authorize(&agent, &headers, false, true, "status").await {
+        return refused;
     }
     match agent.deployer.record(&id) {
         Some(record) => axum::Json(record).into_response(),
@@ -232,17 +265,8 @@ async fn status(
 
 /// What every project runs now, observed from the engine (signed like `GET /deploys/{id}`).
 async fn state(State(agent): State<Arc<Agent>>, headers: HeaderMap) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(reason) = agent.verifier.verify(authorization, false).await {
-        tracing::warn!(%reason, "state request refused");
-        return refuse(
-            true,
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "unauthorized",
-        );
+    if let Err(refused) = authorize(&agent, &headers, false, true, "state").await {
+        return refused;
     }
     match agent.deployer.observe_all().await {
         Ok(state) => axum::Json(state).into_response(),
@@ -267,4 +291,115 @@ async fn logout(State(agent): State<Arc<Agent>>) -> Response {
             text(StatusCode::INTERNAL_SERVER_ERROR, "logout failed")
         }
     }
+}
+
+/// `POST /apply`: a project's whole desired state (JSON only). 200 when every service's record
+/// is final at once (all unchanged, or a repeat of a finished apply), else 202 with `Location`.
+async fn apply(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body) -> Response {
+    if !wants_json(&headers) {
+        return refuse(
+            true,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "POST /apply takes application/json",
+        );
+    }
+    if let Err(refused) = authorize(&agent, &headers, true, true, "apply").await {
+        return refused;
+    }
+    let bytes = match read_body(&agent, &headers, body, true).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused,
+    };
+    let request: AgentApplyRequest = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(error) => {
+            return refuse(
+                true,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("the body is not an apply request: {error}"),
+            );
+        }
+    };
+    tracing::info!(id = %request.id, services = request.services.len(), "apply request accepted");
+    match agent.deployer.apply(&request).await {
+        Ok(applied) => {
+            let status = if applied.is_final() {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            let location = format!("/applies/{}", applied.id);
+            (status, [(header::LOCATION, location)], axum::Json(applied)).into_response()
+        }
+        Err(error @ (ApplyError::Invalid(_) | ApplyError::Project(_))) => refuse(
+            true,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &error.to_string(),
+        ),
+        Err(error @ ApplyError::Engine(_)) => refuse(
+            true,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "engine_unavailable",
+            &error.to_string(),
+        ),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct WaitQuery {
+    wait_seconds: Option<u64>,
+}
+
+/// `GET /applies/{id}[?wait_seconds=N]`: the apply's records, once all are final or when the
+/// wait (at most 30 s) has passed, whichever is first.
+async fn applied(
+    State(agent): State<Arc<Agent>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(refused) = authorize(&agent, &headers, false, true, "apply status").await {
+        return refused;
+    }
+    let Ok(Query(query)) = query else {
+        return refuse(
+            true,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "wait_seconds must be a whole number of seconds",
+        );
+    };
+    let wait = std::time::Duration::from_secs(wait_seconds(query.wait_seconds));
+    match agent.deployer.wait_applied(&id, wait).await {
+        Some(applied) => axum::Json(applied).into_response(),
+        None => unknown_apply(&id),
+    }
+}
+
+/// `POST /applies/{id}/cancel`: the apply's runs not yet begun are dropped (`cancelled`); a
+/// running one finishes and is recorded as it ends.
+async fn cancel(
+    State(agent): State<Arc<Agent>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(refused) = authorize(&agent, &headers, true, true, "cancel").await {
+        return refused;
+    }
+    match agent.deployer.cancel_apply(&id) {
+        Some(applied) => axum::Json(applied).into_response(),
+        None => unknown_apply(&id),
+    }
+}
+
+fn unknown_apply(id: &str) -> Response {
+    refuse(
+        true,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no apply {id} on this agent"),
+    )
 }

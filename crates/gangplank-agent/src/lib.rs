@@ -19,7 +19,7 @@ mod project;
 use std::future::Future;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use serde_json::json;
 
 pub use config::AgentConfig;
@@ -98,8 +98,68 @@ pub async fn run(
         max_body_bytes: config.max_body_bytes,
         public_config,
     });
-    axum::serve(listener, http::router(agent))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")
+    serve(listener, http::router(agent), shutdown).await;
+    Ok(())
+}
+
+/// How long a request's headers may take to arrive. hyper starts the same timer when a
+/// keep-alive connection goes idle after a response, so it is the idle timeout too: a client
+/// that connects (or stays connected) and sends nothing holds no task past it.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The accept loop: the router on hyper's HTTP/1 connections with the header-read (and idle)
+/// timeout `axum::serve` lacks. On `shutdown` it stops accepting, lets each connection finish
+/// its request in flight (a long poll answers within 30 s), and returns when all have closed.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use tower::ServiceExt;
+    // `stop` tells connections to shut down; each holds a `done` receiver until it ends, so
+    // `done_tx.closed()` completes when the last one has.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    // Out of descriptors, usually: give connections a moment to close.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    app.clone().oneshot(request.map(axum::body::Body::new))
+                },
+            );
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = async { drop(stop.wait_for(|stop| *stop).await) } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(done_rx);
+    done_tx.closed().await;
 }

@@ -93,6 +93,13 @@ pub struct AgentApply {
     pub services: Vec<AgentDeploy>,
 }
 
+impl AgentApply {
+    /// Every service's record is final: the apply is over (`POST /apply` then answers 200).
+    pub fn is_final(&self) -> bool {
+        self.services.iter().all(|r| r.status.is_final())
+    }
+}
+
 /// What an agent observes its projects running, as `GET /state` answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {

@@ -1,7 +1,9 @@
 //! `bench agent`: authenticated `/deploy` requests per second and their latency, with a no-op
 //! compose command, against Debian's `webhook` (adnanh/webhook) running the same script behind
 //! an HMAC rule (and waiting for it, as the agent's synchronous requests do); idle and loaded
-//! RSS of both, measured in the same run.
+//! RSS of both, measured in the same run. A second table (`agent_converge`) times
+//! level-triggered deployments: a no-change apply beside `GET /state`, and a version's way to
+//! the port on the real engine beside a bare compose pull and up.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -73,6 +75,10 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         std::env::temp_dir().join(format!("gangplank-bench-agent-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let result = measure_both(&options, &scratch).await;
+    let converge = match &result {
+        Ok(_) => Some(crate::agent_converge::measure(&options.binary, &scratch).await),
+        Err(_) => None,
+    };
     let _ = std::fs::remove_dir_all(&scratch);
     let (agent, webhook) = result?;
     println!(
@@ -113,6 +119,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "<= 1.0x webhook",
     );
     row("errors", agent.errors as f64, webhook.errors as f64, "0");
+    if let Some(converge) = converge {
+        crate::agent_converge::print(&converge?);
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! (memory and pages/s while clients walk every page of a million versions).
 
 mod agent;
+mod agent_converge;
 mod automation;
 mod ingest;
 mod list;

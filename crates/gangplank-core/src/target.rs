@@ -74,7 +74,8 @@ impl TargetConfig {
         } else {
             serde_json::from_str(config).map_err(|e| format!("unreadable target: {e}"))?
         };
-        // The API stores its `EnvTarget` with an empty `type` (the kind is its own column).
+        // Targets stored before the type was part of the config have none, or an empty one
+        // (the route blanked it): the column's kind stands.
         if let Some(object) = value.as_object_mut()
             && object
                 .get("type")
@@ -115,11 +116,12 @@ mod tests {
             TargetConfig::from_stored("compose", &parsed.to_stored()),
             Ok(parsed)
         );
-        let api = r#"{"type":"","agents":[{"url":"http://h:1","services":{"web":"web"}}]}"#;
-        assert_eq!(
-            TargetConfig::from_stored("compose", api).unwrap().kind(),
-            "compose"
-        );
+        // What `PUT …/target` stores: the type blanked, the column holding it.
+        let blank = r#"{"type":"","agents":[{"url":"http://h:1","services":{"web":"web"}}]}"#;
+        assert!(matches!(
+            TargetConfig::from_stored("compose", blank),
+            Ok(TargetConfig::Compose(_))
+        ));
         assert!(TargetConfig::from_stored("ftp", "{}").is_err());
         assert!(TargetConfig::from_stored("compose", "[1]").is_err());
     }

@@ -1,11 +1,12 @@
-//! Which compose services a deployment sends to an agent: each mapped workload whose image
-//! differs from the set the environment last ran successfully (all of them without one).
+//! Which compose services a deployment sends to an agent: every mapped workload of the set,
+//! whatever ran before. The agent compares with what its project runs and acts only on the
+//! difference (level-triggered), so a rollback, a redeploy or a wiped host all converge.
 
 use std::collections::BTreeMap;
 
 use crate::set::Set;
 
-/// One request to send: run `image` as `service`.
+/// One service of the desired state: run `image` as `service`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceUpdate {
     /// The mapping key: `workload` or `workload/container`.
@@ -51,29 +52,22 @@ pub fn mapped_image(set: &Set, key: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// The updates for one agent's `services` mapping (key → service).
-pub fn plan_updates(
+/// The desired state for one agent's `services` mapping (key → service): every mapped workload
+/// the set holds, and the mappings it cannot satisfy. Workloads absent from the set are not
+/// deployed (yet), so they are neither sent nor a problem.
+pub fn plan_services(
     set: &Set,
-    previous: Option<&Set>,
     services: &BTreeMap<String, String>,
 ) -> (Vec<ServiceUpdate>, Vec<PlanProblem>) {
-    let mut updates = Vec::new();
+    let mut desired = Vec::new();
     let mut problems = Vec::new();
     for (key, service) in services {
         match mapped_image(set, key) {
-            Ok(Some(image)) => {
-                let unchanged = previous
-                    .and_then(|p| mapped_image(p, key).ok().flatten())
-                    .is_some_and(|was| was == image);
-                if !unchanged {
-                    updates.push(ServiceUpdate {
-                        workload: key.clone(),
-                        service: service.clone(),
-                        image,
-                    });
-                }
-            }
-            // Not deployed in this set (yet): nothing to run.
+            Ok(Some(image)) => desired.push(ServiceUpdate {
+                workload: key.clone(),
+                service: service.clone(),
+                image,
+            }),
             Ok(None) => {}
             Err(message) => problems.push(PlanProblem {
                 workload: key.clone(),
@@ -81,5 +75,5 @@ pub fn plan_updates(
             }),
         }
     }
-    (updates, problems)
+    (desired, problems)
 }

@@ -1,4 +1,5 @@
-//! Table tests of the agent decisions: body decoding, claims, health, overrides and plans.
+//! Table tests of the agent decisions: body decoding, claims, health, overrides, plans and
+//! applies.
 
 use serde_json::{Map, Value, json};
 
@@ -243,12 +244,8 @@ fn set_of(modules: Value) -> crate::set::Set {
 }
 
 #[test]
-fn plans_send_changed_mapped_workloads() {
-    let previous = set_of(json!({
-        "web": {"spec": {"containers": {"main": {"image": "r/web:1"}}}},
-        "api": {"spec": {"containers": {"api": {"image": "r/api:1"}, "sidecar": {"image": "r/side:1"}}}},
-    }));
-    let next = set_of(json!({
+fn plans_send_every_mapped_workload() {
+    let set = set_of(json!({
         "web": {"spec": {"containers": {"main": {"image": "r/web:2@sha256:aa"}}}},
         "api": {"spec": {"containers": {"api": {"image": "r/api:1"}, "sidecar": {"image": "r/side:2"}}}},
         "two": {"spec": {"containers": {"a": {"image": "r/a:1"}, "b": {"image": "r/b:1"}}}},
@@ -264,18 +261,170 @@ fn plans_send_changed_mapped_workloads() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let (updates, problems) = plan_updates(&next, Some(&previous), &services);
-    let sent: Vec<(&str, &str)> = updates
+    let (desired, problems) = plan_services(&set, &services);
+    let sent: Vec<(&str, &str, &str)> = desired
         .iter()
-        .map(|u| (u.service.as_str(), u.image.as_str()))
+        .map(|u| (u.workload.as_str(), u.service.as_str(), u.image.as_str()))
         .collect();
+    // Unchanged images are sent too: the agent, not the server, knows what runs.
     assert_eq!(
         sent,
-        [("side", "r/side:2"), ("frontend", "r/web:2@sha256:aa")]
+        [
+            ("api", "api", "r/api:1"),
+            ("api/sidecar", "side", "r/side:2"),
+            ("web", "frontend", "r/web:2@sha256:aa"),
+        ]
     );
-    let failed: Vec<&str> = problems.iter().map(|p| p.workload.as_str()).collect();
-    assert_eq!(failed, ["two", "web/nope"]);
-    // Without a previous set every mapped workload is sent.
-    let (all, _) = plan_updates(&next, None, &services);
-    assert_eq!(all.len(), 3);
+    let failed: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.workload.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (
+                "two",
+                "workload two has 2 containers: map two/<container> to the service"
+            ),
+            ("web/nope", "workload web has no container web/nope"),
+        ]
+    );
+    // The same set planned twice is the same desired state (what a rollback sends).
+    assert_eq!(plan_services(&set, &services).0, desired);
+    let (nothing, none) = plan_services(&set_of(json!({})), &services);
+    assert!(nothing.is_empty() && none.is_empty());
+}
+
+#[test]
+fn apply_requests_are_checked() {
+    let services = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let web = services(&[("web", "r/web:1")]);
+    let long_id = "a".repeat(129);
+    let many: std::collections::BTreeMap<String, String> = (0..=MAX_APPLY_SERVICES)
+        .map(|n| (format!("s{n}"), "r/x:1".to_owned()))
+        .collect();
+    let cases = [
+        ("0190a-b.c_d:e", web.clone(), Ok(())),
+        ("", web.clone(), Err(ApplyRequestError::Id)),
+        (long_id.as_str(), web.clone(), Err(ApplyRequestError::Id)),
+        ("a/b", web.clone(), Err(ApplyRequestError::Id)),
+        ("a b", web.clone(), Err(ApplyRequestError::Id)),
+        ("d1", services(&[]), Err(ApplyRequestError::NoServices)),
+        ("d1", many, Err(ApplyRequestError::TooMany)),
+        (
+            "d1",
+            services(&[("web", "")]),
+            Err(ApplyRequestError::Image("web".into())),
+        ),
+        (
+            "d1",
+            services(&[("web", "r/web:1 --rm")]),
+            Err(ApplyRequestError::Image("web".into())),
+        ),
+        (
+            "d1",
+            services(&[("web", "r/web:1\n")]),
+            Err(ApplyRequestError::Image("web".into())),
+        ),
+        (
+            "d1",
+            services(&[("web", "r/web:1\u{7}")]),
+            Err(ApplyRequestError::Image("web".into())),
+        ),
+    ];
+    for (id, services, expected) in cases {
+        assert_eq!(
+            check_apply_request(id, &services),
+            expected,
+            "{id:?} {services:?}"
+        );
+    }
+    assert_eq!(apply_record_id("d1", "web"), "d1-web");
+}
+
+#[test]
+fn each_service_of_an_apply_is_unchanged_only_when_it_runs_the_image_and_nothing_is_queued() {
+    let digests = vec!["r/web@sha256:aa".to_owned()];
+    let running = ObservedService {
+        pinned: Some("r/web:1"),
+        running_image: Some("r/web:1"),
+        running_digests: &digests,
+        state: "running",
+        health: "healthy",
+    };
+    let exited = ObservedService {
+        state: "exited",
+        ..running
+    };
+    let cases = [
+        (Some(running), false, ServiceAction::Unchanged),
+        (Some(running), true, ServiceAction::Run(RunReason::Busy)),
+        (None, false, ServiceAction::Run(RunReason::NotObserved)),
+        (
+            Some(exited),
+            false,
+            ServiceAction::Run(RunReason::Diverged(Divergence::NotRunning {
+                state: "exited".into(),
+            })),
+        ),
+    ];
+    for (observed, busy, expected) in cases {
+        assert_eq!(
+            decide_service("r/web:1", observed.as_ref(), busy),
+            expected,
+            "{observed:?} busy={busy}"
+        );
+    }
+    assert_eq!(
+        decide_service("r/web:2", Some(&running), false),
+        ServiceAction::Run(RunReason::Diverged(Divergence::NotPinned {
+            pinned: Some("r/web:1".into())
+        }))
+    );
+    assert_eq!(
+        RunReason::Busy.to_string(),
+        "a run of the service is queued or running"
+    );
+}
+
+#[test]
+fn waits_are_bounded() {
+    for (asked, expected) in [
+        (None, 0),
+        (Some(0), 0),
+        (Some(5), 5),
+        (Some(30), 30),
+        (Some(31), 30),
+        (Some(u64::MAX), 30),
+    ] {
+        assert_eq!(wait_seconds(asked), expected, "{asked:?}");
+    }
+}
+
+#[test]
+fn agents_results_sum_to_the_deployments() {
+    use AgentResult::*;
+    let cases: &[(&[AgentResult], bool, AgentResult)] = &[
+        (&[], false, Succeeded),
+        (&[], true, Failed),
+        (&[Succeeded, Succeeded], false, Succeeded),
+        (&[Succeeded], true, Failed),
+        (&[Succeeded, Failed], false, Failed),
+        (&[Failed, TimedOut], false, TimedOut),
+        (&[TimedOut, Succeeded], true, TimedOut),
+        (&[Failed, TimedOut, Cancelled], false, Cancelled),
+        (&[Succeeded, Cancelled], false, Cancelled),
+    ];
+    for (results, problems, expected) in cases {
+        assert_eq!(
+            sum_agent_results(results, *problems),
+            *expected,
+            "{results:?} {problems}"
+        );
+    }
 }

@@ -1,22 +1,31 @@
-//! The `compose` deploy target: sends each changed workload of a deployment to the host agent
-//! that runs it as a compose service, signed with the server's key, and takes the agents'
-//! outcomes as the deployment's, per workload. An agent that cannot be reached is retried with
-//! backoff until the deployment's deadline; agent deployment ids derive from the deployment's,
-//! so a retry (or a resumed deployment after a crash) never runs a service twice.
+//! The `compose` deploy target, level-triggered: each agent of the target gets one signed
+//! `POST /apply` naming every mapped workload's desired image, whatever the environment ran
+//! before. The agent compares with what its project runs, answers `unchanged` for services
+//! already there and runs the others; the target long-polls `GET /applies/{id}` until every
+//! record is final, the deadline passes or the deployment is cancelled (then it tells the
+//! agents to drop what has not begun). The apply id is the deployment's, so a retry, a resumed
+//! deployment after a crash, or a second replica never runs a service twice; an agent that
+//! restarted and forgot the apply is sent it again, and observes afresh.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, join_all};
-use gangplank_api::agent::{AgentDeploy, AgentDeployRequest};
-use gangplank_core::agent::{ServiceUpdate, plan_updates};
-use gangplank_core::target::TargetConfig;
+use gangplank_api::agent::{AgentApply, AgentApplyRequest, AgentDeploy, AgentDeployStatus};
+use gangplank_core::agent::{AgentResult, ServiceUpdate, plan_services, sum_agent_results};
+use gangplank_core::target::{AgentBinding, TargetConfig};
 
 use super::target::{DeployOutcome, DeployRequest, DeployTarget, TargetError};
 use crate::signing::ServerKeys;
 
-const POLL_EVERY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
+/// How long one status poll may wait at the agent (it answers earlier when the apply is done).
+const LONG_POLL_SECONDS: u64 = 25;
+/// A request's own timeout, beyond the long poll's wait.
+const REQUEST_SLACK: Duration = Duration::from_secs(10);
+/// How long telling an agent to cancel may take.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct ComposeTarget {
     keys: Arc<ServerKeys>,
@@ -35,7 +44,7 @@ impl ComposeTarget {
     fn client(&self) -> &reqwest::Client {
         self.client.get_or_init(|| {
             reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
+                .connect_timeout(Duration::from_secs(10))
                 .build()
                 .expect("the agent HTTP client builds")
         })
@@ -58,9 +67,9 @@ impl DeployTarget for ComposeTarget {
                 .deadline_ms
                 .min(gangplank_store::now_millis().saturating_add(request.target.timeout_ms()));
             let mut errors = Vec::new();
-            let mut sends = Vec::new();
+            let mut applies = Vec::new();
             for agent in &config.agents {
-                let (updates, problems) = plan_updates(&request.set, None, &agent.services);
+                let (desired, problems) = plan_services(&request.set, &agent.services);
                 errors.extend(problems.into_iter().map(|p| TargetError {
                     scope: "workload".to_owned(),
                     object_id: p.workload,
@@ -68,114 +77,208 @@ impl DeployTarget for ComposeTarget {
                     summary: p.message.clone(),
                     message: p.message,
                 }));
-                for update in updates {
-                    sends.push(self.deploy_one(
-                        request,
-                        &agent.url,
-                        agent.project.clone(),
-                        update,
-                        deadline,
-                    ));
+                if desired.is_empty() {
+                    // None of this agent's workloads is in the set yet: nothing to converge.
+                    continue;
                 }
+                applies.push(self.apply_agent(request, agent, desired, deadline));
             }
-            tracing::info!(deploy = %request.deploy_id, services = sends.len(), "sending workloads to agents");
-            errors.extend(join_all(sends).await.into_iter().flatten());
-            if errors.is_empty() {
-                DeployOutcome::Succeeded
-            } else {
-                DeployOutcome::Failed(errors)
+            let mapping_problems = !errors.is_empty();
+            let mut results = Vec::new();
+            for (result, agent_errors) in join_all(applies).await {
+                results.push(result);
+                errors.extend(agent_errors);
+            }
+            match sum_agent_results(&results, mapping_problems) {
+                AgentResult::Succeeded => DeployOutcome::Succeeded,
+                AgentResult::Failed => DeployOutcome::Failed(errors),
+                AgentResult::TimedOut => DeployOutcome::Errored(errors),
+                AgentResult::Cancelled => DeployOutcome::Cancelled,
             }
         })
     }
 }
 
 impl ComposeTarget {
-    /// Sends one service update and waits for the agent's outcome; `Some` is the failure.
-    async fn deploy_one(
+    /// Sends one agent its desired state and waits for its records to be final.
+    async fn apply_agent(
         &self,
         request: &DeployRequest,
-        url: &str,
-        project: Option<String>,
-        update: ServiceUpdate,
+        agent: &AgentBinding,
+        desired: Vec<ServiceUpdate>,
         deadline: i64,
-    ) -> Option<TargetError> {
-        let base = url.trim_end_matches('/');
-        let body = AgentDeployRequest {
-            id: format!("{}-{}", request.deploy_id, update.service),
-            service: update.service.clone(),
-            image: Some(update.image.clone()),
-            project,
+    ) -> (AgentResult, Vec<TargetError>) {
+        let base = agent.url.trim_end_matches('/');
+        let body = AgentApplyRequest {
+            id: request.deploy_id.clone(),
+            project: agent.project.clone(),
+            services: desired
+                .iter()
+                .map(|d| (d.service.clone(), d.image.clone()))
+                .collect::<BTreeMap<_, _>>(),
         };
-        let fail = |code: &str, summary: String, message: String| TargetError {
-            scope: "workload".to_owned(),
-            object_id: update.workload.clone(),
-            code: code.to_owned(),
-            summary,
-            message,
+        // Which workloads a service's record speaks for.
+        let workloads = |service: &str| -> Vec<&ServiceUpdate> {
+            desired.iter().filter(|d| d.service == service).collect()
+        };
+        let per_workload = |code: &str, summary: &str, message: &str| -> Vec<TargetError> {
+            desired
+                .iter()
+                .map(|d| TargetError {
+                    scope: "workload".to_owned(),
+                    object_id: d.workload.clone(),
+                    code: code.to_owned(),
+                    summary: summary.to_owned(),
+                    message: format!("{message} ({} as {})", d.image, d.service),
+                })
+                .collect()
         };
         let mut backoff = Duration::from_secs(1);
         let mut last_problem = String::from("no answer yet");
-        // `posted` is false until the agent has the request (again, after it lost it).
+        // False until the agent has the apply (again, after it forgot it).
         let mut posted = false;
-        while gangplank_store::now_millis() < deadline {
-            let step = if posted {
-                self.poll(base, &body.id).await
-            } else {
-                self.post(base, &body).await
+        let mut forgotten = 0u32;
+        let mut logged = false;
+        loop {
+            let left = deadline - gangplank_store::now_millis();
+            if left <= 0 {
+                break;
+            }
+            let left = Duration::from_millis(u64::try_from(left).unwrap_or(0));
+            let exchange = async {
+                if posted {
+                    let wait = LONG_POLL_SECONDS.min(left.as_secs()).max(1);
+                    self.poll(base, &body.id, wait).await
+                } else {
+                    self.post(base, &body).await
+                }
+            };
+            let step = tokio::select! {
+                () = request.cancel.cancelled() => {
+                    self.cancel(base, &body.id).await;
+                    tracing::info!(agent = %base, deploy = %request.deploy_id, "deployment cancelled: the agent was told to drop what has not begun");
+                    return (AgentResult::Cancelled, Vec::new());
+                }
+                step = tokio::time::timeout(left, exchange) => step.unwrap_or_else(|_| Step::Unreachable("no answer before the deadline".to_owned())),
             };
             match step {
-                Step::Record(record) if record.status.is_final() => {
-                    return failure_of(&record, &fail);
-                }
-                Step::Record(_) => {
+                Step::Applied(applied) => {
+                    if !logged {
+                        logged = true;
+                        let unchanged = applied
+                            .services
+                            .iter()
+                            .filter(|r| r.status == AgentDeployStatus::Unchanged)
+                            .count();
+                        tracing::info!(
+                            agent = %base,
+                            deploy = %request.deploy_id,
+                            services = body.services.len(),
+                            unchanged,
+                            run = applied.services.len() - unchanged,
+                            "desired state sent to the agent"
+                        );
+                    }
                     posted = true;
+                    forgotten = 0;
                     backoff = Duration::from_secs(1);
-                    tokio::time::sleep(POLL_EVERY).await;
+                    if applied.is_final() {
+                        let errors: Vec<TargetError> = applied
+                            .services
+                            .iter()
+                            .filter(|r| !r.status.is_success())
+                            .flat_map(|r| failures_of(base, r, &workloads(&r.service)))
+                            .collect();
+                        let result = if errors.is_empty() {
+                            AgentResult::Succeeded
+                        } else {
+                            AgentResult::Failed
+                        };
+                        return (result, errors);
+                    }
+                    // Not final: poll again at once (the agent holds the poll until done).
                     continue;
                 }
-                Step::Lost => {
-                    // The agent restarted and forgot the request: send it again (same id).
+                Step::Lost if forgotten < 3 => {
+                    // The agent restarted and forgot the apply: send it again (same id); it
+                    // observes its project afresh.
+                    tracing::info!(agent = %base, deploy = %request.deploy_id, "the agent forgot the apply; sending it again");
                     posted = false;
+                    forgotten += 1;
                     continue;
                 }
-                Step::Refused(status, text) => {
-                    return Some(fail(
-                        "GP-AGENT-REFUSED",
-                        format!("agent {base} refused {}: {status}", update.service),
-                        format!(
-                            "agent {base} refused the deployment of {} ({}): {status} {text}",
-                            update.service, update.image
-                        ),
-                    ));
+                Step::Lost => last_problem = "the agent keeps forgetting the apply".to_owned(),
+                Step::Refused(status, reason) => {
+                    tracing::warn!(agent = %base, deploy = %request.deploy_id, status, %reason, "the agent refused the apply");
+                    let summary = format!("GP-AGENT-REFUSED: {reason}");
+                    let message =
+                        format!("agent {base} refused the deployment ({status}): {reason}");
+                    return (
+                        AgentResult::Failed,
+                        per_workload("GP-AGENT-REFUSED", &summary, &message),
+                    );
                 }
                 Step::Unreachable(problem) => last_problem = problem,
             }
-            tracing::warn!(agent = %base, service = %update.service, problem = %last_problem, "agent not reachable; retrying");
-            tokio::time::sleep(backoff).await;
+            tracing::warn!(agent = %base, deploy = %request.deploy_id, problem = %last_problem, "agent not reachable; retrying");
+            let left = deadline - gangplank_store::now_millis();
+            let pause = backoff.min(Duration::from_millis(
+                u64::try_from(left.max(0)).unwrap_or(0),
+            ));
+            tokio::select! {
+                () = request.cancel.cancelled() => {
+                    if posted {
+                        self.cancel(base, &body.id).await;
+                    }
+                    return (AgentResult::Cancelled, Vec::new());
+                }
+                () = tokio::time::sleep(pause) => {}
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
-        Some(fail(
-            "GP-AGENT-TIMEOUT",
-            format!("agent {base} did not finish {} in time", update.service),
-            format!(
-                "agent {base} did not finish deploying {} ({}) before the deadline; last problem: {last_problem}",
-                update.service, update.image
-            ),
-        ))
+        let summary = format!("agent {base} did not finish in time");
+        let message = format!(
+            "agent {base} did not finish before the deadline; last problem: {last_problem}"
+        );
+        (
+            AgentResult::TimedOut,
+            per_workload("GP-AGENT-TIMEOUT", &summary, &message),
+        )
     }
 
-    async fn post(&self, base: &str, body: &AgentDeployRequest) -> Step {
-        let request = self.client().post(format!("{base}/deploy")).json(body);
-        // A 404 here is no agent at this URL, not a forgotten request.
+    async fn post(&self, base: &str, body: &AgentApplyRequest) -> Step {
+        let request = self
+            .client()
+            .post(format!("{base}/apply"))
+            .timeout(REQUEST_SLACK * 3)
+            .json(body);
+        // A 404 here is no agent (or an agent without /apply) at this URL, not a lost apply.
         match self.exchange(base, request).await {
-            Step::Lost => Step::Refused(404, "no /deploy endpoint at this URL".to_owned()),
+            Step::Lost => Step::Refused(404, "no /apply endpoint at this URL".to_owned()),
             step => step,
         }
     }
 
-    async fn poll(&self, base: &str, id: &str) -> Step {
-        let request = self.client().get(format!("{base}/deploys/{id}"));
+    async fn poll(&self, base: &str, id: &str, wait_seconds: u64) -> Step {
+        let request = self
+            .client()
+            .get(format!("{base}/applies/{id}?wait_seconds={wait_seconds}"))
+            .timeout(Duration::from_secs(wait_seconds) + REQUEST_SLACK);
         self.exchange(base, request).await
+    }
+
+    /// Tells the agent to drop the apply's runs not yet begun; best effort (the deployment is
+    /// cancelled whatever the agent answers).
+    async fn cancel(&self, base: &str, id: &str) {
+        let request = self
+            .client()
+            .post(format!("{base}/applies/{id}/cancel"))
+            .timeout(CANCEL_TIMEOUT);
+        if let Step::Unreachable(problem) | Step::Refused(_, problem) =
+            self.exchange(base, request).await
+        {
+            tracing::warn!(agent = %base, apply = %id, %problem, "telling the agent to cancel failed");
+        }
     }
 
     /// Sends `request` with a fresh token for the agent at `base`.
@@ -189,10 +292,10 @@ impl ComposeTarget {
 
 /// What one exchange with an agent came to.
 enum Step {
-    Record(AgentDeploy),
-    /// 404: on a status poll, the agent forgot the request (it restarted).
+    Applied(AgentApply),
+    /// 404 on a status poll: the agent forgot the apply (it restarted).
     Lost,
-    /// A 4xx answer: retrying would not help.
+    /// A 4xx answer, with the agent's reason: retrying would not help.
     Refused(u16, String),
     Unreachable(String),
 }
@@ -208,37 +311,49 @@ async fn read(sent: reqwest::Result<reqwest::Response>) -> Step {
     }
     let text = response.text().await.unwrap_or_default();
     if status.is_client_error() {
-        return Step::Refused(status.as_u16(), text.chars().take(500).collect());
+        return Step::Refused(status.as_u16(), reason_of(&text));
     }
     if !status.is_success() {
-        return Step::Unreachable(format!(
-            "{status}: {}",
-            text.chars().take(200).collect::<String>()
-        ));
+        return Step::Unreachable(format!("{status}: {}", reason_of(&text)));
     }
     match serde_json::from_str(&text) {
-        Ok(record) => Step::Record(record),
+        Ok(applied) => Step::Applied(applied),
         Err(error) => Step::Unreachable(format!("unreadable answer: {error}")),
     }
 }
 
-fn failure_of(
-    record: &AgentDeploy,
-    fail: &impl Fn(&str, String, String) -> TargetError,
-) -> Option<TargetError> {
-    if record.status.is_success() {
-        return None;
-    }
-    let mut message = format!("{}: {}", record.service, record.message);
+/// The agent's reason: the `message` of its JSON error, else the start of its text.
+fn reason_of(text: &str) -> String {
+    let reason = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| text.trim().to_owned());
+    reason.chars().take(500).collect()
+}
+
+/// The errors of one service's final, unsuccessful record: one per workload it runs.
+fn failures_of(base: &str, record: &AgentDeploy, workloads: &[&ServiceUpdate]) -> Vec<TargetError> {
+    let what = if record.status == AgentDeployStatus::Cancelled {
+        "cancelled on the agent"
+    } else {
+        record.message.as_str()
+    };
+    let summary = format!("{}: {what}", record.service);
+    let mut message = format!("agent {base}: {summary}");
     if !record.health_log.is_empty() {
         message.push_str(&format!("\nhealthcheck:\n{}", record.health_log));
     }
     if !record.output.is_empty() {
         message.push_str(&format!("\ncompose output:\n{}", record.output));
     }
-    Some(fail(
-        "GP-AGENT-FAILED",
-        format!("{}: {}", record.service, record.message),
-        message,
-    ))
+    workloads
+        .iter()
+        .map(|w| TargetError {
+            scope: "workload".to_owned(),
+            object_id: w.workload.clone(),
+            code: "GP-AGENT-FAILED".to_owned(),
+            summary: summary.clone(),
+            message: message.clone(),
+        })
+        .collect()
 }

@@ -330,4 +330,54 @@ grace = "1s"
         !agent.log().contains(PASSWORD),
         "the registry password leaked into the agent's log"
     );
+
+    // The agent said what it did, one line per event.
+    let outcomes = |message: &str| -> Vec<(String, String)> {
+        agent
+            .lines(message)
+            .iter()
+            .map(|f| {
+                (
+                    f["result"].as_str().unwrap_or_default().to_owned(),
+                    f["image"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pinned = |v: &str| format!("{repo}:{v}@{}", digests[v]);
+    assert_eq!(
+        outcomes("deployment succeeded"),
+        [
+            ("succeeded".to_owned(), format!("{repo}:1")),
+            ("succeeded".to_owned(), pinned("2")),
+            ("succeeded".to_owned(), pinned("4")),
+        ]
+    );
+    let failed = agent.lines("deployment failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["image"], pinned("3"));
+    assert_eq!(failed[0]["digest"], digests["3"]);
+    assert!(
+        failed[0]["duration_ms"].is_u64() && failed[0]["deploy"].as_str().is_some(),
+        "{failed:?}"
+    );
+    let refused = agent.lines("pull refused: logging in to the registry again");
+    let relogged = agent.lines("logged in again: pulling again");
+    assert_eq!(
+        (refused.len(), relogged.len()),
+        (2, 2),
+        "{refused:?} {relogged:?}"
+    );
+    let verdicts: Vec<Value> = agent
+        .lines("health verdict")
+        .iter()
+        .map(|f| f["verdict"].clone())
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["healthy", "healthy", "unhealthy", "healthy"].map(Value::from)
+    );
+    let rolled_back = agent.lines("rolled back");
+    assert_eq!(rolled_back.len(), 1, "{rolled_back:?}");
+    assert_eq!(rolled_back[0]["to"], pinned("2"));
 }

@@ -70,6 +70,16 @@ impl Agent {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The `fields` of the agent's JSON log lines whose message is `message`.
+    pub fn lines(&self, message: &str) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|l| l["fields"].clone())
+            .filter(|f| f["message"] == message)
+            .collect()
+    }
 }
 
 impl Drop for Agent {

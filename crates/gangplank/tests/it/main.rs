@@ -2,6 +2,7 @@
 //! driven over HTTP by reqwest, curl, wget and the `gangplank` CLI itself.
 
 mod agent_api;
+mod agent_apply;
 mod agent_docker;
 mod agents;
 mod apps;
@@ -10,6 +11,7 @@ mod auth;
 mod automation;
 mod bounds;
 mod cli;
+mod compose_converge;
 mod compose_target;
 mod deep_yaml;
 mod durability;
