@@ -117,7 +117,31 @@ fn rollback_deploy_set_redeploy_and_a_wiped_host_all_converge() {
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let server = Server::start_with(&[("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN)]);
+    let server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_OBSERVE_INTERVAL_SECONDS", "1"),
+    ]);
+    // What the server observes the host running: in sync with `version`'s image.
+    let in_sync_with = |version: &str| {
+        let wanted = images[version].clone();
+        crate::support::poll(&format!("runtime in sync with v{version}"), || {
+            let (status, r) = server.call(
+                "GET",
+                "/orgs/default/apps/shop/envs/development/runtime",
+                Some(ADMIN),
+                None,
+            );
+            assert_eq!(status, 200, "{r}");
+            let web = &r["workloads"][0];
+            let ok = r["in_sync"] == true
+                && web["in_sync"] == true
+                && web["running_image"] == web["desired_image"]
+                && web["desired_image"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(wanted.as_str()));
+            ok.then_some(r)
+        })
+    };
     let agent = Agent::start(
         dir,
         &format!(
@@ -185,6 +209,7 @@ grace = "1s"
     assert_eq!(rollback["status"], "succeeded", "{rollback}");
     assert_eq!(rollback["set_id"], v1["set_id"], "{rollback}");
     assert_eq!(served_version(service_port).as_deref(), Some("1"));
+    in_sync_with("1");
 
     // `gangplank deploy --set` of v2's set (older than the rollback): v2 again.
     let set_v2 = v2["set_id"].as_str().unwrap();
@@ -194,6 +219,7 @@ grace = "1s"
     );
     assert_eq!(again["status"], "succeeded", "{again}");
     assert_eq!(served_version(service_port).as_deref(), Some("2"));
+    in_sync_with("2");
 
     // A redeploy of what already runs: the agent answers `unchanged`, compose does not run.
     let runs = compose_runs(&compose_log).len();
