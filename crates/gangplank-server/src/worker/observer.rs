@@ -261,11 +261,13 @@ async fn observe_env(
                 previous: before.drift,
                 next: step.next,
                 event: step.event,
+                last_deploy_id: env.last_deploy_id.clone(),
             },
         )
         .await?;
     if !applied {
-        // Another replica moved the state first; it announced (and heals) this change.
+        // Another replica moved the state first (it announced and heals this change), or a
+        // deployment began or is active since the environment was read: no transition.
         return Ok(());
     }
     match step.event {
