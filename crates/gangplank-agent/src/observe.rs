@@ -66,9 +66,8 @@ pub async fn observe(
         }
         // Some container vanished between `ps` and `inspect` (or the engine failed): what
         // was found is on stdout; without it, the engine did not answer.
-        let found = serde_json::from_str::<Vec<Value>>(&ran.stdout).map_err(|_| {
-            ObserveError(format!("docker inspect failed: {}", ran.output.trim()))
-        })?;
+        let found = serde_json::from_str::<Vec<Value>>(&ran.stdout)
+            .map_err(|_| ObserveError(format!("docker inspect failed: {}", ran.output.trim())))?;
         tracing::debug!(attempt, problem = %ran.output.trim(), "a container vanished while observed");
         containers = found;
     }
@@ -188,18 +187,38 @@ fn created_after(a: &str, b: &str) -> bool {
     key(a) > key(b)
 }
 
+fn text(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_newer_container_is_the_later_instant() {
         let cases = [
-            ("2026-01-01T10:00:00.5Z", "2026-01-01T10:00:00.123456789Z", true),
+            (
+                "2026-01-01T10:00:00.5Z",
+                "2026-01-01T10:00:00.123456789Z",
+                true,
+            ),
             // Text order would say otherwise: "10:00:01Z" > "10:00:01.9Z".
             ("2026-01-01T10:00:01.9Z", "2026-01-01T10:00:01Z", true),
             ("2026-01-01T10:00:01Z", "2026-01-01T10:00:01.9Z", false),
             ("2026-01-01T12:00:00+02:00", "2026-01-01T11:00:00Z", false),
-            ("2026-01-01T10:00:00.000000002Z", "2026-01-01T10:00:00.000000001Z", true),
-            ("2026-01-01T10:00:00.00011Z", "2026-01-01T10:00:00.0009Z", false),
+            (
+                "2026-01-01T10:00:00.000000002Z",
+                "2026-01-01T10:00:00.000000001Z",
+                true,
+            ),
+            (
+                "2026-01-01T10:00:00.00011Z",
+                "2026-01-01T10:00:00.0009Z",
+                false,
+            ),
             ("2026-01-01T10:00:00Z", "garbage", true),
             ("garbage", "2026-01-01T10:00:00Z", false),
             ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z", false),
@@ -208,12 +227,4 @@ mod tests {
             assert_eq!(super::created_after(a, b), newer, "{a} vs {b}");
         }
     }
-}
-
-fn text(value: &Value, pointer: &str) -> String {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }

@@ -219,12 +219,24 @@ mod tests {
     #[test]
     fn an_answer_is_complete_only_with_a_record_per_service_sent() {
         use AgentDeployStatus::*;
-        let cases: &[(&[(&str, AgentDeployStatus)], &[&str], bool, &[&str])] = &[
-            (&[("web", Succeeded), ("db", Unchanged)], &["db", "web"], true, &[]),
+        type Records<'a> = &'a [(&'a str, AgentDeployStatus)];
+        // Records answered, services sent, is_final, missing.
+        let cases: &[(Records, &[&str], bool, &[&str])] = &[
+            (
+                &[("web", Succeeded), ("db", Unchanged)],
+                &["db", "web"],
+                true,
+                &[],
+            ),
             (&[("web", Succeeded)], &["db", "web"], true, &["db"]),
             (&[], &["web"], true, &["web"]),
             (&[("web", Running)], &["web"], false, &[]),
-            (&[("web", Failed), ("db", Queued)], &["db", "web"], false, &[]),
+            (
+                &[("web", Failed), ("db", Queued)],
+                &["db", "web"],
+                false,
+                &[],
+            ),
         ];
         for (records, sent, is_final, missing) in cases {
             let apply = AgentApply {

@@ -241,5 +241,9 @@ async fn a_stale_observation_moves_no_drift_state() {
     assert_eq!(runtime.drift, DriftState::InSync);
     assert_eq!(runtime.workloads, vec![drifted_web()]);
     assert_eq!(runtime.checked_at, 2_000);
-    assert_eq!(outbox_events(&store).await, before_events, "nothing announced");
+    assert_eq!(
+        outbox_events(&store).await,
+        before_events,
+        "nothing announced"
+    );
 }
