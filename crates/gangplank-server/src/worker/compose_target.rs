@@ -242,7 +242,7 @@ impl ComposeTarget {
                 }
                 Step::Unreachable(problem) => last_problem = problem,
             }
-            tracing::warn!(agent = %base, deploy = %request.deploy_id, problem = %last_problem, "agent not reachable; retrying");
+            tracing::warn!(agent = %base, deploy = %request.deploy_id, problem = %last_problem, "the agent did not answer the apply; retrying after a pause");
             let left = deadline - gangplank_store::now_millis();
             let pause = backoff.min(Duration::from_millis(
                 u64::try_from(left.max(0)).unwrap_or(0),
