@@ -261,6 +261,21 @@ impl Deployer {
                 queue.wake.notify_one();
             }
             self.bump();
+        } else {
+            // Every record exists but the apply's entry may have been pruned (older agents
+            // pruned entries apart from records): give it back rather than refuse the repeat.
+            let mut records = lock(&self.records);
+            if !records.applies.contains_key(&request.id) {
+                let ids = request
+                    .services
+                    .keys()
+                    .map(|s| apply_record_id(&request.id, s))
+                    .collect();
+                records
+                    .applies
+                    .insert(request.id.clone(), (project.clone(), ids));
+                records.apply_order.push_back(request.id.clone());
+            }
         }
         self.applied(&request.id)
             .ok_or_else(|| ApplyError::Project(format!("apply {} was forgotten", request.id)))
@@ -777,26 +792,70 @@ async fn inspect(docker: &Docker, id: &str) -> Option<(ContainerState, String)> 
 }
 
 fn prune(records: &mut Records) {
-    while records.order.len() > KEEP_RECORDS {
-        let Some(oldest) = records.order.pop_front() else {
-            break;
-        };
-        let unfinished = records
-            .by_id
-            .get(&oldest)
-            .is_some_and(|r| !r.status.is_final());
-        if unfinished {
-            // Still queued or running: keep it, and stop pruning for now.
-            records.order.push_front(oldest);
+    prune_to(records, KEEP_RECORDS);
+}
+
+/// Drops the oldest records and applies beyond `keep`, never an unfinished record, and an
+/// apply only as a unit (its entry with all its records) once every record of it is final:
+/// an apply answered with some records missing would look done to the server. Unfinished
+/// records are skipped, not waited on, so one stuck job cannot keep the rest from pruning.
+fn prune_to(records: &mut Records, keep: usize) {
+    use std::collections::HashSet;
+    if records.order.len() <= keep && records.apply_order.len() <= keep {
+        return;
+    }
+    let is_final = |id: &String| records.by_id.get(id).is_none_or(|r| r.status.is_final());
+    let apply_of: HashMap<&String, &String> = records
+        .applies
+        .iter()
+        .flat_map(|(apply, (_, ids))| ids.iter().map(move |id| (id, apply)))
+        .collect();
+    let apply_final = |apply: &String| {
+        records
+            .applies
+            .get(apply)
+            .is_none_or(|(_, ids)| ids.iter().all(is_final))
+    };
+    let mut dropped_records: HashSet<String> = HashSet::new();
+    let mut dropped_applies: HashSet<String> = HashSet::new();
+    for id in &records.order {
+        if records.order.len() - dropped_records.len() <= keep {
             break;
         }
-        records.by_id.remove(&oldest);
+        if dropped_records.contains(id) || !is_final(id) {
+            continue;
+        }
+        match apply_of.get(id) {
+            Some(apply) if apply_final(apply) => {
+                dropped_applies.insert((*apply).clone());
+                dropped_records.extend(records.applies[*apply].1.iter().cloned());
+            }
+            // A record of an apply still running: kept with its apply.
+            Some(_) => {}
+            None => {
+                dropped_records.insert(id.clone());
+            }
+        }
     }
-    while records.apply_order.len() > KEEP_RECORDS {
-        let Some(oldest) = records.apply_order.pop_front() else {
+    for apply in &records.apply_order {
+        if records.apply_order.len() - dropped_applies.len() <= keep {
             break;
-        };
-        records.applies.remove(&oldest);
+        }
+        if dropped_applies.contains(apply) || !apply_final(apply) {
+            continue;
+        }
+        dropped_applies.insert(apply.clone());
+        if let Some((_, ids)) = records.applies.get(apply) {
+            dropped_records.extend(ids.iter().cloned());
+        }
+    }
+    records.order.retain(|id| !dropped_records.contains(id));
+    for id in &dropped_records {
+        records.by_id.remove(id);
+    }
+    records.apply_order.retain(|a| !dropped_applies.contains(a));
+    for apply in &dropped_applies {
+        records.applies.remove(apply);
     }
 }
 
@@ -814,4 +873,88 @@ fn now_millis() -> i64 {
 
 fn now_text() -> String {
     gangplank_core::timestamp::format_millis(now_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AgentDeploy, AgentDeployStatus, Records, prune_to};
+
+    fn add(records: &mut Records, id: &str, status: AgentDeployStatus) {
+        records.order.push_back(id.to_owned());
+        records.by_id.insert(
+            id.to_owned(),
+            AgentDeploy {
+                id: id.to_owned(),
+                project: "p".into(),
+                service: id.to_owned(),
+                image: None,
+                status,
+                message: String::new(),
+                output: String::new(),
+                health_log: String::new(),
+                created_at: String::new(),
+                finished_at: None,
+            },
+        );
+    }
+
+    fn add_apply(records: &mut Records, apply: &str, ids: &[&str]) {
+        records.applies.insert(
+            apply.to_owned(),
+            ("p".into(), ids.iter().map(|&i| i.to_owned()).collect()),
+        );
+        records.apply_order.push_back(apply.to_owned());
+    }
+
+    fn kept(records: &Records) -> Vec<&str> {
+        records.order.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn prune_skips_unfinished_records_and_drops_applies_whole() {
+        use AgentDeployStatus::*;
+        // A stuck job first, then finished standalone records: those go, it stays.
+        let mut records = Records::default();
+        add(&mut records, "stuck", Running);
+        for id in ["s1", "s2", "s3"] {
+            add(&mut records, id, Succeeded);
+        }
+        prune_to(&mut records, 2);
+        assert_eq!(kept(&records), ["stuck", "s3"]);
+        assert_eq!(records.by_id.len(), 2);
+
+        // An apply with one record still queued keeps all of its records; a wholly final one
+        // is dropped with its entry.
+        let mut records = Records::default();
+        add(&mut records, "a-web", Succeeded);
+        add(&mut records, "b-web", Failed);
+        add(&mut records, "a-db", Queued);
+        add(&mut records, "b-db", Unchanged);
+        add(&mut records, "c", Succeeded);
+        add_apply(&mut records, "a", &["a-web", "a-db"]);
+        add_apply(&mut records, "b", &["b-web", "b-db"]);
+        prune_to(&mut records, 3);
+        assert_eq!(kept(&records), ["a-web", "a-db", "c"]);
+        assert!(records.applies.contains_key("a"));
+        assert!(!records.applies.contains_key("b"));
+        assert_eq!(records.apply_order, ["a"]);
+
+        // Too many applies: the oldest final ones go whole, unfinished ones stay.
+        let mut records = Records::default();
+        add(&mut records, "a-web", Running);
+        add(&mut records, "b-web", Succeeded);
+        add(&mut records, "c-web", Succeeded);
+        add_apply(&mut records, "a", &["a-web"]);
+        add_apply(&mut records, "b", &["b-web"]);
+        add_apply(&mut records, "c", &["c-web"]);
+        prune_to(&mut records, 2);
+        assert_eq!(records.apply_order, ["a", "c"]);
+        assert_eq!(kept(&records), ["a-web", "c-web"]);
+
+        // Nothing over the limit: nothing pruned, even finished.
+        let mut records = Records::default();
+        add(&mut records, "x", Succeeded);
+        prune_to(&mut records, 1);
+        assert_eq!(kept(&records), ["x"]);
+    }
 }

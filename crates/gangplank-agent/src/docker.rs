@@ -14,6 +14,9 @@ pub struct Ran {
     pub ok: bool,
     /// stdout then stderr, as text.
     pub output: String,
+    /// stdout alone: what a command that partly failed still printed as its result (`docker
+    /// inspect` of several ids prints those found, and its errors go to stderr).
+    pub stdout: String,
 }
 
 /// The docker CLI and the compose command, as configured or detected.
@@ -92,6 +95,7 @@ impl Docker {
             return Ran {
                 ok: false,
                 output: "no command configured".to_owned(),
+                stdout: String::new(),
             };
         };
         let mut command = Command::new(first);
@@ -116,6 +120,7 @@ impl Docker {
                 return Ran {
                     ok: false,
                     output: format!("cannot run {first}: {error}"),
+                    stdout: String::new(),
                 };
             }
         };
@@ -124,20 +129,24 @@ impl Docker {
         }
         match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Ok(Ok(out)) => {
-                let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+                let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+                let mut output = stdout.clone();
                 output.push_str(&String::from_utf8_lossy(&out.stderr));
                 Ran {
                     ok: out.status.success(),
                     output,
+                    stdout,
                 }
             }
             Ok(Err(error)) => Ran {
                 ok: false,
                 output: format!("{first} failed: {error}"),
+                stdout: String::new(),
             },
             Err(_) => Ran {
                 ok: false,
                 output: format!("{first} did not finish within {} s", self.timeout.as_secs()),
+                stdout: String::new(),
             },
         }
     }

@@ -3,6 +3,11 @@
 //! health and start time. Three docker commands per project, whatever its size (`ps`, one
 //! `inspect` of every container, one `image inspect` of their images), so observing costs the
 //! same for one service or fifty.
+//!
+//! Containers come and go while a project is deployed: one listed by `ps` may be gone by the
+//! `inspect`. Then `ps` and `inspect` are run once more, and if that races too, what `inspect`
+//! found is used (a vanished container runs nothing), so an observation during a deployment
+//! is not an error. One-off containers (`docker compose run`) are not the service's.
 
 use std::collections::BTreeMap;
 
@@ -25,23 +30,47 @@ pub async fn observe(
     project: &Project,
 ) -> Result<Vec<ServiceState>, ObserveError> {
     let label = format!("label=com.docker.compose.project={}", project.name);
-    let ps = docker
-        .docker(&["ps", "-a", "-q", "--filter", &label], None)
-        .await;
-    if !ps.ok {
-        return Err(ObserveError(format!(
-            "docker ps failed: {}",
-            ps.output.trim()
-        )));
-    }
-    let ids: Vec<&str> = ps.output.split_whitespace().collect();
-    let containers = if ids.is_empty() {
-        Vec::new()
-    } else {
+    let mut containers = Vec::new();
+    for attempt in 0..2 {
+        let ps = docker
+            .docker(
+                &[
+                    "ps",
+                    "-a",
+                    "-q",
+                    "--filter",
+                    &label,
+                    "--filter",
+                    "label=com.docker.compose.oneoff=False",
+                ],
+                None,
+            )
+            .await;
+        if !ps.ok {
+            return Err(ObserveError(format!(
+                "docker ps failed: {}",
+                ps.output.trim()
+            )));
+        }
+        let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
+        if ids.is_empty() {
+            containers.clear();
+            break;
+        }
         let mut args = vec!["inspect"];
         args.extend(&ids);
-        inspect_json(docker, &args).await?
-    };
+        let ran = docker.docker(&args, None).await;
+        if ran.ok {
+            containers = parse_inspect(&ran.stdout)?;
+            break;
+        }
+        // Some container vanished between `ps` and `inspect` (or the engine failed): what
+        // was found is on stdout; without it, the engine did not answer.
+        let found = serde_json::from_str::<Vec<Value>>(&ran.stdout)
+            .map_err(|_| ObserveError(format!("docker inspect failed: {}", ran.output.trim())))?;
+        tracing::debug!(attempt, problem = %ran.output.trim(), "a container vanished while observed");
+        containers = found;
+    }
     // Newest container per service (a service being replaced may briefly have two).
     let mut by_service: BTreeMap<String, &Value> = BTreeMap::new();
     for container in &containers {
@@ -51,9 +80,9 @@ pub async fn observe(
         else {
             continue;
         };
-        let newer = by_service
-            .get(service)
-            .is_none_or(|known| text(container, "/Created") > text(known, "/Created"));
+        let newer = by_service.get(service).is_none_or(|known| {
+            created_after(&text(container, "/Created"), &text(known, "/Created"))
+        });
         if newer {
             by_service.insert(service.to_owned(), container);
         }
@@ -135,8 +164,27 @@ async fn inspect_json(docker: &Docker, args: &[&str]) -> Result<Vec<Value>, Obse
             ran.output.trim()
         )));
     }
-    serde_json::from_str(&ran.output)
-        .map_err(|e| ObserveError(format!("docker {} printed unreadable JSON: {e}", args[0])))
+    parse_inspect(&ran.stdout)
+}
+
+fn parse_inspect(stdout: &str) -> Result<Vec<Value>, ObserveError> {
+    serde_json::from_str(stdout)
+        .map_err(|e| ObserveError(format!("docker inspect printed unreadable JSON: {e}")))
+}
+
+/// Whether a container created at `a` is newer than one created at `b` (the engine's RFC 3339
+/// times, nanoseconds and all, trailing zeros trimmed): compared as instants, not as text;
+/// an unreadable time is older than any readable one.
+fn created_after(a: &str, b: &str) -> bool {
+    let key = |t: &str| {
+        (
+            gangplank_core::timestamp::parse_rfc3339_millis(t).unwrap_or(i64::MIN),
+            // Within one millisecond (two containers of one `up`), the nanoseconds.
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_or(i128::MIN, time::OffsetDateTime::unix_timestamp_nanos),
+        )
+    };
+    key(a) > key(b)
 }
 
 fn text(value: &Value, pointer: &str) -> String {
@@ -145,4 +193,38 @@ fn text(value: &Value, pointer: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_newer_container_is_the_later_instant() {
+        let cases = [
+            (
+                "2026-01-01T10:00:00.5Z",
+                "2026-01-01T10:00:00.123456789Z",
+                true,
+            ),
+            // Text order would say otherwise: "10:00:01Z" > "10:00:01.9Z".
+            ("2026-01-01T10:00:01.9Z", "2026-01-01T10:00:01Z", true),
+            ("2026-01-01T10:00:01Z", "2026-01-01T10:00:01.9Z", false),
+            ("2026-01-01T12:00:00+02:00", "2026-01-01T11:00:00Z", false),
+            (
+                "2026-01-01T10:00:00.000000002Z",
+                "2026-01-01T10:00:00.000000001Z",
+                true,
+            ),
+            (
+                "2026-01-01T10:00:00.00011Z",
+                "2026-01-01T10:00:00.0009Z",
+                false,
+            ),
+            ("2026-01-01T10:00:00Z", "garbage", true),
+            ("garbage", "2026-01-01T10:00:00Z", false),
+            ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z", false),
+        ];
+        for (a, b, newer) in cases {
+            assert_eq!(super::created_after(a, b), newer, "{a} vs {b}");
+        }
+    }
 }

@@ -98,6 +98,15 @@ impl AgentApply {
     pub fn is_final(&self) -> bool {
         self.services.iter().all(|r| r.status.is_final())
     }
+
+    /// The services of `sent` this answer has no record of. `is_final` holds vacuously for
+    /// them, so an answer is complete only when this is empty too: an agent that pruned or
+    /// lost some records must be sent the apply again, not taken as done.
+    pub fn missing<'a>(&self, sent: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        sent.into_iter()
+            .filter(|service| !self.services.iter().any(|r| r.service == *service))
+            .collect()
+    }
 }
 
 /// What an agent observes its projects running, as `GET /state` answers.
@@ -186,4 +195,57 @@ pub struct AgentBinding {
     pub project: Option<String>,
     /// Workload id (or `workload/container`) → compose service name.
     pub services: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AgentApply, AgentDeploy, AgentDeployStatus};
+
+    fn record(service: &str, status: AgentDeployStatus) -> AgentDeploy {
+        AgentDeploy {
+            id: format!("d1-{service}"),
+            project: "p".into(),
+            service: service.into(),
+            image: None,
+            status,
+            message: String::new(),
+            output: String::new(),
+            health_log: String::new(),
+            created_at: String::new(),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_is_complete_only_with_a_record_per_service_sent() {
+        use AgentDeployStatus::*;
+        type Records<'a> = &'a [(&'a str, AgentDeployStatus)];
+        // Records answered, services sent, is_final, missing.
+        let cases: &[(Records, &[&str], bool, &[&str])] = &[
+            (
+                &[("web", Succeeded), ("db", Unchanged)],
+                &["db", "web"],
+                true,
+                &[],
+            ),
+            (&[("web", Succeeded)], &["db", "web"], true, &["db"]),
+            (&[], &["web"], true, &["web"]),
+            (&[("web", Running)], &["web"], false, &[]),
+            (
+                &[("web", Failed), ("db", Queued)],
+                &["db", "web"],
+                false,
+                &[],
+            ),
+        ];
+        for (records, sent, is_final, missing) in cases {
+            let apply = AgentApply {
+                id: "d1".into(),
+                project: "p".into(),
+                services: records.iter().map(|(s, st)| record(s, *st)).collect(),
+            };
+            assert_eq!(apply.is_final(), *is_final, "{records:?}");
+            assert_eq!(apply.missing(sent.iter().copied()), *missing, "{records:?}");
+        }
+    }
 }

@@ -34,6 +34,8 @@ pub const MAX_URL_LEN: usize = 2048;
 
 /// A deploy target's `timeout_seconds`: one day.
 pub const MAX_TARGET_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
+/// A compose target's `auto_heal_after_seconds`: one day.
+pub const MAX_AUTO_HEAL_AFTER_SECONDS: u64 = 24 * 60 * 60;
 /// Agents of one deploy target.
 pub const MAX_TARGET_AGENTS: usize = 64;
 /// Workload → compose service entries of one agent.
@@ -102,6 +104,18 @@ pub fn check_target_timeout(seconds: u64) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             "timeout_seconds",
             format!("must be 1 to {MAX_TARGET_TIMEOUT_SECONDS} (one day), not {seconds}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A compose target's `auto_heal_after_seconds`: 1 to [`MAX_AUTO_HEAL_AFTER_SECONDS`] (0
+/// would redeploy at the first sight of drift, with no time for a hand-made fix to settle).
+pub fn check_auto_heal_after(seconds: u64) -> Result<(), ValidationError> {
+    if !(1..=MAX_AUTO_HEAL_AFTER_SECONDS).contains(&seconds) {
+        return Err(ValidationError::new(
+            "auto_heal_after_seconds",
+            format!("must be 1 to {MAX_AUTO_HEAL_AFTER_SECONDS} (one day), not {seconds}"),
         ));
     }
     Ok(())

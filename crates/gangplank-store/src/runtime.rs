@@ -42,6 +42,9 @@ pub struct ComposeEnv {
     pub set_content: String,
     /// A deployment is pending or in progress in it.
     pub deploying: bool,
+    /// Its newest deployment's id (empty before the first): an observation records a drift
+    /// transition only if it still is the newest when the observation is written.
+    pub last_deploy_id: String,
 }
 row_struct!(ComposeEnv {
     org_id,
@@ -50,7 +53,8 @@ row_struct!(ComposeEnv {
     target_kind,
     target_config,
     set_content,
-    deploying
+    deploying,
+    last_deploy_id
 });
 
 /// One observation to record.
@@ -62,6 +66,9 @@ pub struct Observation {
     pub previous: DriftState,
     pub next: DriftState,
     pub event: Option<DriftEvent>,
+    /// The environment's newest deployment when it was read (`ComposeEnv::last_deploy_id`):
+    /// the set the workloads were judged against.
+    pub last_deploy_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -132,7 +139,8 @@ impl Store {
                      e.target_config, COALESCE(s.content, '') AS set_content, \
                      EXISTS (SELECT 1 FROM deploys x WHERE x.org_id = e.org_id \
                        AND x.app_id = e.app_id AND x.env_id = e.id \
-                       AND x.status IN ('pending', 'in progress')) AS deploying \
+                       AND x.status IN ('pending', 'in progress')) AS deploying, \
+                     COALESCE(e.last_deploy_id, '') AS last_deploy_id \
                      FROM envs e \
                      LEFT JOIN deploys d ON d.org_id = e.org_id AND d.app_id = e.app_id \
                        AND d.id = e.last_deploy_id \
@@ -168,7 +176,14 @@ impl Store {
     /// Records an observation: replaces the environment's workloads, and moves its drift state
     /// from `previous` to `next` with `event` only if the stored state still is `previous`.
     /// Returns whether the transition (and its event) was written; `false` means another
-    /// replica moved the state first.
+    /// replica moved the state first, or the observation is stale: the agents were asked while
+    /// the environment was read, up to a timeout before this write.
+    ///
+    /// Stale is checked here, in the write's transaction: if a deployment is active now, the
+    /// workloads are written (they are what runs) but the drift state is left alone and no
+    /// event is sent, since a deployment changes containers on purpose; if the environment's
+    /// newest deployment is no longer `observation.last_deploy_id`, nothing is written at all,
+    /// since the workloads were judged against a set that is no longer current.
     pub async fn record_observation(
         &self,
         org_id: &str,
@@ -317,6 +332,24 @@ async fn record(
     observation: &Observation,
 ) -> Result<bool, StoreError> {
     let now = observation.checked_at;
+    let current = query(
+        "SELECT COALESCE(e.last_deploy_id, ''), EXISTS (SELECT 1 FROM deploys x \
+           WHERE x.org_id = e.org_id AND x.app_id = e.app_id AND x.env_id = e.id \
+           AND x.status IN ('pending', 'in progress')) \
+         FROM envs e WHERE e.org_id = $1 AND e.app_id = $2 AND e.id = $3",
+    )
+    .bind(org_id)
+    .bind(app_id)
+    .bind(env_id)
+    .fetch_optional::<(String, bool)>(conn)
+    .await?;
+    let Some((last_deploy_id, deploying)) = current else {
+        // The environment was deleted meanwhile.
+        return Ok(false);
+    };
+    if last_deploy_id != observation.last_deploy_id {
+        return Ok(false);
+    }
     query(
         "INSERT INTO env_drift (org_id, app_id, env_id, state, since, checked_at, last_heal_at) \
          VALUES ($1, $2, $3, 'unknown', 0, $4, 0) ON CONFLICT (org_id, app_id, env_id) DO NOTHING",
@@ -329,7 +362,18 @@ async fn record(
     .await?;
     let (previous, next) = (observation.previous, observation.next);
     let moves = previous.name() != next.name() || previous.since() != next.since();
-    let applied = if moves {
+    let applied = if deploying {
+        query(
+            "UPDATE env_drift SET checked_at = $4 WHERE org_id = $1 AND app_id = $2 AND env_id = $3",
+        )
+        .bind(org_id)
+        .bind(app_id)
+        .bind(env_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+        false
+    } else if moves {
         let changed = query(
             "UPDATE env_drift SET state = $4, since = $5, checked_at = $6 \
              WHERE org_id = $1 AND app_id = $2 AND env_id = $3 AND state = $7 AND since = $8",

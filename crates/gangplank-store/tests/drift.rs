@@ -5,7 +5,7 @@
 mod support;
 
 use gangplank_core::runtime::{DriftEvent, DriftState, WorkloadRuntime};
-use gangplank_store::{NewApp, NewEnv, Observation, ObservedWorkload, Store};
+use gangplank_store::{NewApp, NewDeploy, NewEnv, Observation, ObservedWorkload, Store};
 
 async fn store_with_an_env() -> (tempfile::TempDir, Store) {
     let (dir, store, _url) = support::bootstrapped_store().await;
@@ -87,6 +87,7 @@ async fn one_of_two_observers_announces_a_transition() {
             healed_at: None,
         },
         event: Some(DriftEvent::Drifted),
+        last_deploy_id: String::new(),
     };
     // Both replicas saw in_sync before: the first moves the state, the second finds it moved.
     let mut first = drift(5_000);
@@ -162,5 +163,87 @@ async fn one_of_two_observers_announces_a_transition() {
             since: 5_000,
             healed_at: Some(7_002)
         }
+    );
+}
+
+/// An observation computed before a deployment began (the agents are asked for up to 20 s)
+/// announces nothing: a deployment replaces containers on purpose.
+#[tokio::test]
+async fn a_stale_observation_moves_no_drift_state() {
+    let (_dir, store) = store_with_an_env().await;
+    let in_sync = Observation {
+        workloads: Vec::new(),
+        checked_at: 1_000,
+        previous: DriftState::Unknown,
+        next: DriftState::InSync,
+        event: None,
+        last_deploy_id: String::new(),
+    };
+    assert!(
+        store
+            .record_observation("acme", "shop", "dev", in_sync)
+            .await
+            .unwrap()
+    );
+    let before_events = outbox_events(&store).await;
+    store
+        .create_deploy(NewDeploy {
+            org_id: "acme".into(),
+            app_id: "shop".into(),
+            env_id: "dev".into(),
+            id: "d1".into(),
+            expected_from_id: String::new(),
+            delta_id: String::new(),
+            set_id: "s1".into(),
+            set_content: "{}".into(),
+            repositories: None,
+            comment: String::new(),
+            created_by: "admin".into(),
+            triggered_by: "admin".into(),
+            new_delta: None,
+        })
+        .await
+        .unwrap();
+    let envs = store.compose_envs().await.unwrap();
+    assert_eq!(envs.len(), 1);
+    assert_eq!(envs[0].last_deploy_id, "d1");
+    assert!(envs[0].deploying);
+    let drifted = |last_deploy_id: &str| Observation {
+        workloads: vec![drifted_web()],
+        checked_at: 2_000,
+        previous: DriftState::InSync,
+        next: DriftState::Drifted {
+            since: 2_000,
+            healed_at: None,
+        },
+        event: Some(DriftEvent::Drifted),
+        last_deploy_id: last_deploy_id.to_owned(),
+    };
+    // Read before d1 existed: judged against an older set, so nothing is written.
+    assert!(
+        !store
+            .record_observation("acme", "shop", "dev", drifted(""))
+            .await
+            .unwrap()
+    );
+    let runtime = store.env_runtime("acme", "shop", "dev").await.unwrap();
+    assert_eq!(runtime.drift, DriftState::InSync);
+    assert!(runtime.workloads.is_empty());
+    assert_eq!(runtime.checked_at, 1_000);
+    // Read with d1 but d1 is still active: the workloads are written, the state is not moved.
+    assert!(
+        !store
+            .record_observation("acme", "shop", "dev", drifted("d1"))
+            .await
+            .unwrap()
+    );
+    let runtime = store.env_runtime("acme", "shop", "dev").await.unwrap();
+    assert_eq!(runtime.drift, DriftState::InSync);
+    assert_eq!(runtime.workloads, vec![drifted_web()]);
+    assert_eq!(runtime.checked_at, 2_000);
+    assert_eq!(
+        outbox_events(&store).await,
+        before_events,
+        "nothing announced"
     );
 }

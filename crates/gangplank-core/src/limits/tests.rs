@@ -26,6 +26,11 @@ fn each_bound_accepts_its_maximum_and_refuses_one_more() {
             MAX_TARGET_TIMEOUT_SECONDS as usize,
             Box::new(|n| check_target_timeout(n as u64)),
         ),
+        (
+            "auto_heal_after_seconds",
+            MAX_AUTO_HEAL_AFTER_SECONDS as usize,
+            Box::new(|n| check_auto_heal_after(n as u64)),
+        ),
     ];
     for (field, max, check) in cases {
         assert_eq!(check(max), Ok(()), "{field} at its maximum");
@@ -34,6 +39,8 @@ fn each_bound_accepts_its_maximum_and_refuses_one_more() {
     }
     assert!(check_target_timeout(0).is_err());
     assert!(check_target_timeout(u64::MAX).is_err());
+    assert!(check_auto_heal_after(0).is_err());
+    assert!(check_auto_heal_after(u64::MAX).is_err());
     assert!(check_opt_len("x", None, 0).is_ok());
 }
 
@@ -70,7 +77,7 @@ fn document_depth_is_bounded_at_the_json_limit() {
 #[test]
 fn docs_table_lists_every_bound_with_its_value() {
     let doc = include_str!("../../../../docs/limits.md");
-    let bounds: [(&str, String); 22] = [
+    let bounds: [(&str, String); 23] = [
         ("MAX_DOCUMENT_NODES", MAX_DOCUMENT_NODES.to_string()),
         ("MAX_DOCUMENT_DEPTH", MAX_DOCUMENT_DEPTH.to_string()),
         ("MAX_DOCUMENT_WORK", MAX_DOCUMENT_WORK.to_string()),
@@ -81,6 +88,10 @@ fn docs_table_lists_every_bound_with_its_value() {
         (
             "MAX_TARGET_TIMEOUT_SECONDS",
             MAX_TARGET_TIMEOUT_SECONDS.to_string(),
+        ),
+        (
+            "MAX_AUTO_HEAL_AFTER_SECONDS",
+            MAX_AUTO_HEAL_AFTER_SECONDS.to_string(),
         ),
         ("MAX_TARGET_AGENTS", MAX_TARGET_AGENTS.to_string()),
         ("MAX_AGENT_SERVICES", MAX_AGENT_SERVICES.to_string()),

@@ -124,6 +124,12 @@ fn validate(target: &EnvTarget) -> Result<(), ApiError> {
                     "only a compose target has agents",
                 ));
             }
+            if target.auto_heal {
+                return Err(ApiError::invalid(
+                    "auto_heal",
+                    "only a compose target is observed and healed",
+                ));
+            }
         }
         "compose" => {
             if target.agents.is_empty() {
@@ -142,6 +148,9 @@ fn validate(target: &EnvTarget) -> Result<(), ApiError> {
     }
     if let Some(seconds) = target.timeout_seconds {
         limits::check_target_timeout(seconds)?;
+    }
+    if let Some(seconds) = target.auto_heal_after_seconds {
+        limits::check_auto_heal_after(seconds)?;
     }
     limits::check_count("agents", target.agents.len(), limits::MAX_TARGET_AGENTS)?;
     for (i, agent) in target.agents.iter().enumerate() {
@@ -192,6 +201,17 @@ fn validate(target: &EnvTarget) -> Result<(), ApiError> {
                 return Err(ApiError::invalid(
                     &format!("agents[{i}].services.{workload}"),
                     format!("{service:?} is not a compose service name"),
+                ));
+            }
+        }
+        // Two workloads as one service would ask the agent to run two images in one
+        // container: the apply names each service once, so one of them would be dropped.
+        let mut seen: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+        for (workload, service) in &agent.services {
+            if let Some(first) = seen.insert(service, workload) {
+                return Err(ApiError::invalid(
+                    &format!("agents[{i}].services.{workload}"),
+                    format!("compose service {service:?} is already mapped from {first:?}"),
                 ));
             }
         }

@@ -161,6 +161,23 @@ impl ComposeTarget {
                 }
                 step = tokio::time::timeout(left, exchange) => step.unwrap_or_else(|_| Step::Unreachable("no answer before the deadline".to_owned())),
             };
+            // Was this the answer to a status poll (else to the POST)?
+            let polled = posted;
+            let step = match step {
+                Step::Applied(applied)
+                    if applied.is_final()
+                        && !applied
+                            .missing(body.services.keys().map(String::as_str))
+                            .is_empty() =>
+                {
+                    // A final answer lacking a service's record is no success: the agent lost
+                    // (or pruned) part of the apply. Send it again, as for a forgotten one.
+                    let missing = applied.missing(body.services.keys().map(String::as_str));
+                    tracing::warn!(agent = %base, deploy = %request.deploy_id, missing = %missing.join(", "), "the agent's answer lacks records of services it was sent");
+                    Step::Lost
+                }
+                step => step,
+            };
             match step {
                 Step::Applied(applied) => {
                     if !logged {
@@ -175,13 +192,18 @@ impl ComposeTarget {
                             deploy = %request.deploy_id,
                             services = body.services.len(),
                             unchanged,
-                            run = applied.services.len() - unchanged,
+                            run = applied.services.len().saturating_sub(unchanged),
                             "desired state sent to the agent"
                         );
                     }
                     posted = true;
-                    forgotten = 0;
-                    backoff = Duration::from_secs(1);
+                    if polled {
+                        // Only a poll the agent answered shows it keeps the apply: a POST
+                        // answered then a poll lost again must not reset the count, or the
+                        // two would alternate without pause until the deadline.
+                        forgotten = 0;
+                        backoff = Duration::from_secs(1);
+                    }
                     if applied.is_final() {
                         let errors: Vec<TargetError> = applied
                             .services
@@ -200,12 +222,12 @@ impl ComposeTarget {
                     continue;
                 }
                 Step::Lost if forgotten < 3 => {
-                    // The agent restarted and forgot the apply: send it again (same id); it
-                    // observes its project afresh.
+                    // The agent restarted and forgot the apply (or lost records of it): send it
+                    // again (same id), after the backoff below; it observes its project afresh.
                     tracing::info!(agent = %base, deploy = %request.deploy_id, "the agent forgot the apply; sending it again");
                     posted = false;
                     forgotten += 1;
-                    continue;
+                    last_problem = "the agent forgot the apply".to_owned();
                 }
                 Step::Lost => last_problem = "the agent keeps forgetting the apply".to_owned(),
                 Step::Refused(status, reason) => {
@@ -220,7 +242,7 @@ impl ComposeTarget {
                 }
                 Step::Unreachable(problem) => last_problem = problem,
             }
-            tracing::warn!(agent = %base, deploy = %request.deploy_id, problem = %last_problem, "agent not reachable; retrying");
+            tracing::warn!(agent = %base, deploy = %request.deploy_id, problem = %last_problem, "the agent did not answer the apply; retrying after a pause");
             let left = deadline - gangplank_store::now_millis();
             let pause = backoff.min(Duration::from_millis(
                 u64::try_from(left.max(0)).unwrap_or(0),
@@ -309,7 +331,10 @@ async fn read(sent: reqwest::Result<reqwest::Response>) -> Step {
     if status == reqwest::StatusCode::NOT_FOUND {
         return Step::Lost;
     }
-    let text = response.text().await.unwrap_or_default();
+    let text = match super::agent_body::read_capped(response).await {
+        Ok(text) => text,
+        Err(problem) => return Step::Unreachable(problem),
+    };
     if status.is_client_error() {
         return Step::Refused(status.as_u16(), reason_of(&text));
     }
@@ -333,18 +358,25 @@ fn reason_of(text: &str) -> String {
 
 /// The errors of one service's final, unsuccessful record: one per workload it runs.
 fn failures_of(base: &str, record: &AgentDeploy, workloads: &[&ServiceUpdate]) -> Vec<TargetError> {
+    use super::agent_body::{MAX_SUMMARY, MAX_TEXT, clip, clip_tail};
     let what = if record.status == AgentDeployStatus::Cancelled {
         "cancelled on the agent"
     } else {
-        record.message.as_str()
+        clip(&record.message, MAX_SUMMARY)
     };
-    let summary = format!("{}: {what}", record.service);
+    let summary = format!("{}: {what}", clip(&record.service, MAX_SUMMARY));
     let mut message = format!("agent {base}: {summary}");
     if !record.health_log.is_empty() {
-        message.push_str(&format!("\nhealthcheck:\n{}", record.health_log));
+        message.push_str(&format!(
+            "\nhealthcheck:\n{}",
+            clip(&record.health_log, MAX_TEXT)
+        ));
     }
     if !record.output.is_empty() {
-        message.push_str(&format!("\ncompose output:\n{}", record.output));
+        message.push_str(&format!(
+            "\ncompose output:\n{}",
+            clip_tail(&record.output, MAX_TEXT)
+        ));
     }
     workloads
         .iter()

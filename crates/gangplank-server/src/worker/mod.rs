@@ -3,6 +3,7 @@
 //! database says they were. The observer (what compose hosts run) keeps no queue: each round
 //! asks the agents afresh.
 
+pub mod agent_body;
 pub mod automation;
 pub mod compose_target;
 pub mod delivery;

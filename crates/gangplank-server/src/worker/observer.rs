@@ -145,7 +145,7 @@ async fn ask(state: &AppState, client: &reqwest::Client, url: &str) -> Result<Ag
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    let text = super::agent_body::read_capped(response).await?;
     if !status.is_success() {
         let text: String = text.chars().take(200).collect();
         return Err(format!("{status}: {text}"));
@@ -198,6 +198,9 @@ async fn observe_env(
         })
         .collect();
     let (mut rows, verdict) = judge(&set, config, &observations);
+    for row in &mut rows {
+        clip_row(row);
+    }
     let before = state
         .store
         .env_runtime(&env.org_id, &env.app_id, &env.env_id)
@@ -234,7 +237,9 @@ async fn observe_env(
                     .map_or(0, |w| w.last_seen_at)
             };
             let error = match states.get(&runtime.agent) {
-                Some(Err(error)) => error.clone(),
+                Some(Err(error)) => {
+                    super::agent_body::clip(error, super::agent_body::MAX_SUMMARY).to_owned()
+                }
                 _ => String::new(),
             };
             ObservedWorkload {
@@ -261,11 +266,13 @@ async fn observe_env(
                 previous: before.drift,
                 next: step.next,
                 event: step.event,
+                last_deploy_id: env.last_deploy_id.clone(),
             },
         )
         .await?;
     if !applied {
-        // Another replica moved the state first; it announced (and heals) this change.
+        // Another replica moved the state first (it announced and heals this change), or a
+        // deployment began or is active since the environment was read: no transition.
         return Ok(());
     }
     match step.event {
@@ -285,6 +292,23 @@ async fn observe_env(
         heal(state, env, since).await;
     }
     Ok(())
+}
+
+/// Bounds what an agent said of a workload before it is stored: a few digests, short texts.
+fn clip_row(row: &mut gangplank_core::runtime::WorkloadRuntime) {
+    use super::agent_body::{MAX_DIGESTS, MAX_SUMMARY, clip};
+    let short = |text: &mut String| {
+        let clipped = clip(text, MAX_SUMMARY).len();
+        text.truncate(clipped);
+    };
+    row.running_digests.truncate(MAX_DIGESTS);
+    row.running_digests.iter_mut().for_each(short);
+    if let Some(image) = row.running_image.as_mut() {
+        short(image);
+    }
+    short(&mut row.state);
+    short(&mut row.health);
+    short(&mut row.reason);
 }
 
 /// Redeploys the current set of a drifted environment whose target asked for `auto_heal`, if

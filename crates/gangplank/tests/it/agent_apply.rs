@@ -66,8 +66,10 @@ fn apply_answers_unchanged_without_compose_waits_cancels_and_says_why_it_refuses
         json!({"services": {"web": {"image": WEB}}}).to_string(),
     )
     .unwrap();
-    // The engine: `web` runs its pinned image (by digest); nothing else has a container.
-    std::fs::write(dir.join("ps.txt"), "c1\n").unwrap();
+    // The engine: `web` runs its pinned image (by digest); nothing else has a container. A
+    // second container `gone` is listed by `ps` but removed before `inspect` (a deployment
+    // replacing it): inspect prints what it found and fails, which is not an engine failure.
+    std::fs::write(dir.join("ps.txt"), "c1\ngone\n").unwrap();
     std::fs::write(
         dir.join("inspect.json"),
         json!([{"Id": "c1", "Created": "2026-01-01T00:00:00Z", "Image": "sha256:img",
@@ -87,7 +89,7 @@ fn apply_answers_unchanged_without_compose_waits_cancels_and_says_why_it_refuses
     script(
         &docker,
         &format!(
-            "#!/bin/sh\ncase \"$1\" in\n  ps) cat {d}/ps.txt ;;\n  inspect) cat {d}/inspect.json ;;\n  image) cat {d}/image.json ;;\n  *) exit 1 ;;\nesac\n",
+            "#!/bin/sh\ncase \"$1\" in\n  ps) cat {d}/ps.txt ;;\n  inspect) cat {d}/inspect.json; case \"$*\" in *gone*) echo 'Error: No such object: gone' >&2; exit 1 ;; esac ;;\n  image) cat {d}/image.json ;;\n  *) exit 1 ;;\nesac\n",
             d = dir.display()
         ),
     );

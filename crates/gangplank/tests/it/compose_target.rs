@@ -94,6 +94,20 @@ fn the_server_signs_for_agents_and_reports_each_workload() {
             json!({"type": "none", "agents": [{"url": "http://10.0.0.5:8686", "services": {"web": "web"}}]}),
             "agents",
         ),
+        // Two workloads as one compose service: one of them would silently not be deployed.
+        (
+            json!({"type": "compose", "agents": [{"url": "http://10.0.0.5:8686", "services": {"api": "web", "web": "web"}}]}),
+            "agents[0].services.web",
+        ),
+        (
+            json!({"type": "compose", "auto_heal": true, "auto_heal_after_seconds": 0, "agents": [{"url": "http://10.0.0.5:8686", "services": {"web": "web"}}]}),
+            "auto_heal_after_seconds",
+        ),
+        (
+            json!({"type": "compose", "auto_heal_after_seconds": 86_401, "agents": [{"url": "http://10.0.0.5:8686", "services": {"web": "web"}}]}),
+            "auto_heal_after_seconds",
+        ),
+        (json!({"type": "none", "auto_heal": true}), "auto_heal"),
     ];
     for (body, field) in invalid {
         let (status, answer) = target(&server, body.clone());
