@@ -248,13 +248,17 @@ fn require_docker() {
 }
 
 /// A compose project with one `web` service on a free port, the image it runs, and a real
-/// agent for it whose compose command is a wrapper recording each argv; removed on drop.
+/// agent for it whose compose command is a wrapper recording each argv, whose `up` waits while
+/// the gate is held (so a deployment is provably in progress while the test acts); removed on
+/// drop.
 struct Host {
     project: String,
     compose_file: PathBuf,
     override_file: PathBuf,
     port: u16,
     ran: PathBuf,
+    /// Exists while the gate is open.
+    gate: PathBuf,
     agent: Agent,
 }
 
@@ -272,14 +276,18 @@ impl Host {
             ),
         )
         .unwrap();
-        // Records every compose command, then runs the real one.
+        // Records every compose command, holds an `up` while the gate is closed, then runs the
+        // real one.
         let ran = dir.join("ran.log");
+        let gate = dir.join("open-gate");
+        std::fs::write(&gate, "").unwrap();
         let wrapper = dir.join("compose.sh");
         std::fs::write(
             &wrapper,
             format!(
-                "#!/bin/sh\necho \"$@\" >> {}\nexec docker-compose \"$@\"\n",
-                ran.display()
+                "#!/bin/sh\necho \"$@\" >> {ran}\ncase \" $* \" in\n  *\" up \"*) while [ ! -e {gate} ]; do sleep 0.05; done ;;\nesac\nexec docker-compose \"$@\"\n",
+                ran = ran.display(),
+                gate = gate.display()
             ),
         )
         .unwrap();
@@ -313,8 +321,18 @@ health_timeout = "60s"
             compose_file,
             port,
             ran,
+            gate,
             agent,
         }
+    }
+
+    /// Closes the gate: the next compose `up` waits until [`Host::release`].
+    fn hold(&self) {
+        std::fs::remove_file(&self.gate).unwrap();
+    }
+
+    fn release(&self) {
+        std::fs::write(&self.gate, "").unwrap();
     }
 
     fn served_version(&self) -> Option<String> {
@@ -349,9 +367,9 @@ impl Drop for Host {
 }
 
 /// Builds and pushes `<registry>/life/web:<version>`, FROM scratch: busybox httpd serving
-/// `/VERSION` only after a few seconds, with a healthcheck that waits for it, so a deployment
-/// stays `in progress` that long. Returns the reference with its digest.
-fn slow_image(dir: &Path, registry: &Registry, version: &str) -> String {
+/// `/VERSION`, with a healthcheck on it. Returns the reference with its digest. (The host's
+/// gate, not the image, holds a deployment in progress.)
+fn web_image(dir: &Path, registry: &Registry, version: &str) -> String {
     let context = dir.join(format!("img-{version}"));
     std::fs::create_dir_all(&context).unwrap();
     std::fs::copy("/bin/busybox", context.join("busybox"))
@@ -362,7 +380,7 @@ fn slow_image(dir: &Path, registry: &Registry, version: &str) -> String {
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY VERSION /VERSION\n\
          HEALTHCHECK --interval=1s --timeout=2s --retries=30 CMD [\"/bin/busybox\", \"wget\", \"-q\", \"-O\", \"/dev/null\", \"http://127.0.0.1:8080/VERSION\"]\n\
          ENTRYPOINT [\"/bin/busybox\"]\n\
-         CMD [\"sh\", \"-c\", \"/bin/busybox sleep 4; exec /bin/busybox httpd -f -p 8080 -h /\"]\n",
+         CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/\"]\n",
     )
     .unwrap();
     let tag = format!("{}/life/web:{version}", registry.host());
@@ -381,12 +399,13 @@ fn a_resumed_deployment_goes_to_the_target_it_started_with() {
     require_docker();
     let temp = tempfile::tempdir().unwrap();
     let registry = Registry::start(None);
-    let image = slow_image(temp.path(), &registry, "1");
+    let image = web_image(temp.path(), &registry, "1");
     // On PostgreSQL a crashed server's lease must lapse before the restart resumes the
     // deployment (SQLite releases it at start): keep that short.
     let mut server = Server::start_with(&[
         ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
         ("GANGPLANK_DEPLOY_LEASE_SECONDS", "4"),
+        ("RUST_LOG", "info"),
     ]);
     server.create_app("shop");
     let original = Host::start(&temp.path().join("a"), &server, &image, "resume");
@@ -415,8 +434,9 @@ fn a_resumed_deployment_goes_to_the_target_it_started_with() {
             {"url": original.agent.base, "project": original.project, "services": {"web": "web"}}
         ]}),
     );
+    original.hold();
     let id = started(&server, json!({"web": workload(&image)}));
-    // Mid-deployment: the agent has started the service, which is not healthy yet.
+    // Mid-deployment: the agent's compose `up` waits at the gate until the test opens it.
     poll("the original agent to run compose up", || {
         (original.ups() > 0).then_some(())
     });
@@ -428,6 +448,11 @@ fn a_resumed_deployment_goes_to_the_target_it_started_with() {
         ]}),
     );
     server.crash_and_restart();
+    // The restarted server resumed the deployment (a second claim) while its `up` was held.
+    poll("the restarted server to claim the deployment again", || {
+        claimed_again(&server, &id).then_some(())
+    });
+    original.release();
     let deploy = wait_status(&server, &id, &["succeeded", "failed", "cancelled"]);
     assert_eq!(
         deploy["status"],
@@ -456,7 +481,7 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     require_docker();
     let temp = tempfile::tempdir().unwrap();
     let registry = Registry::start(None);
-    let image = slow_image(temp.path(), &registry, "1");
+    let image = web_image(temp.path(), &registry, "1");
     let master_key = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode([7u8; 32])
@@ -471,6 +496,7 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     let second = first.replica();
     first.create_app("shop");
     let host = Host::start(&temp.path().join("a"), &first, &image, "replicas");
+    host.hold();
     put_target(
         &first,
         json!({"type": "compose", "timeout_seconds": 300, "agents": [
@@ -490,7 +516,7 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
             .iter()
             .position(|r| r.as_ref().is_some_and(claimed))
     });
-    // Mid-deployment: compose has started the service, which is not healthy yet.
+    // Mid-deployment: the agent's compose `up` waits at the gate until the test opens it.
     poll("the agent to run compose up", || {
         (host.ups() > 0).then_some(())
     });
@@ -498,6 +524,11 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     assert_eq!(deployment(holding, &id)["status"], "in progress");
     drop(replicas[holder].take()); // SIGKILL
     let survivor = replicas[1 - holder].take().unwrap();
+    poll(
+        "the survivor to claim the deployment once the lease lapses",
+        || claimed_again(&survivor, &id).then_some(()),
+    );
+    host.release();
     let deploy = wait_status(&survivor, &id, &["succeeded", "failed", "cancelled"]);
     assert_eq!(
         deploy["status"],
@@ -516,4 +547,14 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     assert!(claimed(&survivor), "the survivor took the deployment over");
     assert_eq!(host.served_version().as_deref(), Some("1"));
     assert_eq!(host.ups(), 1, "one compose up for the deployment's service");
+}
+
+/// Whether `server` logged a second claim (attempt 2) of deployment `id`: it resumed it.
+fn claimed_again(server: &Server, id: &str) -> bool {
+    server.log().lines().any(|l| {
+        // JSON logs (stderr is a file), or text.
+        l.contains("deployment claimed")
+            && l.contains(id)
+            && (l.contains("\"attempt\":2") || l.contains("attempt=2"))
+    })
 }
