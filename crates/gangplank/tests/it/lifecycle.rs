@@ -1,5 +1,6 @@
 //! A deployment's lifecycle against real servers and agents: an unreachable agent's deployment
-//! fails at its deadline (errored) and frees the environment; cancel (endpoint and CLI) ends an
+//! fails at its deadline (errored) and frees the environment; at the deadline a reachable
+//! agent is told to drop what has not begun; cancel (endpoint and CLI) ends an
 //! in-progress deployment at once; a deployment resumed after a SIGKILL goes to the target it
 //! was started with, on the real Docker engine; and with two replicas on PostgreSQL, the lease
 //! holder killed mid-deployment, the other finishes it with one compose run per service.
@@ -120,6 +121,72 @@ fn an_unreachable_agent_fails_the_deployment_at_its_deadline() {
     // The environment is free again.
     let (status, next) = start_deploy(&server, json!({"web": workload("r/web:2")}));
     assert_eq!(status, 201, "{next}");
+}
+
+#[test]
+fn the_deadline_tells_the_agent_to_drop_what_has_not_begun() {
+    require_docker();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let server = Server::start();
+    server.create_app("shop");
+    // A real agent whose compose command records and holds `up … api` at a gate the test opens
+    // only at the end: `api` runs past the deadline, `web` waits queued behind it.
+    let ran = dir.join("ran.log");
+    let gate = dir.join("open-gate");
+    let compose = dir.join("compose.sh");
+    std::fs::write(
+        &compose,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {ran}\ncase \"$*\" in\n  *\"up -d --no-deps api\"*) while [ ! -e {gate} ]; do sleep 0.05; done ;;\nesac\necho ok\n",
+            ran = ran.display(),
+            gate = gate.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&compose, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("compose.yml"),
+        "services:\n  api:\n    image: r/api:1\n  web:\n    image: r/web:1\n",
+    )
+    .unwrap();
+    let project = format!("gplifedeadline{}", std::process::id());
+    let agent = Agent::start(
+        dir,
+        &format!(
+            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncompose_command = \"{}\"\n[auth]\njwks_url = \"{}/.well-known/jwks.json\"\n[[project]]\nname = \"{project}\"\nfiles = [\"{}\"]\nservices = [\"api\", \"web\"]\nhealth_timeout = \"0s\"\n",
+            dir.join("state").display(),
+            compose.display(),
+            server.base,
+            dir.join("compose.yml").display()
+        ),
+    );
+    put_target(
+        &server,
+        json!({"type": "compose", "timeout_seconds": 3, "agents": [
+            {"url": agent.base, "project": project, "services": {"api": "api", "web": "web"}}
+        ]}),
+    );
+    let id = started(
+        &server,
+        json!({"api": workload("r/api:2"), "web": workload("r/web:2")}),
+    );
+    let deploy = wait_status(&server, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(
+        (deploy["status"].as_str(), deploy["failure"].as_str()),
+        (Some("failed"), Some("errored")),
+        "{deploy}"
+    );
+    // The server told the agent: `web`, not begun, was dropped.
+    poll("the agent to drop the queued run at the deadline", || {
+        agent
+            .log()
+            .lines()
+            .any(|l| l.contains("cancelled before it ran") && l.contains("web"))
+            .then_some(())
+    });
+    std::fs::write(&gate, "").unwrap();
 }
 
 #[test]
