@@ -9,8 +9,8 @@
 //! changes a status only from the one it read, so a late finish cannot overwrite a cancel.
 
 use gangplank_core::deploy::{
-    ClaimDecision, ClaimFacts, DeployEvent, DeployStatus, Finish, admit_deploy, decide_claim,
-    is_rollback,
+    ClaimDecision, ClaimFacts, ClaimStanding, DeployEvent, DeployStatus, Finish, admit_deploy,
+    claim_standing, decide_claim, is_rollback,
 };
 use gangplank_core::page::{Page, PageRequest};
 use gangplank_core::target::TargetConfig;
@@ -715,33 +715,34 @@ impl Store {
         .await
     }
 
-    /// Whether claim `attempt` still holds a running deployment: a read, cheap enough for a
-    /// runner to poll every few seconds and so learn of a cancel made by another replica
-    /// (or of a newer claim) well before its next lease renewal.
-    pub async fn deploy_claim_held(
+    /// Where claim `attempt` on a deployment stands (`gangplank_core::deploy::claim_standing`):
+    /// a read, cheap enough for a runner to poll every few seconds and so learn of a cancel
+    /// made by another replica (or of a newer claim) well before its next lease renewal.
+    pub async fn deploy_claim_standing(
         &self,
         org_id: &str,
         app_id: &str,
         deploy_id: &str,
         attempt: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ClaimStanding, StoreError> {
         let (org_id, app_id, deploy_id) =
             (org_id.to_owned(), app_id.to_owned(), deploy_id.to_owned());
         self.read(Box::new(move |conn| {
             Box::pin(async move {
+                let Some(deploy) = deploy_by_id(conn, &org_id, &app_id, &deploy_id).await? else {
+                    return Ok(ClaimStanding::Ended);
+                };
+                let status = stored_status(&deploy)?;
                 let held = query(
-                    "SELECT COUNT(*) FROM deploy_jobs j JOIN deploys d ON d.org_id = j.org_id \
-                     AND d.app_id = j.app_id AND d.id = j.deploy_id WHERE j.org_id = $1 \
-                     AND j.app_id = $2 AND j.deploy_id = $3 AND j.attempts = $4 \
-                     AND d.status = 'in progress'",
+                    "SELECT attempts FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 \
+                     AND deploy_id = $3",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&deploy_id)
-                .bind(attempt)
-                .fetch_one::<i64>(conn)
+                .fetch_optional::<i64>(conn)
                 .await?;
-                Ok(held > 0)
+                Ok(claim_standing(status, held, attempt))
             })
         }))
         .await

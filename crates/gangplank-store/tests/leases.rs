@@ -3,6 +3,7 @@
 
 mod support;
 
+use gangplank_core::deploy::ClaimStanding;
 use gangplank_store::{NewApp, NewDeploy, NewEnv, Store};
 
 async fn store_with_a_queued_deploy() -> (tempfile::TempDir, Store) {
@@ -82,17 +83,19 @@ async fn claims_renewals_and_lapses() {
     assert_eq!(again[0].attempt, 2);
     // The fence: the first claim's runner, still going after its lease lapsed, can neither
     // renew nor finish what the second claim now holds.
-    assert!(
-        !store
-            .deploy_claim_held("acme", "shop", "d1", 1)
-            .await
-            .unwrap()
-    );
-    assert!(
+    assert_eq!(
         store
-            .deploy_claim_held("acme", "shop", "d1", 2)
+            .deploy_claim_standing("acme", "shop", "d1", 1)
             .await
-            .unwrap()
+            .unwrap(),
+        ClaimStanding::Superseded
+    );
+    assert_eq!(
+        store
+            .deploy_claim_standing("acme", "shop", "d1", 2)
+            .await
+            .unwrap(),
+        ClaimStanding::Held
     );
     assert!(
         !store
@@ -129,6 +132,13 @@ async fn claims_renewals_and_lapses() {
             .await
             .unwrap(),
         "the current claim finishes"
+    );
+    assert_eq!(
+        store
+            .deploy_claim_standing("acme", "shop", "d1", 2)
+            .await
+            .unwrap(),
+        ClaimStanding::Ended
     );
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gangplank_core::deploy::{DEADLINE_CODE, FailureKind, Finish, deadline_reason};
+use gangplank_core::deploy::{ClaimStanding, DEADLINE_CODE, FailureKind, Finish, deadline_reason};
 use gangplank_core::set::Set;
 use gangplank_store::{ClaimedDeploy, DeployErrorRow};
 use tokio::sync::Semaphore;
@@ -172,6 +172,7 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
         .await
     {
         Ok(true) => {}
+        // Nothing was sent yet: no target to tell either way.
         Ok(false) => {
             tracing::info!(deploy = %deploy_id, attempt = claim.attempt, "deployment no longer runs under this claim (cancelled, or claimed again); not applied");
             return;
@@ -183,7 +184,13 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
     }
     let outcome = match prepare(state, &claim, registered.token.clone()) {
         Err(outcome) => outcome,
-        Ok((target, request)) => run_target(state, &claim, target.as_ref(), &request).await,
+        Ok((target, request)) => match run_target(state, &claim, target.as_ref(), &request).await {
+            Some(outcome) => outcome,
+            None => {
+                tracing::warn!(deploy = %deploy_id, attempt = claim.attempt, "a newer claim runs the deployment (this one's lease lapsed); stopped without recording anything");
+                return;
+            }
+        },
     };
     drop(registered);
     let (finish, errors) = match outcome {
@@ -280,12 +287,15 @@ fn prepare(
 /// renewal finds); renews the lease meanwhile. A failure the target reports at or after the
 /// deadline is errored: it ran out of time. A target still running past deadline + slack is
 /// cancelled and gets [`DEADLINE_GRACE`] to tell its agents to stop before it is dropped.
+/// `None` when a newer claim took the deployment over: the target is dropped without being
+/// cancelled, since telling its agents to cancel would cancel the newer claim's apply (the
+/// apply id is the deployment's).
 async fn run_target(
     state: &AppState,
     claim: &ClaimedDeploy,
     target: &dyn DeployTarget,
     request: &DeployRequest,
-) -> DeployOutcome {
+) -> Option<DeployOutcome> {
     let deploy_id = &request.deploy_id;
     let left = request.deadline_ms - gangplank_store::now_millis();
     let deadline = Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0));
@@ -313,45 +323,52 @@ async fn run_target(
                 request.cancel.cancel();
                 // Whatever the target answers now, the deployment ran out of time.
                 let _ = tokio::time::timeout(DEADLINE_GRACE, &mut apply).await;
-                return DeployOutcome::Errored(vec![TargetError::deployment(
+                return Some(DeployOutcome::Errored(vec![TargetError::deployment(
                     DEADLINE_CODE,
                     deadline_reason(request.target.timeout_ms()),
-                )]);
+                )]));
             }
             outcome = &mut apply => {
                 if request.cancel.is_cancelled() {
-                    return DeployOutcome::Cancelled;
+                    return Some(DeployOutcome::Cancelled);
                 }
-                return match outcome {
+                return Some(match outcome {
                     DeployOutcome::Failed(errors)
                         if gangplank_store::now_millis() >= request.deadline_ms =>
                     {
                         DeployOutcome::Errored(errors)
                     }
                     outcome => outcome,
-                };
+                });
             }
             () = request.cancel.cancelled(), if grace.is_none() => {
                 tracing::info!(deploy = %deploy_id, "deployment cancelled; waiting for its target to stop");
                 grace = Some(Instant::now() + CANCEL_GRACE);
             }
             () = tokio::time::sleep_until(grace.unwrap_or(far)), if grace.is_some() => {
-                return DeployOutcome::Cancelled;
+                return Some(DeployOutcome::Cancelled);
             }
             _ = renew.tick(), if grace.is_none() => {
                 let until = gangplank_store::now_millis() + lease_ms;
                 match state.store.renew_deploy_lease(&claim.org_id, &claim.app_id, deploy_id, claim.attempt, until).await {
                     Ok(true) => {}
                     // Cancelled (by another replica's API), ended elsewhere, or claimed again
-                    // after this claim's lease lapsed (its finish will be refused): stop.
-                    Ok(false) => request.cancel.cancel(),
+                    // after this claim's lease lapsed (its finish will be refused): which?
+                    Ok(false) => match state.store.deploy_claim_standing(&claim.org_id, &claim.app_id, deploy_id, claim.attempt).await {
+                        Ok(ClaimStanding::Superseded) => return None,
+                        Ok(_) => request.cancel.cancel(),
+                        // Renewal is tried again; the lease may lapse meanwhile, then the
+                        // next renewal or check reads a newer claim.
+                        Err(error) => tracing::warn!(%error, deploy = %deploy_id, "reading a deployment's claim failed"),
+                    },
                     Err(error) => tracing::warn!(%error, deploy = %deploy_id, "renewing a deployment's lease failed"),
                 }
             }
             _ = check.tick(), if grace.is_none() => {
-                match state.store.deploy_claim_held(&claim.org_id, &claim.app_id, deploy_id, claim.attempt).await {
-                    Ok(true) => {}
-                    Ok(false) => request.cancel.cancel(),
+                match state.store.deploy_claim_standing(&claim.org_id, &claim.app_id, deploy_id, claim.attempt).await {
+                    Ok(ClaimStanding::Held) => {}
+                    Ok(ClaimStanding::Ended) => request.cancel.cancel(),
+                    Ok(ClaimStanding::Superseded) => return None,
                     // The renewal decides; a read failing now and then changes nothing.
                     Err(error) => tracing::debug!(%error, deploy = %deploy_id, "checking a deployment's status failed"),
                 }
