@@ -224,6 +224,22 @@ fn cancel_ends_an_in_progress_deployment_at_once() {
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert_eq!(deployment(&server, &first)["status"], "cancelled");
+    // `/metrics` counts it among the finished deployments.
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .expect("scrape")
+        .text()
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gangplank_deployments_finished_total")
+                && l.contains("status=\"cancelled\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
     // `deployment.finished` says so.
     let records = receiver.wait_for(1);
     let body: Value = serde_json::from_str(records[0]["body"].as_str().unwrap()).unwrap();
