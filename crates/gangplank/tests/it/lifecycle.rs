@@ -3,7 +3,9 @@
 //! agent is told to drop what has not begun; cancel (endpoint and CLI) ends an
 //! in-progress deployment at once; a deployment resumed after a SIGKILL goes to the target it
 //! was started with, on the real Docker engine; and with two replicas on PostgreSQL, the lease
-//! holder killed mid-deployment, the other finishes it with one compose run per service.
+//! holder killed mid-deployment, the other finishes it with one compose run per service, and a
+//! cancel through one replica reaches the agent of the one running the deployment. Compose `up`
+//! is held at a gate file, so a deployment is provably in progress while the test acts.
 //! (Cancelling a *pending* deployment is tested on the store, `gangplank-store/tests/
 //! lifecycle.rs`: the deployer claims a new deployment at once, so one cannot be held pending
 //! here without a fault injected into the server.)
@@ -130,38 +132,7 @@ fn the_deadline_tells_the_agent_to_drop_what_has_not_begun() {
     let dir = temp.path();
     let server = Server::start();
     server.create_app("shop");
-    // A real agent whose compose command records and holds `up … api` at a gate the test opens
-    // only at the end: `api` runs past the deadline, `web` waits queued behind it.
-    let ran = dir.join("ran.log");
-    let gate = dir.join("open-gate");
-    let compose = dir.join("compose.sh");
-    std::fs::write(
-        &compose,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> {ran}\ncase \"$*\" in\n  *\"up -d --no-deps api\"*) while [ ! -e {gate} ]; do sleep 0.05; done ;;\nesac\necho ok\n",
-            ran = ran.display(),
-            gate = gate.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&compose, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(
-        dir.join("compose.yml"),
-        "services:\n  api:\n    image: r/api:1\n  web:\n    image: r/web:1\n",
-    )
-    .unwrap();
-    let project = format!("gplifedeadline{}", std::process::id());
-    let agent = Agent::start(
-        dir,
-        &format!(
-            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncompose_command = \"{}\"\n[auth]\njwks_url = \"{}/.well-known/jwks.json\"\n[[project]]\nname = \"{project}\"\nfiles = [\"{}\"]\nservices = [\"api\", \"web\"]\nhealth_timeout = \"0s\"\n",
-            dir.join("state").display(),
-            compose.display(),
-            server.base,
-            dir.join("compose.yml").display()
-        ),
-    );
+    let (agent, project, gate) = gated_agent(dir, &server, "deadline");
     put_target(
         &server,
         json!({"type": "compose", "timeout_seconds": 3, "agents": [
@@ -632,6 +603,76 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     assert_eq!(host.ups(), 1, "one compose up for the deployment's service");
 }
 
+#[test]
+fn a_cancel_through_one_replica_reaches_the_agent_of_the_other() {
+    if std::env::var_os("GANGPLANK_TEST_PG").is_none() {
+        println!(
+            "two replicas need PostgreSQL: this test runs in the PostgreSQL pass of `cargo xtask test`"
+        );
+        return;
+    }
+    require_docker();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    };
+    // A long lease: the runner learns of the cancel from its status check, not a renewal.
+    let env = [
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_MASTER_KEY", master_key.as_str()),
+        ("GANGPLANK_DEPLOY_LEASE_SECONDS", "120"),
+        ("RUST_LOG", "info"),
+    ];
+    let first = Server::start_with(&env);
+    let second = first.replica();
+    first.create_app("shop");
+    let (agent, project, gate) = gated_agent(dir, &first, "xcancel");
+    put_target(
+        &first,
+        json!({"type": "compose", "timeout_seconds": 300, "agents": [
+            {"url": agent.base, "project": project, "services": {"api": "api", "web": "web"}}
+        ]}),
+    );
+    let id = started(
+        &first,
+        json!({"api": workload("r/api:2"), "web": workload("r/web:2")}),
+    );
+    let replicas = [&first, &second];
+    let holder = poll("a replica to claim the deployment", || {
+        replicas.iter().position(|r| {
+            r.log()
+                .lines()
+                .any(|l| l.contains("deployment claimed") && l.contains(&id))
+        })
+    });
+    poll("the agent to run api (held at the gate)", || {
+        std::fs::read_to_string(dir.join("ran.log"))
+            .unwrap_or_default()
+            .contains("up -d --no-deps api")
+            .then_some(())
+    });
+    let other = replicas[1 - holder];
+    let (status, cancelled) = other.call(
+        "POST",
+        &format!("{ENV_PATH}/deploys/{id}/cancel"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 200, "{cancelled}");
+    // The holder's runner noticed and told the agent: `web`, not begun, was dropped.
+    poll("the agent to drop the queued run after the cancel", || {
+        agent
+            .log()
+            .lines()
+            .any(|l| l.contains("cancelled before it ran") && l.contains("web"))
+            .then_some(())
+    });
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(deployment(&first, &id)["status"], "cancelled");
+}
+
 /// Whether `server` logged a second claim (attempt 2) of deployment `id`: it resumed it.
 fn claimed_again(server: &Server, id: &str) -> bool {
     server.log().lines().any(|l| {
@@ -640,4 +681,42 @@ fn claimed_again(server: &Server, id: &str) -> bool {
             && l.contains(id)
             && (l.contains("\"attempt\":2") || l.contains("attempt=2"))
     })
+}
+
+/// A real agent whose compose command records (`ran.log` in `dir`) and holds `up … api` at a
+/// gate (returned: the test creates it to open) so `api` stays running and `web` waits queued
+/// behind it; with the compose project it manages.
+/// `name` keeps the compose projects of tests running at once apart.
+fn gated_agent(dir: &Path, server: &Server, name: &str) -> (Agent, String, PathBuf) {
+    let ran = dir.join("ran.log");
+    let gate = dir.join("open-gate");
+    let compose = dir.join("compose.sh");
+    std::fs::write(
+        &compose,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {ran}\ncase \"$*\" in\n  *\"up -d --no-deps api\"*) while [ ! -e {gate} ]; do sleep 0.05; done ;;\nesac\necho ok\n",
+            ran = ran.display(),
+            gate = gate.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&compose, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("compose.yml"),
+        "services:\n  api:\n    image: r/api:1\n  web:\n    image: r/web:1\n",
+    )
+    .unwrap();
+    let project = format!("gplife{}{name}", std::process::id());
+    let agent = Agent::start(
+        dir,
+        &format!(
+            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncompose_command = \"{}\"\n[auth]\njwks_url = \"{}/.well-known/jwks.json\"\n[[project]]\nname = \"{project}\"\nfiles = [\"{}\"]\nservices = [\"api\", \"web\"]\nhealth_timeout = \"0s\"\n",
+            dir.join("state").display(),
+            compose.display(),
+            server.base,
+            dir.join("compose.yml").display()
+        ),
+    );
+    (agent, project, gate)
 }
