@@ -232,6 +232,29 @@ pub fn deadline_reason(timeout_ms: i64) -> String {
     )
 }
 
+/// Where a runner's claim stands, as its status check or a refused lease renewal reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimStanding {
+    /// The deployment runs under this claim: go on.
+    Held,
+    /// The deployment ended (cancelled, or finished elsewhere): stop, and tell the target so
+    /// it can tell its agents.
+    Ended,
+    /// A newer claim runs the deployment (this one's lease lapsed): stop quietly, without
+    /// telling the agents anything (the apply is the newer claim's now), and record nothing.
+    Superseded,
+}
+
+/// A claim (`attempt`) against the deployment's `status` and the attempt its queue row holds
+/// (`None` without a row).
+pub fn claim_standing(status: DeployStatus, held: Option<i64>, attempt: i64) -> ClaimStanding {
+    match (status, held) {
+        (DeployStatus::InProgress, Some(held)) if held == attempt => ClaimStanding::Held,
+        (DeployStatus::InProgress, Some(_)) => ClaimStanding::Superseded,
+        _ => ClaimStanding::Ended,
+    }
+}
+
 /// Why a new deployment may not be created in an environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -287,6 +310,28 @@ mod tests {
         DeployEvent::DeadlinePassed,
         DeployEvent::InterruptedTooOften,
     ];
+
+    #[test]
+    fn claim_standings() {
+        let table = [
+            (InProgress, Some(2), 2, ClaimStanding::Held),
+            (InProgress, Some(3), 2, ClaimStanding::Superseded),
+            (InProgress, Some(1), 2, ClaimStanding::Superseded),
+            (InProgress, None, 2, ClaimStanding::Ended),
+            (Cancelled, None, 2, ClaimStanding::Ended),
+            (Cancelled, Some(2), 2, ClaimStanding::Ended),
+            (Succeeded, None, 1, ClaimStanding::Ended),
+            (Failed, Some(1), 1, ClaimStanding::Ended),
+            (Pending, Some(0), 1, ClaimStanding::Ended),
+        ];
+        for (status, held, attempt, want) in table {
+            assert_eq!(
+                claim_standing(status, held, attempt),
+                want,
+                "{status:?} {held:?} {attempt}"
+            );
+        }
+    }
 
     /// Every (status, event) pair: the legal ones and where they lead; the rest are illegal.
     #[test]

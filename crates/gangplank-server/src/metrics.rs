@@ -109,8 +109,9 @@ fn describe() {
     describe_counter!(VERSIONS_CREATED, "Artefact versions recorded, by type.");
     describe_counter!(
         DEPLOYS_FINISHED,
-        "Deployments this server's runner finished, by final status (succeeded, failed); not \
-         those failed unrun after too many interrupted attempts."
+        "Deployments this server's runner finished, by final status (succeeded, failed), and \
+         those cancelled through this server (cancelled); not those failed unrun after too \
+         many interrupted attempts."
     );
     describe_histogram!(
         DEPLOY_DURATION,
@@ -206,6 +207,14 @@ pub fn deployment_finished(succeeded: bool, created_at: i64) {
     let elapsed_ms = (gangplank_store::now_millis() - created_at).max(0);
     metrics::counter!(DEPLOYS_FINISHED, "status" => status).increment(1);
     metrics::histogram!(DEPLOY_DURATION, "status" => status).record(elapsed_ms as f64 / 1000.0);
+}
+
+/// Counts a deployment cancelled through this server's API (`created_at`: its creation time).
+pub fn deployment_cancelled(created_at: i64) {
+    let elapsed_ms = (gangplank_store::now_millis() - created_at).max(0);
+    metrics::counter!(DEPLOYS_FINISHED, "status" => "cancelled").increment(1);
+    metrics::histogram!(DEPLOY_DURATION, "status" => "cancelled")
+        .record(elapsed_ms as f64 / 1000.0);
 }
 
 /// Counts one deployment as running while it lives (dropped when the runner's task ends,

@@ -9,8 +9,8 @@
 //! changes a status only from the one it read, so a late finish cannot overwrite a cancel.
 
 use gangplank_core::deploy::{
-    ClaimDecision, ClaimFacts, DeployEvent, DeployStatus, Finish, admit_deploy, decide_claim,
-    is_rollback,
+    ClaimDecision, ClaimFacts, ClaimStanding, DeployEvent, DeployStatus, Finish, admit_deploy,
+    claim_standing, decide_claim, is_rollback,
 };
 use gangplank_core::page::{Page, PageRequest};
 use gangplank_core::target::TargetConfig;
@@ -578,12 +578,15 @@ impl Store {
 
     /// Finishes a claimed deployment: its status, its errors, the queue row, and the
     /// `deployment.finished` deliveries, in one transaction. Only an `in progress` deployment
-    /// changes: `false` when it had ended meanwhile (cancelled), and then nothing is recorded.
+    /// still held by claim `attempt` changes: `false` when it had ended meanwhile (cancelled)
+    /// or was claimed again (its lease lapsed; a newer attempt owns it), and then nothing is
+    /// recorded.
     pub async fn finish_deploy(
         &self,
         org_id: &str,
         app_id: &str,
         deploy_id: &str,
+        attempt: i64,
         finish: Finish,
         errors: Vec<DeployErrorRow>,
     ) -> Result<bool, StoreError> {
@@ -592,6 +595,21 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
+                // The fence: only the current claim may end the deployment. Deleting the queue
+                // row first also locks it (PostgreSQL) against a concurrent claim.
+                let held = query(
+                    "DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3 \
+                     AND attempts = $4",
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&deploy_id)
+                .bind(attempt)
+                .execute(conn)
+                .await?;
+                if held == 0 {
+                    return Ok(false);
+                }
                 let ended = end(
                     conn,
                     &org_id,
@@ -663,13 +681,15 @@ impl Store {
         .await
     }
 
-    /// Extends the claim on a running deployment to `until`. `false` when the deployment no
-    /// longer runs (cancelled, or ended elsewhere): its worker should stop.
+    /// Extends claim `attempt` on a running deployment to `until`. `false` when the deployment
+    /// no longer runs (cancelled, or ended elsewhere) or a newer claim holds it (this one's
+    /// lease lapsed): its worker should stop.
     pub async fn renew_deploy_lease(
         &self,
         org_id: &str,
         app_id: &str,
         deploy_id: &str,
+        attempt: i64,
         until: i64,
     ) -> Result<bool, StoreError> {
         let (org_id, app_id, deploy_id) =
@@ -678,16 +698,51 @@ impl Store {
             Box::pin(async move {
                 let renewed = query(
                     "UPDATE deploy_jobs SET lease_until = $4 WHERE org_id = $1 AND app_id = $2 \
-                     AND deploy_id = $3 AND EXISTS (SELECT 1 FROM deploys d WHERE d.org_id = $1 \
-                     AND d.app_id = $2 AND d.id = $3 AND d.status = 'in progress')",
+                     AND deploy_id = $3 AND attempts = $5 AND EXISTS (SELECT 1 FROM deploys d \
+                     WHERE d.org_id = $1 AND d.app_id = $2 AND d.id = $3 \
+                     AND d.status = 'in progress')",
                 )
                 .bind(&org_id)
                 .bind(&app_id)
                 .bind(&deploy_id)
                 .bind(until)
+                .bind(attempt)
                 .execute(conn)
                 .await?;
                 Ok(renewed > 0)
+            })
+        }))
+        .await
+    }
+
+    /// Where claim `attempt` on a deployment stands (`gangplank_core::deploy::claim_standing`):
+    /// a read, cheap enough for a runner to poll every few seconds and so learn of a cancel
+    /// made by another replica (or of a newer claim) well before its next lease renewal.
+    pub async fn deploy_claim_standing(
+        &self,
+        org_id: &str,
+        app_id: &str,
+        deploy_id: &str,
+        attempt: i64,
+    ) -> Result<ClaimStanding, StoreError> {
+        let (org_id, app_id, deploy_id) =
+            (org_id.to_owned(), app_id.to_owned(), deploy_id.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let Some(deploy) = deploy_by_id(conn, &org_id, &app_id, &deploy_id).await? else {
+                    return Ok(ClaimStanding::Ended);
+                };
+                let status = stored_status(&deploy)?;
+                let held = query(
+                    "SELECT attempts FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 \
+                     AND deploy_id = $3",
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&deploy_id)
+                .fetch_optional::<i64>(conn)
+                .await?;
+                Ok(claim_standing(status, held, attempt))
             })
         }))
         .await

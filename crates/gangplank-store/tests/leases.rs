@@ -3,6 +3,7 @@
 
 mod support;
 
+use gangplank_core::deploy::ClaimStanding;
 use gangplank_store::{NewApp, NewDeploy, NewEnv, Store};
 
 async fn store_with_a_queued_deploy() -> (tempfile::TempDir, Store) {
@@ -62,7 +63,7 @@ async fn claims_renewals_and_lapses() {
         "held by its lease"
     );
     store
-        .renew_deploy_lease("acme", "shop", "d1", now + 120_000)
+        .renew_deploy_lease("acme", "shop", "d1", 1, now + 120_000)
         .await
         .unwrap();
     assert_eq!(store.next_deploy_due().await.unwrap(), Some(now + 120_000));
@@ -80,6 +81,65 @@ async fn claims_renewals_and_lapses() {
         .unwrap();
     assert_eq!(again.len(), 1, "a lapsed lease is claimed again");
     assert_eq!(again[0].attempt, 2);
+    // The fence: the first claim's runner, still going after its lease lapsed, can neither
+    // renew nor finish what the second claim now holds.
+    assert_eq!(
+        store
+            .deploy_claim_standing("acme", "shop", "d1", 1)
+            .await
+            .unwrap(),
+        ClaimStanding::Superseded
+    );
+    assert_eq!(
+        store
+            .deploy_claim_standing("acme", "shop", "d1", 2)
+            .await
+            .unwrap(),
+        ClaimStanding::Held
+    );
+    assert!(
+        !store
+            .renew_deploy_lease("acme", "shop", "d1", 1, now + 500_000)
+            .await
+            .unwrap(),
+        "a stale claim is not renewed"
+    );
+    assert_eq!(store.next_deploy_due().await.unwrap(), Some(now + 180_000));
+    assert!(
+        !store
+            .finish_deploy(
+                "acme",
+                "shop",
+                "d1",
+                1,
+                gangplank_core::deploy::Finish::Succeeded,
+                Vec::new(),
+            )
+            .await
+            .unwrap(),
+        "a stale claim does not finish"
+    );
+    assert!(
+        store
+            .finish_deploy(
+                "acme",
+                "shop",
+                "d1",
+                2,
+                gangplank_core::deploy::Finish::Succeeded,
+                Vec::new(),
+            )
+            .await
+            .unwrap(),
+        "the current claim finishes"
+    );
+    assert_eq!(
+        store
+            .deploy_claim_standing("acme", "shop", "d1", 2)
+            .await
+            .unwrap(),
+        ClaimStanding::Ended
+    );
 }
 
 #[tokio::test]
@@ -108,6 +168,7 @@ async fn queue_depths_count_the_deployment_until_it_finishes() {
             "acme",
             "shop",
             "d1",
+            1,
             gangplank_core::deploy::Finish::Succeeded,
             Vec::new(),
         )

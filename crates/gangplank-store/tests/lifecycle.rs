@@ -153,7 +153,7 @@ async fn cancel_pending_and_in_progress_deployments() {
     assert_eq!(claimed[0].deploy.status, "in progress");
     assert!(
         store
-            .renew_deploy_lease("acme", "shop", "d2", 90_000)
+            .renew_deploy_lease("acme", "shop", "d2", 1, 90_000)
             .await
             .unwrap()
     );
@@ -167,7 +167,7 @@ async fn cancel_pending_and_in_progress_deployments() {
     );
     assert!(
         !store
-            .renew_deploy_lease("acme", "shop", "d2", 120_000)
+            .renew_deploy_lease("acme", "shop", "d2", 1, 120_000)
             .await
             .unwrap(),
         "a cancelled deployment's lease is not renewed"
@@ -184,6 +184,7 @@ async fn cancel_pending_and_in_progress_deployments() {
             "acme",
             "shop",
             "d2",
+            1,
             Finish::Failed(FailureKind::Failed),
             vec![error],
         )
@@ -204,6 +205,7 @@ async fn cancel_pending_and_in_progress_deployments() {
                 "acme",
                 "shop",
                 "d3",
+                1,
                 Finish::Failed(FailureKind::Errored),
                 vec![]
             )

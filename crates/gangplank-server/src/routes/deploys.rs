@@ -259,9 +259,10 @@ async fn cancel(
     let (row, was) = state.store.cancel_deploy(&org, &app, &env, &deploy).await?;
     if was == DeployStatus::InProgress {
         // Running here: its token stops it now. Running on another replica: that replica's
-        // lease renewal finds it cancelled.
+        // status check finds it cancelled within seconds.
         state.running.cancel(&org, &app, &deploy);
     }
+    crate::metrics::deployment_cancelled(row.created_at);
     tracing::info!(deploy = %deploy, was = %was, "deployment cancelled");
     state.wake.delivery.notify_one();
     state.wake.automation.notify_one();

@@ -258,6 +258,11 @@ impl ComposeTarget {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        // The deadline passed: tell the agent to drop what has not begun, as a cancel does,
+        // also when it may not have the apply (a POST that timed out may still have arrived).
+        // Best effort: the deployment is errored whatever the agent answers.
+        self.cancel(base, &body.id).await;
+        tracing::info!(agent = %base, deploy = %request.deploy_id, "deployment past its deadline: the agent was told to drop what has not begun");
         let summary = format!("agent {base} did not finish in time");
         let message = format!(
             "agent {base} did not finish before the deadline; last problem: {last_problem}"

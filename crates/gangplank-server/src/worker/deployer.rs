@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gangplank_core::deploy::{DEADLINE_CODE, FailureKind, Finish, deadline_reason};
+use gangplank_core::deploy::{ClaimStanding, DEADLINE_CODE, FailureKind, Finish, deadline_reason};
 use gangplank_core::set::Set;
 use gangplank_store::{ClaimedDeploy, DeployErrorRow};
 use tokio::sync::Semaphore;
@@ -25,6 +25,12 @@ const CANCEL_GRACE: Duration = Duration::from_secs(10);
 /// How long after the deadline a target that watches it too (as `compose` does) may still
 /// report, with its per-workload errors, before the runner fails the deployment itself.
 const DEADLINE_SLACK: Duration = Duration::from_secs(5);
+/// How long a target still running past deadline + slack gets, once cancelled, to tell its
+/// agents to stop (as `compose` does) before the runner stops waiting for it.
+const DEADLINE_GRACE: Duration = Duration::from_secs(5);
+/// How often a runner reads whether its deployment still runs under its claim: another
+/// replica's cancel (or a newer claim) reaches it within this, well before a lease renewal.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Deployments running at once (each in its own environment: the store allows one active
 /// deployment per environment).
@@ -32,7 +38,8 @@ const CONCURRENCY: usize = 64;
 
 /// The deployments this process runs, each with the token that cancels it: the cancel
 /// endpoint uses it for a deployment running here; other replicas learn of a cancel when
-/// their lease renewal finds the deployment no longer running.
+/// their status check (every [`CHECK_EVERY`]) or lease renewal finds the deployment no
+/// longer running under their claim.
 #[derive(Default)]
 pub struct Running(Mutex<HashMap<String, CancellationToken>>);
 
@@ -149,9 +156,41 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
     let registered = state
         .running
         .register(&claim.org_id, &claim.app_id, &deploy_id);
+    // A cancel between the claim's commit and the registration above found no token here:
+    // renew once now, which also fails for a cancelled deployment (or a newer claim), before
+    // anything is applied.
+    let until = gangplank_store::now_millis() + state.deploy_lease_ms;
+    match state
+        .store
+        .renew_deploy_lease(
+            &claim.org_id,
+            &claim.app_id,
+            &deploy_id,
+            claim.attempt,
+            until,
+        )
+        .await
+    {
+        Ok(true) => {}
+        // Nothing was sent yet: no target to tell either way.
+        Ok(false) => {
+            tracing::info!(deploy = %deploy_id, attempt = claim.attempt, "deployment no longer runs under this claim (cancelled, or claimed again); not applied");
+            return;
+        }
+        // The claim's own lease still holds; the periodic renewal tries again.
+        Err(error) => {
+            tracing::warn!(%error, deploy = %deploy_id, "renewing a deployment's lease failed");
+        }
+    }
     let outcome = match prepare(state, &claim, registered.token.clone()) {
         Err(outcome) => outcome,
-        Ok((target, request)) => run_target(state, &claim, target.as_ref(), &request).await,
+        Ok((target, request)) => match run_target(state, &claim, target.as_ref(), &request).await {
+            Some(outcome) => outcome,
+            None => {
+                tracing::warn!(deploy = %deploy_id, attempt = claim.attempt, "a newer claim runs the deployment (this one's lease lapsed); stopped without recording anything");
+                return;
+            }
+        },
     };
     drop(registered);
     let (finish, errors) = match outcome {
@@ -178,12 +217,19 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
     tracing::info!(deploy = %deploy_id, succeeded, "deployment applied");
     match state
         .store
-        .finish_deploy(&claim.org_id, &claim.app_id, &deploy_id, finish, errors)
+        .finish_deploy(
+            &claim.org_id,
+            &claim.app_id,
+            &deploy_id,
+            claim.attempt,
+            finish,
+            errors,
+        )
         .await
     {
         Ok(true) => crate::metrics::deployment_finished(succeeded, claim.deploy.created_at),
         Ok(false) => {
-            tracing::info!(deploy = %deploy_id, "deployment had ended meanwhile (cancelled); its outcome is not recorded");
+            tracing::info!(deploy = %deploy_id, attempt = claim.attempt, "deployment had ended meanwhile (cancelled) or was claimed again; its outcome is not recorded");
         }
         // The lease lapses and the deployment is resumed: targets are idempotent.
         Err(error) => {
@@ -237,15 +283,19 @@ fn prepare(
 }
 
 /// Runs the target until it answers, the deployment's deadline passes (failed, errored, with
-/// `GP-DEADLINE`), or it is cancelled (here, or elsewhere as the lease renewal finds); renews
-/// the lease meanwhile. A failure the target reports at or after the deadline is errored: it
-/// ran out of time.
+/// `GP-DEADLINE`), or it is cancelled (here, or elsewhere as the status check or lease
+/// renewal finds); renews the lease meanwhile. A failure the target reports at or after the
+/// deadline is errored: it ran out of time. A target still running past deadline + slack is
+/// cancelled and gets [`DEADLINE_GRACE`] to tell its agents to stop before it is dropped.
+/// `None` when a newer claim took the deployment over: the target is dropped without being
+/// cancelled, since telling its agents to cancel would cancel the newer claim's apply (the
+/// apply id is the deployment's).
 async fn run_target(
     state: &AppState,
     claim: &ClaimedDeploy,
     target: &dyn DeployTarget,
     request: &DeployRequest,
-) -> DeployOutcome {
+) -> Option<DeployOutcome> {
     let deploy_id = &request.deploy_id;
     let left = request.deadline_ms - gangplank_store::now_millis();
     let deadline = Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0));
@@ -256,7 +306,11 @@ async fn run_target(
         u64::try_from(lease_ms / 4).unwrap_or(1),
     ));
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // `execute` renewed just before: the first renewal is a quarter lease away.
     renew.tick().await;
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check.tick().await;
     // Set when the deployment was cancelled: the target has until then to return.
     let mut grace: Option<Instant> = None;
     let far = deadline + Duration::from_secs(365 * 24 * 3600);
@@ -264,41 +318,59 @@ async fn run_target(
         // The deadline first: a target answering at the same instant is past it.
         tokio::select! {
             biased;
-            () = tokio::time::sleep_until(deadline + DEADLINE_SLACK) => {
+            () = tokio::time::sleep_until(deadline + DEADLINE_SLACK), if grace.is_none() => {
+                tracing::warn!(deploy = %deploy_id, "deployment past its deadline; telling its target to stop");
                 request.cancel.cancel();
-                tracing::warn!(deploy = %deploy_id, "deployment past its deadline");
-                return DeployOutcome::Errored(vec![TargetError::deployment(
+                // Whatever the target answers now, the deployment ran out of time.
+                let _ = tokio::time::timeout(DEADLINE_GRACE, &mut apply).await;
+                return Some(DeployOutcome::Errored(vec![TargetError::deployment(
                     DEADLINE_CODE,
                     deadline_reason(request.target.timeout_ms()),
-                )]);
+                )]));
             }
             outcome = &mut apply => {
                 if request.cancel.is_cancelled() {
-                    return DeployOutcome::Cancelled;
+                    return Some(DeployOutcome::Cancelled);
                 }
-                return match outcome {
+                return Some(match outcome {
                     DeployOutcome::Failed(errors)
                         if gangplank_store::now_millis() >= request.deadline_ms =>
                     {
                         DeployOutcome::Errored(errors)
                     }
                     outcome => outcome,
-                };
+                });
             }
             () = request.cancel.cancelled(), if grace.is_none() => {
                 tracing::info!(deploy = %deploy_id, "deployment cancelled; waiting for its target to stop");
                 grace = Some(Instant::now() + CANCEL_GRACE);
             }
             () = tokio::time::sleep_until(grace.unwrap_or(far)), if grace.is_some() => {
-                return DeployOutcome::Cancelled;
+                return Some(DeployOutcome::Cancelled);
             }
-            _ = renew.tick() => {
+            _ = renew.tick(), if grace.is_none() => {
                 let until = gangplank_store::now_millis() + lease_ms;
-                match state.store.renew_deploy_lease(&claim.org_id, &claim.app_id, deploy_id, until).await {
+                match state.store.renew_deploy_lease(&claim.org_id, &claim.app_id, deploy_id, claim.attempt, until).await {
                     Ok(true) => {}
-                    // Cancelled (by another replica's API) or ended elsewhere: stop.
-                    Ok(false) => request.cancel.cancel(),
+                    // Cancelled (by another replica's API), ended elsewhere, or claimed again
+                    // after this claim's lease lapsed (its finish will be refused): which?
+                    Ok(false) => match state.store.deploy_claim_standing(&claim.org_id, &claim.app_id, deploy_id, claim.attempt).await {
+                        Ok(ClaimStanding::Superseded) => return None,
+                        Ok(_) => request.cancel.cancel(),
+                        // Renewal is tried again; the lease may lapse meanwhile, then the
+                        // next renewal or check reads a newer claim.
+                        Err(error) => tracing::warn!(%error, deploy = %deploy_id, "reading a deployment's claim failed"),
+                    },
                     Err(error) => tracing::warn!(%error, deploy = %deploy_id, "renewing a deployment's lease failed"),
+                }
+            }
+            _ = check.tick(), if grace.is_none() => {
+                match state.store.deploy_claim_standing(&claim.org_id, &claim.app_id, deploy_id, claim.attempt).await {
+                    Ok(ClaimStanding::Held) => {}
+                    Ok(ClaimStanding::Ended) => request.cancel.cancel(),
+                    Ok(ClaimStanding::Superseded) => return None,
+                    // The renewal decides; a read failing now and then changes nothing.
+                    Err(error) => tracing::debug!(%error, deploy = %deploy_id, "checking a deployment's status failed"),
                 }
             }
         }

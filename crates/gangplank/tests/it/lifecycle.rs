@@ -1,8 +1,11 @@
 //! A deployment's lifecycle against real servers and agents: an unreachable agent's deployment
-//! fails at its deadline (errored) and frees the environment; cancel (endpoint and CLI) ends an
+//! fails at its deadline (errored) and frees the environment; at the deadline a reachable
+//! agent is told to drop what has not begun; cancel (endpoint and CLI) ends an
 //! in-progress deployment at once; a deployment resumed after a SIGKILL goes to the target it
 //! was started with, on the real Docker engine; and with two replicas on PostgreSQL, the lease
-//! holder killed mid-deployment, the other finishes it with one compose run per service.
+//! holder killed mid-deployment, the other finishes it with one compose run per service, and a
+//! cancel through one replica reaches the agent of the one running the deployment. Compose `up`
+//! is held at a gate file, so a deployment is provably in progress while the test acts.
 //! (Cancelling a *pending* deployment is tested on the store, `gangplank-store/tests/
 //! lifecycle.rs`: the deployer claims a new deployment at once, so one cannot be held pending
 //! here without a fault injected into the server.)
@@ -123,6 +126,41 @@ fn an_unreachable_agent_fails_the_deployment_at_its_deadline() {
 }
 
 #[test]
+fn the_deadline_tells_the_agent_to_drop_what_has_not_begun() {
+    require_docker();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let server = Server::start();
+    server.create_app("shop");
+    let (agent, project, gate) = gated_agent(dir, &server, "deadline");
+    put_target(
+        &server,
+        json!({"type": "compose", "timeout_seconds": 3, "agents": [
+            {"url": agent.base, "project": project, "services": {"api": "api", "web": "web"}}
+        ]}),
+    );
+    let id = started(
+        &server,
+        json!({"api": workload("r/api:2"), "web": workload("r/web:2")}),
+    );
+    let deploy = wait_status(&server, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(
+        (deploy["status"].as_str(), deploy["failure"].as_str()),
+        (Some("failed"), Some("errored")),
+        "{deploy}"
+    );
+    // The server told the agent: `web`, not begun, was dropped.
+    poll("the agent to drop the queued run at the deadline", || {
+        agent
+            .log()
+            .lines()
+            .any(|l| l.contains("cancelled before it ran") && l.contains("web"))
+            .then_some(())
+    });
+    std::fs::write(&gate, "").unwrap();
+}
+
+#[test]
 fn cancel_ends_an_in_progress_deployment_at_once() {
     let server = Server::start_with(&[
         ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
@@ -157,6 +195,22 @@ fn cancel_ends_an_in_progress_deployment_at_once() {
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert_eq!(deployment(&server, &first)["status"], "cancelled");
+    // `/metrics` counts it among the finished deployments.
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .expect("scrape")
+        .text()
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gangplank_deployments_finished_total")
+                && l.contains("status=\"cancelled\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
     // `deployment.finished` says so.
     let records = receiver.wait_for(1);
     let body: Value = serde_json::from_str(records[0]["body"].as_str().unwrap()).unwrap();
@@ -248,13 +302,17 @@ fn require_docker() {
 }
 
 /// A compose project with one `web` service on a free port, the image it runs, and a real
-/// agent for it whose compose command is a wrapper recording each argv; removed on drop.
+/// agent for it whose compose command is a wrapper recording each argv, whose `up` waits while
+/// the gate is held (so a deployment is provably in progress while the test acts); removed on
+/// drop.
 struct Host {
     project: String,
     compose_file: PathBuf,
     override_file: PathBuf,
     port: u16,
     ran: PathBuf,
+    /// Exists while the gate is open.
+    gate: PathBuf,
     agent: Agent,
 }
 
@@ -272,14 +330,18 @@ impl Host {
             ),
         )
         .unwrap();
-        // Records every compose command, then runs the real one.
+        // Records every compose command, holds an `up` while the gate is closed, then runs the
+        // real one.
         let ran = dir.join("ran.log");
+        let gate = dir.join("open-gate");
+        std::fs::write(&gate, "").unwrap();
         let wrapper = dir.join("compose.sh");
         std::fs::write(
             &wrapper,
             format!(
-                "#!/bin/sh\necho \"$@\" >> {}\nexec docker-compose \"$@\"\n",
-                ran.display()
+                "#!/bin/sh\necho \"$@\" >> {ran}\ncase \" $* \" in\n  *\" up \"*) while [ ! -e {gate} ]; do sleep 0.05; done ;;\nesac\nexec docker-compose \"$@\"\n",
+                ran = ran.display(),
+                gate = gate.display()
             ),
         )
         .unwrap();
@@ -313,8 +375,18 @@ health_timeout = "60s"
             compose_file,
             port,
             ran,
+            gate,
             agent,
         }
+    }
+
+    /// Closes the gate: the next compose `up` waits until [`Host::release`].
+    fn hold(&self) {
+        std::fs::remove_file(&self.gate).unwrap();
+    }
+
+    fn release(&self) {
+        std::fs::write(&self.gate, "").unwrap();
     }
 
     fn served_version(&self) -> Option<String> {
@@ -349,9 +421,9 @@ impl Drop for Host {
 }
 
 /// Builds and pushes `<registry>/life/web:<version>`, FROM scratch: busybox httpd serving
-/// `/VERSION` only after a few seconds, with a healthcheck that waits for it, so a deployment
-/// stays `in progress` that long. Returns the reference with its digest.
-fn slow_image(dir: &Path, registry: &Registry, version: &str) -> String {
+/// `/VERSION`, with a healthcheck on it. Returns the reference with its digest. (The host's
+/// gate, not the image, holds a deployment in progress.)
+fn web_image(dir: &Path, registry: &Registry, version: &str) -> String {
     let context = dir.join(format!("img-{version}"));
     std::fs::create_dir_all(&context).unwrap();
     std::fs::copy("/bin/busybox", context.join("busybox"))
@@ -362,7 +434,7 @@ fn slow_image(dir: &Path, registry: &Registry, version: &str) -> String {
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY VERSION /VERSION\n\
          HEALTHCHECK --interval=1s --timeout=2s --retries=30 CMD [\"/bin/busybox\", \"wget\", \"-q\", \"-O\", \"/dev/null\", \"http://127.0.0.1:8080/VERSION\"]\n\
          ENTRYPOINT [\"/bin/busybox\"]\n\
-         CMD [\"sh\", \"-c\", \"/bin/busybox sleep 4; exec /bin/busybox httpd -f -p 8080 -h /\"]\n",
+         CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/\"]\n",
     )
     .unwrap();
     let tag = format!("{}/life/web:{version}", registry.host());
@@ -381,12 +453,13 @@ fn a_resumed_deployment_goes_to_the_target_it_started_with() {
     require_docker();
     let temp = tempfile::tempdir().unwrap();
     let registry = Registry::start(None);
-    let image = slow_image(temp.path(), &registry, "1");
+    let image = web_image(temp.path(), &registry, "1");
     // On PostgreSQL a crashed server's lease must lapse before the restart resumes the
     // deployment (SQLite releases it at start): keep that short.
     let mut server = Server::start_with(&[
         ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
         ("GANGPLANK_DEPLOY_LEASE_SECONDS", "4"),
+        ("RUST_LOG", "info"),
     ]);
     server.create_app("shop");
     let original = Host::start(&temp.path().join("a"), &server, &image, "resume");
@@ -415,8 +488,9 @@ fn a_resumed_deployment_goes_to_the_target_it_started_with() {
             {"url": original.agent.base, "project": original.project, "services": {"web": "web"}}
         ]}),
     );
+    original.hold();
     let id = started(&server, json!({"web": workload(&image)}));
-    // Mid-deployment: the agent has started the service, which is not healthy yet.
+    // Mid-deployment: the agent's compose `up` waits at the gate until the test opens it.
     poll("the original agent to run compose up", || {
         (original.ups() > 0).then_some(())
     });
@@ -428,6 +502,11 @@ fn a_resumed_deployment_goes_to_the_target_it_started_with() {
         ]}),
     );
     server.crash_and_restart();
+    // The restarted server resumed the deployment (a second claim) while its `up` was held.
+    poll("the restarted server to claim the deployment again", || {
+        claimed_again(&server, &id).then_some(())
+    });
+    original.release();
     let deploy = wait_status(&server, &id, &["succeeded", "failed", "cancelled"]);
     assert_eq!(
         deploy["status"],
@@ -456,7 +535,7 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     require_docker();
     let temp = tempfile::tempdir().unwrap();
     let registry = Registry::start(None);
-    let image = slow_image(temp.path(), &registry, "1");
+    let image = web_image(temp.path(), &registry, "1");
     let master_key = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode([7u8; 32])
@@ -471,6 +550,7 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     let second = first.replica();
     first.create_app("shop");
     let host = Host::start(&temp.path().join("a"), &first, &image, "replicas");
+    host.hold();
     put_target(
         &first,
         json!({"type": "compose", "timeout_seconds": 300, "agents": [
@@ -490,7 +570,7 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
             .iter()
             .position(|r| r.as_ref().is_some_and(claimed))
     });
-    // Mid-deployment: compose has started the service, which is not healthy yet.
+    // Mid-deployment: the agent's compose `up` waits at the gate until the test opens it.
     poll("the agent to run compose up", || {
         (host.ups() > 0).then_some(())
     });
@@ -498,6 +578,11 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     assert_eq!(deployment(holding, &id)["status"], "in progress");
     drop(replicas[holder].take()); // SIGKILL
     let survivor = replicas[1 - holder].take().unwrap();
+    poll(
+        "the survivor to claim the deployment once the lease lapses",
+        || claimed_again(&survivor, &id).then_some(()),
+    );
+    host.release();
     let deploy = wait_status(&survivor, &id, &["succeeded", "failed", "cancelled"]);
     assert_eq!(
         deploy["status"],
@@ -516,4 +601,122 @@ fn two_replicas_apply_a_deployment_once_when_the_lease_holder_dies() {
     assert!(claimed(&survivor), "the survivor took the deployment over");
     assert_eq!(host.served_version().as_deref(), Some("1"));
     assert_eq!(host.ups(), 1, "one compose up for the deployment's service");
+}
+
+#[test]
+fn a_cancel_through_one_replica_reaches_the_agent_of_the_other() {
+    if std::env::var_os("GANGPLANK_TEST_PG").is_none() {
+        println!(
+            "two replicas need PostgreSQL: this test runs in the PostgreSQL pass of `cargo xtask test`"
+        );
+        return;
+    }
+    require_docker();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    };
+    // A long lease: the runner learns of the cancel from its status check, not a renewal.
+    let env = [
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_MASTER_KEY", master_key.as_str()),
+        ("GANGPLANK_DEPLOY_LEASE_SECONDS", "120"),
+        ("RUST_LOG", "info"),
+    ];
+    let first = Server::start_with(&env);
+    let second = first.replica();
+    first.create_app("shop");
+    let (agent, project, gate) = gated_agent(dir, &first, "xcancel");
+    put_target(
+        &first,
+        json!({"type": "compose", "timeout_seconds": 300, "agents": [
+            {"url": agent.base, "project": project, "services": {"api": "api", "web": "web"}}
+        ]}),
+    );
+    let id = started(
+        &first,
+        json!({"api": workload("r/api:2"), "web": workload("r/web:2")}),
+    );
+    let replicas = [&first, &second];
+    let holder = poll("a replica to claim the deployment", || {
+        replicas.iter().position(|r| {
+            r.log()
+                .lines()
+                .any(|l| l.contains("deployment claimed") && l.contains(&id))
+        })
+    });
+    poll("the agent to run api (held at the gate)", || {
+        std::fs::read_to_string(dir.join("ran.log"))
+            .unwrap_or_default()
+            .contains("up -d --no-deps api")
+            .then_some(())
+    });
+    let other = replicas[1 - holder];
+    let (status, cancelled) = other.call(
+        "POST",
+        &format!("{ENV_PATH}/deploys/{id}/cancel"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 200, "{cancelled}");
+    // The holder's runner noticed and told the agent: `web`, not begun, was dropped.
+    poll("the agent to drop the queued run after the cancel", || {
+        agent
+            .log()
+            .lines()
+            .any(|l| l.contains("cancelled before it ran") && l.contains("web"))
+            .then_some(())
+    });
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(deployment(&first, &id)["status"], "cancelled");
+}
+
+/// Whether `server` logged a second claim (attempt 2) of deployment `id`: it resumed it.
+fn claimed_again(server: &Server, id: &str) -> bool {
+    server.log().lines().any(|l| {
+        // JSON logs (stderr is a file), or text.
+        l.contains("deployment claimed")
+            && l.contains(id)
+            && (l.contains("\"attempt\":2") || l.contains("attempt=2"))
+    })
+}
+
+/// A real agent whose compose command records (`ran.log` in `dir`) and holds `up … api` at a
+/// gate (returned: the test creates it to open) so `api` stays running and `web` waits queued
+/// behind it; with the compose project it manages.
+/// `name` keeps the compose projects of tests running at once apart.
+fn gated_agent(dir: &Path, server: &Server, name: &str) -> (Agent, String, PathBuf) {
+    let ran = dir.join("ran.log");
+    let gate = dir.join("open-gate");
+    let compose = dir.join("compose.sh");
+    std::fs::write(
+        &compose,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {ran}\ncase \"$*\" in\n  *\"up -d --no-deps api\"*) while [ ! -e {gate} ]; do sleep 0.05; done ;;\nesac\necho ok\n",
+            ran = ran.display(),
+            gate = gate.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&compose, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("compose.yml"),
+        "services:\n  api:\n    image: r/api:1\n  web:\n    image: r/web:1\n",
+    )
+    .unwrap();
+    let project = format!("gplife{}{name}", std::process::id());
+    let agent = Agent::start(
+        dir,
+        &format!(
+            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncompose_command = \"{}\"\n[auth]\njwks_url = \"{}/.well-known/jwks.json\"\n[[project]]\nname = \"{project}\"\nfiles = [\"{}\"]\nservices = [\"api\", \"web\"]\nhealth_timeout = \"0s\"\n",
+            dir.join("state").display(),
+            compose.display(),
+            server.base,
+            dir.join("compose.yml").display()
+        ),
+    );
+    (agent, project, gate)
 }
