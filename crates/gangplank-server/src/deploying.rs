@@ -60,6 +60,25 @@ pub struct DeployPlan<'a> {
 }
 
 impl DeployPlan<'_> {
+    /// Creates the deployment and its queue row, and wakes the deployer and the delivery
+    /// worker (its `deployment.created` deliveries). 409 while another is active.
+    pub async fn create(
+        self,
+        state: &crate::state::AppState,
+    ) -> Result<gangplank_store::DeployRow, ApiError> {
+        let row = state
+            .store
+            .create_deploy(self.into_new_deploy())
+            .await
+            .map_err(|e| match e {
+                gangplank_store::StoreError::Conflict(message) => ApiError::Conflict(message),
+                other => other.into(),
+            })?;
+        state.wake.deploy.notify_one();
+        state.wake.delivery.notify_one();
+        Ok(row)
+    }
+
     pub fn into_new_deploy(self) -> NewDeploy {
         let content = serde_json::to_string(&self.set).unwrap_or_default();
         NewDeploy {
@@ -138,15 +157,5 @@ pub async fn redeploy_current(
         triggered_by: by.to_owned(),
         new_delta: None,
     };
-    let row = state
-        .store
-        .create_deploy(plan.into_new_deploy())
-        .await
-        .map_err(|e| match e {
-            gangplank_store::StoreError::Conflict(message) => ApiError::Conflict(message),
-            other => other.into(),
-        })?;
-    state.wake.deploy.notify_one();
-    state.wake.delivery.notify_one();
-    Ok(row)
+    plan.create(state).await
 }

@@ -8,7 +8,7 @@ use gangplank_api::deploys::{Deployment, DeploymentError, DeploymentRequest};
 use gangplank_core::access::Action;
 use gangplank_core::deploy::DeployStatus;
 use gangplank_core::timestamp::format_millis;
-use gangplank_store::{DeployRow, StoreError};
+use gangplank_store::DeployRow;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -159,16 +159,7 @@ async fn create(
         triggered_by: access.org.user_id.clone(),
         new_delta: None,
     };
-    let row = state
-        .store
-        .create_deploy(plan.into_new_deploy())
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(message) => ApiError::Conflict(message),
-            other => other.into(),
-        })?;
-    state.wake.deploy.notify_one();
-    state.wake.delivery.notify_one();
+    let row = plan.create(&state).await?;
     Ok((StatusCode::CREATED, Json(deploy_view(row))))
 }
 
