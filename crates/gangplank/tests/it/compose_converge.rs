@@ -6,36 +6,18 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use gangplank_testkit::{Registry, free_port};
 use serde_json::{Value, json};
 
 use crate::agent_docker::{Cleanup, build_image, require_docker, served_version};
 use crate::agents::{Agent, run};
-use crate::support::{ADMIN, Server, poll};
+use crate::support::{ADMIN, Server, admin_cli, poll};
 
 /// Runs `gangplank` (the CLI) against `server` for app `shop`, env `development`; its JSON.
 fn cli(server: &Server, home: &Path, args: &[&str]) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_gangplank"))
-        .env("XDG_CONFIG_HOME", home)
-        .env("HOME", home)
-        .env_remove("GANGPLANK_URL")
-        .env_remove("GANGPLANK_TOKEN")
-        .args([
-            "--url",
-            server.base.as_str(),
-            "--token",
-            ADMIN,
-            "--org",
-            "default",
-            "--app",
-            "shop",
-            "--env",
-            "development",
-            "-o",
-            "json",
-        ])
+    let output = admin_cli(server, home)
+        .args(["--app", "shop", "--env", "development", "-o", "json"])
         .args(args)
         .output()
         .expect("run the gangplank CLI");

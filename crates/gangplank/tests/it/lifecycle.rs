@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::agents::{Agent, run};
 use crate::receivers::{PyReceiver, whsec};
-use crate::support::{ADMIN, Server, error_message, poll};
+use crate::support::{ADMIN, Server, admin_cli, error_message, poll};
 
 const ENV_PATH: &str = "/orgs/default/apps/shop/envs/development";
 
@@ -224,12 +224,8 @@ fn cancel_ends_an_in_progress_deployment_at_once() {
     let second = started(&server, json!({"web": workload("r/web:2")}));
     wait_status(&server, &second, &["in progress"]);
     let cli = |id: &str| {
-        Command::new(env!("CARGO_BIN_EXE_gangplank"))
+        admin_cli(&server, server.data_dir())
             .args(["cancel", id, "--app", "shop", "--env", "development"])
-            .env("GANGPLANK_URL", &server.base)
-            .env("GANGPLANK_TOKEN", ADMIN)
-            .env("GANGPLANK_ORG", "default")
-            .env("HOME", server.data_dir())
             .output()
             .expect("run gangplank cancel")
     };

@@ -6,7 +6,6 @@
 //! unreachable, not drifted. The test command fails (never skips) where no engine runs.
 
 use std::path::Path;
-use std::process::Command;
 
 use gangplank_testkit::{Auth, Registry, free_port};
 use serde_json::{Value, json};
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 use crate::agent_docker::{Cleanup, build_image, require_docker, served_version};
 use crate::agents::{Agent, run};
 use crate::receivers::{PyReceiver, whsec};
-use crate::support::{ADMIN, Server, poll};
+use crate::support::{ADMIN, Server, admin_cli, poll};
 
 const RUNTIME: &str = "/orgs/default/apps/shop/envs/development/runtime";
 
@@ -244,16 +243,8 @@ fn drift_is_seen_announced_and_converged() {
 
     // `gangplank status` prints it.
     let home = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_gangplank"))
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
+    let status = admin_cli(&server, home.path())
         .args([
-            "--url",
-            &server.base,
-            "--token",
-            ADMIN,
-            "--org",
-            "default",
             "--app",
             "shop",
             "--env",
@@ -273,22 +264,8 @@ fn drift_is_seen_announced_and_converged() {
         "{printed}"
     );
     // Every environment of every app, when none is named.
-    let everything = Command::new(env!("CARGO_BIN_EXE_gangplank"))
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .env_remove("GANGPLANK_APP")
-        .env_remove("GANGPLANK_ENV")
-        .args([
-            "--url",
-            &server.base,
-            "--token",
-            ADMIN,
-            "--org",
-            "default",
-            "-o",
-            "table",
-            "status",
-        ])
+    let everything = admin_cli(&server, home.path())
+        .args(["-o", "table", "status"])
         .output()
         .unwrap();
     let printed = String::from_utf8_lossy(&everything.stdout);
@@ -297,22 +274,8 @@ fn drift_is_seen_announced_and_converged() {
         "{printed}"
     );
     // An environment that does not exist: one line on stderr, a failing exit.
-    let missing = Command::new(env!("CARGO_BIN_EXE_gangplank"))
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
-        .args([
-            "--url",
-            &server.base,
-            "--token",
-            ADMIN,
-            "--org",
-            "default",
-            "--app",
-            "shop",
-            "--env",
-            "nowhere",
-            "status",
-        ])
+    let missing = admin_cli(&server, home.path())
+        .args(["--app", "shop", "--env", "nowhere", "status"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&missing.stderr);
@@ -329,16 +292,8 @@ fn drift_is_seen_announced_and_converged() {
     });
 
     // `gangplank deploy --redeploy` converges it, and `environment.in_sync` arrives.
-    let redeployed = Command::new(env!("CARGO_BIN_EXE_gangplank"))
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path())
+    let redeployed = admin_cli(&server, home.path())
         .args([
-            "--url",
-            &server.base,
-            "--token",
-            ADMIN,
-            "--org",
-            "default",
             "--app",
             "shop",
             "--env",

@@ -347,3 +347,18 @@ fn fresh_postgres_database() -> Option<String> {
 }
 
 static NEXT_DB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The CLI (`cli::gangplank`: no `GANGPLANK_*` from the environment, its config under `home`)
+/// aimed at `server` as the administrator of org `default`.
+pub fn admin_cli(server: &Server, home: &std::path::Path) -> assert_cmd::Command {
+    let mut command = crate::cli::gangplank(home);
+    command.args([
+        "--url",
+        server.base.as_str(),
+        "--token",
+        ADMIN,
+        "--org",
+        "default",
+    ]);
+    command
+}
