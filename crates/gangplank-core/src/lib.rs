@@ -15,6 +15,7 @@ pub mod json_patch;
 pub mod limits;
 pub mod net;
 pub mod page;
+pub mod pipeline;
 pub mod registry;
 pub mod runtime;
 pub mod set;

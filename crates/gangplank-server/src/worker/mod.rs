@@ -9,6 +9,7 @@ pub mod compose_target;
 pub mod delivery;
 pub mod deployer;
 pub mod observer;
+pub mod pipeline;
 pub mod resolver;
 pub mod target;
 

@@ -1,0 +1,2 @@
+//! One executor per action (`gangplank_core::pipeline::action::Action`), each
+//! `async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult`.
