@@ -1,5 +1,6 @@
 //! The host agent's contract: what the server (or CI) sends to `POST /deploy`, what
-//! `GET /deploys/{id}` answers, and how an environment names its agents (its deploy target).
+//! `GET /deploys/{id}` answers, the one-off containers of `POST /runs`, and how an environment
+//! names its agents (its deploy target).
 
 use std::collections::BTreeMap;
 
@@ -107,6 +108,72 @@ impl AgentApply {
             .filter(|service| !self.services.iter().any(|r| r.service == *service))
             .collect()
     }
+}
+
+/// A one-off container, sent by the server (a pipeline's `run` step) to `POST /runs`. A
+/// repeated `id` answers the run it started; the same id with another image or command is
+/// refused (409). The env's values are never echoed back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRunRequest {
+    pub id: String,
+    /// Pulled with the agent's registry credentials, as an apply's images are.
+    pub image: String,
+    /// The container's argv after the image's entrypoint (empty: the image's own command).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Default 600, at most 86400; the container is killed after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// Where a one-off container is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRunStatus {
+    /// Accepted; waiting for a free slot or pulling the image.
+    Pending,
+    Running,
+    /// Exit code 0.
+    Succeeded,
+    /// Exit code not 0, or the image could not be pulled or started.
+    Failed,
+    /// Stopped by `POST /runs/{id}/cancel`.
+    Cancelled,
+    /// Killed after its `timeout_seconds`.
+    TimedOut,
+}
+
+impl AgentRunStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, AgentRunStatus::Pending | AgentRunStatus::Running)
+    }
+}
+
+/// What `POST /runs`, `GET /runs/{id}` and its cancel answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRun {
+    pub id: String,
+    pub image: String,
+    pub status: AgentRunStatus,
+    /// The container's exit code, once it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Why it failed, was cancelled or timed out; empty otherwise.
+    #[serde(default)]
+    pub message: String,
+    /// The tail of what the container (and the pull before it) printed, stdout and stderr
+    /// interleaved, at most 64 KiB.
+    #[serde(default)]
+    pub output: String,
+    /// Bytes of output dropped before the tail.
+    #[serde(default)]
+    pub output_dropped: u64,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
 }
 
 /// What an agent observes its projects running, as `GET /state` answers.

@@ -5,4 +5,6 @@
 
 pub mod action;
 pub mod definition;
+pub mod http;
+pub mod run;
 pub mod status;

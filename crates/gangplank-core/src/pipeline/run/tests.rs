@@ -1,0 +1,107 @@
+//! The run action's inputs, its default image and the choice of agent.
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+
+fn with(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+#[test]
+fn a_full_step_is_read() {
+    let spec = RunSpec::parse(&with(json!({
+        "image": "reg.example/tests:1", "command": ["/bin/busybox", "sh", "-c", "exit 0", 3],
+        "env": {"TARGET": "test", "N": 2, "DEBUG": true}, "timeout_seconds": 30,
+        "env_id": "test", "agent": "http://10.0.0.5:8686"
+    })))
+    .unwrap();
+    assert_eq!(spec.image.as_deref(), Some("reg.example/tests:1"));
+    assert_eq!(spec.command, ["/bin/busybox", "sh", "-c", "exit 0", "3"]);
+    assert_eq!(spec.env["N"], "2");
+    assert_eq!(spec.env["DEBUG"], "true");
+    assert_eq!(spec.timeout_seconds, 30);
+    assert_eq!(
+        spec.target,
+        RunTarget::Env {
+            env_id: "test".into(),
+            agent: Some("http://10.0.0.5:8686".into())
+        }
+    );
+    let spec = RunSpec::parse(&with(json!({"agent_url": "http://a:1"}))).unwrap();
+    assert_eq!(
+        (spec.image, spec.command.len(), spec.timeout_seconds),
+        (None, 0, 600)
+    );
+    assert_eq!(spec.target, RunTarget::Url("http://a:1".into()));
+}
+
+#[test]
+fn bad_steps_are_refused_naming_the_input() {
+    for (bad, names) in [
+        (json!({}), "with:"),
+        (json!({"agent": "x"}), "with.agent"),
+        (json!({"env_id": "e", "agent_url": "u"}), "with:"),
+        (
+            json!({"env_id": "e", "command": "make test"}),
+            "with.command",
+        ),
+        (json!({"env_id": "e", "command": [["a"]]}), "with.command"),
+        (json!({"env_id": "e", "env": ["A=1"]}), "with.env"),
+        (json!({"env_id": "e", "env": {"A": {"b": 1}}}), "with.env.A"),
+        (
+            json!({"env_id": "e", "env": {"PATH": "/x"}}),
+            "with.env.PATH",
+        ),
+        (json!({"env_id": "e", "env": {"1A": "x"}}), "with.env.1A"),
+        (
+            json!({"env_id": "e", "image": "--privileged"}),
+            "with.image",
+        ),
+        (json!({"env_id": "e", "image": ""}), "with.image"),
+        (
+            json!({"env_id": "e", "timeout_seconds": 0}),
+            "with.timeout_seconds",
+        ),
+        (
+            json!({"env_id": "e", "timeout_seconds": 86401}),
+            "with.timeout_seconds",
+        ),
+        (json!({"env_id": 3}), "with.env_id"),
+        (json!({"env_id": "e", "shell": true}), "with.shell"),
+    ] {
+        let error = RunSpec::parse(&with(bad.clone())).unwrap_err();
+        assert!(error.starts_with(names), "{bad}: {error}");
+    }
+}
+
+#[test]
+fn the_default_image_is_the_pinned_one() {
+    let inputs = json!({"image": "reg/app", "digest": "sha256:ab"});
+    assert_eq!(pinned_image(&inputs).as_deref(), Some("reg/app@sha256:ab"));
+    assert_eq!(
+        pinned_image(&json!({"image": "reg/app:1"})).as_deref(),
+        Some("reg/app:1")
+    );
+    assert_eq!(
+        pinned_image(&json!({"image": "reg/app@sha256:cd", "digest": "sha256:ab"})).as_deref(),
+        Some("reg/app@sha256:cd")
+    );
+    assert_eq!(pinned_image(&json!({"digest": "sha256:ab"})), None);
+    assert_eq!(pinned_image(&json!({"image": ""})), None);
+}
+
+#[test]
+fn the_agent_is_the_named_or_the_only_one() {
+    let one = vec!["http://a:1/".to_owned()];
+    let two = vec!["http://a:1".to_owned(), "http://b:2".to_owned()];
+    assert_eq!(pick_agent(&one, None), Ok("http://a:1/"));
+    assert_eq!(pick_agent(&two, Some("http://b:2/")), Ok("http://b:2"));
+    assert!(pick_agent(&two, None).unwrap_err().contains("name one"));
+    assert!(
+        pick_agent(&two, Some("http://c:3"))
+            .unwrap_err()
+            .contains("no agent http://c:3")
+    );
+    assert!(pick_agent(&[], None).unwrap_err().contains("no agents"));
+}
