@@ -28,14 +28,23 @@ pub fn secret_context(org_id: &str, webhook_id: &str) -> String {
 
 /// The HTTP client for deliveries.
 pub fn client(timeout: Duration, allow_private: bool) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
+    guarded_builder(allow_private)
         .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Gangplank-Webhook/", env!("CARGO_PKG_VERSION")));
-    if !allow_private {
-        builder = builder.dns_resolver(Arc::new(PublicOnly));
+        .user_agent(concat!("Gangplank-Webhook/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the webhook HTTP client builds")
+}
+
+/// A client builder with the SSRF policy of deliveries (shared by the pipelines' `http`
+/// action): redirects are never followed, and unless private targets are allowed, names
+/// resolve to public addresses only.
+pub fn guarded_builder(allow_private: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if allow_private {
+        builder
+    } else {
+        builder.dns_resolver(Arc::new(PublicOnly))
     }
-    builder.build().expect("the webhook HTTP client builds")
 }
 
 /// Resolves names, keeping only public addresses.
@@ -255,7 +264,7 @@ async fn send(
 }
 
 /// A transport error with its causes, without the URL's query (which may carry tokens).
-fn describe(error: &reqwest::Error) -> String {
+pub fn describe(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {

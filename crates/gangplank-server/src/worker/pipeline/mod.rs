@@ -3,3 +3,5 @@
 
 pub mod actions;
 pub mod step;
+#[cfg(test)]
+pub mod test_state;
