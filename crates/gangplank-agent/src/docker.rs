@@ -1,6 +1,7 @@
 //! Running the docker and compose CLIs: argv only (never a shell, except the seed's ECR login
 //! pipeline), a timeout, both output streams captured, and `DOCKER_CONFIG` when configured.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -77,6 +78,24 @@ impl Docker {
     pub async fn docker(&self, args: &[&str], stdin: Option<&str>) -> Ran {
         self.run(std::slice::from_ref(&self.docker), args, stdin)
             .await
+    }
+
+    /// `docker <args>` as a command for the caller to spawn and stream (a one-off container
+    /// runs longer than the command timeout and its output is read as it comes). `env` is set
+    /// on the CLI's process, so `-e NAME` passes values without putting them on argv.
+    pub fn docker_command(&self, args: &[&str], env: &BTreeMap<String, String>) -> Command {
+        let mut command = Command::new(&self.docker);
+        command
+            .args(args)
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(dir) = &self.docker_config {
+            command.env("DOCKER_CONFIG", dir);
+        }
+        command
     }
 
     /// The seed's ECR login: `aws ecr get-login-password | docker login`, through `sh`.

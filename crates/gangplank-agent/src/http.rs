@@ -1,7 +1,8 @@
 //! The agent's HTTP API: deployer-service's endpoints with its texts and status codes
 //! (wire-formats §7.3), plus Gangplank's own JSON requests: `GET /deploys/{id}`, `GET /state`,
 //! and the level-triggered `POST /apply` with `GET /applies/{id}` (a long poll) and
-//! `POST /applies/{id}/cancel`. Requests that declare JSON get JSON errors
+//! `POST /applies/{id}/cancel`, and one-off containers: `POST /runs`, `GET /runs/{id}` (a long
+//! poll) and `POST /runs/{id}/cancel`. Requests that declare JSON get JSON errors
 //! `{"error","message"}` (a refused token says why); the seed's get its text.
 
 use std::sync::Arc;
@@ -12,16 +13,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use gangplank_api::agent::{AgentApplyRequest, AgentDeployStatus};
+use gangplank_api::agent::{AgentApplyRequest, AgentDeployStatus, AgentRunRequest};
 use gangplank_core::agent::{decode_deploy_body, wait_seconds};
 use serde_json::json;
 
 use crate::auth::Verifier;
 use crate::deploy::{ApplyError, Deployer, SubmitError, Submitted};
+use crate::run::{Runner, StartError};
 
 pub struct Agent {
     pub verifier: Verifier,
     pub deployer: Arc<Deployer>,
+    pub runner: Arc<Runner>,
     pub debug: bool,
     pub max_body_bytes: usize,
     /// What `GET /config` shows: no secrets.
@@ -42,6 +45,12 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route(
             "/applies/{id}/cancel",
             post(cancel).fallback(method_not_allowed),
+        )
+        .route("/runs", post(start_run).fallback(method_not_allowed))
+        .route("/runs/{id}", get(get_run).fallback(method_not_allowed))
+        .route(
+            "/runs/{id}/cancel",
+            post(cancel_run).fallback(method_not_allowed),
         )
         .fallback(not_found)
         .with_state(agent)
@@ -401,5 +410,110 @@ fn unknown_apply(id: &str) -> Response {
         StatusCode::NOT_FOUND,
         "not_found",
         &format!("no apply {id} on this agent"),
+    )
+}
+
+/// `POST /runs`: a one-off container (JSON only). 202 with `Location` when started (or still
+/// running from an earlier request with the same id), 200 when that earlier run is final.
+async fn start_run(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body) -> Response {
+    if !wants_json(&headers) {
+        return refuse(
+            true,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "POST /runs takes application/json",
+        );
+    }
+    if let Err(refused) = authorize(&agent, &headers, true, true, "run").await {
+        return refused;
+    }
+    let bytes = match read_body(&agent, &headers, body, true).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused,
+    };
+    let request: AgentRunRequest = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(error) => {
+            return refuse(
+                true,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("the body is not a run request: {error}"),
+            );
+        }
+    };
+    match agent.runner.start(request) {
+        Ok((run, _)) => {
+            let status = if run.status.is_final() {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            let location = format!("/runs/{}", run.id);
+            (status, [(header::LOCATION, location)], axum::Json(run)).into_response()
+        }
+        Err(error @ StartError::Invalid(_)) => refuse(
+            true,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &error.to_string(),
+        ),
+        Err(error @ StartError::Conflict(_)) => {
+            refuse(true, StatusCode::CONFLICT, "conflict", &error.to_string())
+        }
+    }
+}
+
+/// `GET /runs/{id}[?wait_seconds=N]`: the run, once final or when the wait (at most 30 s) has
+/// passed, whichever is first.
+async fn get_run(
+    State(agent): State<Arc<Agent>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(refused) = authorize(&agent, &headers, false, true, "run status").await {
+        return refused;
+    }
+    let Ok(Query(query)) = query else {
+        return refuse(
+            true,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "wait_seconds must be a whole number of seconds",
+        );
+    };
+    let wait = std::time::Duration::from_secs(wait_seconds(query.wait_seconds));
+    match agent.runner.wait(&id, wait).await {
+        Some(run) => axum::Json(run).into_response(),
+        None => unknown_run(&id),
+    }
+}
+
+/// `POST /runs/{id}/cancel`: a pending run ends at once; a running container is killed. The
+/// answer is the run as it is now (poll it to see `cancelled`).
+async fn cancel_run(
+    State(agent): State<Arc<Agent>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(refused) = authorize(&agent, &headers, true, true, "run cancel").await {
+        return refused;
+    }
+    match agent.runner.cancel(&id) {
+        Some(run) => {
+            tracing::info!(run = %id, "run cancel requested");
+            axum::Json(run).into_response()
+        }
+        None => unknown_run(&id),
+    }
+}
+
+fn unknown_run(id: &str) -> Response {
+    refuse(
+        true,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no run {id} on this agent"),
     )
 }

@@ -4,8 +4,8 @@
 //! The pieces: `config` (file and environment), `auth` (keys, claims, replay), `http` (the
 //! endpoints), `deploy` (the per-project queue and the pull → up → health → rollback steps),
 //! `project` (the user's compose files and the agent's override file), `observe` (what the
-//! engine runs), `docker` (running the CLIs) and `credentials` (logging in again when a pull is
-//! refused).
+//! engine runs), `run` (one-off containers for pipeline steps), `docker` (running the CLIs)
+//! and `credentials` (logging in again when a pull is refused).
 
 mod auth;
 pub mod config;
@@ -15,6 +15,7 @@ mod docker;
 mod http;
 mod observe;
 mod project;
+mod run;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -91,9 +92,11 @@ pub async fn run(
         docker,
         credentials::Credentials::new(config.credentials.clone()),
     );
+    let runner = run::Runner::new(deployer.clone());
     let agent = Arc::new(http::Agent {
         verifier: auth::Verifier::new(&config.auth),
         deployer,
+        runner,
         debug: config.debug,
         max_body_bytes: config.max_body_bytes,
         public_config,
