@@ -4,6 +4,7 @@
 mod agent_api;
 mod agent_apply;
 mod agent_docker;
+mod agent_run;
 mod agents;
 mod apps;
 mod artefacts;
