@@ -306,7 +306,9 @@ fn duration_ms(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => {
             let seconds = n.as_f64()?;
-            (seconds >= 0.0 && seconds <= 1e9).then(|| (seconds * 1000.0).round() as i64)
+            (0.0..=1e9)
+                .contains(&seconds)
+                .then(|| (seconds * 1000.0).round() as i64)
         }
         Value::String(text) => {
             let text = text.trim();

@@ -57,7 +57,7 @@ impl RunSpec {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(args)) => args
                 .iter()
-                .map(|a| scalar_text(a))
+                .map(scalar_text)
                 .collect::<Option<Vec<_>>>()
                 .ok_or("with.command: a list of strings (argv; no shell)")?,
             Some(_) => {
