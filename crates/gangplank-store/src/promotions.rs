@@ -212,6 +212,27 @@ impl Store {
         .await
     }
 
+    /// The record a step (or a manual rollback) began, if any.
+    pub async fn promotion_by_step(
+        &self,
+        org_id: &str,
+        step_key: &str,
+    ) -> Result<Option<PromotionRow>, StoreError> {
+        let (org_id, step_key) = (org_id.to_owned(), step_key.to_owned());
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                query(format!(
+                    "SELECT {COLUMNS} FROM image_promotions WHERE org_id = $1 AND step_key = $2"
+                ))
+                .bind(&org_id)
+                .bind(&step_key)
+                .fetch_optional::<PromotionRow>(conn)
+                .await
+            })
+        }))
+        .await
+    }
+
     /// Writes a record's changeable fields (plan details, outcome, counters).
     pub async fn update_promotion(&self, row: PromotionRow) -> Result<(), StoreError> {
         self.write(Box::new(move |conn| {

@@ -81,32 +81,38 @@ async fn run(
     request: &Request,
     now: i64,
 ) -> Result<PromotionRow, PromotionError> {
-    let mut row = store
-        .begin_promotion(PromotionRow {
-            id: request.promotion_id.clone(),
-            org_id: request.org_id.clone(),
-            app_id: request.app_id.clone(),
-            step_key: request.step_key.clone(),
-            run_id: request.run_id.clone(),
-            job_id: request.job_id.clone(),
-            step_index: request.step_index,
-            action: "rollback".into(),
-            dest_image: dest.image.clone(),
-            live_tag: request.live_tag.clone(),
-            comment: request.comment.clone(),
-            created_by: request.created_by.clone(),
-            created_at: now,
-            status: "planned".into(),
-            approvals: "[]".into(),
-            ..PromotionRow::default()
-        })
-        .await?;
+    // A refused plan (nothing to roll back to) records nothing; a resumed rollback carries on
+    // with the plan it recorded, whatever the tags say now.
+    let mut row = match store
+        .promotion_by_step(&request.org_id, &request.step_key)
+        .await?
+    {
+        Some(row) => row,
+        None => {
+            let mut row = PromotionRow {
+                id: request.promotion_id.clone(),
+                org_id: request.org_id.clone(),
+                app_id: request.app_id.clone(),
+                step_key: request.step_key.clone(),
+                run_id: request.run_id.clone(),
+                job_id: request.job_id.clone(),
+                step_index: request.step_index,
+                action: "rollback".into(),
+                dest_image: dest.image.clone(),
+                live_tag: request.live_tag.clone(),
+                comment: request.comment.clone(),
+                created_by: request.created_by.clone(),
+                created_at: now,
+                status: "planned".into(),
+                approvals: "[]".into(),
+                ..PromotionRow::default()
+            };
+            plan(dest, request, &mut row).await?;
+            store.begin_promotion(row).await?
+        }
+    };
     if row.status == "applied" {
         return Ok(row);
-    }
-    if row.version_after.is_empty() {
-        plan(dest, request, &mut row).await?;
-        store.update_promotion(row.clone()).await?;
     }
     let mut journal = Journal::load(store, &row.id).await?;
     match apply(store, dest, &mut row, &mut journal).await {

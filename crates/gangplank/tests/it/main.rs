@@ -18,6 +18,7 @@ mod durability;
 mod errors;
 mod explain;
 mod fuzz;
+mod image_promotions;
 mod lifecycle;
 mod metrics;
 mod openapi;
