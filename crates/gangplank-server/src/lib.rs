@@ -16,7 +16,7 @@ mod metrics;
 mod metrics_listener;
 mod openapi;
 mod page;
-mod promotion;
+pub mod promotion;
 mod registry_login;
 mod routes;
 mod secrets;
