@@ -11,8 +11,8 @@ mod agent_converge;
 mod automation;
 mod ingest;
 mod list;
-mod receiver;
 mod promote;
+mod receiver;
 mod registry;
 mod server;
 

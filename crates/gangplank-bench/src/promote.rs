@@ -88,7 +88,10 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .args(["--src-creds", &format!("{}:{}", DEV.0, DEV.1)])
         .args(["--dest-creds", &format!("{}:{}", PROD.0, PROD.1)])
         .arg(&source)
-        .arg(format!("docker://{}/ecr-prod-skopeo/repo-1:latest", prod.host()))
+        .arg(format!(
+            "docker://{}/ecr-prod-skopeo/repo-1:latest",
+            prod.host()
+        ))
         .output()
         .context("running skopeo (install it: apt-get install skopeo)")?;
     if !output.status.success() {
@@ -127,23 +130,45 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     .await
     .map_err(|e| anyhow::anyhow!("promotion: {e}"))?;
     let ours = time(t);
-    let live = prod_client.resolve_digest("ecr-prod/repo-1", "latest").await?;
+    let live = prod_client
+        .resolve_digest("ecr-prod/repo-1", "latest")
+        .await?;
     if live != image.digest || row.archive_tag != "0.1" {
-        bail!("the promotion left latest at {live} and archived {:?}", row.archive_tag);
+        bail!(
+            "the promotion left latest at {live} and archived {:?}",
+            row.archive_tag
+        );
     }
 
     let mb = |bytes: i64| bytes as f64 / (1024.0 * 1024.0);
-    println!("promote benchmark (b): two local docker-registries with htpasswd auth, release build");
+    println!(
+        "promote benchmark (b): two local docker-registries with htpasswd auth, release build"
+    );
     println!(
         "{:<50}{:>12}{:>12}{:>10}",
-        format!("across registries, {} MB in {} layers", o.megabytes, o.layers),
+        format!(
+            "across registries, {} MB in {} layers",
+            o.megabytes, o.layers
+        ),
         "gangplank",
         "skopeo",
         "target"
     );
     println!("{:<50}{:>12.2}{:>12.2}{:>10}", "seconds", ours, skopeo, "-");
-    println!("{:<50}{:>12.2}{:>12}{:>10}", "ratio to skopeo copy", ours / skopeo, "", "<= 1.0");
-    println!("{:<50}{:>12.1}{:>12}{:>10}", "blob MB moved", mb(row.bytes_moved), "", "-");
+    println!(
+        "{:<50}{:>12.2}{:>12}{:>10}",
+        "ratio to skopeo copy",
+        ours / skopeo,
+        "",
+        "<= 1.0"
+    );
+    println!(
+        "{:<50}{:>12.1}{:>12}{:>10}",
+        "blob MB moved",
+        mb(row.bytes_moved),
+        "",
+        "-"
+    );
     println!(
         "digest preserved: {} (archived the replaced image as {}; versions {} → {})",
         live == image.digest,
