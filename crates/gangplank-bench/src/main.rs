@@ -2,6 +2,7 @@
 //! durable-SQLite ceiling) and `automation` (from a registered version to its deployment and
 //! webhook, beside the peers' polling intervals; and the outbound delivery rate) and `registry`
 //! (the OCI client against skopeo: digest resolution, same- and cross-registry copies) and
+//! `promote` (an image promotion across registries, journalled, against `skopeo copy`) and
 //! `agent` (the host agent's `/deploy` rate and memory beside Debian's `webhook`) and `list`
 //! (memory and pages/s while clients walk every page of a million versions).
 
@@ -10,6 +11,7 @@ mod agent_converge;
 mod automation;
 mod ingest;
 mod list;
+mod promote;
 mod receiver;
 mod registry;
 mod server;
@@ -25,11 +27,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Some((verb, rest)) if verb == "automation" => automation::run(rest).await,
         Some((verb, rest)) if verb == "registry" => registry::run(rest).await,
+        Some((verb, rest)) if verb == "promote" => promote::run(rest).await,
         Some((verb, rest)) if verb == "agent" => agent::run(rest).await,
         Some((verb, rest)) if verb == "list" => list::run(rest).await,
         _ => {
             bail!(
-                "usage: gangplank-bench ingest|automation|registry|agent|list --server-binary PATH [options]"
+                "usage: gangplank-bench ingest|automation|registry|promote|agent|list --server-binary PATH [options]"
             )
         }
     }

@@ -49,7 +49,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Deterministic, incompressible bytes (xorshift), so no layer compresses or repeats.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -62,7 +62,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-async fn push_image(
+pub(crate) async fn push_image(
     client: &Client,
     repository: &str,
     tag: &str,

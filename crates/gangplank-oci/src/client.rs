@@ -354,7 +354,72 @@ impl Client {
         if !response.status().is_success() {
             return Err(self.status_error(&Method::PUT, &path, response).await);
         }
+        // The registry must store the exact bytes; a different digest means it did not.
+        if let Some(stored) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            && stored != manifest.digest
+        {
+            return Err(OciError::Invalid {
+                registry: self.host.clone(),
+                message: format!(
+                    "{repository}:{reference} was stored as {stored}, not {}",
+                    manifest.digest
+                ),
+            });
+        }
         Ok(manifest.digest.clone())
+    }
+
+    /// The digest `tag` points at, `None` when the repository has no such tag (or no such
+    /// repository yet).
+    pub async fn tag_digest(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<String>, OciError> {
+        match self.resolve_digest(repository, tag).await {
+            Ok(digest) => Ok(Some(digest)),
+            Err(OciError::Status { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Every tag of `repository`, or none when the repository does not exist yet.
+    pub async fn all_tags(&self, repository: &str) -> Result<Vec<String>, OciError> {
+        match self.list_tags(repository, 1000).await {
+            Ok(tags) => Ok(tags),
+            Err(OciError::Status { status: 404, .. }) => Ok(Vec::new()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Removes `tag` from `repository` (`DELETE /v2/<name>/manifests/<tag>`); a tag already
+    /// gone is not an error. Registries that refuse tag deletion answer 400/405 (an error).
+    pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<(), OciError> {
+        let path = format!("/v2/{repository}/manifests/{tag}");
+        let response = self
+            .send(Method::DELETE, &path, &[push(repository)], |r| r)
+            .await?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(self.status_error(&Method::DELETE, &path, response).await),
+        }
+    }
+
+    /// Copies `from_repo@digest` of `source` into `to_repo` here, stored by digest (no tag):
+    /// see [`Client::copy_image`].
+    pub async fn copy_by_digest(
+        &self,
+        source: &Client,
+        from_repo: &str,
+        digest: &str,
+        to_repo: &str,
+    ) -> Result<CopyReport, OciError> {
+        self.copy_image(source, from_repo, digest, to_repo, digest)
+            .await
     }
 
     /// Every tag of `repository`, following `Link: <…>; rel="next"` pages of `page` tags.
@@ -482,17 +547,28 @@ impl Client {
         to: &str,
         digest: &str,
     ) -> Result<bool, OciError> {
+        Ok(self.mount_or_stream(from, to, digest).await?.is_none())
+    }
+
+    /// As `mount_or_copy_blob`: `None` when mounted, else the bytes streamed.
+    async fn mount_or_stream(
+        &self,
+        from: &str,
+        to: &str,
+        digest: &str,
+    ) -> Result<Option<u64>, OciError> {
         let path = format!("/v2/{to}/blobs/uploads/?mount={digest}&from={from}");
         // One token for both repositories: a mount needs pull on the source too.
         let scopes = [push(to), pull(from)];
         let response = self.send(Method::POST, &path, &scopes, |r| r).await?;
         match response.status() {
-            StatusCode::CREATED => Ok(true),
+            StatusCode::CREATED => Ok(None),
             StatusCode::ACCEPTED => {
                 let location = self.location(response.headers()).await?;
-                self.stream_into(self, from, &location, digest, &scopes)
+                let moved = self
+                    .stream_into(self, from, &location, digest, &scopes)
                     .await?;
-                Ok(false)
+                Ok(Some(moved))
             }
             _ => Err(self.status_error(&Method::POST, &path, response).await),
         }
@@ -600,8 +676,9 @@ impl Client {
             if self.blob_exists(to_repo, digest).await? {
                 report.skipped += 1;
             } else if same_registry {
-                if self.mount_or_copy_blob(from_repo, to_repo, digest).await? {
-                    report.mounted += 1;
+                match self.mount_or_stream(from_repo, to_repo, digest).await? {
+                    None => report.mounted += 1,
+                    Some(moved) => report.bytes_moved += moved,
                 }
             } else {
                 let path = format!("/v2/{to_repo}/blobs/uploads/");

@@ -6,6 +6,7 @@ use gangplank_api::agent::EnvTarget;
 use gangplank_api::apps::{CreateApp, CreateEnv, EnvType, PatchEnvType, Rename};
 use gangplank_api::artefacts::PatchArtefactVersion;
 use gangplank_api::deploys::{DeltaRequest, DeploymentRequest};
+use gangplank_api::image_promotions::{ResumeRequest, RollbackRequest};
 use gangplank_api::registries::RegistryRequest;
 use gangplank_api::rules::{RuleRequest, VersionPolicy};
 use gangplank_api::users::{ChangeAppRole, ChangeRole, CreateServiceUser, CreateToken, GrantRole};
@@ -155,6 +156,24 @@ impl Bounded for RuleRequest {
             }
             None => Ok(()),
         }
+    }
+}
+
+/// `POST …/image-promotions/rollback`.
+impl Bounded for RollbackRequest {
+    fn check_bounds(&self) -> Checked {
+        check_len("repository", &self.repository, MAX_URL_LEN)?;
+        check_opt_len("live_tag", self.live_tag.as_deref(), MAX_REF_LEN)?;
+        check_opt_len("to_version", self.to_version.as_deref(), MAX_REF_LEN)?;
+        check_opt_len("comment", self.comment.as_deref(), MAX_TEXT_LEN)
+    }
+}
+
+/// `POST …/image-promotions/resume`.
+impl Bounded for ResumeRequest {
+    fn check_bounds(&self) -> Checked {
+        check_len("repository", &self.repository, MAX_URL_LEN)?;
+        check_opt_len("live_tag", self.live_tag.as_deref(), MAX_REF_LEN)
     }
 }
 

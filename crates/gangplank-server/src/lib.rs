@@ -16,6 +16,7 @@ mod metrics;
 mod metrics_listener;
 mod openapi;
 mod page;
+pub mod promotion;
 mod registry_login;
 mod routes;
 mod secrets;

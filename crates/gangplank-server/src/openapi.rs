@@ -259,6 +259,22 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
         "/orgs/{org}/apps/{app}/envs/{env}/deploys/{deploy}/cancel",
         "cancelDeployment",
     ),
+    // Image promotions (Gangplank's own).
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/image-promotions",
+        "listImagePromotions",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/image-promotions/rollback",
+        "rollbackImage",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/image-promotions/resume",
+        "resumeImagePromotion",
+    ),
 ];
 
 /// The operations whose caller-chosen id or name can clash with an existing one (409). Others

@@ -272,6 +272,17 @@ impl Registry {
     /// `repository:tag` with `skopeo copy` from an OCI layout written here, independently of
     /// Gangplank's client; returns the manifest digest.
     pub fn push_tiny_image(&self, repository: &str, tag: &str, content: &str) -> String {
+        self.push_tiny_image_as(repository, tag, content, None)
+    }
+
+    /// As [`Registry::push_tiny_image`], logged in as `creds` (an htpasswd registry).
+    pub fn push_tiny_image_as(
+        &self,
+        repository: &str,
+        tag: &str,
+        content: &str,
+        creds: Option<(&str, &str)>,
+    ) -> String {
         let layout = tempfile::tempdir().expect("temp dir");
         let blobs = layout.path().join("blobs/sha256");
         std::fs::create_dir_all(&blobs).expect("blobs dir");
@@ -299,8 +310,12 @@ impl Registry {
             r#"{"imageLayoutVersion":"1.0.0"}"#,
         )
         .expect("write oci-layout");
-        let output = Command::new("skopeo")
-            .args(["copy", "--dest-tls-verify=false", "--preserve-digests"])
+        let mut copy = Command::new("skopeo");
+        copy.args(["copy", "--dest-tls-verify=false", "--preserve-digests"]);
+        if let Some((user, password)) = creds {
+            copy.args(["--dest-creds", &format!("{user}:{password}")]);
+        }
+        let output = copy
             .arg(format!("oci:{}:{tag}", layout.path().display()))
             .arg(format!("docker://{}/{repository}:{tag}", self.host()))
             .output()

@@ -202,6 +202,34 @@ pub enum RegistryAction {
         #[arg(long)]
         docker_login: bool,
     },
+    /// Move a promotion destination's live tag back to its previous version and drop that
+    /// version's tag (in the application given by --app); without REPO on a terminal, pick
+    /// from a numbered menu of the app's promotion destinations. Holds automatic promotion
+    /// into the repository until `gangplank registry resume REPO`.
+    Rollback {
+        /// The repository, `host/path` (no tag).
+        repository: Option<String>,
+        /// The version to return to (default: the highest).
+        #[arg(long)]
+        to: Option<String>,
+        /// The live tag.
+        #[arg(long, default_value = "latest")]
+        live_tag: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// The rollback's comment.
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+    },
+    /// Let automatic promotion into the repository happen again after a rollback.
+    Resume {
+        /// The repository, `host/path` (no tag).
+        repository: String,
+        /// The live tag.
+        #[arg(long, default_value = "latest")]
+        live_tag: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -419,8 +447,8 @@ pub struct ArtefactVersionArgs {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, or
-    /// deliveries (with the webhook's id).
+    /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks,
+    /// image-promotions, or deliveries (with the webhook's id).
     pub kind: String,
     /// Show only this object.
     pub id: Option<String>,

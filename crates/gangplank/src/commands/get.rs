@@ -65,6 +65,18 @@ pub const REGISTRY_COLUMNS: Columns = &[
     ("CI", "enable_ci"),
     ("CREDS", "has_creds"),
 ];
+pub const PROMOTION_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("ACTION", "action"),
+    ("STATUS", "status"),
+    ("DESTINATION", "destination"),
+    ("BEFORE", "version_before"),
+    ("AFTER", "version_after"),
+    ("DIGEST", "new_live_digest"),
+    ("RUN", "run_id"),
+    ("BYTES MOVED", "bytes_moved"),
+    ("CREATED", "created_at"),
+];
 const DELIVERY_COLUMNS: Columns = &[
     ("ID", "id"),
     ("EVENT", "event"),
@@ -131,6 +143,10 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
         ("registries" | "registry", Some(id)) => {
             (format!("/orgs/{org}/registries/{id}"), REGISTRY_COLUMNS)
         }
+        ("image-promotions" | "image-promotion", None) => (
+            format!("{}/image-promotions", resolved.app_path()?),
+            PROMOTION_COLUMNS,
+        ),
         ("deliveries" | "delivery", Some(hook)) => (
             format!("{}/webhooks/{hook}/deliveries", resolved.app_path()?),
             DELIVERY_COLUMNS,
@@ -140,7 +156,7 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
         }
         (other, _) => {
             return Err(UsageError(format!(
-                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries or deliveries"
+                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, image-promotions or deliveries"
             ))
             .into());
         }

@@ -19,6 +19,7 @@ mod durability;
 mod errors;
 mod explain;
 mod fuzz;
+mod image_promotions;
 mod lifecycle;
 mod metrics;
 mod openapi;

@@ -4,4 +4,8 @@
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod http;
 #[cfg_attr(not(test), allow(dead_code))]
+pub mod promote_image;
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod rollback_image;
+#[cfg_attr(not(test), allow(dead_code))]
 pub mod run;

@@ -1,0 +1,62 @@
+//! Image promotion and rollback against real registries: copy by digest, number the image
+//! being replaced, move the live tag, each tag write journalled before and after it runs
+//! (`journal`), so a step that crashed anywhere resumes without doubling or skipping a
+//! version. The decisions are `gangplank_core::promotion`'s; the records are the store's.
+
+pub mod journal;
+pub mod promote;
+pub mod registry;
+pub mod rollback;
+
+#[cfg(test)]
+mod tests;
+
+/// How long a promotion's repository lock lasts before another writer may take it over (a
+/// crashed holder's lock lapses; a live one renews it at each write).
+pub const LOCK_LEASE_MS: i64 = 15 * 60 * 1000;
+
+/// How long a recorded expected registry write suppresses the trigger of its registration.
+pub const EXPECTED_WRITE_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Why a promotion or rollback did not finish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromotionError {
+    /// The live tag moved since it was read: nothing more is written (never archive a digest
+    /// that was not seen).
+    #[error("drift: {tag} points at {found}, expected {expected}")]
+    Drift {
+        tag: String,
+        expected: String,
+        found: String,
+    },
+    /// Another run or rollback holds the repository.
+    #[error("repository {image} is held by {holder}")]
+    Locked { image: String, holder: String },
+    /// Automatic promotion into the repository is held since a manual rollback.
+    #[error(
+        "automatic promotion into {image}:{tag} is held since rollback {promotion_id}; resume it to promote again"
+    )]
+    Held {
+        image: String,
+        tag: String,
+        promotion_id: String,
+    },
+    /// The request cannot be carried out as asked (no version to roll back to, bad input).
+    #[error("{0}")]
+    Refused(String),
+    /// A registry or the store failed: worth retrying.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<gangplank_store::StoreError> for PromotionError {
+    fn from(error: gangplank_store::StoreError) -> Self {
+        PromotionError::Unavailable(error.to_string())
+    }
+}
+
+impl From<gangplank_oci::OciError> for PromotionError {
+    fn from(error: gangplank_oci::OciError) -> Self {
+        PromotionError::Unavailable(error.to_string())
+    }
+}

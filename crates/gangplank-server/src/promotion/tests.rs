@@ -1,0 +1,411 @@
+//! Promotion and rollback against real docker-registry processes with htpasswd auth, the
+//! stages driven directly where a crash or a concurrent push is simulated.
+
+use gangplank_oci::{Client, Credentials};
+use gangplank_store::{Bootstrap, Store};
+use gangplank_testkit::{Auth, Registry};
+
+use super::PromotionError;
+use super::promote::{self, Promotion};
+use super::registry::Repo;
+use super::rollback;
+
+const DEV: (&str, &str) = ("dev-robot", "dev-password-1");
+const PROD: (&str, &str) = ("prod-robot", "prod-password-2");
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = Store::connect(&url).await.unwrap();
+    store
+        .bootstrap(Bootstrap {
+            org_id: "acme".into(),
+            admin_user_id: "admin".into(),
+            admin_name: "admin".into(),
+            token_hash: "00".into(),
+            env_types: vec![],
+        })
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+fn repo(registry: &Registry, path: &str, creds: (&str, &str)) -> Repo {
+    Repo {
+        client: Client::new(
+            reqwest::Client::new(),
+            &registry.host(),
+            Some(Credentials {
+                username: creds.0.into(),
+                password: creds.1.into(),
+            }),
+            true,
+        ),
+        image: format!("{}/{path}", registry.host()),
+        path: path.into(),
+    }
+}
+
+fn request(key: &str, digest: &str) -> promote::Request {
+    promote::Request {
+        promotion_id: format!("p-{key}"),
+        org_id: "acme".into(),
+        app_id: "shop".into(),
+        step_key: key.into(),
+        run_id: format!("run-{key}"),
+        job_id: "to-test".into(),
+        step_index: 1,
+        source_tag: "latest".into(),
+        source_digest: digest.into(),
+        live_tag: "latest".into(),
+        created_by: "admin".into(),
+        approvals: "[]".into(),
+        automatic: true,
+    }
+}
+
+async fn tags(repo: &Repo) -> Vec<String> {
+    let mut tags = repo.client.all_tags(&repo.path).await.unwrap();
+    tags.sort();
+    tags
+}
+
+async fn digest(repo: &Repo, tag: &str) -> Option<String> {
+    repo.client.tag_digest(&repo.path, tag).await.unwrap()
+}
+
+#[tokio::test]
+async fn promotions_copy_by_digest_and_number_the_replaced_image() {
+    let (_dir, store) = store().await;
+    let registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
+    let dev = repo(&registry, "ecr-dev/repo-1", DEV);
+    let test = repo(&registry, "ecr-test/repo-1", DEV);
+    let mut pushed = Vec::new();
+    for (i, content) in ["one", "two", "three"].iter().enumerate() {
+        let digest = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", content, Some(DEV));
+        let row = promote::promote(&store, &dev, &test, request(&format!("k{i}"), &digest))
+            .await
+            .unwrap();
+        assert_eq!(row.status, "applied");
+        assert_eq!(row.bytes_moved, 0, "same registry: mounted, no blob bytes");
+        assert_eq!(row.blobs_mounted + row.blobs_skipped, 2);
+        assert_eq!(
+            registry.skopeo_digest("ecr-test/repo-1", "latest", Some(DEV)),
+            digest,
+            "the digest is unchanged"
+        );
+        pushed.push((digest, row));
+    }
+    assert_eq!(tags(&test).await, ["0.1", "0.2", "latest"]);
+    assert_eq!(
+        digest(&test, "0.1").await.as_deref(),
+        Some(pushed[0].0.as_str())
+    );
+    assert_eq!(
+        digest(&test, "0.2").await.as_deref(),
+        Some(pushed[1].0.as_str())
+    );
+    let versions: Vec<(String, String, String)> = pushed
+        .iter()
+        .map(|(_, r)| {
+            (
+                r.archive_tag.clone(),
+                r.version_before.clone(),
+                r.version_after.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("".into(), "".into(), "0.1".into()),
+            ("0.1".into(), "0.1".into(), "0.2".into()),
+            ("0.2".into(), "0.2".into(), "0.3".into()),
+        ]
+    );
+
+    // The same step again is the recorded outcome, and a new step with the live digest a no-op.
+    let again = promote::promote(&store, &dev, &test, request("k2", &pushed[2].0))
+        .await
+        .unwrap();
+    assert_eq!(again.id, pushed[2].1.id);
+    let noop = promote::promote(&store, &dev, &test, request("k9", &pushed[2].0))
+        .await
+        .unwrap();
+    assert_eq!(noop.archive_tag, "");
+    assert_eq!(tags(&test).await, ["0.1", "0.2", "latest"]);
+
+    // The live moves were recorded as expected writes: consumed once each.
+    for (digest, _) in &pushed {
+        assert!(
+            store
+                .consume_expected_write(
+                    "acme",
+                    &test.image,
+                    "latest",
+                    digest,
+                    gangplank_store::now_millis()
+                )
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !store
+            .consume_expected_write(
+                "acme",
+                &test.image,
+                "latest",
+                &pushed[2].0,
+                gangplank_store::now_millis()
+            )
+            .await
+            .unwrap()
+    );
+
+    // Rollback: live back to 0.2's image, 0.2 dropped, from v0.3 to v0.2.
+    let rolled = rollback::rollback(&store, &test, rollback_request("rb1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            rolled.version_before.as_str(),
+            rolled.version_after.as_str()
+        ),
+        ("0.3", "0.2")
+    );
+    assert_eq!(tags(&test).await, ["0.1", "latest"]);
+    assert_eq!(
+        digest(&test, "latest").await.as_deref(),
+        Some(pushed[1].0.as_str())
+    );
+    let undone = store.get_promotion("acme", &pushed[2].1.id).await.unwrap();
+    assert_eq!(
+        (undone.status.as_str(), undone.rolled_back_by.as_str()),
+        ("rolled_back", rolled.id.as_str())
+    );
+    assert!(
+        store
+            .promotion_hold("acme", &test.image, "latest")
+            .await
+            .unwrap()
+            .is_some(),
+        "a manual rollback holds automatic promotion"
+    );
+    assert!(
+        store
+            .consume_expected_write(
+                "acme",
+                &test.image,
+                "latest",
+                &pushed[1].0,
+                gangplank_store::now_millis()
+            )
+            .await
+            .unwrap(),
+        "the rollback's own write is expected"
+    );
+    let held = promote::promote(&store, &dev, &test, request("k10", &pushed[0].0)).await;
+    assert!(matches!(held, Err(PromotionError::Held { .. })), "{held:?}");
+
+    // Again: v0.2 → v0.1; then nothing is left to roll back to.
+    let rolled = rollback::rollback(&store, &test, rollback_request("rb2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            rolled.version_before.as_str(),
+            rolled.version_after.as_str()
+        ),
+        ("0.2", "0.1")
+    );
+    assert_eq!(tags(&test).await, ["latest"]);
+    let nothing = rollback::rollback(&store, &test, rollback_request("rb3")).await;
+    assert!(
+        matches!(nothing, Err(PromotionError::Refused(_))),
+        "{nothing:?}"
+    );
+}
+
+fn rollback_request(id: &str) -> rollback::Request {
+    rollback::Request {
+        promotion_id: id.into(),
+        org_id: "acme".into(),
+        app_id: "shop".into(),
+        step_key: format!("manual:{id}"),
+        run_id: String::new(),
+        job_id: String::new(),
+        step_index: 0,
+        live_tag: "latest".into(),
+        to: None,
+        comment: String::new(),
+        created_by: "admin".into(),
+        hold: true,
+    }
+}
+
+#[tokio::test]
+async fn across_registries_the_bytes_stream_and_the_digest_stays() {
+    let (_dir, store) = store().await;
+    let dev_registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
+    let prod_registry = Registry::start_with(Auth::Htpasswd(PROD.0, PROD.1));
+    let dev = repo(&dev_registry, "ecr-dev/repo-1", DEV);
+    let prod = repo(&prod_registry, "ecr-prod/repo-1", PROD);
+    let digest = dev_registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "across", Some(DEV));
+    let row = promote::promote(&store, &dev, &prod, request("x1", &digest))
+        .await
+        .unwrap();
+    assert!(row.bytes_moved > 0, "{row:?}");
+    assert_eq!(row.blobs_mounted, 0);
+    assert_eq!(
+        prod_registry.skopeo_digest("ecr-prod/repo-1", "latest", Some(PROD)),
+        digest
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_the_archive_tag_and_the_live_move_resumes_without_doubling() {
+    let (_dir, store) = store().await;
+    let registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
+    let dev = repo(&registry, "ecr-dev/repo-1", DEV);
+    let test = repo(&registry, "ecr-test/repo-1", DEV);
+    let first = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "a", Some(DEV));
+    promote::promote(&store, &dev, &test, request("c0", &first))
+        .await
+        .unwrap();
+    let second = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "b", Some(DEV));
+
+    // The step runs up to the archive tag, then its worker dies.
+    let mut promotion = Promotion::begin(&store, &dev, &test, request("c1", &second))
+        .await
+        .unwrap();
+    promotion.copy().await.unwrap();
+    assert!(!promotion.plan().await.unwrap());
+    promotion.archive().await.unwrap();
+    drop(promotion);
+    assert_eq!(tags(&test).await, ["0.1", "latest"]);
+    assert_eq!(
+        digest(&test, "latest").await.as_deref(),
+        Some(first.as_str())
+    );
+
+    // The lease lapses or the same step's key takes it again; the step runs once more.
+    let row = promote::promote(&store, &dev, &test, request("c1", &second))
+        .await
+        .unwrap();
+    assert_eq!(row.status, "applied");
+    assert_eq!(
+        tags(&test).await,
+        ["0.1", "latest"],
+        "no 0.2: 0.1 was not doubled"
+    );
+    assert_eq!(digest(&test, "0.1").await.as_deref(), Some(first.as_str()));
+    assert_eq!(
+        digest(&test, "latest").await.as_deref(),
+        Some(second.as_str())
+    );
+    let ops = store.tag_ops(&row.id).await.unwrap();
+    let journal: Vec<(i64, &str, &str)> = ops
+        .iter()
+        .map(|o| (o.seq, o.tag.as_str(), o.state.as_str()))
+        .collect();
+    assert_eq!(
+        journal,
+        [
+            (1, second.as_str(), "done"),
+            (2, "0.1", "done"),
+            (3, "latest", "done")
+        ]
+    );
+
+    // A crash after the live move but before the journal said so: found done, not redone.
+    let third = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "c", Some(DEV));
+    let mut promotion = Promotion::begin(&store, &dev, &test, request("c2", &third))
+        .await
+        .unwrap();
+    promotion.copy().await.unwrap();
+    promotion.plan().await.unwrap();
+    promotion.archive().await.unwrap();
+    let manifest = test.client.get_manifest(&test.path, &third).await.unwrap();
+    test.client
+        .put_manifest(&test.path, "latest", &manifest)
+        .await
+        .unwrap();
+    drop(promotion);
+    let row = promote::promote(&store, &dev, &test, request("c2", &third))
+        .await
+        .unwrap();
+    assert_eq!(row.status, "applied");
+    assert_eq!(tags(&test).await, ["0.1", "0.2", "latest"]);
+}
+
+#[tokio::test]
+async fn a_live_tag_that_moved_since_the_plan_is_refused() {
+    let (_dir, store) = store().await;
+    let registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
+    let dev = repo(&registry, "ecr-dev/repo-1", DEV);
+    let test = repo(&registry, "ecr-test/repo-1", DEV);
+    let first = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "a", Some(DEV));
+    promote::promote(&store, &dev, &test, request("d0", &first))
+        .await
+        .unwrap();
+    let second = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "b", Some(DEV));
+    let mut promotion = Promotion::begin(&store, &dev, &test, request("d1", &second))
+        .await
+        .unwrap();
+    promotion.copy().await.unwrap();
+    promotion.plan().await.unwrap();
+    // Someone pushes straight into the test repository meanwhile.
+    let stranger = registry.push_tiny_image_as("ecr-test/repo-1", "latest", "x", Some(DEV));
+    let drift = promotion.archive().await;
+    assert!(
+        matches!(&drift, Err(PromotionError::Drift { found, .. }) if *found == stranger),
+        "{drift:?}"
+    );
+    let row = promotion.end(drift).await;
+    assert!(row.is_err());
+    assert_eq!(tags(&test).await, ["latest"], "nothing archived");
+    assert_eq!(
+        digest(&test, "latest").await.as_deref(),
+        Some(stranger.as_str())
+    );
+    let record = store.get_promotion("acme", "p-d1").await.unwrap();
+    assert_eq!(record.status, "failed");
+    assert!(
+        record.status_message.starts_with("drift"),
+        "{}",
+        record.status_message
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_is_refused_while_a_run_holds_the_repository() {
+    let (_dir, store) = store().await;
+    let registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
+    let dev = repo(&registry, "ecr-dev/repo-1", DEV);
+    let test = repo(&registry, "ecr-test/repo-1", DEV);
+    for (i, content) in ["a", "b"].iter().enumerate() {
+        let digest = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", content, Some(DEV));
+        promote::promote(&store, &dev, &test, request(&format!("l{i}"), &digest))
+            .await
+            .unwrap();
+    }
+    let third = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "c", Some(DEV));
+    let promotion = Promotion::begin(&store, &dev, &test, request("l2", &third))
+        .await
+        .unwrap();
+    drop(promotion);
+    let refused = rollback::rollback(&store, &test, rollback_request("rbx")).await;
+    assert!(
+        matches!(&refused, Err(PromotionError::Locked { holder, .. }) if holder == "l2"),
+        "{refused:?}"
+    );
+    store
+        .unlock_repository("acme", &test.image, "l2")
+        .await
+        .unwrap();
+    let rolled = rollback::rollback(&store, &test, rollback_request("rby"))
+        .await
+        .unwrap();
+    assert_eq!(rolled.version_after, "0.1");
+}

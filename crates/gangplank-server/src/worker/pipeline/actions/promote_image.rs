@@ -1,0 +1,160 @@
+//! `actions/gangplank/promote-image`: copies the run's image by digest into `destination` and
+//! versions the image it replaces there (`crate::promotion::promote`), idempotent per step: a
+//! resumed step finishes its recorded promotion from the journal.
+//!
+//! `with`: `destination` (repository, no tag; required), `source` (`repo@digest` or `repo:tag`;
+//! default the run's `inputs.image` at `inputs.digest`), `live_tag` (default `latest`),
+//! `version_tags` (only `major.minor`, the default).
+
+use std::collections::BTreeMap;
+
+use gangplank_core::image::ImageReference;
+use serde_json::{Map, Value, json};
+
+use crate::promotion::{PromotionError, promote, registry};
+use crate::worker::pipeline::step::{LogLevel, StepCtx, StepOutcome, StepResult};
+
+/// How soon a step that found the destination locked looks again.
+const LOCKED_RECHECK_MS: i64 = 5_000;
+
+pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult {
+    let text = |key: &str| with.get(key).and_then(Value::as_str).unwrap_or_default();
+    let failed = |message: String| StepResult::new(StepOutcome::Failed { message });
+    let destination = text("destination");
+    if destination.is_empty() {
+        return failed(
+            "with.destination is required (a repository, e.g. reg.example/ecr-test/app)".into(),
+        );
+    }
+    if !matches!(text("version_tags"), "" | "major.minor") {
+        return failed("with.version_tags: only major.minor is supported".into());
+    }
+    let source = match text("source") {
+        "" => {
+            let image = ctx.inputs["image"].as_str().unwrap_or_default();
+            let digest = ctx.inputs["digest"].as_str().unwrap_or_default();
+            if image.is_empty() || digest.is_empty() {
+                return failed(
+                    "with.source is required when the run has no inputs.image and inputs.digest"
+                        .into(),
+                );
+            }
+            format!("{image}@{digest}")
+        }
+        given => given.to_owned(),
+    };
+    let reference = match ImageReference::parse(&source) {
+        Ok(r) => r,
+        Err(e) => return failed(format!("with.source {source}: {e}")),
+    };
+    if reference.digest.is_none() && reference.tag.is_none() {
+        return failed(format!(
+            "with.source {source}: name a digest (@sha256:…) or a tag"
+        ));
+    }
+    let live_tag = match text("live_tag") {
+        "" => "latest",
+        tag => tag,
+    };
+    let source_repo =
+        match registry::open(ctx.state, ctx.org_id, &reference.repository.to_string()).await {
+            Ok(r) => r,
+            Err(e) => return outcome_of_error(ctx, e),
+        };
+    let dest_repo = match registry::open(ctx.state, ctx.org_id, destination).await {
+        Ok(r) => r,
+        Err(e) => return outcome_of_error(ctx, e),
+    };
+    let request = promote::Request {
+        promotion_id: uuid::Uuid::now_v7().to_string(),
+        org_id: ctx.org_id.to_owned(),
+        app_id: ctx.app_id.to_owned(),
+        step_key: ctx.step_key(),
+        run_id: ctx.run_id.to_owned(),
+        job_id: ctx.job_id.to_owned(),
+        step_index: i64::from(ctx.step_index),
+        source_tag: reference.tag.clone().unwrap_or_default(),
+        source_digest: reference.digest.clone().unwrap_or_default(),
+        live_tag: live_tag.to_owned(),
+        created_by: ctx.run_as.to_owned(),
+        approvals: "[]".into(),
+        automatic: ctx.automatic,
+    };
+    match promote::promote(&ctx.state.store, &source_repo, &dest_repo, request).await {
+        Ok(row) => {
+            let mut outputs = Map::new();
+            outputs.insert("promotion_id".into(), json!(row.id));
+            outputs.insert("digest".into(), json!(row.source_digest));
+            outputs.insert(
+                "image".into(),
+                json!(format!("{}:{}", row.dest_image, row.live_tag)),
+            );
+            outputs.insert("archive_tag".into(), json!(row.archive_tag));
+            outputs.insert("version_before".into(), json!(row.version_before));
+            outputs.insert("version_after".into(), json!(row.version_after));
+            outputs.insert("bytes_moved".into(), json!(row.bytes_moved));
+            let message = if row.archive_tag.is_empty() {
+                format!(
+                    "{} is live as {}:{}",
+                    row.source_digest, row.dest_image, row.live_tag
+                )
+            } else {
+                format!(
+                    "{} archived as {}:{}; {} is live as {}",
+                    row.previous_live_digest,
+                    row.dest_image,
+                    row.archive_tag,
+                    row.source_digest,
+                    row.live_tag
+                )
+            };
+            let related = BTreeMap::from([("promotion_id".to_owned(), row.id.clone())]);
+            StepResult::new(StepOutcome::Succeeded {
+                outputs,
+                related,
+                message: message.clone(),
+            })
+            .log(
+                ctx.now,
+                LogLevel::Info,
+                format!(
+                    "copied {}@{} to {} ({} bytes moved, {} blobs mounted, {} present)",
+                    row.source_image,
+                    row.source_digest,
+                    row.dest_image,
+                    row.bytes_moved,
+                    row.blobs_mounted,
+                    row.blobs_skipped
+                ),
+            )
+            .log(ctx.now, LogLevel::Info, message)
+        }
+        Err(e) => outcome_of_error(ctx, e),
+    }
+}
+
+/// The step outcome of a promotion or rollback error: a lock waits, a registry or store
+/// failure is an error (retried), anything else fails the step.
+pub fn outcome_of_error(ctx: &StepCtx<'_>, error: PromotionError) -> StepResult {
+    let message = error.to_string();
+    let outcome = match &error {
+        PromotionError::Locked { image, .. } => StepOutcome::Waiting {
+            recheck_at: ctx.now + LOCKED_RECHECK_MS,
+            waiting_for: format!("repository({image})"),
+            related: BTreeMap::new(),
+        },
+        PromotionError::Unavailable(_) => StepOutcome::Errored {
+            message: message.clone(),
+        },
+        PromotionError::Drift { .. } | PromotionError::Held { .. } | PromotionError::Refused(_) => {
+            StepOutcome::Failed {
+                message: message.clone(),
+            }
+        }
+    };
+    let level = match error {
+        PromotionError::Locked { .. } => LogLevel::Warn,
+        _ => LogLevel::Error,
+    };
+    StepResult::new(outcome).log(ctx.now, level, message)
+}
