@@ -5,4 +5,7 @@
 
 pub mod action;
 pub mod definition;
+pub mod expr;
+pub mod inputs;
+pub mod schema;
 pub mod status;
