@@ -18,6 +18,7 @@ mod error;
 mod group_commit;
 mod page;
 mod promotions;
+mod pipelines;
 mod registries;
 mod runtime;
 mod server_secrets;
@@ -39,6 +40,9 @@ pub use depths::{DEPTH_CAP, QueueDepths};
 pub use digests::ToResolve;
 pub use error::StoreError;
 pub use promotions::{ExpectedWrite, HoldRow, LockRow, PromotionRow, TagOpRow, normalise_image};
+pub use pipelines::{
+    CriteriaRow, NewPipelineVersion, PipelineFilter, PipelineRow, PipelineVersionRow,
+};
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
 pub use runtime::{ComposeEnv, EnvRuntime, Observation, ObservedWorkload};
 pub use targets::SigningKeyRow;

@@ -361,6 +361,16 @@ pub enum CreateWhat {
         #[arg(long)]
         insecure: bool,
     },
+    /// Create a pipeline in the app from its YAML definition (`-f FILE|-`); `--dry-run`
+    /// only validates it.
+    Pipeline {
+        /// The definition (docs/pipelines.md); `-` reads standard input.
+        #[arg(short = 'f', long = "file")]
+        file: String,
+        /// Validate only: nothing is created.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Create an environment in the application given by --app.
     Env {
         id: String,
@@ -448,7 +458,7 @@ pub struct ArtefactVersionArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks,
-    /// image-promotions, or deliveries (with the webhook's id).
+    /// pipelines, image-promotions, or deliveries (with the webhook's id).
     pub kind: String,
     /// Show only this object.
     pub id: Option<String>,

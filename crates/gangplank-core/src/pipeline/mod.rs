@@ -7,4 +7,7 @@ pub mod action;
 pub mod definition;
 pub mod http;
 pub mod run;
+pub mod expr;
+pub mod inputs;
+pub mod schema;
 pub mod status;

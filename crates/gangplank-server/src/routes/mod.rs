@@ -9,6 +9,7 @@ mod env_types;
 mod envs;
 mod health;
 mod image_promotions;
+mod pipelines;
 mod registries;
 mod rules;
 mod runtime;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(registries::routes())
         .merge(runtime::routes())
         .merge(image_promotions::routes())
+        .merge(pipelines::routes())
         .split_for_parts();
     crate::openapi::finish(&mut openapi);
     Router::new()

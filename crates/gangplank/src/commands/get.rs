@@ -77,6 +77,13 @@ pub const PROMOTION_COLUMNS: Columns = &[
     ("BYTES MOVED", "bytes_moved"),
     ("CREATED", "created_at"),
 ];
+pub const PIPELINE_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("TRIGGERS", "trigger_types"),
+    ("VERSION", "version"),
+    ("CREATED", "created_at"),
+];
 const DELIVERY_COLUMNS: Columns = &[
     ("ID", "id"),
     ("EVENT", "event"),
@@ -138,6 +145,14 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
         ("webhooks" | "webhook", Some(id)) => (
             format!("{}/webhooks/{id}", resolved.app_path()?),
             WEBHOOK_COLUMNS,
+        ),
+        ("pipelines" | "pipeline", None) => (
+            format!("{}/pipelines", resolved.app_path()?),
+            PIPELINE_COLUMNS,
+        ),
+        ("pipelines" | "pipeline", Some(id)) => (
+            format!("{}/pipelines/{id}", resolved.app_path()?),
+            PIPELINE_COLUMNS,
         ),
         ("registries" | "registry", None) => (format!("/orgs/{org}/registries"), REGISTRY_COLUMNS),
         ("registries" | "registry", Some(id)) => {
