@@ -4,5 +4,8 @@
 //! run does next. Pure: the store persists what these decide, the server's runner acts on it.
 
 pub mod action;
+pub mod approval;
 pub mod definition;
+pub mod lifecycle;
+pub mod schedule;
 pub mod status;
