@@ -10,6 +10,7 @@ pub mod artefacts;
 pub mod client;
 pub mod deploys;
 pub mod error;
+pub mod pipelines;
 pub mod registries;
 pub mod rules;
 pub mod runtime;

@@ -19,6 +19,7 @@ mod error;
 mod group_commit;
 mod page;
 mod pipeline_runs;
+mod pipelines;
 mod registries;
 mod run_progress;
 mod runtime;
@@ -46,6 +47,9 @@ pub use digests::ToResolve;
 pub use error::StoreError;
 pub use pipeline_runs::{
     CancelOutcome, DeleteOutcome, JobRow, NewRun, RunFilter, RunRow, StepLogRow, StepRow,
+};
+pub use pipelines::{
+    CriteriaRow, NewPipelineVersion, PipelineFilter, PipelineRow, PipelineVersionRow,
 };
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
 pub use run_progress::{ClaimedRun, NewJob, NewLogLine, NewStep, RunSnapshot, RunWrite};

@@ -6,6 +6,9 @@
 pub mod action;
 pub mod approval;
 pub mod definition;
+pub mod expr;
+pub mod inputs;
 pub mod lifecycle;
 pub mod schedule;
+pub mod schema;
 pub mod status;
