@@ -8,6 +8,7 @@ mod deploys;
 mod env_types;
 mod envs;
 mod health;
+mod pipelines;
 mod registries;
 mod rules;
 mod runtime;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(registries::routes())
         .merge(runtime::routes())
+        .merge(pipelines::routes())
         .split_for_parts();
     crate::openapi::finish(&mut openapi);
     Router::new()

@@ -22,6 +22,7 @@ mod lifecycle;
 mod metrics;
 mod openapi;
 mod pages;
+mod pipelines;
 mod receivers;
 mod registries;
 mod roles;
