@@ -4,10 +4,13 @@
 //! run does next. Pure: the store persists what these decide, the server's runner acts on it.
 
 pub mod action;
+pub mod approval;
 pub mod definition;
 pub mod http;
 pub mod run;
 pub mod expr;
 pub mod inputs;
+pub mod lifecycle;
+pub mod schedule;
 pub mod schema;
 pub mod status;

@@ -2,6 +2,7 @@
 //! each does next, and runs steps through their action executors (`actions`).
 
 pub mod actions;
+pub mod runner;
 pub mod step;
 #[cfg(test)]
 pub mod test_state;

@@ -1,11 +1,49 @@
 //! One executor per action (`gangplank_core::pipeline::action::Action`), each
 //! `async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult`.
-// Until the runner's dispatcher (wt-engine) calls them: drop the allows at the merge.
-#[cfg_attr(not(test), allow(dead_code))]
+
+pub mod approve;
+pub mod deploy;
+pub mod fail;
 pub mod http;
-#[cfg_attr(not(test), allow(dead_code))]
+pub mod log;
 pub mod promote_image;
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod rollback_image;
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod run;
+pub mod wait_for_readiness;
+
+use gangplank_core::pipeline::action::Action;
+use serde_json::{Map, Value};
+
+use super::step::{StepCtx, StepOutcome, StepResult};
+
+/// Runs `action` for one step.
+pub async fn execute(action: Action, ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult {
+    match action {
+        Action::Approve => approve::execute(ctx, with).await,
+        Action::Log => log::execute(ctx, with).await,
+        Action::Fail => fail::execute(ctx, with).await,
+        Action::Deploy => deploy::execute(ctx, with).await,
+        Action::WaitForReadiness => wait_for_readiness::execute(ctx, with).await,
+        Action::PromoteImage => promote_image::execute(ctx, with).await,
+        Action::RollbackImage => rollback_image::execute(ctx, with).await,
+        Action::Http => http::execute(ctx, with).await,
+        Action::Run => run::execute(ctx, with).await,
+    }
+}
+
+/// A `with` input as text: `None` when absent or empty, an error when not a string.
+pub(crate) fn text<'a>(with: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+    match with.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("input {key} must be a string")),
+    }
+}
+
+/// A failed outcome for a bad input.
+pub(crate) fn bad_input(message: impl Into<String>) -> StepResult {
+    StepResult::new(StepOutcome::Failed {
+        message: message.into(),
+    })
+}
