@@ -10,6 +10,7 @@ pub mod artefacts;
 pub mod client;
 pub mod deploys;
 pub mod error;
+pub mod pipeline_runs;
 pub mod registries;
 pub mod rules;
 pub mod runtime;

@@ -22,6 +22,8 @@ pub enum ApiError {
     Conflict(String),
     /// 409 with a custom JSON body (Humanitec's env-type delete lists the users).
     ConflictWith(serde_json::Value),
+    /// 412: `If-Match` names another entity tag.
+    PreconditionFailed(String),
     /// 413.
     PayloadTooLarge(usize),
     /// 415.
@@ -67,6 +69,7 @@ pub fn code_for(status: StatusCode) -> &'static str {
         404 => "not_found",
         405 => "method_not_allowed",
         409 => "conflict",
+        412 => "precondition_failed",
         413 => "payload_too_large",
         415 => "unsupported_media_type",
         422 => "malformed_request",
@@ -103,6 +106,7 @@ impl IntoResponse for ApiError {
             ApiError::ConflictWith(body) => {
                 return (StatusCode::CONFLICT, Json(body)).into_response();
             }
+            ApiError::PreconditionFailed(m) => (StatusCode::PRECONDITION_FAILED, m),
             ApiError::PayloadTooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body is larger than {limit} bytes"),

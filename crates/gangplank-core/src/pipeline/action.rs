@@ -88,9 +88,15 @@ mod tests {
             let uses = action.uses();
             assert_eq!(Action::from_uses(uses), Some(action));
             assert_eq!(Action::from_uses(&format!("{uses}@v1")), Some(action));
-            assert_eq!(Action::from_uses(&format!("native://{uses}@v1")), Some(action));
+            assert_eq!(
+                Action::from_uses(&format!("native://{uses}@v1")),
+                Some(action)
+            );
         }
-        assert_eq!(Action::from_uses("actions/humanitec/http@v1"), Some(Action::Http));
+        assert_eq!(
+            Action::from_uses("actions/humanitec/http@v1"),
+            Some(Action::Http)
+        );
     }
 
     #[test]

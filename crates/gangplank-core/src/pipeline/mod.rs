@@ -6,3 +6,4 @@
 pub mod action;
 pub mod definition;
 pub mod status;
+pub mod trigger;

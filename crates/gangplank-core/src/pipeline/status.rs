@@ -80,7 +80,10 @@ wire_enum!(
 
 impl RunStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
     }
 }
 
@@ -126,7 +129,14 @@ mod tests {
     #[test]
     fn only_the_final_states_are_terminal() {
         let terminal: Vec<_> = RunStatus::ALL.iter().filter(|s| s.is_terminal()).collect();
-        assert_eq!(terminal, [&RunStatus::Succeeded, &RunStatus::Failed, &RunStatus::Cancelled]);
+        assert_eq!(
+            terminal,
+            [
+                &RunStatus::Succeeded,
+                &RunStatus::Failed,
+                &RunStatus::Cancelled
+            ]
+        );
         assert!(!ApprovalStatus::Waiting.is_terminal());
         assert!(JobStatus::Skipped.is_terminal());
         assert!(!StepStatus::Executing.is_terminal());
