@@ -57,6 +57,17 @@ pub const MAX_RULE_FILTERS: usize = 100;
 /// A rule's filter entry, `match_ref`, `match` regex, or version policy constraint/pattern.
 pub const MAX_PATTERN_LEN: usize = 1024;
 
+/// The largest pipeline definition (YAML) accepted, in bytes.
+pub const MAX_PIPELINE_DEFINITION_BYTES: usize = 256 * 1024;
+/// Jobs in one pipeline.
+pub const MAX_PIPELINE_JOBS: usize = 100;
+/// Steps in one job.
+pub const MAX_JOB_STEPS: usize = 100;
+/// The longest `timeout-minutes` of a run, job or step: 30 days (approvals can wait long).
+pub const MAX_PIPELINE_TIMEOUT_MINUTES: u32 = 30 * 24 * 60;
+/// The largest `inputs` object of a run, serialized, in bytes.
+pub const MAX_PIPELINE_INPUTS_BYTES: usize = 64 * 1024;
+
 /// How far in the future a token may expire: ten years, in milliseconds.
 pub const MAX_TOKEN_LIFETIME_MS: i64 = 10 * 366 * 24 * 60 * 60 * 1000;
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::action::Action;
+use crate::limits::{self, MAX_PIPELINE_DEFINITION_BYTES};
+use crate::pipeline::action::Action;
 
 /// A pipeline's definition, valid by construction (see `parse`).
 #[derive(Debug, Clone, PartialEq)]
@@ -106,3 +107,53 @@ pub struct StepDef {
     /// `timeout-minutes`, when the step sets one.
     pub timeout_minutes: Option<u32>,
 }
+
+/// Why a definition was refused, and on which line of the YAML (1-based) when known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", match .line { Some(line) => format!("line {line}: {}", .message), None => .message.clone() })]
+pub struct DefinitionError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Parses and validates a pipeline's YAML: every key known, every type right, every `uses` a
+/// known action with the `with` inputs it requires, every expression valid, every `needs` a
+/// known job and no cycle. Bounded: at most [`MAX_PIPELINE_DEFINITION_BYTES`], the nesting of
+/// `limits::check_document_depth`, and a node budget against alias expansion.
+pub fn parse(yaml: &str) -> Result<Definition, DefinitionError> {
+    if yaml.len() > MAX_PIPELINE_DEFINITION_BYTES {
+        return Err(DefinitionError {
+            line: None,
+            message: format!("the definition is larger than {MAX_PIPELINE_DEFINITION_BYTES} bytes"),
+        });
+    }
+    limits::check_document_depth("definition", yaml.as_bytes()).map_err(|error| {
+        DefinitionError {
+            line: None,
+            message: error.message,
+        }
+    })?;
+    let value = yaml::read(yaml).map_err(|error| DefinitionError {
+        line: error.line,
+        message: format!("invalid YAML: {}", error.message),
+    })?;
+    let mut definition = read::definition(&value).map_err(|fault| DefinitionError {
+        line: yaml::line_of(yaml, &fault.path),
+        message: fault.message,
+    })?;
+    let order = yaml::keys_in_order(yaml, &["jobs"]);
+    definition
+        .jobs
+        .sort_by_key(|job| order.iter().position(|id| *id == job.id));
+    Ok(definition)
+}
+
+/// The `with` inputs `action` requires: each inner list is satisfied by any one of its keys.
+pub fn required_with(action: Action) -> &'static [&'static [&'static str]] {
+    read::required_with(action)
+}
+
+mod read;
+#[cfg(test)]
+mod tests;
+mod yaml;

@@ -5,5 +5,8 @@
 
 pub mod action;
 pub mod definition;
+pub mod expr;
+pub mod inputs;
+pub mod schema;
 pub mod status;
 pub mod trigger;
