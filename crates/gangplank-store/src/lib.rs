@@ -17,6 +17,7 @@ mod digests;
 mod error;
 mod group_commit;
 mod page;
+mod pipelines;
 mod registries;
 mod runtime;
 mod server_secrets;
@@ -37,6 +38,9 @@ pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy}
 pub use depths::{DEPTH_CAP, QueueDepths};
 pub use digests::ToResolve;
 pub use error::StoreError;
+pub use pipelines::{
+    CriteriaRow, NewPipelineVersion, PipelineFilter, PipelineRow, PipelineVersionRow,
+};
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
 pub use runtime::{ComposeEnv, EnvRuntime, Observation, ObservedWorkload};
 pub use targets::SigningKeyRow;
