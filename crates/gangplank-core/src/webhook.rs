@@ -119,6 +119,64 @@ pub const EVENTS: &[EventSpec] = &[
         kind: "in_sync",
         properties: &DRIFT_PROPERTIES,
     },
+    EventSpec {
+        scope: "pipeline.approval",
+        kind: "requested",
+        properties: &APPROVAL_PROPERTIES,
+    },
+    EventSpec {
+        scope: "pipeline.approval",
+        kind: "approved",
+        properties: &APPROVAL_PROPERTIES,
+    },
+    EventSpec {
+        scope: "pipeline.approval",
+        kind: "denied",
+        properties: &APPROVAL_PROPERTIES,
+    },
+    EventSpec {
+        scope: "pipeline.approval",
+        kind: "expired",
+        properties: &APPROVAL_PROPERTIES,
+    },
+    EventSpec {
+        scope: "pipeline.run",
+        kind: "finished",
+        properties: &[
+            "event",
+            "org_id",
+            "triggered_at",
+            "triggered_by",
+            "app_id",
+            "pipeline_id",
+            "run_id",
+            "status",
+            "status_message",
+            "trigger",
+            "created_by",
+        ],
+    },
+];
+
+/// `pipeline.approval.*`: the request, its run, and the API paths that approve and deny it,
+/// so a notifier needs no glue.
+const APPROVAL_PROPERTIES: [&str; 16] = [
+    "event",
+    "org_id",
+    "triggered_at",
+    "triggered_by",
+    "app_id",
+    "approval_id",
+    "pipeline_id",
+    "run_id",
+    "job_id",
+    "env_id",
+    "message",
+    "status",
+    "approve_path",
+    "deny_path",
+    "required_approvals",
+    "approvals",
 ];
 
 /// `environment.drifted` / `environment.in_sync`: since when it drifted, and which workloads

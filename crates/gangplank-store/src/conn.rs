@@ -97,7 +97,7 @@ impl Store {
         }
         self.write(Box::new(|conn| {
             Box::pin(async move {
-                query("UPDATE deploy_jobs SET lease_until = 0")
+                query("UPDATE work_queue SET lease_until = 0, parked = FALSE")
                     .execute(conn)
                     .await?;
                 query("UPDATE webhook_deliveries SET lease_until = 0 WHERE state = 'pending'")

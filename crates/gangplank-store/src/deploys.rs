@@ -19,6 +19,7 @@ use crate::conn::Conn;
 use crate::page::{Keyed, after_ascending, after_descending, into_page};
 use crate::sql::{query, row_struct};
 use crate::webhooks::{Event, enqueue_event};
+use crate::work_queue::{self, Claim, Kind};
 use crate::{Store, StoreError};
 
 /// A deployment.
@@ -597,17 +598,16 @@ impl Store {
             Box::pin(async move {
                 // The fence: only the current claim may end the deployment. Deleting the queue
                 // row first also locks it (PostgreSQL) against a concurrent claim.
-                let held = query(
-                    "DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3 \
-                     AND attempts = $4",
+                let held = work_queue::remove(
+                    conn,
+                    Kind::Deploy,
+                    &org_id,
+                    &app_id,
+                    &deploy_id,
+                    Some(attempt),
                 )
-                .bind(&org_id)
-                .bind(&app_id)
-                .bind(&deploy_id)
-                .bind(attempt)
-                .execute(conn)
                 .await?;
-                if held == 0 {
+                if !held {
                     return Ok(false);
                 }
                 let ended = end(
@@ -696,20 +696,22 @@ impl Store {
             (org_id.to_owned(), app_id.to_owned(), deploy_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let renewed = query(
-                    "UPDATE deploy_jobs SET lease_until = $4 WHERE org_id = $1 AND app_id = $2 \
-                     AND deploy_id = $3 AND attempts = $5 AND EXISTS (SELECT 1 FROM deploys d \
-                     WHERE d.org_id = $1 AND d.app_id = $2 AND d.id = $3 \
-                     AND d.status = 'in progress')",
+                let running = deploy_by_id(conn, &org_id, &app_id, &deploy_id)
+                    .await?
+                    .is_some_and(|d| d.status == DeployStatus::InProgress.as_str());
+                if !running {
+                    return Ok(false);
+                }
+                work_queue::renew(
+                    conn,
+                    Kind::Deploy,
+                    &org_id,
+                    &app_id,
+                    &deploy_id,
+                    attempt,
+                    until,
                 )
-                .bind(&org_id)
-                .bind(&app_id)
-                .bind(&deploy_id)
-                .bind(until)
-                .bind(attempt)
-                .execute(conn)
-                .await?;
-                Ok(renewed > 0)
+                .await
             })
         }))
         .await
@@ -733,15 +735,8 @@ impl Store {
                     return Ok(ClaimStanding::Ended);
                 };
                 let status = stored_status(&deploy)?;
-                let held = query(
-                    "SELECT attempts FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 \
-                     AND deploy_id = $3",
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .bind(&deploy_id)
-                .fetch_optional::<i64>(conn)
-                .await?;
+                let held =
+                    work_queue::attempts(conn, Kind::Deploy, &org_id, &app_id, &deploy_id).await?;
                 Ok(claim_standing(status, held, attempt))
             })
         }))
@@ -751,11 +746,7 @@ impl Store {
     /// When the next queued deployment's lease lapses, if any is queued.
     pub async fn next_deploy_due(&self) -> Result<Option<i64>, StoreError> {
         self.read(Box::new(|conn| {
-            Box::pin(async move {
-                query("SELECT MIN(lease_until) FROM deploy_jobs")
-                    .fetch_one::<Option<i64>>(conn)
-                    .await
-            })
+            Box::pin(async move { work_queue::next_due(conn, Kind::Deploy).await })
         }))
         .await
     }
@@ -923,14 +914,7 @@ pub(crate) async fn insert_deploy(
             )
         })
     })?;
-    query(
-        "INSERT INTO deploy_jobs (org_id, app_id, deploy_id, attempts, lease_until) VALUES ($1, $2, $3, 0, 0)"
-    )
-    .bind(&new.org_id)
-    .bind(&new.app_id)
-    .bind(&new.id)
-    .execute(conn)
-    .await?;
+    work_queue::enqueue(conn, Kind::Deploy, &new.org_id, &new.app_id, &new.id).await?;
     query(
         "UPDATE envs SET from_deploy_id = $4, last_deploy_id = $4 WHERE org_id = $1 AND app_id = $2 AND id = $3"
     )
@@ -1016,12 +1000,7 @@ async fn end(
     now: i64,
 ) -> Result<Option<DeployRow>, StoreError> {
     let changed = transition(conn, org_id, app_id, deploy_id, from, event, now).await?;
-    query("DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3")
-        .bind(org_id)
-        .bind(app_id)
-        .bind(deploy_id)
-        .execute(conn)
-        .await?;
+    work_queue::remove(conn, Kind::Deploy, org_id, app_id, deploy_id, None).await?;
     let Some(deploy) = changed else {
         return Ok(None);
     };
@@ -1090,23 +1069,21 @@ async fn claim_one(
     max_attempts: i64,
 ) -> Result<Option<ClaimedDeploy>, StoreError> {
     loop {
-        let job = query(
-            // The outer `lease_until` check is re-evaluated on PostgreSQL when another replica
-            // claimed the same row meanwhile, so only one of them gets it.
-            "UPDATE deploy_jobs SET lease_until = $2, attempts = attempts + 1 WHERE seq = \
-             (SELECT seq FROM deploy_jobs WHERE lease_until <= $1 ORDER BY seq LIMIT 1) \
-             AND lease_until <= $1 RETURNING org_id, app_id, deploy_id, attempts",
-        )
-        .bind(now)
-        .bind(now + lease_ms)
-        .fetch_optional::<(String, String, String, i64)>(conn)
-        .await?;
-        let Some((org_id, app_id, deploy_id, attempt)) = job else {
+        let Some(Claim {
+            org_id,
+            app_id,
+            subject_id: deploy_id,
+            attempt,
+        }) = work_queue::claim(conn, Kind::Deploy, now, lease_ms).await?
+        else {
             return Ok(None);
         };
-        let mut deploy = deploy_by_id(conn, &org_id, &app_id, &deploy_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(deploy_id.clone()))?;
+        // The queue holds no foreign key to its subject: a row whose deployment went with
+        // its app is dropped here.
+        let Some(mut deploy) = deploy_by_id(conn, &org_id, &app_id, &deploy_id).await? else {
+            work_queue::remove(conn, Kind::Deploy, &org_id, &app_id, &deploy_id, None).await?;
+            continue;
+        };
         let status = stored_status(&deploy)?;
         let deadline_at =
             query("SELECT deadline_at FROM deploys WHERE org_id = $1 AND app_id = $2 AND id = $3")
@@ -1129,14 +1106,7 @@ async fn claim_one(
         };
         let (deadline_at, started) = match decide_claim(facts) {
             ClaimDecision::Drop => {
-                query(
-                    "DELETE FROM deploy_jobs WHERE org_id = $1 AND app_id = $2 AND deploy_id = $3",
-                )
-                .bind(&org_id)
-                .bind(&app_id)
-                .bind(&deploy_id)
-                .execute(conn)
-                .await?;
+                work_queue::remove(conn, Kind::Deploy, &org_id, &app_id, &deploy_id, None).await?;
                 continue;
             }
             ClaimDecision::Fail {

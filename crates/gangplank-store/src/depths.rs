@@ -10,7 +10,7 @@ pub const DEPTH_CAP: i64 = 100_000;
 /// Rows waiting in each queue, each at most [`DEPTH_CAP`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueDepths {
-    /// Deployments queued or running (`deploy_jobs`).
+    /// Deployments queued or running (`work_queue` rows of kind `deploy`).
     pub deploy_jobs: i64,
     /// Webhook deliveries not yet delivered or given up (the outbox).
     pub webhook_outbox: i64,
@@ -27,7 +27,7 @@ impl Store {
             Box::pin(async move {
                 let sql = format!(
                     "SELECT \
-                     (SELECT COUNT(*) FROM (SELECT 1 FROM deploy_jobs LIMIT {DEPTH_CAP}) j), \
+                     (SELECT COUNT(*) FROM (SELECT 1 FROM work_queue WHERE kind = 'deploy' LIMIT {DEPTH_CAP}) j), \
                      (SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries \
                       WHERE state = 'pending' LIMIT {DEPTH_CAP}) w), \
                      (SELECT COUNT(*) FROM (SELECT 1 FROM automation_inbox LIMIT {DEPTH_CAP}) i), \

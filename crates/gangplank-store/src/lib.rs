@@ -6,6 +6,7 @@
 //! share one durable `fsync` instead of queueing for the database lock. Nothing outside this
 //! crate sees SQL or driver types.
 
+mod approvals;
 mod apps;
 mod artefacts;
 mod auth_cache;
@@ -17,15 +18,21 @@ mod digests;
 mod error;
 mod group_commit;
 mod page;
+mod pipeline_runs;
 mod pipelines;
 mod registries;
+mod run_progress;
 mod runtime;
 mod server_secrets;
 mod sql;
 mod targets;
 mod users;
 mod webhooks;
+mod work_queue;
 
+pub use approvals::{
+    ApprovalFilter, ApprovalRow, ApprovalView, NewApproval, NewResponse, ResponseRow,
+};
 pub use apps::{AppRow, EnvRow, EnvTypeRow, NewApp, NewEnv};
 pub use artefacts::{
     ArtefactRow, ArtefactVersionRow, FollowUp, NewArtefactVersion, VersionFilter, VersionOutcome,
@@ -38,10 +45,14 @@ pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy}
 pub use depths::{DEPTH_CAP, QueueDepths};
 pub use digests::ToResolve;
 pub use error::StoreError;
+pub use pipeline_runs::{
+    CancelOutcome, DeleteOutcome, JobRow, NewRun, RunFilter, RunRow, StepLogRow, StepRow,
+};
 pub use pipelines::{
     CriteriaRow, NewPipelineVersion, PipelineFilter, PipelineRow, PipelineVersionRow,
 };
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
+pub use run_progress::{ClaimedRun, NewJob, NewLogLine, NewStep, RunSnapshot, RunWrite};
 pub use runtime::{ComposeEnv, EnvRuntime, Observation, ObservedWorkload};
 pub use targets::SigningKeyRow;
 pub use users::{Bootstrap, MemberRow, NewToken, Principal, TokenRow, UserRow};

@@ -165,6 +165,12 @@ impl Query {
         self
     }
 
+    /// Binds an already converted value (lists whose placeholders are built at run time).
+    pub(crate) fn bind_value(mut self, value: Value) -> Self {
+        self.args.push(value);
+        self
+    }
+
     /// Runs a statement and returns how many rows it changed.
     pub(crate) async fn execute(self, conn: &mut Conn<'_>) -> Result<u64, StoreError> {
         match conn {

@@ -96,10 +96,12 @@ async fn two_active_deployments_in_one_environment_keep_only_the_newest() {
             ("other", "in progress", ""),
         ]
     );
-    let jobs: Vec<(String,)> = sqlx::query_as("SELECT deploy_id FROM deploy_jobs ORDER BY seq")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    // Migration 0013 moved the deploy queue into the one work queue, in its order.
+    let jobs: Vec<(String,)> =
+        sqlx::query_as("SELECT subject_id FROM work_queue WHERE kind = 'deploy' ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(jobs, [("new".to_owned(),), ("other".to_owned(),)]);
     let errors: Vec<(String, String)> = sqlx::query_as("SELECT deploy_id, code FROM deploy_errors")
         .fetch_all(&mut conn)

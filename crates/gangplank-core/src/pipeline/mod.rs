@@ -4,9 +4,12 @@
 //! run does next. Pure: the store persists what these decide, the server's runner acts on it.
 
 pub mod action;
+pub mod approval;
 pub mod definition;
 pub mod expr;
 pub mod inputs;
+pub mod lifecycle;
+pub mod schedule;
 pub mod schema;
 pub mod status;
 pub mod trigger;

@@ -179,8 +179,9 @@ fn deployments_in_flight_at_a_crash_resume_or_fail_with_a_reason() {
             database_url.as_deref(),
             &format!(
                 "UPDATE deploys SET status = 'in progress' WHERE id IN ('{dev}', '{staging}');
-                 INSERT INTO deploy_jobs (org_id, app_id, deploy_id, attempts, lease_until)
-                   VALUES ('default', 'shop', '{dev}', 1, {lease}), ('default', 'shop', '{staging}', 3, {lease});"
+                 INSERT INTO work_queue (kind, org_id, app_id, subject_id, attempts, lease_until)
+                   VALUES ('deploy', 'default', 'shop', '{dev}', 1, {lease}),
+                          ('deploy', 'default', 'shop', '{staging}', 3, {lease});"
             ),
         );
     });
