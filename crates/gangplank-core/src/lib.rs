@@ -16,6 +16,7 @@ pub mod limits;
 pub mod net;
 pub mod page;
 pub mod pipeline;
+pub mod promotion;
 pub mod registry;
 pub mod runtime;
 pub mod set;

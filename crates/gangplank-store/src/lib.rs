@@ -20,6 +20,7 @@ mod group_commit;
 mod page;
 mod pipeline_runs;
 mod pipelines;
+mod promotions;
 mod registries;
 mod run_progress;
 mod runtime;
@@ -51,6 +52,7 @@ pub use pipeline_runs::{
 pub use pipelines::{
     CriteriaRow, NewPipelineVersion, PipelineFilter, PipelineRow, PipelineVersionRow,
 };
+pub use promotions::{ExpectedWrite, HoldRow, LockRow, PromotionRow, TagOpRow, normalise_image};
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
 pub use run_progress::{ClaimedRun, NewJob, NewLogLine, NewStep, RunSnapshot, RunWrite};
 pub use runtime::{ComposeEnv, EnvRuntime, Observation, ObservedWorkload};
