@@ -16,6 +16,7 @@ mod metrics;
 mod metrics_listener;
 mod openapi;
 mod page;
+mod pipeline_start;
 mod registry_login;
 mod routes;
 mod secrets;

@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per resource, assembled into one router with its OpenAPI
 //! document, Swagger UI, health endpoints and the cross-cutting layers.
 
+mod approvals;
 mod apps;
 mod artefacts;
 mod deltas;
@@ -8,8 +9,11 @@ mod deploys;
 mod env_types;
 mod envs;
 mod health;
+mod pipeline_jobs;
+mod pipeline_runs;
 mod registries;
 mod rules;
+mod run_views;
 mod runtime;
 mod sets;
 mod targets;
@@ -71,6 +75,9 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(registries::routes())
         .merge(runtime::routes())
+        .merge(pipeline_runs::routes())
+        .merge(pipeline_jobs::routes())
+        .merge(approvals::routes())
         .split_for_parts();
     crate::openapi::finish(&mut openapi);
     Router::new()

@@ -28,6 +28,8 @@ pub struct Wake {
     pub resolver: Arc<Notify>,
     /// A deployment finished: observe what the hosts run now.
     pub observe: Arc<Notify>,
+    /// A pipeline run was queued, answered or cancelled: the runner looks again.
+    pub pipeline: Arc<Notify>,
 }
 
 /// The longest a worker sleeps without a nudge: a safety net, not the mechanism (nudges and
