@@ -6,6 +6,7 @@ use gangplank_api::agent::EnvTarget;
 use gangplank_api::apps::{CreateApp, CreateEnv, EnvType, PatchEnvType, Rename};
 use gangplank_api::artefacts::PatchArtefactVersion;
 use gangplank_api::deploys::{DeltaRequest, DeploymentRequest};
+use gangplank_api::pipelines::PipelineCriteriaCreateBody;
 use gangplank_api::registries::RegistryRequest;
 use gangplank_api::rules::{RuleRequest, VersionPolicy};
 use gangplank_api::users::{ChangeAppRole, ChangeRole, CreateServiceUser, CreateToken, GrantRole};
@@ -52,6 +53,21 @@ fn list(field: &str, items: Option<&Vec<String>>, max_items: usize, max_len: usi
     items
         .iter()
         .try_for_each(|item| check_len(field, item, max_len))
+}
+
+/// `POST …/pipelines/{pipeline}/criteria`.
+impl Bounded for PipelineCriteriaCreateBody {
+    fn check_bounds(&self) -> Checked {
+        check_len("trigger", &self.trigger, MAX_NAME_LEN)?;
+        check_opt_len("env_type", self.env_type.as_deref(), MAX_NAME_LEN)?;
+        check_opt_len("app_id", self.app_id.as_deref(), MAX_NAME_LEN)?;
+        check_opt_len("env_id", self.env_id.as_deref(), MAX_NAME_LEN)?;
+        check_opt_len(
+            "deployment_type",
+            self.deployment_type.as_deref(),
+            MAX_NAME_LEN,
+        )
+    }
 }
 
 impl Bounded for CreateApp {

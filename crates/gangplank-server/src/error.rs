@@ -22,7 +22,7 @@ pub enum ApiError {
     Conflict(String),
     /// 409 with a custom JSON body (Humanitec's env-type delete lists the users).
     ConflictWith(serde_json::Value),
-    /// 412: `If-Match` names another entity tag.
+    /// 412: an `If-Match` precondition does not hold.
     PreconditionFailed(String),
     /// 413.
     PayloadTooLarge(usize),

@@ -79,6 +79,65 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
         "/orgs/{org}/apps/{app}/envs/{env}/from_deploy_id",
         "rebaseEnvironment",
     ),
+    // Pipelines (promotion.md §1.1).
+    ("get", "/orgs/{org}/pipelines", "listPipelinesInOrg"),
+    ("get", "/orgs/{org}/apps/{app}/pipelines", "listPipelines"),
+    ("post", "/orgs/{org}/apps/{app}/pipelines", "createPipeline"),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}",
+        "getPipeline",
+    ),
+    (
+        "patch",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}",
+        "updatePipeline",
+    ),
+    (
+        "delete",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}",
+        "deletePipeline",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/versions",
+        "listPipelineVersions",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/schema",
+        "getPipelineDefinition",
+    ),
+    (
+        "get",
+        "/orgs/{org}/pipeline-schemas/latest",
+        "getLatestPipelineDefinitionSchema",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/batches/{batch_type}",
+        "GetBatch",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipeline-criteria",
+        "listPipelineCriteriaInApp",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/criteria",
+        "createPipelineCriteria",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/criteria/{criteria}",
+        "getPipelineCriteria",
+    ),
+    (
+        "delete",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/criteria/{criteria}",
+        "deletePipelineCriteria",
+    ),
     // Gangplank's own, named in Humanitec's style.
     (
         "post",
@@ -337,6 +396,11 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
 /// that answer 409 for their own reasons (a deployment already running, an environment type
 /// still in use) declare it in their annotation.
 const CONFLICTS: &[(&str, &str)] = &[
+    ("post", "/orgs/{org}/apps/{app}/pipelines"),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/criteria",
+    ),
     ("post", "/orgs/{org}/apps"),
     ("post", "/orgs/{org}/env-types"),
     ("post", "/orgs/{org}/apps/{app}/envs"),

@@ -11,6 +11,7 @@ mod envs;
 mod health;
 mod pipeline_jobs;
 mod pipeline_runs;
+mod pipelines;
 mod registries;
 mod rules;
 mod run_views;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pipeline_runs::routes())
         .merge(pipeline_jobs::routes())
         .merge(approvals::routes())
+        .merge(pipelines::routes())
         .split_for_parts();
     crate::openapi::finish(&mut openapi);
     Router::new()

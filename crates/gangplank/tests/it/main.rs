@@ -24,6 +24,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod pipeline_runs;
+mod pipelines;
 mod receivers;
 mod registries;
 mod roles;
