@@ -257,7 +257,8 @@ pub enum CancelOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteOutcome {
     Deleted,
-    EtagMismatch(RunRow),
+    /// `If-Match` named another etag (a 412): the run's current one.
+    EtagMismatch { etag: String },
 }
 
 /// A fresh entity tag: unique per process and millisecond, never reused for another state.
@@ -552,7 +553,7 @@ impl Store {
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("no pipeline run {run_id}")))?;
                 if if_match.as_ref().is_some_and(|tag| tag != &run.etag) {
-                    return Ok(DeleteOutcome::EtagMismatch(run));
+                    return Ok(DeleteOutcome::EtagMismatch { etag: run.etag });
                 }
                 if !run.run_status()?.is_terminal() {
                     return Err(StoreError::Conflict(format!(

@@ -1,6 +1,6 @@
-//! Background workers: the deployment runner, automation, and webhook delivery. Each drains
-//! durable rows from the store, so a crash loses nothing: on restart they pick up where the
-//! database says they were. The observer (what compose hosts run) keeps no queue: each round
+//! Background workers: the deployment runner, automation, webhook delivery, and the pipeline
+//! runner. Each drains durable rows from the store, so a crash loses nothing: on restart they
+//! pick up where the database says they were. The observer (what compose hosts run) keeps no queue: each round
 //! asks the agents afresh.
 
 pub mod agent_body;
@@ -28,7 +28,7 @@ pub struct Wake {
     pub resolver: Arc<Notify>,
     /// A deployment finished: observe what the hosts run now.
     pub observe: Arc<Notify>,
-    /// A pipeline run was queued, answered or cancelled: the runner looks again.
+    /// A pipeline run was created, cancelled, or an approval of it decided: the runner looks.
     pub pipeline: Arc<Notify>,
 }
 
@@ -59,6 +59,7 @@ impl Workers {
                 tokio::spawn(delivery::run(state.clone())),
                 tokio::spawn(resolver::run(state.clone())),
                 tokio::spawn(observer::run(state.clone())),
+                tokio::spawn(pipeline::runner::run(state.clone())),
             ],
         }
     }

@@ -55,7 +55,7 @@ pub async fn attempt(state: &AppState, item: &ToResolve) -> Option<String> {
 }
 
 /// The digest `name:version` points at, asked of the registry whose prefix matches.
-async fn resolve(
+pub(crate) async fn resolve(
     state: &AppState,
     org_id: &str,
     name: &str,

@@ -2,4 +2,5 @@
 //! each does next, and runs steps through their action executors (`actions`).
 
 pub mod actions;
+pub mod runner;
 pub mod step;
