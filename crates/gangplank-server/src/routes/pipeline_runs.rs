@@ -318,10 +318,9 @@ async fn get_one(
     Ok(run_response(StatusCode::OK, row))
 }
 
-fn precondition_failed(row: &RunRow) -> ApiError {
+fn precondition_failed(etag: &str) -> ApiError {
     ApiError::PreconditionFailed(format!(
-        "If-Match does not match the run's current etag {}",
-        row.etag
+        "If-Match does not match the run's current etag {etag}"
     ))
 }
 
@@ -348,7 +347,7 @@ async fn delete(
         .await?
     {
         DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
-        DeleteOutcome::EtagMismatch(row) => Err(precondition_failed(&row)),
+        DeleteOutcome::EtagMismatch { etag } => Err(precondition_failed(&etag)),
     }
 }
 
@@ -379,7 +378,7 @@ async fn cancel(
             state.wake.delivery.notify_one();
         }
         CancelOutcome::Requested(_) => state.wake.pipeline.notify_one(),
-        CancelOutcome::EtagMismatch(row) => return Err(precondition_failed(&row)),
+        CancelOutcome::EtagMismatch(row) => return Err(precondition_failed(&row.etag)),
     }
     tracing::info!(run = %run, "pipeline run cancel");
     Ok(StatusCode::NO_CONTENT)
