@@ -5,7 +5,7 @@
 use reqwest::header;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, Server, admin_cli, error_message, poll};
+use crate::support::{ADMIN, SHA64, SHA64_B, Server, admin_cli, error_message, poll};
 
 /// Creates pipeline `yaml` in `app` as the administrator and returns its id.
 pub fn create_pipeline(server: &Server, app: &str, yaml: &str) -> String {
@@ -163,7 +163,7 @@ fn runs_are_created_checked_listed_cancelled_restarted_and_deleted() {
     let (status, job) = server.call("GET", &format!("{run_path}/jobs/ship"), Some(ADMIN), None);
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["steps"][0]["status"], "succeeded");
-    assert_eq!(job["steps"][1]["uses"], "actions/humanitec/approve@v1");
+    assert_eq!(job["steps"][1]["uses"], "actions/humanitec/approve");
     let (status, logs) = server.call(
         "GET",
         &format!("{run_path}/jobs/ship/steps/0/logs"),
@@ -353,17 +353,17 @@ fn a_registered_version_starts_each_matching_pipeline_once() {
     };
     let shop = create_pipeline(&server, "shop", &yaml("promote"));
     let billing = create_pipeline(&server, "billing", &yaml("promote-too"));
-    let register = |name: &str, version: &str| {
+    let register = |name: &str, version: &str, digest: &str| {
         let (status, body) = server.call(
             "POST",
             "/orgs/default/artefact-versions",
             Some(ADMIN),
-            Some(json!({"type": "container", "name": name, "version": version, "digest": format!("sha256:{}", crate::support::SHA64)})),
+            Some(json!({"type": "container", "name": name, "version": version, "digest": format!("sha256:{digest}")})),
         );
         assert!(status == 200 || status == 201, "{body}");
         body["id"].as_str().unwrap().to_owned()
     };
-    let latest = register("registry.example/team/app", "latest");
+    let latest = register("registry.example/team/app", "latest", SHA64);
     let runs_of = |app: &str, pipeline: &str| {
         let (_, runs) = server.call("GET", &runs_path(app, pipeline), Some(ADMIN), None);
         runs.as_array().unwrap().clone()
@@ -378,9 +378,15 @@ fn a_registered_version_starts_each_matching_pipeline_once() {
     assert_eq!(run["inputs"]["version"], "latest");
     assert_eq!(run["inputs"]["registrant"], run["created_by"]);
     // Another tag and another image start nothing; a marker version proves the inbox moved on.
-    register("registry.example/team/app", "1.2.3");
-    register("registry.example/team/other", "latest");
-    let marker = register("registry.example/team/app", "latest");
+    register("registry.example/team/app", "1.2.3", SHA64);
+    register("registry.example/team/other", "latest", SHA64);
+    // The same version again is the same version: nothing new starts for it.
+    assert_eq!(
+        register("registry.example/team/app", "latest", SHA64),
+        latest
+    );
+    // A new push of `latest` (another digest) is a new version.
+    let marker = register("registry.example/team/app", "latest", SHA64_B);
     poll("the marker's runs", || {
         let (a, b) = (runs_of("shop", &shop), runs_of("billing", &billing));
         (a.len() == 2 && b.len() == 2).then_some(())
