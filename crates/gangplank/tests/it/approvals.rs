@@ -83,7 +83,7 @@ fn eligible_distinct_users_approve_and_the_run_goes_on() {
     );
     let (status, got) = server.call(
         "GET",
-        &approval_path(&request, "").trim_end_matches('/').to_owned(),
+        approval_path(&request, "").trim_end_matches('/'),
         Some(&viewer),
         None,
     );
