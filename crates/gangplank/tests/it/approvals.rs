@@ -111,6 +111,15 @@ fn one_deny_fails_the_run() {
     let (_, approver) = app_user(&server, "shop", "developer");
     let run = start_run(&server, ADMIN, "shop", "gate", json!({}));
     let request = waiting_approval(&server, "shop", &run);
+    let long = "c".repeat(gangplank_core::limits::MAX_TEXT_LEN + 1);
+    let (status, body) = server.call(
+        "POST",
+        &approval_path(&request, "deny"),
+        Some(&approver),
+        Some(json!({ "comment": long })),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(error_message(&body).starts_with("comment:"), "{body}");
     let (status, body) = server.call(
         "POST",
         &approval_path(&request, "deny"),

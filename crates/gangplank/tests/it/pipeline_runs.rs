@@ -477,3 +477,49 @@ fn the_cli_runs_approves_shows_logs_and_cancels() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn run_bodies_are_bounded() {
+    let server = Server::start();
+    server.create_app("shop");
+    let max = gangplank_core::limits::MAX_RUN_INPUTS;
+    let declared: String = (0..=max)
+        .map(|i| format!("      i{i}: {{type: string}}\n"))
+        .collect();
+    let yaml = format!(
+        "id: wide\nname: Wide\non:\n  pipeline_call:\n    inputs:\n{declared}jobs:\n  only:\n    steps:\n      - uses: actions/humanitec/log\n        with: {{message: hi}}\n"
+    );
+    create_pipeline(&server, "shop", &yaml);
+    let inputs = |n: usize| -> Value {
+        Value::Object((0..n).map(|i| (format!("i{i}"), json!("v"))).collect())
+    };
+    let path = format!("{}?dry_run=true", runs_path("shop", "wide"));
+    let (status, body) = server.call(
+        "POST",
+        &path,
+        Some(ADMIN),
+        Some(json!({"inputs": inputs(max)})),
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = server.call(
+        "POST",
+        &path,
+        Some(ADMIN),
+        Some(json!({"inputs": inputs(max + 1)})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(error_message(&body).starts_with("inputs:"), "{body}");
+    // The Idempotency-Key header is bounded too.
+    let response = server
+        .http
+        .post(format!("{}{path}", server.base))
+        .bearer_auth(ADMIN)
+        .header(
+            "Idempotency-Key",
+            "k".repeat(gangplank_core::limits::MAX_REF_LEN + 1),
+        )
+        .json(&json!({"inputs": {}}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
