@@ -61,6 +61,8 @@ pub enum Body {
     Json(Value),
     /// A multipart form.
     Form(reqwest::multipart::Form),
+    /// A YAML document sent as is (`application/x-yaml`): a pipeline definition.
+    Yaml(String),
 }
 
 impl Client {
@@ -131,6 +133,9 @@ impl Client {
             Body::Empty => request,
             Body::Json(value) => request.json(&value),
             Body::Form(form) => request.multipart(form),
+            Body::Yaml(text) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/x-yaml")
+                .body(text),
         };
         let unreachable = |error: reqwest::Error| ClientError::Unreachable {
             url: url.clone(),

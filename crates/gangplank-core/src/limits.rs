@@ -65,8 +65,6 @@ pub const MAX_PIPELINE_JOBS: usize = 100;
 pub const MAX_JOB_STEPS: usize = 100;
 /// The longest `timeout-minutes` of a run, job or step: 30 days (approvals can wait long).
 pub const MAX_PIPELINE_TIMEOUT_MINUTES: u32 = 30 * 24 * 60;
-/// The largest `inputs` object of a run, serialized, in bytes.
-pub const MAX_PIPELINE_INPUTS_BYTES: usize = 64 * 1024;
 
 /// How far in the future a token may expire: ten years, in milliseconds.
 pub const MAX_TOKEN_LIFETIME_MS: i64 = 10 * 366 * 24 * 60 * 60 * 1000;

@@ -378,6 +378,16 @@ pub enum CreateWhat {
         #[arg(long)]
         insecure: bool,
     },
+    /// Create a pipeline in the app from its YAML definition (`-f FILE|-`); `--dry-run`
+    /// only validates it.
+    Pipeline {
+        /// The definition (docs/pipelines.md); `-` reads standard input.
+        #[arg(short = 'f', long = "file")]
+        file: String,
+        /// Validate only: nothing is created.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Create an environment in the application given by --app.
     Env {
         id: String,
@@ -464,8 +474,8 @@ pub struct ArtefactVersionArgs {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, or
-    /// deliveries (with the webhook's id).
+    /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks,
+    /// pipelines, or deliveries (with the webhook's id).
     pub kind: String,
     /// Show only this object.
     pub id: Option<String>,

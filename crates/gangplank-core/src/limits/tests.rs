@@ -77,7 +77,7 @@ fn document_depth_is_bounded_at_the_json_limit() {
 #[test]
 fn docs_table_lists_every_bound_with_its_value() {
     let doc = include_str!("../../../../docs/limits.md");
-    let bounds: [(&str, String); 24] = [
+    let bounds: [(&str, String); 28] = [
         ("MAX_DOCUMENT_NODES", MAX_DOCUMENT_NODES.to_string()),
         ("MAX_DOCUMENT_DEPTH", MAX_DOCUMENT_DEPTH.to_string()),
         ("MAX_DOCUMENT_WORK", MAX_DOCUMENT_WORK.to_string()),
@@ -108,6 +108,16 @@ fn docs_table_lists_every_bound_with_its_value() {
         ("MAX_REGISTRY_SECRETS", MAX_REGISTRY_SECRETS.to_string()),
         ("MAX_CREDENTIAL_LEN", MAX_CREDENTIAL_LEN.to_string()),
         ("MAX_RUN_INPUTS", MAX_RUN_INPUTS.to_string()),
+        (
+            "MAX_PIPELINE_DEFINITION_BYTES",
+            MAX_PIPELINE_DEFINITION_BYTES.to_string(),
+        ),
+        ("MAX_PIPELINE_JOBS", MAX_PIPELINE_JOBS.to_string()),
+        ("MAX_JOB_STEPS", MAX_JOB_STEPS.to_string()),
+        (
+            "MAX_PIPELINE_TIMEOUT_MINUTES",
+            MAX_PIPELINE_TIMEOUT_MINUTES.to_string(),
+        ),
     ];
     for (name, value) in &bounds {
         let row = format!("| `{name}` | {value} |");

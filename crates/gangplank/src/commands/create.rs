@@ -1,4 +1,4 @@
-//! `gangplank create artefact-version|app|env|delta|rule|webhook`.
+//! `gangplank create artefact-version|app|env|delta|rule|webhook|registry|pipeline`.
 
 use anyhow::Context;
 use gangplank_api::client::Body;
@@ -9,13 +9,28 @@ use crate::UsageError;
 use crate::cli::{ArtefactVersionArgs, CreateArgs, CreateWhat, Global, RuleArgs, WebhookArgs};
 use crate::client_config::Resolved;
 use crate::commands::get::{
-    APP_COLUMNS, ENV_COLUMNS, REGISTRY_COLUMNS, RULE_COLUMNS, VERSION_COLUMNS, WEBHOOK_COLUMNS,
+    APP_COLUMNS, ENV_COLUMNS, PIPELINE_COLUMNS, REGISTRY_COLUMNS, RULE_COLUMNS, VERSION_COLUMNS,
+    WEBHOOK_COLUMNS,
 };
 use crate::output;
 
 pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
     let resolved = Resolved::from(global)?;
     let org = resolved.org()?.to_owned();
+    if let CreateWhat::Pipeline { file, dry_run } = args.what {
+        let text = read_text(&file)?;
+        let suffix = if dry_run { "?dry_run=true" } else { "" };
+        let path = format!("{}/pipelines{suffix}", resolved.app_path()?);
+        let answer = resolved
+            .client()
+            .send(Method::POST, &path, Body::Yaml(text))
+            .await?;
+        if dry_run {
+            eprintln!("the pipeline definition is valid (dry run: nothing was created)");
+            return Ok(());
+        }
+        return output::print(&answer, output::format(global.output), PIPELINE_COLUMNS);
+    }
     let (path, body, columns) = match args.what {
         CreateWhat::ArtefactVersion(version) => (
             format!("/orgs/{org}/artefact-versions"),
@@ -62,6 +77,7 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
             }
             (format!("/orgs/{org}/registries"), body, REGISTRY_COLUMNS)
         }
+        CreateWhat::Pipeline { .. } => unreachable!("handled above"),
         CreateWhat::Env { id, kind, name } => {
             let app = resolved.app()?;
             let name = name.unwrap_or_else(|| id.clone());
@@ -77,6 +93,17 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
         .send(Method::POST, &path, Body::Json(body))
         .await?;
     output::print(&answer, output::format(global.output), columns)
+}
+
+/// A file's text, or standard input for `-`.
+fn read_text(file: &str) -> anyhow::Result<String> {
+    if file == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the definition from standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(file).with_context(|| format!("reading {file}"))
 }
 
 /// The JSON body; a `--spec` file (YAML or JSON) is embedded as the `spec` object.

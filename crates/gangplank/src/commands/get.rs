@@ -65,6 +65,13 @@ pub const REGISTRY_COLUMNS: Columns = &[
     ("CI", "enable_ci"),
     ("CREDS", "has_creds"),
 ];
+pub const PIPELINE_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("TRIGGERS", "trigger_types"),
+    ("VERSION", "version"),
+    ("CREATED", "created_at"),
+];
 const DELIVERY_COLUMNS: Columns = &[
     ("ID", "id"),
     ("EVENT", "event"),
@@ -126,6 +133,14 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
         ("webhooks" | "webhook", Some(id)) => (
             format!("{}/webhooks/{id}", resolved.app_path()?),
             WEBHOOK_COLUMNS,
+        ),
+        ("pipelines" | "pipeline", None) => (
+            format!("{}/pipelines", resolved.app_path()?),
+            PIPELINE_COLUMNS,
+        ),
+        ("pipelines" | "pipeline", Some(id)) => (
+            format!("{}/pipelines/{id}", resolved.app_path()?),
+            PIPELINE_COLUMNS,
         ),
         ("registries" | "registry", None) => (format!("/orgs/{org}/registries"), REGISTRY_COLUMNS),
         ("registries" | "registry", Some(id)) => {

@@ -56,7 +56,10 @@ fn the_document_is_a_contract() {
             .flatten()
         {
             assert!(
-                content_type == "application/json" || content_type == "multipart/form-data",
+                // Pipelines take their YAML definition as the body, as Humanitec's do.
+                content_type == "application/json"
+                    || content_type == "multipart/form-data"
+                    || content_type == "application/x-yaml",
                 "{label} documents a {content_type} body"
             );
         }

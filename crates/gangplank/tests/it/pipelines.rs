@@ -394,3 +394,71 @@ fn schema_lists_batches_and_criteria() {
     let (status, _) = server.call("GET", &one, Some(ADMIN), None);
     assert_eq!(status, 404);
 }
+
+#[test]
+fn the_cli_creates_validates_and_lists_pipelines() {
+    let server = Server::start();
+    server.create_app("shop");
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("pipeline.yaml");
+    std::fs::write(&file, PIPELINE).unwrap();
+    let path = file.to_str().unwrap();
+
+    let dry = crate::support::admin_cli(&server, home.path())
+        .args([
+            "--app",
+            "shop",
+            "create",
+            "pipeline",
+            "-f",
+            path,
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let (_, _, body) = send(&server, "GET", PIPELINES, &[], None);
+    assert_eq!(json_of(&body), json!([]));
+
+    let created = crate::support::admin_cli(&server, home.path())
+        .args(["--app", "shop", "create", "pipeline", "-f", path])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(String::from_utf8_lossy(&created.stdout).contains("promote"));
+
+    let listed = crate::support::admin_cli(&server, home.path())
+        .args(["--app", "shop", "get", "pipelines"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(listed.status.success());
+    assert!(
+        table.contains("promote") && table.contains("Promote"),
+        "{table}"
+    );
+
+    std::fs::write(
+        &file,
+        PIPELINE.replace("needs: [approve]", "needs: [nobody]"),
+    )
+    .unwrap();
+    let refused = crate::support::admin_cli(&server, home.path())
+        .args(["--app", "shop", "create", "pipeline", "-f", path])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("line 14: job `announce` needs unknown job `nobody`"),
+        "{stderr}"
+    );
+}

@@ -234,6 +234,12 @@ fn mistakes_name_their_line() {
             15,
             "requires `with.source`",
         ),
+        (
+            10,
+            "          message: hello\n      - id: one\n        uses: actions/humanitec/log\n        with: {message: x}",
+            11,
+            "step id `one` is used twice in job `first`",
+        ),
     ];
     for (replace, text, line, message) in cases {
         let mut lines: Vec<&str> = BASE.lines().collect();
