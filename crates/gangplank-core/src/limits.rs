@@ -80,6 +80,9 @@ pub const MAX_REGISTRY_SECRETS: usize = 64;
 /// A registry credential (username or password; cloud keys run to a few kilobytes).
 pub const MAX_CREDENTIAL_LEN: usize = 16384;
 
+/// Top-level `inputs` of one pipeline run (a definition declares a handful).
+pub const MAX_RUN_INPUTS: usize = 100;
+
 /// Refuses `value` longer than `max` bytes.
 pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
     if value.len() > max {

@@ -271,3 +271,44 @@ impl Bounded for EnvTarget {
         Ok(())
     }
 }
+
+/// `POST …/pipelines/{id}/runs`: the inputs' count and names (their values are checked against
+/// the definition, and bounded in size by the body limit).
+impl Bounded for gangplank_api::pipeline_runs::PipelineRunCreateBody {
+    fn check_bounds(&self) -> Checked {
+        check_count(
+            "inputs",
+            self.inputs.len(),
+            gangplank_core::limits::MAX_RUN_INPUTS,
+        )?;
+        self.inputs
+            .keys()
+            .try_for_each(|name| check_len("inputs", name, MAX_REF_LEN))
+    }
+}
+
+/// `POST …/pipeline-runs`: a deployment request routed by criteria.
+impl Bounded for gangplank_api::pipeline_runs::PipelineRunCreateByTriggerCriteriaBody {
+    fn check_bounds(&self) -> Checked {
+        check_len("trigger", &self.trigger, MAX_REF_LEN)?;
+        for (field, value) in [
+            ("env_id", &self.env_id),
+            ("environment", &self.environment),
+            ("delta_id", &self.delta_id),
+            ("deployment_id", &self.deployment_id),
+            ("set_id", &self.set_id),
+            ("value_set_version_id", &self.value_set_version_id),
+            ("mode", &self.mode),
+        ] {
+            check_opt_len(field, value.as_deref(), MAX_REF_LEN)?;
+        }
+        check_opt_len("comment", self.comment.as_deref(), MAX_TEXT_LEN)
+    }
+}
+
+/// The optional body of approve and deny.
+impl Bounded for gangplank_api::pipeline_runs::ApprovalResponseBody {
+    fn check_bounds(&self) -> Checked {
+        check_opt_len("comment", self.comment.as_deref(), MAX_TEXT_LEN)
+    }
+}

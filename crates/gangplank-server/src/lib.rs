@@ -17,6 +17,7 @@ mod metrics_listener;
 mod openapi;
 mod page;
 pub mod promotion;
+mod pipeline_start;
 mod registry_login;
 mod routes;
 mod secrets;

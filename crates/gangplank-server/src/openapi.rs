@@ -334,6 +334,78 @@ const HUMANITEC_NAMES: &[(&str, &str, &str)] = &[
         "/orgs/{org}/apps/{app}/image-promotions/resume",
         "resumeImagePromotion",
     ),
+    // Pipeline runs, jobs, step logs and approvals (promotion.md §1.1).
+    ("get", "/orgs/{org}/pipeline-runs", "listPipelineRunsByOrg"),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/pipeline-runs",
+        "createPipelineRunByTriggerCriteria",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs",
+        "listPipelineRuns",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs",
+        "createPipelineRun",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}",
+        "getPipelineRun",
+    ),
+    (
+        "delete",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}",
+        "deletePipelineRun",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/cancel",
+        "cancelPipelineRun",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/restart",
+        "restartPipelineRun",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/jobs",
+        "listPipelineJobs",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/jobs/{job}",
+        "getPipelineJob",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/jobs/{job}/steps/{step}/logs",
+        "listPipelineStepLogs",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/approvals",
+        "listPipelineApprovalRequests",
+    ),
+    (
+        "get",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/jobs/{job}/approvals/{approval}",
+        "getPipelineApprovalRequest",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/jobs/{job}/approvals/{approval}/approve",
+        "approvePipelineApprovalRequest",
+    ),
+    (
+        "post",
+        "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/jobs/{job}/approvals/{approval}/deny",
+        "denyPipelineApprovalRequest",
+    ),
 ];
 
 /// The operations whose caller-chosen id or name can clash with an existing one (409). Others

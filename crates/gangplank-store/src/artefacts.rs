@@ -413,11 +413,13 @@ async fn record_version(
             let mut follow_up = FollowUp::default();
             if new.kind == "container" {
                 // Durable hand-off to automation, committed with the version itself; only
-                // when the organization has a rule, since rules judge only versions that
-                // arrive after them.
+                // when the organization has a rule or a pipeline with an artefact trigger,
+                // since both judge only versions that arrive after them.
                 let queued = query(
                     "INSERT INTO automation_inbox (org_id, version_id, created_at) \
-                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM rules WHERE org_id = $1)",
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM rules WHERE org_id = $1) \
+                     OR EXISTS (SELECT 1 FROM pipelines WHERE org_id = $1 \
+                     AND trigger_types LIKE '%\"artefact\"%')",
                 )
                 .bind(&new.org_id)
                 .bind(&id)

@@ -18,9 +18,9 @@ mod digests;
 mod error;
 mod group_commit;
 mod page;
-mod promotions;
 mod pipeline_runs;
 mod pipelines;
+mod promotions;
 mod registries;
 mod run_progress;
 mod runtime;
@@ -46,13 +46,13 @@ pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy}
 pub use depths::{DEPTH_CAP, QueueDepths};
 pub use digests::ToResolve;
 pub use error::StoreError;
-pub use promotions::{ExpectedWrite, HoldRow, LockRow, PromotionRow, TagOpRow, normalise_image};
 pub use pipeline_runs::{
     CancelOutcome, DeleteOutcome, JobRow, NewRun, RunFilter, RunRow, StepLogRow, StepRow,
 };
 pub use pipelines::{
     CriteriaRow, NewPipelineVersion, PipelineFilter, PipelineRow, PipelineVersionRow,
 };
+pub use promotions::{ExpectedWrite, HoldRow, LockRow, PromotionRow, TagOpRow, normalise_image};
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
 pub use run_progress::{ClaimedRun, NewJob, NewLogLine, NewStep, RunSnapshot, RunWrite};
 pub use runtime::{ComposeEnv, EnvRuntime, Observation, ObservedWorkload};

@@ -258,7 +258,9 @@ pub enum CancelOutcome {
 pub enum DeleteOutcome {
     Deleted,
     /// `If-Match` named another etag (a 412): the run's current one.
-    EtagMismatch { etag: String },
+    EtagMismatch {
+        etag: String,
+    },
 }
 
 /// A fresh entity tag: unique per process and millisecond, never reused for another state.

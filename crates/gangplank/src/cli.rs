@@ -159,14 +159,59 @@ pub enum Command {
     /// What the hosts run against each environment's set: one environment (--app and --env),
     /// every environment of --app, or of every app.
     Status,
-    /// Cancel a pending or in-progress deployment of the environment given by --env.
+    /// Cancel a pending or in-progress deployment of the environment given by --env, or a
+    /// pipeline run: `cancel run RUN`.
     Cancel(CancelArgs),
+    /// Start a pipeline run: `run pipeline ID [--input k=v]…`.
+    Run(RunArgs),
+    /// Approve a waiting approval request, named by its id or its run's id.
+    Approve(RespondArgs),
+    /// Deny a waiting approval request (its run fails), named by its id or its run's id.
+    Deny(RespondArgs),
+    /// Print a pipeline run's step logs: `logs run RUN [--job J] [--step N]`.
+    Logs(LogsArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
-    /// The deployment to cancel.
+    /// The deployment to cancel, or `run` followed by a pipeline run's id.
     pub deploy_id: String,
+    /// With `run`: the pipeline run to cancel.
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Only `pipeline`.
+    pub kind: String,
+    /// The pipeline's id (in the app given by --app).
+    pub pipeline_id: String,
+    /// An input, `NAME=TEXT` (a string) or `NAME:=JSON` (a number, boolean, list…); repeat.
+    #[arg(long = "input", short = 'i')]
+    pub inputs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RespondArgs {
+    /// The approval request's id, or the id of a run with one waiting request.
+    pub id: String,
+    /// A comment recorded with the response.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only `run`.
+    pub kind: String,
+    /// The run's id.
+    pub run_id: String,
+    /// Only this job's steps.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only the step at this index (in every job, or in --job).
+    #[arg(long)]
+    pub step: Option<u32>,
 }
 
 #[cfg(feature = "server")]

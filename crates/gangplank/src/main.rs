@@ -89,6 +89,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status => commands::status::run(&cli.global).await,
         #[cfg(feature = "server")]
         Command::Admin(args) => commands::serve::admin(args).await,
-        Command::Cancel(args) => commands::deploy::cancel(&cli.global, args).await,
+        Command::Cancel(args) => match args.run_id {
+            Some(run) if args.deploy_id == "run" => {
+                commands::pipeline_runs::cancel(&cli.global, &run).await
+            }
+            Some(_) => Err(UsageError(
+                "cancel takes a deployment id, or `run RUN_ID` for a pipeline run".to_owned(),
+            )
+            .into()),
+            None => commands::deploy::cancel(&cli.global, args).await,
+        },
+        Command::Run(args) => commands::pipeline_runs::run(&cli.global, args).await,
+        Command::Approve(args) => commands::pipeline_runs::respond(&cli.global, args, true).await,
+        Command::Deny(args) => commands::pipeline_runs::respond(&cli.global, args, false).await,
+        Command::Logs(args) => commands::pipeline_runs::logs(&cli.global, args).await,
     }
 }

@@ -77,7 +77,7 @@ fn document_depth_is_bounded_at_the_json_limit() {
 #[test]
 fn docs_table_lists_every_bound_with_its_value() {
     let doc = include_str!("../../../../docs/limits.md");
-    let bounds: [(&str, String); 27] = [
+    let bounds: [(&str, String); 28] = [
         ("MAX_DOCUMENT_NODES", MAX_DOCUMENT_NODES.to_string()),
         ("MAX_DOCUMENT_DEPTH", MAX_DOCUMENT_DEPTH.to_string()),
         ("MAX_DOCUMENT_WORK", MAX_DOCUMENT_WORK.to_string()),
@@ -107,6 +107,7 @@ fn docs_table_lists_every_bound_with_its_value() {
         ("MAX_DELTA_ENTRIES", MAX_DELTA_ENTRIES.to_string()),
         ("MAX_REGISTRY_SECRETS", MAX_REGISTRY_SECRETS.to_string()),
         ("MAX_CREDENTIAL_LEN", MAX_CREDENTIAL_LEN.to_string()),
+        ("MAX_RUN_INPUTS", MAX_RUN_INPUTS.to_string()),
         (
             "MAX_PIPELINE_DEFINITION_BYTES",
             MAX_PIPELINE_DEFINITION_BYTES.to_string(),

@@ -14,3 +14,4 @@ pub mod lifecycle;
 pub mod schedule;
 pub mod schema;
 pub mod status;
+pub mod trigger;

@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per resource, assembled into one router with its OpenAPI
 //! document, Swagger UI, health endpoints and the cross-cutting layers.
 
+mod approvals;
 mod apps;
 mod artefacts;
 mod deltas;
@@ -9,9 +10,12 @@ mod env_types;
 mod envs;
 mod health;
 mod image_promotions;
+mod pipeline_jobs;
+mod pipeline_runs;
 mod pipelines;
 mod registries;
 mod rules;
+mod run_views;
 mod runtime;
 mod sets;
 mod targets;
@@ -74,6 +78,9 @@ pub fn router(state: AppState) -> Router {
         .merge(registries::routes())
         .merge(runtime::routes())
         .merge(image_promotions::routes())
+        .merge(pipeline_runs::routes())
+        .merge(pipeline_jobs::routes())
+        .merge(approvals::routes())
         .merge(pipelines::routes())
         .split_for_parts();
     crate::openapi::finish(&mut openapi);

@@ -8,6 +8,7 @@ use gangplank_core::automation::{
     resumed_reason,
 };
 use gangplank_core::image::{ImageReference, RepositoryName};
+use gangplank_core::pipeline::trigger::ArtefactEvent;
 use gangplank_store::{
     ArtefactVersionRow, DeltaRow, InboxItem, LoggedDecision, ResumedEnv, RuleRow, StoreError,
 };
@@ -43,7 +44,12 @@ async fn step(state: &AppState) -> Result<bool, StoreError> {
     for item in inbox {
         let decisions = match &item.resumed {
             Some(resumed) => reevaluate(state, &item.org_id, resumed).await?,
-            None => judge(state, &item).await?,
+            None => {
+                // Before the row is drained (`record_decisions`): a crash in between starts
+                // the same runs again, which their idempotency keys make no-ops.
+                artefact_pipelines(state, &item).await?;
+                judge(state, &item).await?
+            }
         };
         judged.push((item, decisions));
     }
@@ -73,6 +79,43 @@ async fn step(state: &AppState) -> Result<bool, StoreError> {
         state.wake.delivery.notify_one();
     }
     Ok(worked)
+}
+
+/// Starts the pipelines whose artefact trigger the registered version matches, unless the
+/// version is a registry write Gangplank made itself (a promotion's or rollback's own tag
+/// move, recorded as expected by exact image, tag and digest).
+async fn artefact_pipelines(state: &AppState, item: &InboxItem) -> Result<(), StoreError> {
+    let version = &item.version;
+    if item.version_seq < 0 || version.id.is_empty() {
+        return Ok(());
+    }
+    let now = gangplank_store::now_millis();
+    if version.kind == "container"
+        && !version.digest.is_empty()
+        && state
+            .store
+            .consume_expected_write(
+                &item.org_id,
+                &version.name,
+                &version.version,
+                &version.digest,
+                now,
+            )
+            .await?
+    {
+        tracing::info!(version = %version.id, name = %version.name, tag = %version.version, "registry write made by Gangplank: no pipeline starts");
+        return Ok(());
+    }
+    let event = ArtefactEvent {
+        version_id: &version.id,
+        kind: &version.kind,
+        name: &version.name,
+        version: &version.version,
+        digest: &version.digest,
+        registrant: &version.created_by,
+    };
+    crate::pipeline_start::for_artefact(state, &item.org_id, &event).await?;
+    Ok(())
 }
 
 /// Turns a stored rule back into the core's rule.

@@ -166,12 +166,33 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             format!("{}/webhooks/{hook}/deliveries", resolved.app_path()?),
             DELIVERY_COLUMNS,
         ),
+        ("runs" | "run", None) => match resolved.app.as_deref() {
+            Some(app) => (
+                format!("/orgs/{org}/pipeline-runs?app={app}"),
+                super::pipeline_runs::RUN_COLUMNS,
+            ),
+            None => (
+                format!("/orgs/{org}/pipeline-runs"),
+                super::pipeline_runs::RUN_COLUMNS,
+            ),
+        },
+        ("approvals" | "approval", None) => (
+            format!("{}/approvals", resolved.app_path()?),
+            super::pipeline_runs::APPROVAL_COLUMNS,
+        ),
+        ("runs" | "run" | "approvals" | "approval", Some(_)) => {
+            return Err(UsageError(format!(
+                "get {} lists them all; filter with --app, or use `gangplank logs run ID`",
+                args.kind
+            ))
+            .into());
+        }
         ("deliveries" | "delivery", None) => {
             return Err(UsageError("get deliveries needs the webhook's id".to_owned()).into());
         }
         (other, _) => {
             return Err(UsageError(format!(
-                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, image-promotions or deliveries"
+                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, deliveries, pipelines, runs, approvals or image-promotions"
             ))
             .into());
         }

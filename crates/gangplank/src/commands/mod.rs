@@ -8,6 +8,7 @@ pub mod create;
 pub mod delete;
 pub mod deploy;
 pub mod get;
+pub mod pipeline_runs;
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod serve;
