@@ -6,11 +6,11 @@
 pub mod action;
 pub mod approval;
 pub mod definition;
-pub mod http;
-pub mod run;
 pub mod expr;
+pub mod http;
 pub mod inputs;
 pub mod lifecycle;
+pub mod run;
 pub mod schedule;
 pub mod schema;
 pub mod status;

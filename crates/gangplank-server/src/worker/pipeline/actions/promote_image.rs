@@ -77,7 +77,14 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
         source_digest: reference.digest.clone().unwrap_or_default(),
         live_tag: live_tag.to_owned(),
         created_by: ctx.run_as.to_owned(),
-        approvals: "[]".into(),
+        approvals: match run_approvals(ctx).await {
+            Ok(approvals) => approvals,
+            Err(e) => {
+                return StepResult::new(StepOutcome::Errored {
+                    message: format!("reading the run's approvals: {e}"),
+                });
+            }
+        },
         automatic: ctx.automatic,
     };
     match promote::promote(&ctx.state.store, &source_repo, &dest_repo, request).await {
@@ -157,4 +164,42 @@ pub fn outcome_of_error(ctx: &StepCtx<'_>, error: PromotionError) -> StepResult 
         _ => LogLevel::Error,
     };
     StepResult::new(outcome).log(ctx.now, level, message)
+}
+
+/// Who approved this run so far (every `approve` response of its approved requests), as the
+/// JSON array the promotion record keeps: `[{approval_id, job_id, user, at, comment}]`.
+async fn run_approvals(ctx: &StepCtx<'_>) -> Result<String, gangplank_store::StoreError> {
+    let filter = gangplank_store::ApprovalFilter {
+        pipeline_ids: vec![ctx.pipeline_id.to_owned()],
+        run_ids: vec![ctx.run_id.to_owned()],
+        status: Some("approved".into()),
+    };
+    let page = gangplank_core::page::PageRequest {
+        per_page: gangplank_core::page::MAX_PER_PAGE,
+        after: None,
+    };
+    let requests = ctx
+        .state
+        .store
+        .list_approvals(ctx.org_id, ctx.app_id, filter, &page)
+        .await?;
+    let approvals: Vec<Value> = requests
+        .items
+        .iter()
+        .flat_map(|view| {
+            view.responses
+                .iter()
+                .filter(|r| r.action == "approve")
+                .map(|r| {
+                    json!({
+                        "approval_id": view.approval.id,
+                        "job_id": view.approval.job_id,
+                        "user": r.user_id,
+                        "at": gangplank_core::timestamp::format_millis(r.at),
+                        "comment": r.comment,
+                    })
+                })
+        })
+        .collect();
+    Ok(Value::Array(approvals).to_string())
 }
