@@ -103,7 +103,13 @@ def schemathesis(base, token, workdir):
 def generated_client(base, token, workdir):
     """Generates a client from the live document and drives it through a small workflow."""
     config = workdir / "client.yaml"
-    config.write_text("package_name_override: gangplank_client\n")
+    # Pipelines take their definition as `application/x-yaml` (Humanitec's content type), which
+    # the generator does not know: it is a byte body to a client, as `application/octet-stream`.
+    config.write_text(
+        "package_name_override: gangplank_client\n"
+        "content_type_overrides:\n"
+        "  application/x-yaml: application/octet-stream\n"
+    )
     out = workdir / "generated"
     out.mkdir()
     subprocess.run(

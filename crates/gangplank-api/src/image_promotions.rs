@@ -64,6 +64,7 @@ pub struct ImageRef {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RollbackRequest {
     /// The repository to roll back (`host/path`, no tag).
+    #[schema(min_length = 1, max_length = 255)]
     pub repository: String,
     /// The live tag (default `latest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,6 +80,7 @@ pub struct RollbackRequest {
 /// promotion into a repository.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResumeRequest {
+    #[schema(min_length = 1, max_length = 255)]
     pub repository: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_tag: Option<String>,

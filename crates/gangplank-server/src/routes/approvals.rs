@@ -51,7 +51,10 @@ impl FromRequest<AppState> for OptionalComment {
                 "a body needs Content-Type: application/json".to_owned()
             }));
         }
-        let body: ApprovalResponseBody = parse_json(&bytes)?;
+        // `null` is the optional body's "nothing" as JSON spells it.
+        let Some(body) = parse_json::<Option<ApprovalResponseBody>>(&bytes)? else {
+            return Ok(OptionalComment(String::new()));
+        };
         body.check_bounds()?;
         Ok(OptionalComment(body.comment.unwrap_or_default()))
     }
