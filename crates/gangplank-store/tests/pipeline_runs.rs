@@ -221,7 +221,7 @@ async fn approvals_follow_the_policy_and_wake_the_run() {
         env_id: "test".into(),
         message: "to test?".into(),
         policy: policy.clone(),
-        expires_at: policy.expires_at(now),
+        expires_at: policy.expires_at(now, 0),
     };
     let opened = store
         .open_approval("acme", "shop", "r1", new.clone(), now)
@@ -322,7 +322,7 @@ async fn a_parked_run_is_woken_by_a_response_and_expiry_cancels() {
                 env_id: "test".into(),
                 message: String::new(),
                 policy: policy.clone(),
-                expires_at: policy.expires_at(now),
+                expires_at: policy.expires_at(now, 0),
             },
             now,
         )
