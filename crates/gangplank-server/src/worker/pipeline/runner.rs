@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gangplank_core::pipeline::definition::{self, Definition};
+use gangplank_core::pipeline::definition::{self, Definition, JobDef};
 use gangplank_core::pipeline::expr::{self, Context, StepFacts};
 use gangplank_core::pipeline::lifecycle::{JobEvent, RunEvent, StepEvent};
-use gangplank_core::pipeline::schedule::{self, Conditions, Move, Snapshot};
+use gangplank_core::pipeline::schedule::{self, Conditions, Move, Snapshot, job_deadline};
 use gangplank_core::pipeline::status::{JobStatus, RunStatus, StepStatus};
 use gangplank_store::{ClaimedRun, NewJob, NewLogLine, NewStep, RunRow, RunSnapshot, RunWrite};
 use serde_json::{Map, Value};
@@ -225,6 +225,14 @@ impl Driver<'_> {
         };
         let now = self.now();
         let core = core_snapshot(&snap)?;
+        let job_deadlines = || {
+            def.jobs
+                .iter()
+                .filter(|j| core.jobs.get(&j.id) == Some(&JobStatus::Executing))
+                .filter_map(|j| job_deadline_from(j, &core, now))
+                .min()
+                .unwrap_or(i64::MAX)
+        };
         let mut conditions = SnapshotConditions { snap: &snap };
         let moves = schedule::next(def, &core, now, &mut conditions);
         if moves.is_empty() {
@@ -254,6 +262,21 @@ impl Driver<'_> {
                     event,
                     message,
                 } => {
+                    // A job ended under a running step (its timeout): that step ends with it.
+                    for s in snap
+                        .steps
+                        .iter()
+                        .filter(|s| s.job_id == job && s.status == StepStatus::Executing.as_str())
+                    {
+                        writes.push(finish_step(
+                            &job,
+                            s.idx,
+                            StepEvent::Cancel,
+                            message.clone(),
+                            Map::new(),
+                            BTreeMap::new(),
+                        ));
+                    }
                     let message = explain_job(&snap, &job, event, message);
                     writes.push(RunWrite::Job {
                         job_id: job,
@@ -282,7 +305,7 @@ impl Driver<'_> {
         let mut park_until: Option<i64> = None;
         let mut progressed = false;
         for (job, index) in steps {
-            match self.step(def, &snap, &job, index).await? {
+            match self.step(def, &snap, &core, &job, index).await? {
                 None => progressed = true,
                 Some(recheck) => {
                     park_until = Some(park_until.map_or(recheck, |p| p.min(recheck)));
@@ -295,8 +318,8 @@ impl Driver<'_> {
         if progressed {
             return Ok(Round::Again);
         }
-        // Never past the run's timeout: the timeout itself is a recheck.
-        let deadline = run_deadline(&snap.run);
+        // Never past the run's or a job's timeout: the timeout itself is a recheck.
+        let deadline = run_deadline(&snap.run).min(job_deadlines());
         Ok(Round::Park(park_until.unwrap_or(deadline).min(deadline)))
     }
 
@@ -333,15 +356,16 @@ impl Driver<'_> {
         &self,
         def: &Definition,
         snap: &RunSnapshot,
+        core: &Snapshot,
         job: &str,
         index: usize,
     ) -> Result<Option<i64>, String> {
-        let step = &def
+        let job_def = def
             .jobs
             .iter()
             .find(|j| j.id == job)
-            .ok_or_else(|| format!("job {job} is not in the definition"))?
-            .steps[index];
+            .ok_or_else(|| format!("job {job} is not in the definition"))?;
+        let step = &job_def.steps[index];
         let idx = i64::try_from(index).unwrap_or(i64::MAX);
         let exists = snap.steps.iter().find(|s| s.job_id == job && s.idx == idx);
         if exists.is_none()
@@ -356,7 +380,9 @@ impl Driver<'_> {
         let step_deadline = step
             .timeout_minutes
             .map_or(i64::MAX, |m| started + i64::from(m) * 60_000);
-        let deadline = run_deadline(&snap.run).min(step_deadline);
+        let deadline = run_deadline(&snap.run)
+            .min(step_deadline)
+            .min(job_deadline_from(job_def, core, now).unwrap_or(i64::MAX));
         let inputs = snap.run.inputs_json();
         let ctx_expr = expr_context(snap, &inputs);
         let result = if now >= step_deadline {
@@ -504,6 +530,14 @@ fn new_step(def: &Definition, job: &str, index: usize) -> NewStep {
     }
 }
 
+/// When a job times out; a job whose first step starts now has its clock start now.
+fn job_deadline_from(job: &JobDef, core: &Snapshot, now: i64) -> Option<i64> {
+    job_deadline(job, core).or_else(|| {
+        job.timeout_minutes
+            .map(|m| now.saturating_add(i64::from(m) * 60_000))
+    })
+}
+
 /// When the run times out (Unix ms); far away while it has not started.
 fn run_deadline(run: &RunRow) -> i64 {
     if run.executing_at == 0 {
@@ -565,6 +599,13 @@ fn core_snapshot(snap: &RunSnapshot) -> Result<Snapshot, String> {
             StepStatus::parse(&s.status).ok_or("unknown step status")?,
         );
     }
+    let mut job_started_at = BTreeMap::new();
+    for s in &snap.steps {
+        job_started_at
+            .entry(s.job_id.clone())
+            .and_modify(|at: &mut i64| *at = (*at).min(s.created_at))
+            .or_insert(s.created_at);
+    }
     Ok(Snapshot {
         status,
         executing_at: run.executing_at,
@@ -572,6 +613,7 @@ fn core_snapshot(snap: &RunSnapshot) -> Result<Snapshot, String> {
         cancel_requested: run.cancellation_requested_at > 0,
         jobs,
         steps,
+        job_started_at,
     })
 }
 
