@@ -500,6 +500,18 @@ impl Driver<'_> {
         if self.lost.is_cancelled() {
             return Ok(None);
         }
+        let mut result = result;
+        // A step that waits as before (the same deployment, lock or environment) logs only
+        // when what it waits for changes: a recheck every few seconds adds no line.
+        if let StepOutcome::Waiting { waiting_for, .. } = &result.outcome {
+            let unchanged = snap
+                .jobs
+                .iter()
+                .any(|j| j.id == job && !j.waiting_for.is_empty() && j.waiting_for == *waiting_for);
+            if unchanged && exists.is_some() {
+                result.logs.clear();
+            }
+        }
         let mut writes = Vec::new();
         if !result.logs.is_empty() {
             writes.push(RunWrite::Log {
