@@ -274,19 +274,26 @@ fn postgres_pass() -> anyhow::Result<()> {
         ],
     )?;
     eprintln!(
-        "$ GANGPLANK_TEST_PG=postgres://postgres@127.0.0.1:{port} cargo test -p gangplank --test it"
+        "$ GANGPLANK_TEST_PG=postgres://postgres@127.0.0.1:{port} cargo test -p gangplank-store; cargo test -p gangplank --test it"
     );
-    let tested = Command::new("cargo")
-        .args(["test", "--locked", "-p", "gangplank", "--test", "it"])
-        .env(
-            "GANGPLANK_TEST_PG",
-            format!("postgres://postgres@127.0.0.1:{port}"),
-        )
-        .current_dir(root())
-        .status();
+    // The store's own tests too: those racing concurrent writers need PostgreSQL.
+    let tested = ["-p gangplank-store", "-p gangplank --test it"]
+        .iter()
+        .try_fold(true, |ok, args| {
+            let mut command = Command::new("cargo");
+            command
+                .args(["test", "--locked"])
+                .args(args.split(' '))
+                .env(
+                    "GANGPLANK_TEST_PG",
+                    format!("postgres://postgres@127.0.0.1:{port}"),
+                )
+                .current_dir(root());
+            Ok::<_, std::io::Error>(ok && command.status()?.success())
+        });
     let stopped = as_postgres("pg_ctl", &["-D", path_str(&data)?, "-m", "fast", "stop"]);
     let _ = std::fs::remove_dir_all(&dir);
-    if !tested.context("starting cargo test")?.success() {
+    if !tested.context("starting cargo test")? {
         bail!("the integration tests failed on PostgreSQL");
     }
     stopped

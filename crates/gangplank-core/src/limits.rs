@@ -82,6 +82,9 @@ pub const MAX_CREDENTIAL_LEN: usize = 16384;
 
 /// Top-level `inputs` of one pipeline run (a definition declares a handful).
 pub const MAX_RUN_INPUTS: usize = 100;
+/// Values of one repeated query filter (`status=`, `app=`, `pipeline=`, `run=`) of a run,
+/// job or approval list: beyond it a list is refused (a database bounds its parameters).
+pub const MAX_FILTER_VALUES: usize = 100;
 
 /// Refuses `value` longer than `max` bytes.
 pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {

@@ -398,6 +398,19 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let [org_id, app_id, id] = &args;
+                // Lock the request's row before reading its responses: on PostgreSQL two
+                // concurrent responses would otherwise each count the other's as missing and
+                // neither would settle a request that needs both (a no-op on SQLite, whose
+                // writes are serial). A request no longer waiting needs no lock: it is refused.
+                query(
+                    "UPDATE pipeline_approvals SET status = status WHERE org_id = $1 \
+                     AND app_id = $2 AND id = $3 AND status = 'waiting'",
+                )
+                .bind(org_id)
+                .bind(app_id)
+                .bind(id)
+                .execute(conn)
+                .await?;
                 let cond = "org_id = $1 AND app_id = $2 AND id = $3";
                 let view = approval_where(conn, cond, &[org_id, app_id, id], None)
                     .await?

@@ -270,6 +270,27 @@ pub(crate) fn new_etag(now: i64) -> String {
     format!("{now:x}{n:x}{:08x}", std::process::id())
 }
 
+/// The run a pipeline created for an idempotency key, if any.
+async fn run_by_key(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    pipeline_id: &str,
+    key: &str,
+) -> Result<Option<RunRow>, StoreError> {
+    let sql = format!(
+        "{RUN_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND pipeline_id = $3 \
+         AND idempotency_key = $4"
+    );
+    query(sql)
+        .bind(org_id)
+        .bind(app_id)
+        .bind(pipeline_id)
+        .bind(key)
+        .fetch_optional::<RunRow>(conn)
+        .await
+}
+
 pub(crate) async fn run_by_id(
     conn: &mut Conn<'_>,
     org_id: &str,
@@ -289,21 +310,45 @@ impl Store {
     /// Creates a queued run and its queue row. With an idempotency key that this pipeline
     /// already has a run for, returns that run instead and `false`.
     pub async fn create_run(&self, new: NewRun) -> Result<(RunRow, bool), StoreError> {
+        let key = (
+            new.org_id.clone(),
+            new.app_id.clone(),
+            new.pipeline_id.clone(),
+            new.idempotency_key.clone(),
+        );
+        match self.insert_run(new).await {
+            // On PostgreSQL a concurrent create with the same key can commit between the
+            // check and the insert; its run is the answer, as if it had been found first.
+            Err(StoreError::Conflict(message)) if !key.3.is_empty() => {
+                let existing = self
+                    .read(Box::new(move |conn| {
+                        Box::pin(async move {
+                            let (org_id, app_id, pipeline_id, key) = &key;
+                            run_by_key(conn, org_id, app_id, pipeline_id, key).await
+                        })
+                    }))
+                    .await?;
+                existing
+                    .map(|run| (run, false))
+                    .ok_or(StoreError::Conflict(message))
+            }
+            other => other,
+        }
+    }
+
+    async fn insert_run(&self, new: NewRun) -> Result<(RunRow, bool), StoreError> {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 if !new.idempotency_key.is_empty() {
-                    let sql = format!(
-                        "{RUN_COLUMNS} WHERE org_id = $1 AND app_id = $2 AND pipeline_id = $3 \
-                         AND idempotency_key = $4"
-                    );
-                    let existing = query(sql)
-                        .bind(&new.org_id)
-                        .bind(&new.app_id)
-                        .bind(&new.pipeline_id)
-                        .bind(&new.idempotency_key)
-                        .fetch_optional::<RunRow>(conn)
-                        .await?;
+                    let existing = run_by_key(
+                        conn,
+                        &new.org_id,
+                        &new.app_id,
+                        &new.pipeline_id,
+                        &new.idempotency_key,
+                    )
+                    .await?;
                     if let Some(run) = existing {
                         return Ok((run, false));
                     }

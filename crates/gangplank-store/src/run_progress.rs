@@ -282,7 +282,7 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let [org_id, app_id, run_id] = &args;
-                if !work_queue::holds(conn, Kind::PipelineRun, org_id, app_id, run_id, attempt)
+                if !work_queue::lock_held(conn, Kind::PipelineRun, org_id, app_id, run_id, attempt)
                     .await?
                 {
                     return Ok(false);

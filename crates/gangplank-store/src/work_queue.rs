@@ -158,6 +158,32 @@ pub(crate) async fn holds(
         == Some(attempt))
 }
 
+/// Whether claim `attempt` still holds the row, locking it for the rest of the transaction:
+/// the fence for a worker's writes. On PostgreSQL a plain read would let another replica's
+/// claim commit between the check and the writes; the row lock makes that claim wait until
+/// the writes committed (and then see them).
+pub(crate) async fn lock_held(
+    conn: &mut Conn<'_>,
+    kind: Kind,
+    org_id: &str,
+    app_id: &str,
+    subject_id: &str,
+    attempt: i64,
+) -> Result<bool, StoreError> {
+    let changed = query(
+        "UPDATE work_queue SET attempts = attempts WHERE kind = $1 AND org_id = $2 \
+         AND app_id = $3 AND subject_id = $4 AND attempts = $5 AND NOT parked",
+    )
+    .bind(kind.as_str())
+    .bind(org_id)
+    .bind(app_id)
+    .bind(subject_id)
+    .bind(attempt)
+    .execute(conn)
+    .await?;
+    Ok(changed > 0)
+}
+
 /// The attempts count of a row, if queued.
 pub(crate) async fn attempts(
     conn: &mut Conn<'_>,

@@ -221,7 +221,7 @@ async fn approvals_follow_the_policy_and_wake_the_run() {
         env_id: "test".into(),
         message: "to test?".into(),
         policy: policy.clone(),
-        expires_at: policy.expires_at(now),
+        expires_at: policy.expires_at(now, 0),
     };
     let opened = store
         .open_approval("acme", "shop", "r1", new.clone(), now)
@@ -322,7 +322,7 @@ async fn a_parked_run_is_woken_by_a_response_and_expiry_cancels() {
                 env_id: "test".into(),
                 message: String::new(),
                 policy: policy.clone(),
-                expires_at: policy.expires_at(now),
+                expires_at: policy.expires_at(now, 0),
             },
             now,
         )
@@ -542,4 +542,146 @@ async fn steps_record_outputs_and_logs() {
         .await
         .unwrap();
     assert_eq!(jobs.items.len(), 1);
+}
+
+/// With `GANGPLANK_TEST_PG` (a server URL, set by `cargo xtask test` for its PostgreSQL pass),
+/// a store with app `shop` on a new empty database there: concurrent writes race only on
+/// PostgreSQL (SQLite's writes are serial). `None` without it.
+async fn postgres_store_with_app() -> Option<Store> {
+    let server = std::env::var("GANGPLANK_TEST_PG").ok()?;
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("gp_store_{}_{n}", std::process::id());
+    let status = std::process::Command::new("psql")
+        .args([
+            &format!("{server}/postgres"),
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .status()
+        .expect("psql creates the test database");
+    assert!(status.success(), "creating database {name}");
+    let store = Store::connect(&format!("{server}/{name}")).await.unwrap();
+    store
+        .bootstrap(gangplank_store::Bootstrap {
+            org_id: "acme".into(),
+            admin_user_id: "admin".into(),
+            admin_name: "admin".into(),
+            token_hash: "00".into(),
+            env_types: vec![("development".into(), String::new())],
+        })
+        .await
+        .unwrap();
+    store
+        .create_app(NewApp {
+            org_id: "acme".into(),
+            id: "shop".into(),
+            name: "shop".into(),
+            created_by: "admin".into(),
+            env: None,
+        })
+        .await
+        .unwrap();
+    Some(store)
+}
+
+fn needs_postgres() {
+    println!("concurrent writers need PostgreSQL: run with GANGPLANK_TEST_PG (cargo xtask test)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_with_one_key_return_one_run_on_postgres() {
+    let Some(store) = postgres_store_with_app().await else {
+        return needs_postgres();
+    };
+    for round in 0..10 {
+        let key = format!("key-{round}");
+        let creates = (0..4).map(|i| {
+            let store = store.clone();
+            let new = new_run(&format!("r{round}-{i}"), "", &key);
+            tokio::spawn(async move { store.create_run(new).await })
+        });
+        let mut ids = Vec::new();
+        let mut created = 0;
+        for handle in creates.collect::<Vec<_>>() {
+            let (run, new) = handle.await.unwrap().expect("every create answers the run");
+            ids.push(run.id);
+            created += usize::from(new);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "one run per key: {ids:?}");
+        assert_eq!(created, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_each_count_on_postgres() {
+    let Some(store) = postgres_store_with_app().await else {
+        return needs_postgres();
+    };
+    let now = 1_000;
+    let policy = Policy {
+        min_approvals: 2,
+        ..Policy::default()
+    };
+    for n in 0..10 {
+        let run = format!("r{n}");
+        store.create_run(new_run(&run, "", "")).await.unwrap();
+        let claim = store.claim_run(now, 30_000).await.unwrap().unwrap();
+        assert_eq!(claim.run.id, run);
+        let writes = vec![
+            start(),
+            RunWrite::Job {
+                job_id: "to-test".into(),
+                event: JobEvent::Start,
+                message: String::new(),
+            },
+            RunWrite::StartStep(approve_step()),
+        ];
+        assert!(
+            store
+                .record_run("acme", "shop", &run, claim.attempt, writes, now)
+                .await
+                .unwrap()
+        );
+        let new = NewApproval {
+            id: format!("ap{n}"),
+            job_id: "to-test".into(),
+            step_index: 0,
+            env_id: "test".into(),
+            message: "to test?".into(),
+            policy: policy.clone(),
+            expires_at: 0,
+        };
+        store
+            .open_approval("acme", "shop", &run, new, now)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    for n in 0..10 {
+        let id = format!("ap{n}");
+        let votes = ["bob", "carol"].map(|user| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                store
+                    .respond_approval("acme", "shop", &id, response(user, Vote::Approve), now)
+                    .await
+            })
+        });
+        for vote in votes {
+            vote.await.unwrap().unwrap().unwrap();
+        }
+        let view = store
+            .get_approval("acme", "shop", &id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.responses.len(), 2);
+        assert_eq!(
+            view.approval.status, "approved",
+            "{id}: both approvals count"
+        );
+    }
 }

@@ -108,11 +108,12 @@ impl Policy {
         Ok(policy)
     }
 
-    /// When a request created at `created_at` expires (Unix ms): its own expiry, else never
-    /// (0; the run's timeout still ends it).
-    pub fn expires_at(&self, created_at: i64) -> i64 {
-        self.expires_in_minutes
-            .map_or(0, |m| created_at.saturating_add(i64::from(m) * 60_000))
+    /// When a request created at `created_at` expires (Unix ms): its own expiry, else
+    /// `default_at` (the caller's reading of "the run timeout", promotion.md §5.6).
+    pub fn expires_at(&self, created_at: i64, default_at: i64) -> i64 {
+        self.expires_in_minutes.map_or(default_at, |m| {
+            created_at.saturating_add(i64::from(m) * 60_000)
+        })
     }
 }
 
@@ -419,8 +420,12 @@ mod tests {
         assert_eq!(policy.min_approvals, 2);
         assert_eq!(policy.approvers.len(), 3);
         assert!(policy.allow_self_approval);
-        assert_eq!(policy.expires_at(1_000), 1_000 + 30 * 60_000);
-        assert_eq!(Policy::default().expires_at(1_000), 0);
+        assert_eq!(policy.expires_at(1_000, 9_000), 1_000 + 30 * 60_000);
+        assert_eq!(
+            Policy::default().expires_at(1_000, 9_000),
+            9_000,
+            "no expires_in_minutes: the default (the run timeout)"
+        );
         for bad in [
             json!({"min_approvals": 0}),
             json!({"min_approvals": "2"}),

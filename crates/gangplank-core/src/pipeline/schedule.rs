@@ -21,6 +21,16 @@ pub struct Snapshot {
     pub jobs: BTreeMap<String, JobStatus>,
     /// (job id, step index) → status (a step has a row once started or skipped).
     pub steps: BTreeMap<(String, usize), StepStatus>,
+    /// Job id → Unix ms its first step row was written (a job's clock for its
+    /// `timeout-minutes`; absent while it has no step yet).
+    pub job_started_at: BTreeMap<String, i64>,
+}
+
+/// When an executing job times out (Unix ms), if it has a `timeout-minutes` and has started.
+pub fn job_deadline(job: &JobDef, snapshot: &Snapshot) -> Option<i64> {
+    let minutes = job.timeout_minutes?;
+    let started = snapshot.job_started_at.get(&job.id)?;
+    Some(started.saturating_add(i64::from(minutes) * 60_000))
 }
 
 /// What the runner does next.
@@ -129,7 +139,17 @@ pub fn next(
                     }
                 }
             }
-            JobStatus::Executing => moves.push(job_move(job, snapshot, conditions)),
+            JobStatus::Executing => match job_deadline(job, snapshot) {
+                Some(deadline) if now >= deadline => moves.push(Move::FinishJob {
+                    job: job.id.clone(),
+                    event: JobEvent::Fail,
+                    message: format!(
+                        "timed out after {} minutes",
+                        job.timeout_minutes.unwrap_or(0)
+                    ),
+                }),
+                _ => moves.push(job_move(job, snapshot, conditions)),
+            },
             _ => {}
         }
     }
@@ -281,6 +301,7 @@ mod tests {
                 .iter()
                 .map(|(j, i, s)| (((*j).to_owned(), *i), *s))
                 .collect(),
+            job_started_at: BTreeMap::new(),
         }
     }
 
@@ -566,6 +587,54 @@ mod tests {
                 },
                 Move::StartJob { job: "b".into() }
             ]
+        );
+    }
+
+    #[test]
+    fn a_job_times_out_after_its_timeout_minutes() {
+        let mut slow = job("a", &[], 2);
+        slow.timeout_minutes = Some(5);
+        let d = def(vec![slow, job("b", &[], 1)]);
+        let mut snap = executing(
+            &[("a", JobStatus::Executing), ("b", JobStatus::Executing)],
+            &[
+                ("a", 0, StepStatus::Executing),
+                ("b", 0, StepStatus::Executing),
+            ],
+        );
+        snap.job_started_at.insert("a".into(), 2_000);
+        snap.job_started_at.insert("b".into(), 2_000);
+        let due = 2_000 + 5 * 60_000;
+        assert_eq!(job_deadline(&d.jobs[0], &snap), Some(due));
+        assert_eq!(job_deadline(&d.jobs[1], &snap), None, "no timeout-minutes");
+        assert_eq!(
+            next(&d, &snap, due - 1, &mut no_conditions())[0],
+            Move::RunStep {
+                job: "a".into(),
+                index: 0
+            }
+        );
+        assert_eq!(
+            next(&d, &snap, due, &mut no_conditions()),
+            [
+                Move::FinishJob {
+                    job: "a".into(),
+                    event: JobEvent::Fail,
+                    message: "timed out after 5 minutes".into()
+                },
+                Move::RunStep {
+                    job: "b".into(),
+                    index: 0
+                }
+            ]
+        );
+        snap.job_started_at.clear();
+        assert!(
+            matches!(
+                &next(&d, &snap, due, &mut no_conditions())[0],
+                Move::RunStep { .. }
+            ),
+            "a job without a step yet has not started its clock"
         );
     }
 }

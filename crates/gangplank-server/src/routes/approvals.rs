@@ -87,8 +87,8 @@ async fn list(
         ));
     }
     let filter = ApprovalFilter {
-        pipeline_ids: repeated(query.as_deref(), "pipeline"),
-        run_ids: repeated(query.as_deref(), "run"),
+        pipeline_ids: repeated(query.as_deref(), "pipeline")?,
+        run_ids: repeated(query.as_deref(), "run")?,
         status,
     };
     let page = state

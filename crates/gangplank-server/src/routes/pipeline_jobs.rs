@@ -6,8 +6,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use gangplank_api::pipeline_runs::{PipelineJob, PipelineJobPartial, PipelineStepLog};
 use gangplank_core::access::Action;
+use gangplank_core::page::Page;
 use gangplank_core::pipeline::status::JobStatus;
 use gangplank_store::RunRow;
+use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -53,7 +55,7 @@ async fn list(
     RawQuery(query): RawQuery,
     paging: Paging,
 ) -> Result<Paged<PipelineJobPartial>, ApiError> {
-    let statuses = repeated(query.as_deref(), "status");
+    let statuses = repeated(query.as_deref(), "status")?;
     if let Some(bad) = statuses.iter().find(|s| JobStatus::parse(s).is_none()) {
         return Err(ApiError::invalid(
             "status",
@@ -90,7 +92,7 @@ async fn get_one(
 }
 
 /// A step's log, oldest first (404 until the step has started).
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/jobs/{job}/steps/{step}/logs", tag = "pipeline-runs", params(("org" = String, Path), ("app" = String, Path), ("pipeline" = String, Path), ("run" = String, Path), ("job" = String, Path), ("step" = u32, Path, description = "the step's index in the job"), PageParams), responses((status = 200, body = Vec<PipelineStepLog>, headers(("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/pipelines/{pipeline}/runs/{run}/jobs/{job}/steps/{step}/logs", tag = "pipeline-runs", params(("org" = String, Path), ("app" = String, Path), ("pipeline" = String, Path), ("run" = String, Path), ("job" = String, Path), ("step" = u32, Path, description = "the step's index in the job"), PageParams), responses((status = 200, body = Vec<PipelineStepLog>, headers(("Etag" = String, description = "changes when the page's lines do"), ("Link" = String, description = "the next page, `<…&page=…&per_page=…>; rel=\"next\"` (RFC 8288); absent on the last page")))))]
 async fn logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -103,7 +105,7 @@ async fn logs(
         String,
     )>,
     paging: Paging,
-) -> Result<Paged<PipelineStepLog>, ApiError> {
+) -> Result<Response, ApiError> {
     let index: u32 = step
         .parse()
         .map_err(|_| ApiError::invalid("step", "must be a step index (0, 1, …)"))?;
@@ -112,5 +114,13 @@ async fn logs(
         .store
         .list_step_logs(&org, &app, &run, &job, i64::from(index), paging.request())
         .await?;
-    Ok(paging.reply(page.map(log_view)))
+    let lines: Vec<PipelineStepLog> = page.items.into_iter().map(log_view).collect();
+    // The page's lines decide its tag: a step that logs more gets a new one.
+    let body = serde_json::to_vec(&lines).unwrap_or_default();
+    let tag = hex::encode(&Sha256::digest(&body)[..16]);
+    let page = Page {
+        items: lines,
+        next: page.next,
+    };
+    Ok(([etag_header(&tag)], paging.reply(page)).into_response())
 }

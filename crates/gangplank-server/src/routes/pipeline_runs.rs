@@ -45,7 +45,7 @@ fn run_response(status: StatusCode, row: RunRow) -> Response {
 
 /// The filters both run lists share, from the query string.
 fn filter_of(query: Option<&str>) -> Result<RunFilter, ApiError> {
-    let statuses = repeated(query, "status");
+    let statuses = repeated(query, "status")?;
     if let Some(bad) = statuses.iter().find(|s| RunStatus::parse(s).is_none()) {
         return Err(ApiError::invalid(
             "status",
@@ -91,8 +91,8 @@ async fn list_in_org(
 ) -> Result<Paged<PipelineRun>, ApiError> {
     let access = caller.in_org(&state, &org).await?;
     let mut filter = filter_of(query.as_deref())?;
-    filter.app_ids = repeated(query.as_deref(), "app");
-    filter.pipeline_ids = repeated(query.as_deref(), "pipeline");
+    filter.app_ids = repeated(query.as_deref(), "app")?;
+    filter.pipeline_ids = repeated(query.as_deref(), "pipeline")?;
     if !is_allowed(access.role, None, Action::ReadApp) {
         if filter.app_ids.is_empty() {
             return Err(ApiError::Forbidden(

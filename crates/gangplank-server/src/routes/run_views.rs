@@ -7,7 +7,7 @@ use gangplank_api::pipeline_runs::{
     ApprovalResponse, PipelineApprovalRequest, PipelineJobPartial, PipelineRun, PipelineStep,
     PipelineStepLog,
 };
-use gangplank_core::limits::MAX_REF_LEN;
+use gangplank_core::limits::{MAX_FILTER_VALUES, MAX_REF_LEN};
 use gangplank_core::timestamp::{format_millis, parse_rfc3339_millis};
 use gangplank_store::{ApprovalView, JobRow, RunRow, StepLogRow, StepRow};
 
@@ -106,12 +106,9 @@ pub fn approval_view(view: ApprovalView) -> PipelineApprovalRequest {
         run_id: a.run_id,
         job_id: a.job_id,
         env_id: a.env_id,
-        // Humanitec has one text; an expired or cancelled request says why in it.
-        message: if a.status_message.is_empty() {
-            a.message
-        } else {
-            format!("{} ({})", a.message, a.status_message)
-        },
+        // The step's message unchanged (Humanitec's field); why it was cancelled is the
+        // run's and step's status message.
+        message: a.message,
         created_at: format_millis(a.created_at),
         status: a.status,
         approved_by: (!a.approved_by.is_empty()).then_some(a.approved_by),
@@ -167,8 +164,20 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(key.to_owned())
 }
 
-/// Every value of a repeated query parameter `name` (or `name[]`), in order.
-pub fn repeated(query: Option<&str>, name: &str) -> Vec<String> {
+/// Every value of a repeated query parameter `name` (or `name[]`), in order; 400 beyond
+/// `MAX_FILTER_VALUES` of them (each becomes a database parameter).
+pub fn repeated(query: Option<&str>, name: &str) -> Result<Vec<String>, ApiError> {
+    let values = all_values(query, name);
+    if values.len() > MAX_FILTER_VALUES {
+        return Err(ApiError::invalid(
+            name,
+            format!("is given more than {MAX_FILTER_VALUES} times"),
+        ));
+    }
+    Ok(values)
+}
+
+fn all_values(query: Option<&str>, name: &str) -> Vec<String> {
     let bracketed = format!("{name}[]");
     form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .filter(|(key, _)| key == name || *key == bracketed)
@@ -178,7 +187,7 @@ pub fn repeated(query: Option<&str>, name: &str) -> Vec<String> {
 
 /// The one value of a query parameter, 400 when given twice.
 pub fn single(query: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
-    let mut values = repeated(query, name);
+    let mut values = all_values(query, name);
     match values.len() {
         0 => Ok(None),
         1 => Ok(values.pop()),
@@ -214,8 +223,18 @@ mod tests {
     #[test]
     fn repeated_filters_take_both_spellings() {
         let q = Some("status=failed&status%5B%5D=queued&app=a&page=x");
-        assert_eq!(repeated(q, "status"), ["failed", "queued"]);
-        assert_eq!(repeated(q, "app"), ["a"]);
+        assert_eq!(repeated(q, "status").unwrap(), ["failed", "queued"]);
+        assert_eq!(repeated(q, "app").unwrap(), ["a"]);
+        let many = vec!["app=a"; MAX_FILTER_VALUES + 1].join("&");
+        assert!(
+            repeated(Some(&many), "app").is_err(),
+            "too many values: 400"
+        );
+        let most = vec!["app=a"; MAX_FILTER_VALUES].join("&");
+        assert_eq!(
+            repeated(Some(&most), "app").unwrap().len(),
+            MAX_FILTER_VALUES
+        );
         assert!(single(Some("env=a&env=b"), "env").is_err());
         assert_eq!(
             bool_param(Some("completed=true"), "completed").unwrap(),

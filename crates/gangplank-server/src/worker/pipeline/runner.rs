@@ -4,14 +4,14 @@
 //! people or on a deployment parks its queue row until its next recheck, and an approval
 //! response or a cancel wakes it. The inputs are frozen and the image digest pinned at start.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gangplank_core::pipeline::definition::{self, Definition};
+use gangplank_core::pipeline::definition::{self, Definition, JobDef};
 use gangplank_core::pipeline::expr::{self, Context, StepFacts};
 use gangplank_core::pipeline::lifecycle::{JobEvent, RunEvent, StepEvent};
-use gangplank_core::pipeline::schedule::{self, Conditions, Move, Snapshot};
+use gangplank_core::pipeline::schedule::{self, Conditions, Move, Snapshot, job_deadline};
 use gangplank_core::pipeline::status::{JobStatus, RunStatus, StepStatus};
 use gangplank_store::{ClaimedRun, NewJob, NewLogLine, NewStep, RunRow, RunSnapshot, RunWrite};
 use serde_json::{Map, Value};
@@ -29,9 +29,21 @@ pub const LEASE_MS: i64 = 30_000;
 /// The most scheduler rounds one claim drives before it yields the run back to the queue
 /// (a safety net against a definition that never settles; each round makes progress).
 const MAX_ROUNDS: usize = 1_000;
+/// How often a driven run's cancel request is looked for (its running step is stopped).
+const CANCEL_POLL_MS: i64 = 1_000;
+/// How many times in a row driving a run may fail (a store error, an illegal transition)
+/// before the run fails as errored rather than being re-claimed forever.
+const MAX_DRIVE_ERRORS: u32 = 5;
+/// How often a step that errored (worth retrying: an unreachable registry or agent) is run
+/// again within one claim, backing off from `ERRORED_BACKOFF_MS`, before it fails.
+const ERRORED_RETRIES: u32 = 3;
+const ERRORED_BACKOFF_MS: i64 = 1_000;
 
 pub async fn run(state: AppState) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    // Run id → how many drives in a row failed (this process's count: enough to stop a run
+    // that fails the same way every time).
+    let errors: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
@@ -46,9 +58,23 @@ pub async fn run(state: AppState) {
         match state.store.claim_run(now, LEASE_MS).await {
             Ok(Some(claim)) => {
                 let state = state.clone();
+                let errors = errors.clone();
                 tokio::spawn(async move {
-                    drive(&state, claim, 0).await;
+                    let id = claim.run.id.clone();
+                    let before = errors
+                        .lock()
+                        .map_or(0, |e| e.get(&id).copied().unwrap_or(0));
+                    let errored = drive(&state, claim, 0, before).await;
+                    if let Ok(mut e) = errors.lock() {
+                        if errored {
+                            e.insert(id, before + 1);
+                        } else {
+                            e.remove(&id);
+                        }
+                    }
                     state.wake.delivery.notify_one();
+                    // A finished run may let the next run of its concurrency group go.
+                    state.wake.pipeline.notify_one();
                     drop(permit);
                 });
             }
@@ -72,45 +98,92 @@ pub async fn run(state: AppState) {
 pub async fn tick(state: &AppState, now: i64) -> usize {
     let skew = now - gangplank_store::now_millis();
     let mut driven = 0;
+    let mut errors: HashMap<String, u32> = HashMap::new();
     while let Ok(Some(claim)) = state.store.claim_run(now, LEASE_MS).await {
-        drive(state, claim, skew).await;
+        let id = claim.run.id.clone();
+        let before = errors.get(&id).copied().unwrap_or(0);
+        if drive(state, claim, skew, before).await {
+            errors.insert(id, before + 1);
+        }
         driven += 1;
     }
     driven
 }
 
 /// Drives one claimed run until it finishes, parks, or loses its claim; `skew` (ms) is added
-/// to the clock (0 but in tests).
-async fn drive(state: &AppState, claim: ClaimedRun, skew: i64) {
+/// to the clock (0 but in tests). `errors_before`: how many drives of it failed in a row.
+/// Returns whether this drive failed too (the run failed as errored on the last allowed one).
+async fn drive(state: &AppState, claim: ClaimedRun, skew: i64, errors_before: u32) -> bool {
     let ClaimedRun { run, attempt } = claim;
     let lost = CancellationToken::new();
-    let renewer = tokio::spawn(renew(state.clone(), run.clone(), attempt, lost.clone()));
+    let stop = lost.child_token();
+    let renewer = tokio::spawn(renew(
+        state.clone(),
+        run.clone(),
+        attempt,
+        lost.clone(),
+        stop.clone(),
+    ));
     let driver = Driver {
         state,
         run: &run,
         attempt,
         lost: lost.clone(),
+        stop,
         skew,
     };
-    if let Err(error) = driver.drive().await {
-        tracing::error!(run = %run.id, %error, "driving a pipeline run failed; its lease lapses and it resumes");
-    }
+    let errored = match driver.drive().await {
+        Ok(()) => false,
+        Err(error) if errors_before + 1 >= MAX_DRIVE_ERRORS => {
+            tracing::error!(run = %run.id, %error, "driving a pipeline run failed again; it fails");
+            let message = format!("errored: {error}");
+            if let Err(error) = driver.fail_now(&message).await {
+                tracing::error!(run = %run.id, %error, "failing an errored pipeline run failed");
+            }
+            true
+        }
+        Err(error) => {
+            tracing::error!(run = %run.id, %error, "driving a pipeline run failed; its lease lapses and it resumes");
+            true
+        }
+    };
     renewer.abort();
+    errored
 }
 
-async fn renew(state: AppState, run: RunRow, attempt: i64, lost: CancellationToken) {
+/// Renews the claim every third of the lease (`lost` when that fails), and stops the
+/// running step (`stop`) as soon as a cancel is requested: an http retry loop or an agent's
+/// container must not keep going until the next step boundary.
+async fn renew(
+    state: AppState,
+    run: RunRow,
+    attempt: i64,
+    lost: CancellationToken,
+    stop: CancellationToken,
+) {
+    let mut renewed = gangplank_store::now_millis();
     loop {
         tokio::time::sleep(Duration::from_millis(
-            u64::try_from(LEASE_MS / 3).unwrap_or(10_000),
+            u64::try_from(CANCEL_POLL_MS).unwrap_or(1_000),
         ))
         .await;
+        if !stop.is_cancelled() {
+            match state.store.get_run(&run.org_id, &run.app_id, &run.id).await {
+                Ok(Some(now)) if now.cancellation_requested_at == 0 => {}
+                Ok(_) => stop.cancel(),
+                Err(error) => tracing::warn!(%error, run = %run.id, "reading a run failed"),
+            }
+        }
+        if gangplank_store::now_millis() - renewed < LEASE_MS / 3 {
+            continue;
+        }
         let until = gangplank_store::now_millis() + LEASE_MS;
         match state
             .store
             .renew_run_lease(&run.org_id, &run.app_id, &run.id, attempt, until)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => renewed = gangplank_store::now_millis(),
             Ok(false) => {
                 lost.cancel();
                 return;
@@ -126,6 +199,8 @@ struct Driver<'a> {
     attempt: i64,
     /// Cancelled when the claim is lost: stop, write nothing more.
     lost: CancellationToken,
+    /// Cancelled when the claim is lost or a cancel is requested: the running step stops.
+    stop: CancellationToken,
     skew: i64,
 }
 
@@ -148,7 +223,7 @@ impl Driver<'_> {
         let def = match definition::parse(&self.run.definition) {
             Ok(def) => Some(def),
             Err(error) => {
-                self.fail_unreadable(&format!("the run's definition is invalid: {error}"))
+                self.fail_now(&format!("the run's definition is invalid: {error}"))
                     .await?;
                 None
             }
@@ -200,8 +275,9 @@ impl Driver<'_> {
         Ok(held)
     }
 
-    /// A run whose definition cannot be read fails (started first, when still queued).
-    async fn fail_unreadable(&self, message: &str) -> Result<(), String> {
+    /// A run that cannot go on fails (started first, when still queued): its definition
+    /// cannot be read, or driving it failed again and again.
+    async fn fail_now(&self, message: &str) -> Result<(), String> {
         let Some(snap) = self.snapshot().await? else {
             return Ok(());
         };
@@ -225,6 +301,14 @@ impl Driver<'_> {
         };
         let now = self.now();
         let core = core_snapshot(&snap)?;
+        let job_deadlines = || {
+            def.jobs
+                .iter()
+                .filter(|j| core.jobs.get(&j.id) == Some(&JobStatus::Executing))
+                .filter_map(|j| job_deadline_from(j, &core, now))
+                .min()
+                .unwrap_or(i64::MAX)
+        };
         let mut conditions = SnapshotConditions { snap: &snap };
         let moves = schedule::next(def, &core, now, &mut conditions);
         if moves.is_empty() {
@@ -254,6 +338,21 @@ impl Driver<'_> {
                     event,
                     message,
                 } => {
+                    // A job ended under a running step (its timeout): that step ends with it.
+                    for s in snap
+                        .steps
+                        .iter()
+                        .filter(|s| s.job_id == job && s.status == StepStatus::Executing.as_str())
+                    {
+                        writes.push(finish_step(
+                            &job,
+                            s.idx,
+                            StepEvent::Cancel,
+                            message.clone(),
+                            Map::new(),
+                            BTreeMap::new(),
+                        ));
+                    }
                     let message = explain_job(&snap, &job, event, message);
                     writes.push(RunWrite::Job {
                         job_id: job,
@@ -282,7 +381,7 @@ impl Driver<'_> {
         let mut park_until: Option<i64> = None;
         let mut progressed = false;
         for (job, index) in steps {
-            match self.step(def, &snap, &job, index).await? {
+            match self.step(def, &snap, &core, &job, index).await? {
                 None => progressed = true,
                 Some(recheck) => {
                     park_until = Some(park_until.map_or(recheck, |p| p.min(recheck)));
@@ -295,8 +394,8 @@ impl Driver<'_> {
         if progressed {
             return Ok(Round::Again);
         }
-        // Never past the run's timeout: the timeout itself is a recheck.
-        let deadline = run_deadline(&snap.run);
+        // Never past the run's or a job's timeout: the timeout itself is a recheck.
+        let deadline = run_deadline(&snap.run).min(job_deadlines());
         Ok(Round::Park(park_until.unwrap_or(deadline).min(deadline)))
     }
 
@@ -333,15 +432,16 @@ impl Driver<'_> {
         &self,
         def: &Definition,
         snap: &RunSnapshot,
+        core: &Snapshot,
         job: &str,
         index: usize,
     ) -> Result<Option<i64>, String> {
-        let step = &def
+        let job_def = def
             .jobs
             .iter()
             .find(|j| j.id == job)
-            .ok_or_else(|| format!("job {job} is not in the definition"))?
-            .steps[index];
+            .ok_or_else(|| format!("job {job} is not in the definition"))?;
+        let step = &job_def.steps[index];
         let idx = i64::try_from(index).unwrap_or(i64::MAX);
         let exists = snap.steps.iter().find(|s| s.job_id == job && s.idx == idx);
         if exists.is_none()
@@ -356,7 +456,9 @@ impl Driver<'_> {
         let step_deadline = step
             .timeout_minutes
             .map_or(i64::MAX, |m| started + i64::from(m) * 60_000);
-        let deadline = run_deadline(&snap.run).min(step_deadline);
+        let deadline = run_deadline(&snap.run)
+            .min(step_deadline)
+            .min(job_deadline_from(job_def, core, now).unwrap_or(i64::MAX));
         let inputs = snap.run.inputs_json();
         let ctx_expr = expr_context(snap, &inputs);
         let result = if now >= step_deadline {
@@ -386,17 +488,29 @@ impl Driver<'_> {
                         step_index: u32::try_from(index).unwrap_or(u32::MAX),
                         run_as: &snap.run.run_as,
                         inputs: &inputs,
-                        cancel: self.lost.child_token(),
+                        cancel: self.stop.child_token(),
                         deadline,
                         now,
                         automatic: snap.run.trigger_type != "pipeline_call",
                     };
-                    actions::execute(step.uses, &ctx, &with).await
+                    self.execute_with_retries(step.uses, &ctx, &with).await
                 }
             }
         };
         if self.lost.is_cancelled() {
             return Ok(None);
+        }
+        let mut result = result;
+        // A step that waits as before (the same deployment, lock or environment) logs only
+        // when what it waits for changes: a recheck every few seconds adds no line.
+        if let StepOutcome::Waiting { waiting_for, .. } = &result.outcome {
+            let unchanged = snap
+                .jobs
+                .iter()
+                .any(|j| j.id == job && !j.waiting_for.is_empty() && j.waiting_for == *waiting_for);
+            if unchanged && exists.is_some() {
+                result.logs.clear();
+            }
         }
         let mut writes = Vec::new();
         if !result.logs.is_empty() {
@@ -471,6 +585,49 @@ impl Driver<'_> {
     }
 }
 
+impl Driver<'_> {
+    /// Runs a step; an errored outcome (worth retrying) is retried with backoff a few times
+    /// within the step's deadline, then fails the step as errored. Its logs are kept.
+    async fn execute_with_retries(
+        &self,
+        uses: gangplank_core::pipeline::action::Action,
+        ctx: &StepCtx<'_>,
+        with: &Map<String, Value>,
+    ) -> StepResult {
+        let mut logs = Vec::new();
+        let mut backoff = ERRORED_BACKOFF_MS;
+        let mut attempt = 0;
+        loop {
+            let mut result = actions::execute(uses, ctx, with).await;
+            logs.append(&mut result.logs);
+            let StepOutcome::Errored { message } = &result.outcome else {
+                result.logs = logs;
+                return result;
+            };
+            attempt += 1;
+            let now = self.now();
+            if attempt > ERRORED_RETRIES
+                || ctx.cancel.is_cancelled()
+                || now + backoff >= ctx.deadline
+            {
+                result.logs = logs;
+                return result;
+            }
+            logs.push(super::step::LogLine {
+                at: now,
+                level: super::step::LogLevel::Warn,
+                message: format!("errored ({message}); trying again in {} s", backoff / 1_000),
+            });
+            let pause = Duration::from_millis(u64::try_from(backoff).unwrap_or(1_000));
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = ctx.cancel.cancelled() => {}
+            }
+            backoff *= 2;
+        }
+    }
+}
+
 fn finish_step(
     job: &str,
     index: i64,
@@ -502,6 +659,14 @@ fn new_step(def: &Definition, job: &str, index: usize) -> NewStep {
             .and_then(|s| s.timeout_minutes)
             .map_or(0, |m| i64::from(m) * 60),
     }
+}
+
+/// When a job times out; a job whose first step starts now has its clock start now.
+fn job_deadline_from(job: &JobDef, core: &Snapshot, now: i64) -> Option<i64> {
+    job_deadline(job, core).or_else(|| {
+        job.timeout_minutes
+            .map(|m| now.saturating_add(i64::from(m) * 60_000))
+    })
 }
 
 /// When the run times out (Unix ms); far away while it has not started.
@@ -565,6 +730,13 @@ fn core_snapshot(snap: &RunSnapshot) -> Result<Snapshot, String> {
             StepStatus::parse(&s.status).ok_or("unknown step status")?,
         );
     }
+    let mut job_started_at = BTreeMap::new();
+    for s in &snap.steps {
+        job_started_at
+            .entry(s.job_id.clone())
+            .and_modify(|at: &mut i64| *at = (*at).min(s.created_at))
+            .or_insert(s.created_at);
+    }
     Ok(Snapshot {
         status,
         executing_at: run.executing_at,
@@ -572,6 +744,7 @@ fn core_snapshot(snap: &RunSnapshot) -> Result<Snapshot, String> {
         cancel_requested: run.cancellation_requested_at > 0,
         jobs,
         steps,
+        job_started_at,
     })
 }
 

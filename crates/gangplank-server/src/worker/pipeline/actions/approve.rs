@@ -34,7 +34,7 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
         step_index: i64::from(ctx.step_index),
         env_id,
         message,
-        expires_at: policy.expires_at(ctx.now),
+        expires_at: policy.expires_at(ctx.now, default_expiry(ctx)),
         policy,
     };
     let store = &ctx.state.store;
@@ -61,19 +61,46 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
             .expire_approval(ctx.org_id, ctx.app_id, &view.approval.id, ctx.now)
             .await
         {
-            Ok(_) => {
+            Ok(Some(_)) => {
                 ctx.state.wake.delivery.notify_one();
                 StepResult::new(StepOutcome::Failed {
                     message: "approval expired".to_owned(),
                 })
                 .log(ctx.now, LogLevel::Warn, "the approval request expired")
             }
+            // Decided (or cancelled) just before it expired: that decision stands.
+            Ok(None) => match store
+                .get_approval(ctx.org_id, ctx.app_id, &view.approval.id)
+                .await
+            {
+                Ok(Some(view)) => {
+                    let status = ApprovalStatus::parse(&view.approval.status)
+                        .unwrap_or(ApprovalStatus::Cancelled);
+                    decided(ctx, &view, status)
+                }
+                Ok(None) => StepResult::new(StepOutcome::Errored {
+                    message: "the approval request is gone".to_owned(),
+                }),
+                Err(e) => StepResult::new(StepOutcome::Errored {
+                    message: format!("reading the approval request: {e}"),
+                }),
+            },
             Err(e) => StepResult::new(StepOutcome::Errored {
                 message: format!("expiring the approval request: {e}"),
             }),
         };
     }
     decided(ctx, &view, status)
+}
+
+/// Without `expires_in_minutes` a request expires with the run (promotion.md §5.6): a
+/// little before its deadline, so the run fails "approval expired" rather than timing out.
+fn default_expiry(ctx: &StepCtx<'_>) -> i64 {
+    if ctx.deadline == i64::MAX {
+        return 0;
+    }
+    let margin = ((ctx.deadline - ctx.now) / 10).clamp(0, 60_000);
+    ctx.deadline - margin
 }
 
 fn decided(ctx: &StepCtx<'_>, view: &ApprovalView, status: ApprovalStatus) -> StepResult {

@@ -83,6 +83,10 @@ async fn state() -> (tempfile::TempDir, AppState) {
 }
 
 async fn start(state: &AppState, id: &str) {
+    start_with(state, id, PIPELINE).await;
+}
+
+async fn start_with(state: &AppState, id: &str, definition: &str) {
     state
         .store
         .create_run(NewRun {
@@ -91,7 +95,7 @@ async fn start(state: &AppState, id: &str) {
             id: id.into(),
             pipeline_id: "promote".into(),
             pipeline_version: "v1".into(),
-            definition: PIPELINE.into(),
+            definition: definition.into(),
             created_by: "alice".into(),
             run_as: "alice".into(),
             registrant: "ci-bot".into(),
@@ -351,4 +355,58 @@ async fn a_run_whose_definition_cannot_be_read_fails() {
         message.starts_with("the run's definition is invalid"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_request_without_expiry_expires_with_the_run_and_fails_it() {
+    let (_dir, state) = state().await;
+    start(&state, "r1").await;
+    let now = gangplank_store::now_millis();
+    tick(&state, now).await;
+    waiting(&state, "r1", "to-test").await;
+    // No expires_in_minutes: the request expires just before the run's 60-minute timeout.
+    assert_eq!(tick(&state, now + 59 * 60_000 + 30_000).await, 1);
+    let (status, message) = run_status(&state, "r1").await;
+    assert_eq!(status, "failed");
+    assert!(message.contains("approval expired"), "{message}");
+}
+
+#[tokio::test]
+async fn a_job_past_its_timeout_minutes_fails_the_run() {
+    let (_dir, state) = state().await;
+    let definition = r#"
+name: promote
+on:
+  pipeline_call: {}
+timeout-minutes: 60
+jobs:
+  to-test:
+    timeout-minutes: 5
+    steps:
+      - uses: actions/humanitec/approve
+        with:
+          env_id: test
+          expires_in_minutes: 30
+"#;
+    start_with(&state, "r1", definition).await;
+    let now = gangplank_store::now_millis();
+    tick(&state, now).await;
+    waiting(&state, "r1", "to-test").await;
+    assert_eq!(
+        tick(&state, now + 4 * 60_000).await,
+        0,
+        "parked until the job's timeout"
+    );
+    assert_eq!(tick(&state, now + 5 * 60_000 + 1_000).await, 1);
+    let (status, message) = run_status(&state, "r1").await;
+    assert_eq!(status, "failed");
+    assert!(message.contains("timed out after 5 minutes"), "{message}");
+    let (job, steps) = state
+        .store
+        .get_job("acme", "shop", "r1", "to-test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, "failed");
+    assert_eq!(steps[0].status, "cancelled");
 }
