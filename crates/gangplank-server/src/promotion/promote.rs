@@ -13,6 +13,7 @@ use gangplank_store::{ExpectedWrite, PromotionRow, Store, now_millis};
 use super::journal::{Journal, Write};
 use super::registry::Repo;
 use super::{EXPECTED_WRITE_TTL_MS, LOCK_LEASE_MS, PromotionError};
+use crate::test_hold::{self, HoldPoint};
 
 const COPY: i64 = 1;
 const ARCHIVE: i64 = 2;
@@ -58,6 +59,18 @@ pub async fn promote(
     dest: &Repo,
     request: Request,
 ) -> Result<PromotionRow, PromotionError> {
+    promote_holding(store, source, dest, request, None).await
+}
+
+/// [`promote`], stopping forever at the test hold point `hold` when it is one of the
+/// promotion's (`crate::test_hold`; `None` outside crash tests).
+pub async fn promote_holding(
+    store: &Store,
+    source: &Repo,
+    dest: &Repo,
+    request: Request,
+    hold: Option<&HoldPoint>,
+) -> Result<PromotionRow, PromotionError> {
     let mut promotion = Promotion::begin(store, source, dest, request).await?;
     if promotion.row.status == "applied" {
         // Done before (a step run again after its outcome was lost): nothing to write.
@@ -66,7 +79,7 @@ pub async fn promote(
             .await?;
         return Ok(promotion.row);
     }
-    let outcome = promotion.run_stages().await;
+    let outcome = promotion.run_stages(hold).await;
     promotion.end(outcome).await
 }
 
@@ -150,12 +163,16 @@ impl<'a> Promotion<'a> {
         })
     }
 
-    async fn run_stages(&mut self) -> Result<(), PromotionError> {
+    async fn run_stages(&mut self, hold: Option<&HoldPoint>) -> Result<(), PromotionError> {
         self.copy().await?;
         if self.plan().await? {
             return Ok(());
         }
         self.archive().await?;
+        if !self.row.archive_tag.is_empty() {
+            let detail = format!("{} {}", self.row.id, self.row.archive_tag);
+            test_hold::reached(hold, "promote.archived", &detail).await;
+        }
         self.move_live().await
     }
 
