@@ -283,6 +283,8 @@ impl<'a> Promotion<'a> {
                 version_before,
                 version_after,
             } => {
+                self.row.version_before = version_before.unwrap_or_default();
+                self.row.version_after = version_after;
                 if let Some(archive) = &archive {
                     let previous = self
                         .dest
@@ -292,10 +294,17 @@ impl<'a> Promotion<'a> {
                     self.row.previous_live_digest = archive.digest.clone();
                     self.row.previous_live_media_type = previous.media_type;
                     self.row.previous_live_manifest = manifest_text(&previous.bytes)?;
-                    self.row.archive_tag = archive.tag.clone();
+                    match self.numbered_already(&tags, &archive.digest).await? {
+                        // A promotion that ended (cancelled, timed out) between its archive
+                        // tag and its live move left the live image numbered: it keeps that
+                        // one number, none is added (no version doubled).
+                        Some(version) => {
+                            self.row.version_before = version.tag.clone();
+                            self.row.version_after = version.next();
+                        }
+                        None => self.row.archive_tag = archive.tag.clone(),
+                    }
                 }
-                self.row.version_before = version_before.unwrap_or_default();
-                self.row.version_after = version_after;
                 self.row.new_live_digest = new.digest;
                 self.row.new_live_media_type = new.media_type;
                 self.store.update_promotion(self.row.clone()).await?;
@@ -414,6 +423,23 @@ impl<'a> Promotion<'a> {
         self.journal
             .record(self.store, &write, "done", now_millis())
             .await
+    }
+
+    /// The highest version tag, when it names `live` already.
+    async fn numbered_already(
+        &self,
+        tags: &[String],
+        live: &str,
+    ) -> Result<Option<Version>, PromotionError> {
+        let Some(highest) = Version::highest(tags) else {
+            return Ok(None);
+        };
+        let digest = self
+            .dest
+            .client
+            .tag_digest(&self.dest.path, &highest.tag)
+            .await?;
+        Ok((digest.as_deref() == Some(live)).then_some(highest))
     }
 
     /// Refuses unless the live tag points at `expected` (empty: no live tag).
