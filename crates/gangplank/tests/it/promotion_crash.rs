@@ -256,6 +256,113 @@ fn sigkill_between_the_archive_tag_and_the_live_move_resumes_without_doubling_a_
     );
 }
 
+#[test]
+fn a_run_cancelled_at_the_hold_frees_its_repository_and_numbers_the_old_image_once() {
+    let registry = Registry::start_with(Auth::Htpasswd(USER, PASSWORD));
+    let dev = |tag: &str, content: &str| {
+        registry.push_tiny_image_as("ecr-dev/repo-1", tag, content, CREDS)
+    };
+    let (first, second, third) = (dev("1", "first"), dev("2", "second"), dev("3", "third"));
+    registry.push_tiny_image_as("ecr-test/repo-1", "latest", "first", CREDS);
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("held");
+    let hold = format!("promote.archived:{}", marker.display());
+    let mut server = Server::start_with(&[("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN), (HOLD, &hold)]);
+    register(&server, &registry);
+    server.create_app("shop");
+    let destination = format!("{}/ecr-test/repo-1", registry.host());
+    let pipeline = create_pipeline(&server, "shop", &promote_pipeline(&destination));
+    let source = |digest: &str| format!("{}/ecr-dev/repo-1@{digest}", registry.host());
+    let run = start_run(
+        &server,
+        ADMIN,
+        "shop",
+        "promote",
+        json!({"source": source(&second)}),
+    );
+    poll("the promotion to reach its hold point", || {
+        std::fs::read_to_string(&marker).ok()
+    });
+    // Cancelled while the step is in flight: recorded, honoured at the next step boundary,
+    // which after the crash comes before the step runs again.
+    let (status, body) = server.call(
+        "POST",
+        &format!(
+            "/orgs/default/apps/shop/pipelines/{pipeline}/runs/{}/cancel",
+            run["id"].as_str().unwrap()
+        ),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    server.crash_and_restart_without(HOLD);
+    let ended = wait_run(&server, "shop", &run, "finished", |r| {
+        r["status"] != "queued" && r["status"] != "executing"
+    });
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    let (_, records) = server.call(
+        "GET",
+        "/orgs/default/apps/shop/image-promotions",
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(records[0]["status"], "failed", "{records}");
+    assert!(
+        records[0]["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("the run ended before the promotion finished"),
+        "{records}"
+    );
+    assert_eq!(
+        tags(&registry, "ecr-test/repo-1"),
+        BTreeMap::from([
+            ("0.1".into(), first.clone()),
+            ("latest".into(), first.clone())
+        ]),
+        "the archive tag was written; latest never moved"
+    );
+
+    // The next run is not kept out by the cancelled run's lock, and the old image, numbered
+    // 0.1 already, gets no second number.
+    let next = start_run(
+        &server,
+        ADMIN,
+        "shop",
+        "promote",
+        json!({"source": source(&third)}),
+    );
+    let next = wait_run(&server, "shop", &next, "finished", |r| {
+        r["status"] != "queued" && r["status"] != "executing"
+    });
+    assert_eq!(next["status"], "succeeded", "{next}");
+    assert_eq!(
+        tags(&registry, "ecr-test/repo-1"),
+        BTreeMap::from([
+            ("0.1".into(), first.clone()),
+            ("latest".into(), third.clone())
+        ])
+    );
+    let (_, records) = server.call(
+        "GET",
+        "/orgs/default/apps/shop/image-promotions",
+        Some(ADMIN),
+        None,
+    );
+    let latest = &records[0];
+    assert_eq!(latest["status"], "applied", "{records}");
+    assert_eq!(latest["archive_tag"], "", "{latest}");
+    assert_eq!(latest["previous_live_digest"], first.as_str());
+    assert_eq!(
+        (
+            latest["version_before"].as_str(),
+            latest["version_after"].as_str()
+        ),
+        (Some("0.1"), Some("0.2")),
+        "{latest}"
+    );
+}
+
 /// A member of `app` with `role`: (user id, token).
 fn app_user(server: &Server, app: &str, role: &str) -> (String, String) {
     let (id, token) = server.user("member");
