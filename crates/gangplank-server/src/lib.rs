@@ -25,6 +25,7 @@ mod serve;
 mod settings;
 mod signing;
 mod state;
+pub mod test_hold;
 mod webhook_headers;
 mod worker;
 mod yaml;

@@ -47,6 +47,10 @@ pub struct Settings {
     pub http: HttpSettings,
     pub observe: ObserveSettings,
     pub deploy: DeploySettings,
+    /// Test only: where to hold the server until it is killed (`GANGPLANK_TEST_HOLD_AT`; never
+    /// from the TOML file, never printed).
+    #[serde(skip)]
+    pub test_hold_at: Option<crate::test_hold::HoldPoint>,
 }
 
 /// `[observe]`: how often compose environments' agents are asked what they run.
@@ -190,12 +194,13 @@ impl Default for Settings {
             http: HttpSettings::default(),
             observe: ObserveSettings::default(),
             deploy: DeploySettings::default(),
+            test_hold_at: None,
         }
     }
 }
 
 /// The environment variables read, and what they set.
-pub const ENV_VARS: [&str; 19] = [
+pub const ENV_VARS: [&str; 20] = [
     "GANGPLANK_LISTEN",
     "GANGPLANK_DATA_DIR",
     "GANGPLANK_DATABASE_URL",
@@ -215,6 +220,7 @@ pub const ENV_VARS: [&str; 19] = [
     "GANGPLANK_HTTP_MAX_CONNECTIONS",
     "GANGPLANK_OBSERVE_INTERVAL_SECONDS",
     "GANGPLANK_DEPLOY_LEASE_SECONDS",
+    "GANGPLANK_TEST_HOLD_AT",
 ];
 
 /// The shortest bootstrap token accepted, so a guessable one is refused at start.
@@ -300,6 +306,12 @@ impl Settings {
                     settings.deploy.lease_seconds = value
                         .parse()
                         .with_context(|| format!("{name}={value:?} is not a number of seconds"))?;
+                }
+                "GANGPLANK_TEST_HOLD_AT" => {
+                    settings.test_hold_at = Some(
+                        crate::test_hold::HoldPoint::parse(&value)
+                            .map_err(|e| anyhow::anyhow!("GANGPLANK_TEST_HOLD_AT: {e}"))?,
+                    );
                 }
                 _ => unreachable!("every name in ENV_VARS is handled"),
             }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub observe_interval: std::time::Duration,
     /// How long a claim on a running deployment lasts without renewal (ms).
     pub deploy_lease_ms: i64,
+    /// Test only: the moment to hold at until killed (`GANGPLANK_TEST_HOLD_AT`).
+    pub test_hold: Option<Arc<crate::test_hold::HoldPoint>>,
     /// The deployments this process runs, so a cancel can stop them.
     pub running: Arc<crate::worker::deployer::Running>,
     pub webhook: Arc<WebhookSettings>,
@@ -68,6 +70,7 @@ impl AppState {
             observe_interval: settings.observe.interval,
             deploy_lease_ms: i64::try_from(settings.deploy.lease_seconds.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
+            test_hold: settings.test_hold_at.clone().map(Arc::new),
             running: Arc::default(),
             webhook: Arc::new(settings.webhook.clone()),
             webhook_client: Arc::default(),

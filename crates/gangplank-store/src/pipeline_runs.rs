@@ -413,32 +413,6 @@ impl Store {
         .await
     }
 
-    /// Whether a pipeline has runs not yet finished (a pipeline is not deleted under them).
-    pub async fn pipeline_has_active_runs(
-        &self,
-        org_id: &str,
-        app_id: &str,
-        pipeline_id: &str,
-    ) -> Result<bool, StoreError> {
-        let args = [org_id, app_id, pipeline_id].map(str::to_owned);
-        self.read(Box::new(move |conn| {
-            Box::pin(async move {
-                let [org_id, app_id, pipeline_id] = &args;
-                let n = query(
-                    "SELECT COUNT(*) FROM pipeline_runs WHERE org_id = $1 AND app_id = $2 \
-                     AND pipeline_id = $3 AND status IN ('queued', 'executing')",
-                )
-                .bind(org_id)
-                .bind(app_id)
-                .bind(pipeline_id)
-                .fetch_one::<i64>(conn)
-                .await?;
-                Ok(n > 0)
-            })
-        }))
-        .await
-    }
-
     /// A page of runs, newest first: of one app, or (`app_id` `None`) of the whole org.
     pub async fn list_runs(
         &self,

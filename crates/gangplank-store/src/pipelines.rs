@@ -211,7 +211,8 @@ impl Store {
     }
 
     /// Deletes a pipeline with its versions and criteria, if its etag still is `if_match`
-    /// (when given): `Refused` otherwise.
+    /// (when given; `Refused` otherwise) and none of its runs is queued or executing
+    /// (`Conflict` otherwise).
     pub async fn delete_pipeline(
         &self,
         org_id: &str,
@@ -225,6 +226,24 @@ impl Store {
             Box::pin(async move {
                 let current = pipeline_by_id(conn, &org_id, &app_id, &pipeline_id).await?;
                 check_etag(&current, if_match.as_deref())?;
+                // Checked in the delete's own transaction: a run that is not finished keeps
+                // its pipeline (its definition is frozen in the run, but its approvals and
+                // links name the pipeline).
+                let active = query(
+                    "SELECT COUNT(*) FROM pipeline_runs WHERE org_id = $1 AND app_id = $2 \
+                     AND pipeline_id = $3 AND status IN ('queued', 'executing')",
+                )
+                .bind(&org_id)
+                .bind(&app_id)
+                .bind(&pipeline_id)
+                .fetch_one::<i64>(conn)
+                .await?;
+                if active > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "pipeline {pipeline_id} has {active} unfinished run(s): cancel them or \
+                         wait for them to finish"
+                    )));
+                }
                 query("DELETE FROM pipelines WHERE org_id = $1 AND app_id = $2 AND id = $3")
                     .bind(&org_id)
                     .bind(&app_id)

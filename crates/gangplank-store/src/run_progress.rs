@@ -686,6 +686,26 @@ pub(crate) async fn finish_run_in(
     .execute(conn)
     .await?;
     crate::approvals::cancel_waiting_in(conn, org_id, app_id, run_id, message, now).await?;
+    // A promotion the run left unfinished (it ended at a step boundary after a crash, or
+    // timed out) will not be resumed: its record says so and its repository is free at once
+    // rather than when the lock's lease lapses.
+    query(
+        "UPDATE image_promotions SET status = 'failed', status_message = $3, finished_at = $4 \
+         WHERE org_id = $1 AND run_id = $2 AND status = 'planned'",
+    )
+    .bind(org_id)
+    .bind(run_id)
+    .bind(format!(
+        "the run ended before the promotion finished: {message}"
+    ))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    query("DELETE FROM repository_locks WHERE org_id = $1 AND run_id = $2")
+        .bind(org_id)
+        .bind(run_id)
+        .execute(conn)
+        .await?;
     let ended = run_by_id(conn, org_id, app_id, run_id)
         .await?
         .ok_or_else(|| StoreError::NotFound(run_id.clone()))?;

@@ -13,6 +13,7 @@ use gangplank_store::{ExpectedWrite, PromotionRow, Store, now_millis};
 use super::journal::{Journal, Write};
 use super::registry::Repo;
 use super::{EXPECTED_WRITE_TTL_MS, LOCK_LEASE_MS, PromotionError};
+use crate::test_hold::{self, HoldPoint};
 
 const COPY: i64 = 1;
 const ARCHIVE: i64 = 2;
@@ -58,6 +59,18 @@ pub async fn promote(
     dest: &Repo,
     request: Request,
 ) -> Result<PromotionRow, PromotionError> {
+    promote_holding(store, source, dest, request, None).await
+}
+
+/// [`promote`], stopping forever at the test hold point `hold` when it is one of the
+/// promotion's (`crate::test_hold`; `None` outside crash tests).
+pub async fn promote_holding(
+    store: &Store,
+    source: &Repo,
+    dest: &Repo,
+    request: Request,
+    hold: Option<&HoldPoint>,
+) -> Result<PromotionRow, PromotionError> {
     let mut promotion = Promotion::begin(store, source, dest, request).await?;
     if promotion.row.status == "applied" {
         // Done before (a step run again after its outcome was lost): nothing to write.
@@ -66,7 +79,7 @@ pub async fn promote(
             .await?;
         return Ok(promotion.row);
     }
-    let outcome = promotion.run_stages().await;
+    let outcome = promotion.run_stages(hold).await;
     promotion.end(outcome).await
 }
 
@@ -150,12 +163,16 @@ impl<'a> Promotion<'a> {
         })
     }
 
-    async fn run_stages(&mut self) -> Result<(), PromotionError> {
+    async fn run_stages(&mut self, hold: Option<&HoldPoint>) -> Result<(), PromotionError> {
         self.copy().await?;
         if self.plan().await? {
             return Ok(());
         }
         self.archive().await?;
+        if !self.row.archive_tag.is_empty() {
+            let detail = format!("{} {}", self.row.id, self.row.archive_tag);
+            test_hold::reached(hold, "promote.archived", &detail).await;
+        }
         self.move_live().await
     }
 
@@ -266,6 +283,8 @@ impl<'a> Promotion<'a> {
                 version_before,
                 version_after,
             } => {
+                self.row.version_before = version_before.unwrap_or_default();
+                self.row.version_after = version_after;
                 if let Some(archive) = &archive {
                     let previous = self
                         .dest
@@ -275,10 +294,17 @@ impl<'a> Promotion<'a> {
                     self.row.previous_live_digest = archive.digest.clone();
                     self.row.previous_live_media_type = previous.media_type;
                     self.row.previous_live_manifest = manifest_text(&previous.bytes)?;
-                    self.row.archive_tag = archive.tag.clone();
+                    match self.numbered_already(&tags, &archive.digest).await? {
+                        // A promotion that ended (cancelled, timed out) between its archive
+                        // tag and its live move left the live image numbered: it keeps that
+                        // one number, none is added (no version doubled).
+                        Some(version) => {
+                            self.row.version_before = version.tag.clone();
+                            self.row.version_after = version.next();
+                        }
+                        None => self.row.archive_tag = archive.tag.clone(),
+                    }
                 }
-                self.row.version_before = version_before.unwrap_or_default();
-                self.row.version_after = version_after;
                 self.row.new_live_digest = new.digest;
                 self.row.new_live_media_type = new.media_type;
                 self.store.update_promotion(self.row.clone()).await?;
@@ -397,6 +423,23 @@ impl<'a> Promotion<'a> {
         self.journal
             .record(self.store, &write, "done", now_millis())
             .await
+    }
+
+    /// The highest version tag, when it names `live` already.
+    async fn numbered_already(
+        &self,
+        tags: &[String],
+        live: &str,
+    ) -> Result<Option<Version>, PromotionError> {
+        let Some(highest) = Version::highest(tags) else {
+            return Ok(None);
+        };
+        let digest = self
+            .dest
+            .client
+            .tag_digest(&self.dest.path, &highest.tag)
+            .await?;
+        Ok((digest.as_deref() == Some(live)).then_some(highest))
     }
 
     /// Refuses unless the live tag points at `expected` (empty: no live tag).

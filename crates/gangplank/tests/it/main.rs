@@ -27,6 +27,7 @@ mod openapi;
 mod pages;
 mod pipeline_runs;
 mod pipelines;
+mod promotion_crash;
 mod receivers;
 mod registries;
 mod roles;

@@ -75,6 +75,13 @@ impl Server {
         self.wait_ready();
     }
 
+    /// Kills the server (SIGKILL) and starts it again on the same data without the
+    /// environment variable `key` (a crash test's hold point is not set on the restart).
+    pub fn crash_and_restart_without(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.crash_and_restart();
+    }
+
     fn wait_ready(&self) {
         poll(&format!("the server at {} to be ready", self.base), || {
             let ready = self.http.get(format!("{}/ready", self.base)).send();

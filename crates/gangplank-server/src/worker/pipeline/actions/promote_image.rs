@@ -87,7 +87,9 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
         },
         automatic: ctx.automatic,
     };
-    match promote::promote(&ctx.state.store, &source_repo, &dest_repo, request).await {
+    let hold = ctx.state.test_hold.as_deref();
+    match promote::promote_holding(&ctx.state.store, &source_repo, &dest_repo, request, hold).await
+    {
         Ok(row) => {
             let mut outputs = Map::new();
             outputs.insert("promotion_id".into(), json!(row.id));
