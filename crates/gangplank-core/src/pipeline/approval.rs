@@ -1,7 +1,7 @@
 //! The approval policy: who may approve or deny a request, how many distinct approvals settle
 //! it, self-approval, and expiry. Humanitec's rule (the caller may deploy to `env_id`) is the
 //! floor; a step's `with` adds `min_approvals`, `approvers`, `allow_self_approval` and
-//! `expires_in_minutes` (promotion.md §5.6).
+//! `expires_in_minutes` (promotion.md §5.6) or Gangplank's finer `expires_in_seconds`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -28,6 +28,10 @@ pub struct Policy {
     /// Minutes after the request is created when it expires (`None`: the run's timeout).
     #[serde(default)]
     pub expires_in_minutes: Option<u32>,
+    /// Seconds after the request is created when it expires: Gangplank's finer form of
+    /// `expires_in_minutes` (the two are exclusive), for short gates and for tests.
+    #[serde(default)]
+    pub expires_in_seconds: Option<u32>,
 }
 
 impl Default for Policy {
@@ -37,6 +41,7 @@ impl Default for Policy {
             approvers: Vec::new(),
             allow_self_approval: false,
             expires_in_minutes: None,
+            expires_in_seconds: None,
         }
     }
 }
@@ -76,6 +81,16 @@ impl Policy {
                 .ok_or("expires_in_minutes must be a whole number from 1 to 525600")?;
             policy.expires_in_minutes = u32::try_from(n).ok();
         }
+        if let Some(v) = with.get("expires_in_seconds") {
+            if policy.expires_in_minutes.is_some() {
+                return Err("give expires_in_minutes or expires_in_seconds, not both".to_owned());
+            }
+            let n = v
+                .as_u64()
+                .filter(|n| (1..=31_536_000).contains(n))
+                .ok_or("expires_in_seconds must be a whole number from 1 to 31536000")?;
+            policy.expires_in_seconds = u32::try_from(n).ok();
+        }
         if let Some(v) = with.get("approvers") {
             let list = v.as_array().ok_or("approvers must be a list")?;
             if list.len() > MAX_APPROVERS {
@@ -111,8 +126,12 @@ impl Policy {
     /// When a request created at `created_at` expires (Unix ms): its own expiry, else never
     /// (0; the run's timeout still ends it).
     pub fn expires_at(&self, created_at: i64) -> i64 {
-        self.expires_in_minutes
-            .map_or(0, |m| created_at.saturating_add(i64::from(m) * 60_000))
+        let ms = match (self.expires_in_seconds, self.expires_in_minutes) {
+            (Some(s), _) => i64::from(s) * 1_000,
+            (None, Some(m)) => i64::from(m) * 60_000,
+            (None, None) => return 0,
+        };
+        created_at.saturating_add(ms)
     }
 }
 
@@ -421,7 +440,11 @@ mod tests {
         assert!(policy.allow_self_approval);
         assert_eq!(policy.expires_at(1_000), 1_000 + 30 * 60_000);
         assert_eq!(Policy::default().expires_at(1_000), 0);
+        let seconds = Policy::from_with(json!({"expires_in_seconds": 3}).as_object().unwrap());
+        assert_eq!(seconds.unwrap().expires_at(1_000), 4_000);
         for bad in [
+            json!({"expires_in_seconds": 0}),
+            json!({"expires_in_seconds": 5, "expires_in_minutes": 1}),
             json!({"min_approvals": 0}),
             json!({"min_approvals": "2"}),
             json!({"approvers": [{"role": "admin"}]}),
