@@ -125,6 +125,20 @@ fn an_expired_approval_fails_the_run() {
     // Humanitec's shape has one text: the reason is added to the message.
     assert_eq!(request["message"], "Quick? (approval expired)", "{request}");
     assert!(request["approved_by"].is_null(), "{request}");
+    // Settled at its expiry, not at the runner's next idle recheck (5 s).
+    let millis = |field: &str| {
+        let at = time::OffsetDateTime::parse(
+            request[field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap()
+    };
+    let late = millis("approved_at") - millis("expires_at");
+    assert!(
+        (0..3_000).contains(&late),
+        "expired {late} ms late: {request}"
+    );
     refused(
         server.call(
             "POST",
@@ -267,7 +281,7 @@ fn refusals_are_clear_4xx_with_the_json_error() {
     let approve = approval_path(&request, "approve");
     let (status, body) = server.call("POST", &approve, Some(&first), None);
     assert_eq!(status, 200, "{body}");
-    refused(server.call("POST", &approve, Some(&first), None), "");
+    refused(server.call("POST", &approve, Some(&first), None), "already");
     let (status, _) = server.call(
         "POST",
         &format!("{}/cancel", run_path(&run)),
@@ -278,5 +292,8 @@ fn refusals_are_clear_4xx_with_the_json_error() {
     wait_run(&server, "shop", &run, "cancelled", |r| {
         r["status"] == "cancelled"
     });
-    refused(server.call("POST", &approve, Some(&second), None), "");
+    refused(
+        server.call("POST", &approve, Some(&second), None),
+        "cancelled",
+    );
 }

@@ -50,6 +50,9 @@ pub async fn run(state: AppState) {
                     drive(&state, claim, 0).await;
                     state.wake.delivery.notify_one();
                     drop(permit);
+                    // A run that parked (an approval's expiry, a lock's recheck) is due at a
+                    // time the idle loop did not know when it went to sleep: look again.
+                    state.wake.pipeline.notify_one();
                 });
             }
             Ok(None) => {
