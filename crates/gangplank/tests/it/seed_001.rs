@@ -29,6 +29,7 @@ pub struct Seed {
     pub server: Server,
     pub receiver: PyReceiver,
     pub approver: String,
+    pub approver_id: String,
     _agent: Agent,
     /// The busybox image the `run` step runs, pinned by digest.
     pub busybox: String,
@@ -130,6 +131,7 @@ impl Seed {
             server,
             receiver,
             approver,
+            approver_id,
             _agent: agent,
             _cleanup: RemoveImages(vec![busybox.clone()]),
             busybox,
@@ -450,8 +452,10 @@ fn seed_001_promotes_dev_to_test_to_prod_with_approvals_and_rolls_back() {
             .records()
             .into_iter()
             .filter(|r| r["path"] == "/smoke")
-            .count();
-        assert_eq!(smoke, n, "one smoke request per promotion");
+            .collect::<Vec<_>>();
+        assert_eq!(smoke.len(), n, "one smoke request per promotion");
+        let sent: Value = serde_json::from_str(smoke[n - 1]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(sent, json!({"digest": digest}));
         let e2e = seed.step_log(&run, "to-test", 3);
         assert!(
             e2e.iter()
@@ -494,6 +498,11 @@ fn seed_001_promotes_dev_to_test_to_prod_with_approvals_and_rolls_back() {
     );
     assert_eq!(newest["archive_tag"], "0.2", "{newest}");
     assert_eq!(newest["bytes_moved"], 0, "same registry: blobs mounted");
+    assert_eq!(newest["source"]["digest"], promoted[2].as_str(), "{newest}");
+    assert!(
+        newest["approvals"].to_string().contains(&seed.approver_id),
+        "who approved is recorded: {newest}"
+    );
 
     // A pipeline watching prod, to show which registrations start runs.
     let watch = format!(
