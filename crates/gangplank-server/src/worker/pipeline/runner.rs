@@ -101,6 +101,25 @@ async fn drive(state: &AppState, claim: ClaimedRun, skew: i64) {
     renewer.abort();
 }
 
+/// How often a running step's driver looks whether its run was asked to cancel.
+const CANCEL_POLL: Duration = Duration::from_secs(1);
+
+/// Cancels `cancel` once the run `[org, app, run]` has a cancellation requested (by any
+/// replica: the store is the one place that knows).
+async fn watch_cancel(state: AppState, [org, app, run]: [String; 3], cancel: CancellationToken) {
+    loop {
+        tokio::time::sleep(CANCEL_POLL).await;
+        match state.store.get_run(&org, &app, &run).await {
+            Ok(Some(row)) if row.cancellation_requested_at == 0 => {}
+            Ok(_) => {
+                cancel.cancel();
+                return;
+            }
+            Err(error) => tracing::warn!(%error, %run, "checking a run for a cancel failed"),
+        }
+    }
+}
+
 async fn renew(state: AppState, run: RunRow, attempt: i64, lost: CancellationToken) {
     loop {
         tokio::time::sleep(Duration::from_millis(
@@ -379,6 +398,14 @@ impl Driver<'_> {
                         Value::Object(map) => map,
                         _ => Map::new(),
                     };
+                    // A cancel requested while the step runs reaches it (a `run` step tells
+                    // the agent to kill its container); losing the claim does too.
+                    let cancel = self.lost.child_token();
+                    let watcher = tokio::spawn(watch_cancel(
+                        self.state.clone(),
+                        [&snap.run.org_id, &snap.run.app_id, &snap.run.id].map(|s| s.to_owned()),
+                        cancel.clone(),
+                    ));
                     let ctx = StepCtx {
                         state: self.state,
                         org_id: &snap.run.org_id,
@@ -389,12 +416,14 @@ impl Driver<'_> {
                         step_index: u32::try_from(index).unwrap_or(u32::MAX),
                         run_as: &snap.run.run_as,
                         inputs: &inputs,
-                        cancel: self.lost.child_token(),
+                        cancel,
                         deadline,
                         now,
                         automatic: snap.run.trigger_type != "pipeline_call",
                     };
-                    actions::execute(step.uses, &ctx, &with).await
+                    let result = actions::execute(step.uses, &ctx, &with).await;
+                    watcher.abort();
+                    result
                 }
             }
         };
