@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::pipeline_runs::{approval_path, create_pipeline, runs_path, start_run, wait_run};
 use crate::seed_001::{CREDS, Seed};
-use crate::support::{ADMIN, Server, error_message};
+use crate::support::{ADMIN, Server, error_message, poll};
 
 fn run_path(run: &Value) -> String {
     format!(
@@ -295,5 +295,60 @@ fn refusals_are_clear_4xx_with_the_json_error() {
     refused(
         server.call("POST", &approve, Some(&second), None),
         "cancelled",
+    );
+}
+
+#[test]
+fn cancel_stops_a_run_step_and_its_container() {
+    let seed = Seed::start("");
+    let server = &seed.server;
+    // This test's container is the one whose command names this process.
+    let marker = format!("started-by-{}", std::process::id());
+    seed.create_pipeline(204, &format!("echo {marker}; sleep 3017"));
+    let (_, run) = seed.push_and_register("hangs");
+    seed.approve(&seed.waiting(&run, "to-test"));
+    let containers = || {
+        let listed = crate::agents::run(
+            "docker",
+            &["ps", "--no-trunc", "--format", "{{.Names}} {{.Command}}"],
+        );
+        listed
+            .lines()
+            .filter(|l| l.starts_with("gangplank-run-gp-") && l.contains(&marker))
+            .count()
+    };
+    poll("the run step's container to run", || {
+        let job = seed.job(&run, "to-test");
+        (job["steps"][3]["status"] == "executing" && containers() == 1).then_some(())
+    });
+    let (status, body) = server.call(
+        "POST",
+        &format!("{}/cancel", run_path(&run)),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    let cancelled = wait_run(server, "shop", &run, "cancelled", |r| {
+        r["status"] == "cancelled"
+    });
+    assert!(cancelled["completed_at"].is_string(), "{cancelled}");
+    poll("the container to be removed", || {
+        (containers() == 0).then_some(())
+    });
+    let job = seed.job(&run, "to-test");
+    assert_ne!(job["steps"][3]["status"], "succeeded", "{job}");
+    let (_, approvals) = server.call(
+        "GET",
+        &format!(
+            "/orgs/default/apps/shop/approvals?run={}",
+            run["id"].as_str().unwrap()
+        ),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(
+        approvals.as_array().unwrap().len(),
+        1,
+        "prod was never asked: {approvals}"
     );
 }
