@@ -552,13 +552,14 @@ fn seed_001_promotes_dev_to_test_to_prod_with_approvals_and_rolls_back() {
 fn a_pipeline_promotes_across_registries_with_other_credentials() {
     let dev = Registry::start_with(Auth::Htpasswd("dev-robot", "dev-password-19"));
     let prod = Registry::start_with(Auth::Htpasswd("prod-robot", "prod-password-83"));
-    let dev_creds = Some(("dev-robot", "dev-password-19"));
-    let prod_creds = Some(("prod-robot", "prod-password-83"));
+    let (dev_login, prod_login) = (
+        ("dev-robot", "dev-password-19"),
+        ("prod-robot", "prod-password-83"),
+    );
+    let (dev_creds, prod_creds) = (Some(dev_login), Some(prod_login));
     let server = Server::start();
-    for (id, registry, (user, password)) in [
-        ("dev", &dev, dev_creds.unwrap()),
-        ("prod", &prod, prod_creds.unwrap()),
-    ] {
+    for (id, registry, (user, password)) in [("dev", &dev, dev_login), ("prod", &prod, prod_login)]
+    {
         let (status, body) = server.call(
             "POST",
             "/orgs/default/registries",
