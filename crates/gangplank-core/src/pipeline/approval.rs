@@ -1,7 +1,7 @@
 //! The approval policy: who may approve or deny a request, how many distinct approvals settle
 //! it, self-approval, and expiry. Humanitec's rule (the caller may deploy to `env_id`) is the
 //! floor; a step's `with` adds `min_approvals`, `approvers`, `allow_self_approval` and
-//! `expires_in_minutes` (promotion.md §5.6).
+//! `expires_in_minutes` (promotion.md §5.6) or Gangplank's finer `expires_in_seconds`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -28,6 +28,10 @@ pub struct Policy {
     /// Minutes after the request is created when it expires (`None`: the run's timeout).
     #[serde(default)]
     pub expires_in_minutes: Option<u32>,
+    /// Seconds after the request is created when it expires: Gangplank's finer form of
+    /// `expires_in_minutes` (the two are exclusive), for short gates and for tests.
+    #[serde(default)]
+    pub expires_in_seconds: Option<u32>,
 }
 
 impl Default for Policy {
@@ -37,6 +41,7 @@ impl Default for Policy {
             approvers: Vec::new(),
             allow_self_approval: false,
             expires_in_minutes: None,
+            expires_in_seconds: None,
         }
     }
 }
@@ -76,6 +81,16 @@ impl Policy {
                 .ok_or("expires_in_minutes must be a whole number from 1 to 525600")?;
             policy.expires_in_minutes = u32::try_from(n).ok();
         }
+        if let Some(v) = with.get("expires_in_seconds") {
+            if policy.expires_in_minutes.is_some() {
+                return Err("give expires_in_minutes or expires_in_seconds, not both".to_owned());
+            }
+            let n = v
+                .as_u64()
+                .filter(|n| (1..=31_536_000).contains(n))
+                .ok_or("expires_in_seconds must be a whole number from 1 to 31536000")?;
+            policy.expires_in_seconds = u32::try_from(n).ok();
+        }
         if let Some(v) = with.get("approvers") {
             let list = v.as_array().ok_or("approvers must be a list")?;
             if list.len() > MAX_APPROVERS {
@@ -108,12 +123,16 @@ impl Policy {
         Ok(policy)
     }
 
-    /// When a request created at `created_at` expires (Unix ms): its own expiry, else
-    /// `default_at` (the caller's reading of "the run timeout", promotion.md §5.6).
+    /// When a request created at `created_at` expires (Unix ms): its own expiry
+    /// (`expires_in_seconds` or `expires_in_minutes`), else `default_at` (the caller's reading
+    /// of "the run timeout", promotion.md §5.6).
     pub fn expires_at(&self, created_at: i64, default_at: i64) -> i64 {
-        self.expires_in_minutes.map_or(default_at, |m| {
-            created_at.saturating_add(i64::from(m) * 60_000)
-        })
+        let ms = match (self.expires_in_seconds, self.expires_in_minutes) {
+            (Some(s), _) => i64::from(s) * 1_000,
+            (None, Some(m)) => i64::from(m) * 60_000,
+            (None, None) => return default_at,
+        };
+        created_at.saturating_add(ms)
     }
 }
 
@@ -424,9 +443,13 @@ mod tests {
         assert_eq!(
             Policy::default().expires_at(1_000, 9_000),
             9_000,
-            "no expires_in_minutes: the default (the run timeout)"
+            "no expiry of its own: the default (the run timeout)"
         );
+        let seconds = Policy::from_with(json!({"expires_in_seconds": 3}).as_object().unwrap());
+        assert_eq!(seconds.unwrap().expires_at(1_000, 9_000), 4_000);
         for bad in [
+            json!({"expires_in_seconds": 0}),
+            json!({"expires_in_seconds": 5, "expires_in_minutes": 1}),
             json!({"min_approvals": 0}),
             json!({"min_approvals": "2"}),
             json!({"approvers": [{"role": "admin"}]}),

@@ -36,10 +36,12 @@ pub(super) fn required_with(action: Action) -> &'static [&'static [&'static str]
         Action::Approve => &[&["env_id", "environment"]],
         Action::Log | Action::Fail => &[&["message"]],
         Action::Deploy | Action::WaitForReadiness => &[&["env_id"]],
-        Action::PromoteImage => &[&["source"], &["destination"]],
+        // `source` defaults to the run's pinned image (`inputs.image`@`inputs.digest`).
+        Action::PromoteImage => &[&["destination"]],
         Action::RollbackImage => &[&["destination"]],
         Action::Http => &[&["url"]],
-        Action::Run => &[&["command"]],
+        // `command` defaults to the image's own; where it runs must be said.
+        Action::Run => &[&["env_id", "agent_url"]],
     }
 }
 

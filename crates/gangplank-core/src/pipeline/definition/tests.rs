@@ -232,7 +232,7 @@ fn mistakes_name_their_line() {
             14,
             "      - uses: actions/gangplank/promote-image",
             15,
-            "requires `with.source`",
+            "requires `with.destination`",
         ),
         (
             10,

@@ -76,6 +76,9 @@ pub async fn run(state: AppState) {
                     // A finished run may let the next run of its concurrency group go.
                     state.wake.pipeline.notify_one();
                     drop(permit);
+                    // A run that parked (an approval's expiry, a lock's recheck) is due at a
+                    // time the idle loop did not know when it went to sleep: look again.
+                    state.wake.pipeline.notify_one();
                 });
             }
             Ok(None) => {
@@ -478,6 +481,8 @@ impl Driver<'_> {
                         Value::Object(map) => map,
                         _ => Map::new(),
                     };
+                    // A cancel requested while the step runs reaches it (a `run` step tells
+                    // the agent to kill its container): the renewer watches for it.
                     let ctx = StepCtx {
                         state: self.state,
                         org_id: &snap.run.org_id,
