@@ -1,7 +1,6 @@
 //! Running the docker and compose CLIs: argv only (never a shell, except the seed's ECR login
 //! pipeline), a timeout, both output streams captured, and `DOCKER_CONFIG` when configured.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -81,13 +80,12 @@ impl Docker {
     }
 
     /// `docker <args>` as a command for the caller to spawn and stream (a one-off container
-    /// runs longer than the command timeout and its output is read as it comes). `env` is set
-    /// on the CLI's process, so `-e NAME` passes values without putting them on argv.
-    pub fn docker_command(&self, args: &[&str], env: &BTreeMap<String, String>) -> Command {
+    /// runs longer than the command timeout and its output is read as it comes). The CLI runs
+    /// with the agent's own environment only: a container's env goes in an `--env-file`.
+    pub fn docker_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.docker);
         command
             .args(args)
-            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -264,9 +264,21 @@ async fn run_container(
     let mut args: Vec<&str> = vec![
         "run", "--rm", "--pull", "never", "--name", &name, "--label", &label,
     ];
-    for key in request.env.keys() {
-        // No '=': the CLI takes the value from its own environment, set below.
-        args.extend(["--env", key.as_str()]);
+    // The values go through a private file, never argv (`ps` shows it) nor the CLI's own
+    // environment (where LD_PRELOAD, SSL_CERT_FILE, HTTPS_PROXY… would steer the CLI).
+    let env_file = match EnvFile::write(&request.env) {
+        Ok(file) => file,
+        Err(error) => {
+            return (
+                AgentRunStatus::Failed,
+                None,
+                format!("cannot write the run's env file: {error}"),
+            );
+        }
+    };
+    let env_path = env_file.path.display().to_string();
+    if !request.env.is_empty() {
+        args.extend(["--env-file", env_path.as_str()]);
     }
     args.push(&request.image);
     args.extend(request.command.iter().map(String::as_str));
@@ -275,11 +287,7 @@ async fn run_container(
         request.image,
         request.command.join(" ")
     ));
-    let mut child = match deployer
-        .docker()
-        .docker_command(&args, &request.env)
-        .spawn()
-    {
+    let mut child = match deployer.docker().docker_command(&args).spawn() {
         Ok(child) => child,
         Err(error) => {
             return (
@@ -404,4 +412,35 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn now_text() -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     gangplank_core::timestamp::format_millis(i64::try_from(now).unwrap_or(0))
+}
+
+/// A run's env as a `docker run --env-file` (one `NAME=value` a line, values checked free of
+/// line breaks), readable by the agent's user only, removed when dropped.
+struct EnvFile {
+    path: std::path::PathBuf,
+}
+
+impl EnvFile {
+    fn write(env: &std::collections::BTreeMap<String, String>) -> std::io::Result<EnvFile> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = std::env::temp_dir().join(format!("gangplank-run-{}.env", uuid::Uuid::new_v4()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let this = EnvFile { path };
+        for (name, value) in env {
+            writeln!(file, "{name}={value}")?;
+        }
+        file.sync_all()?;
+        Ok(this)
+    }
+}
+
+impl Drop for EnvFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

@@ -112,8 +112,8 @@ impl AgentApply {
 
 /// A one-off container, sent by the server (a pipeline's `run` step) to `POST /runs`. A
 /// repeated `id` answers the run it started; the same id with another image or command is
-/// refused (409). The env's values are never echoed back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// refused (409). The env's values are never echoed back, nor shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentRunRequest {
     pub id: String,
@@ -127,6 +127,19 @@ pub struct AgentRunRequest {
     /// Default 600, at most 86400; the container is killed after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+}
+
+impl std::fmt::Debug for AgentRunRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The env's values may be secrets: only its names are shown.
+        f.debug_struct("AgentRunRequest")
+            .field("id", &self.id)
+            .field("image", &self.image)
+            .field("command", &self.command)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
 }
 
 /// Where a one-off container is.
@@ -266,7 +279,23 @@ pub struct AgentBinding {
 
 #[cfg(test)]
 mod tests {
-    use super::{AgentApply, AgentDeploy, AgentDeployStatus};
+    use std::collections::BTreeMap;
+
+    use super::{AgentApply, AgentDeploy, AgentDeployStatus, AgentRunRequest};
+
+    #[test]
+    fn a_run_request_shows_env_names_not_values() {
+        let request = AgentRunRequest {
+            id: "r1".into(),
+            image: "busybox".into(),
+            command: vec!["true".into()],
+            env: BTreeMap::from([("TOKEN".to_owned(), "s3cret-value-Q9".to_owned())]),
+            timeout_seconds: None,
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("TOKEN"), "{shown}");
+        assert!(!shown.contains("s3cret-value-Q9"), "{shown}");
+    }
 
     fn record(service: &str, status: AgentDeployStatus) -> AgentDeploy {
         AgentDeploy {

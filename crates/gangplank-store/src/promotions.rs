@@ -391,6 +391,37 @@ impl Store {
         .await
     }
 
+    /// The newest applied record (a promotion or a rollback) into `live_tag` of `dest_image`:
+    /// what the live tag should point at now, and the app that put it there.
+    pub async fn newest_applied_promotion(
+        &self,
+        org_id: &str,
+        dest_image: &str,
+        live_tag: &str,
+    ) -> Result<Option<PromotionRow>, StoreError> {
+        let args = [
+            org_id.to_owned(),
+            normalise_image(dest_image),
+            live_tag.to_owned(),
+        ];
+        self.read(Box::new(move |conn| {
+            Box::pin(async move {
+                let [org_id, dest, live_tag] = &args;
+                query(format!(
+                    "SELECT {COLUMNS} FROM image_promotions WHERE org_id = $1 AND dest_image = $2 \
+                     AND live_tag = $3 AND status = 'applied' AND new_live_digest <> '' \
+                     ORDER BY created_at DESC, id DESC LIMIT 1"
+                ))
+                .bind(org_id)
+                .bind(dest)
+                .bind(live_tag)
+                .fetch_optional::<PromotionRow>(conn)
+                .await
+            })
+        }))
+        .await
+    }
+
     /// A promotion's journal, in order.
     pub async fn tag_ops(&self, promotion_id: &str) -> Result<Vec<TagOpRow>, StoreError> {
         let id = promotion_id.to_owned();
@@ -450,7 +481,8 @@ impl Store {
     }
 
     /// Records that Gangplank is about to write `image:tag` = `digest` (valid until
-    /// `expires_at`), and forgets expectations that lapsed.
+    /// `expires_at`), and forgets expectations that lapsed. Recording the same `id` again (a
+    /// step resumed after a crash between this and its journal entry) changes nothing.
     pub async fn expect_registry_write(
         &self,
         write: ExpectedWrite,
@@ -464,7 +496,8 @@ impl Store {
                     .await?;
                 query(
                     "INSERT INTO expected_registry_writes (id, org_id, image_name, tag, digest, \
-                     created_at, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
+                     created_at, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
+                     ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&write.id)
                 .bind(&write.org_id)
@@ -481,15 +514,18 @@ impl Store {
         .await
     }
 
-    /// Whether a registration of `image_name:tag` at `digest` is a write Gangplank made itself:
-    /// true once per recorded expectation (the oldest unconsumed, unexpired one is consumed),
-    /// false for everything else, so a genuine push of the same tag still triggers.
+    /// Whether the registration `consumer` (a version id) of `image_name:tag` at `digest` is a
+    /// write Gangplank made itself: true once per recorded expectation (the oldest unconsumed,
+    /// unexpired one is consumed, on behalf of `consumer`), and true again for the same
+    /// `consumer` (its evaluation repeated after a crash); false for everything else, so a
+    /// genuine push of the same tag still triggers.
     pub async fn consume_expected_write(
         &self,
         org_id: &str,
         image_name: &str,
         tag: &str,
         digest: &str,
+        consumer: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
         let args = [
@@ -497,17 +533,36 @@ impl Store {
             normalise_image(image_name),
             tag.to_owned(),
             digest.to_owned(),
+            consumer.to_owned(),
         ];
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let [org_id, image, tag, digest] = &args;
+                let [org_id, image, tag, digest, consumer] = &args;
                 if digest.is_empty() {
                     return Ok(false);
+                }
+                if !consumer.is_empty() {
+                    let before = query(
+                        "SELECT id FROM expected_registry_writes WHERE org_id = $1 \
+                         AND image_name = $2 AND tag = $3 AND digest = $4 AND consumed_by = $5 \
+                         LIMIT 1",
+                    )
+                    .bind(org_id)
+                    .bind(image)
+                    .bind(tag)
+                    .bind(digest)
+                    .bind(consumer)
+                    .fetch_optional::<String>(conn)
+                    .await?;
+                    if before.is_some() {
+                        return Ok(true);
+                    }
                 }
                 // `consumed_at = 0` again outside the sub-select: on PostgreSQL a concurrent
                 // consumer of the same row re-checks it after the first one's commit.
                 let changed = query(
-                    "UPDATE expected_registry_writes SET consumed_at = $5 WHERE consumed_at = 0 \
+                    "UPDATE expected_registry_writes SET consumed_at = $5, consumed_by = $6 \
+                     WHERE consumed_at = 0 \
                      AND id = (SELECT id FROM expected_registry_writes WHERE org_id = $1 \
                        AND image_name = $2 AND tag = $3 AND digest = $4 AND consumed_at = 0 \
                        AND expires_at > $5 ORDER BY created_at, id LIMIT 1)",
@@ -517,6 +572,7 @@ impl Store {
                 .bind(tag)
                 .bind(digest)
                 .bind(now)
+                .bind(consumer)
                 .execute(conn)
                 .await?;
                 Ok(changed == 1)
@@ -700,10 +756,12 @@ impl Store {
         .await
     }
 
-    /// Lifts the hold on `image_name:live_tag`; false when there was none.
+    /// Lifts the hold `app_id` put on `image_name:live_tag`; false when there was none (or
+    /// another app's rollback put it there: only that app may lift it).
     pub async fn resume_promotion(
         &self,
         org_id: &str,
+        app_id: &str,
         image_name: &str,
         live_tag: &str,
     ) -> Result<bool, StoreError> {
@@ -711,17 +769,19 @@ impl Store {
             org_id.to_owned(),
             normalise_image(image_name),
             live_tag.to_owned(),
+            app_id.to_owned(),
         ];
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let [org_id, image, live_tag] = &args;
+                let [org_id, image, live_tag, app_id] = &args;
                 let changed = query(
                     "DELETE FROM promotion_holds WHERE org_id = $1 AND image_name = $2 \
-                     AND live_tag = $3",
+                     AND live_tag = $3 AND app_id = $4",
                 )
                 .bind(org_id)
                 .bind(image)
                 .bind(live_tag)
+                .bind(app_id)
                 .execute(conn)
                 .await?;
                 Ok(changed == 1)

@@ -26,39 +26,62 @@ async fn an_expected_write_is_consumed_once_by_exact_identity() {
         .expect_registry_write(expected("w1", image, "sha256:aa", 10_000), 1_000)
         .await
         .unwrap();
-    let consume = |tag: &'static str, digest: &'static str, now: i64| {
+    let consume = |tag: &'static str, digest: &'static str, consumer: &'static str, now: i64| {
         let store = store.clone();
         async move {
             store
-                .consume_expected_write("acme", image, tag, digest, now)
+                .consume_expected_write("acme", image, tag, digest, consumer, now)
                 .await
                 .unwrap()
         }
     };
     assert!(
-        !consume("latest", "sha256:bb", 2_000).await,
+        !consume("latest", "sha256:bb", "v1", 2_000).await,
         "another digest"
     );
-    assert!(!consume("0.1", "sha256:aa", 2_000).await, "another tag");
+    assert!(
+        !consume("0.1", "sha256:aa", "v2", 2_000).await,
+        "another tag"
+    );
     assert!(
         !store
-            .consume_expected_write("other", image, "latest", "sha256:aa", 2_000)
+            .consume_expected_write("other", image, "latest", "sha256:aa", "v3", 2_000)
             .await
             .unwrap(),
         "another org"
     );
-    assert!(consume("latest", "sha256:aa", 2_000).await);
+    assert!(consume("latest", "sha256:aa", "v4", 2_000).await);
     assert!(
-        !consume("latest", "sha256:aa", 2_001).await,
+        consume("latest", "sha256:aa", "v4", 2_100).await,
+        "the same registration evaluated again (after a crash) is still Gangplank's write"
+    );
+    assert!(
+        !consume("latest", "sha256:aa", "v5", 2_001).await,
         "consumed once"
+    );
+
+    // A step resumed after a crash records its expectation again: nothing changes.
+    store
+        .expect_registry_write(expected("w1", image, "sha256:aa", 10_000), 2_200)
+        .await
+        .unwrap();
+    assert!(
+        !consume("latest", "sha256:aa", "v6", 2_300).await,
+        "recording again does not make the expectation new"
     );
 
     store
         .expect_registry_write(expected("w2", image, "sha256:aa", 3_000), 2_500)
         .await
         .unwrap();
-    assert!(!consume("latest", "sha256:aa", 3_000).await, "expired");
-    assert!(!consume("latest", "", 2_600).await, "no digest, no match");
+    assert!(
+        !consume("latest", "sha256:aa", "v7", 3_000).await,
+        "expired"
+    );
+    assert!(
+        !consume("latest", "", "v8", 2_600).await,
+        "no digest, no match"
+    );
 }
 
 #[tokio::test]
@@ -229,14 +252,21 @@ async fn a_hold_stands_until_resumed() {
         .unwrap();
     assert_eq!(hold.promotion_id, "rb1");
     assert!(
+        !store
+            .resume_promotion("acme", "other-app", image, "latest")
+            .await
+            .unwrap(),
+        "only the app whose rollback holds it lifts the hold"
+    );
+    assert!(
         store
-            .resume_promotion("acme", image, "latest")
+            .resume_promotion("acme", "shop", image, "latest")
             .await
             .unwrap()
     );
     assert!(
         !store
-            .resume_promotion("acme", image, "latest")
+            .resume_promotion("acme", "shop", image, "latest")
             .await
             .unwrap()
     );

@@ -42,15 +42,17 @@ pub enum RunRequestError {
         "env.{0}: the name steers the docker CLI that starts the container (DOCKER_*, PATH, HOME); set it in the image instead"
     )]
     EnvReserved(String),
-    #[error("env.{0}: the value must be at most {MAX_RUN_ARG_LEN} bytes, without NUL")]
+    #[error(
+        "env.{0}: the value must be at most {MAX_RUN_ARG_LEN} bytes, without NUL or line breaks"
+    )]
     EnvValue(String),
     #[error("timeout_seconds must be 1 to {MAX_RUN_TIMEOUT_SECONDS}, not {0}")]
     Timeout(u64),
 }
 
-/// Checks a run request. The env's values reach the docker CLI through its environment,
-/// never its argv (where `ps` would show them), so the names that steer the CLI itself are
-/// refused.
+/// Checks a run request. The env's values reach `docker run` through an env file (one line
+/// each, so no line breaks), never its argv (where `ps` would show them); the names that
+/// steer a docker CLI stay refused, so a container cannot be given them by mistake.
 pub fn check_run_request(
     id: &str,
     image: &str,
@@ -96,7 +98,7 @@ pub fn check_run_request(
         if name.starts_with("DOCKER_") || name == "PATH" || name == "HOME" {
             return Err(RunRequestError::EnvReserved(name.clone()));
         }
-        if value.len() > MAX_RUN_ARG_LEN || value.contains('\0') {
+        if value.len() > MAX_RUN_ARG_LEN || value.contains(['\0', '\n', '\r']) {
             return Err(RunRequestError::EnvValue(name.clone()));
         }
     }
@@ -251,10 +253,12 @@ mod tests {
                 Err(RunRequestError::EnvReserved(name.to_owned()))
             );
         }
-        assert_eq!(
-            check_run_request("r", ok, &[], &env(&[("A", "a\0")]), None),
-            Err(RunRequestError::EnvValue("A".to_owned()))
-        );
+        for value in ["a\0", "a\nB=b", "a\r"] {
+            assert_eq!(
+                check_run_request("r", ok, &[], &env(&[("A", value)]), None),
+                Err(RunRequestError::EnvValue("A".to_owned()))
+            );
+        }
         let crowd: BTreeMap<String, String> = (0..=MAX_RUN_ENV)
             .map(|i| (format!("V{i}"), String::new()))
             .collect();

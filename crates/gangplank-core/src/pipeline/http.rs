@@ -19,8 +19,9 @@ pub const HTTP_LOG_EXCERPT: usize = 512;
 
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-/// An `http` step, checked.
-#[derive(Debug, Clone)]
+/// An `http` step, checked. `Debug` shows no header values, body or URL query (they may
+/// carry tokens).
+#[derive(Clone)]
 pub struct HttpSpec {
     pub method: String,
     pub url: String,
@@ -34,6 +35,24 @@ pub struct HttpSpec {
     pub retry_interval_ms: i64,
     /// One attempt's timeout.
     pub timeout_ms: i64,
+}
+
+impl std::fmt::Debug for HttpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.split(['?', '#']).next().unwrap_or_default();
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("HttpSpec")
+            .field("method", &self.method)
+            .field("url", &url)
+            .field("headers", &headers)
+            .field("body", &self.body.as_ref().map(|_| "<redacted>"))
+            .field("expect_status", &self.expect_status)
+            .field("expect_body", &self.expect_body)
+            .field("retries", &self.retries)
+            .field("retry_interval_ms", &self.retry_interval_ms)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

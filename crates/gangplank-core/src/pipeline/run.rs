@@ -23,8 +23,8 @@ pub enum RunTarget {
     Url(String),
 }
 
-/// A `run` step, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `run` step, checked. `Debug` shows the env's names, never its values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RunSpec {
     /// `None`: the run's pinned image (`inputs.image@inputs.digest`).
     pub image: Option<String>,
@@ -32,6 +32,18 @@ pub struct RunSpec {
     pub env: BTreeMap<String, String>,
     pub timeout_seconds: u64,
     pub target: RunTarget,
+}
+
+impl std::fmt::Debug for RunSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunSpec")
+            .field("image", &self.image)
+            .field("command", &self.command)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("target", &self.target)
+            .finish()
+    }
 }
 
 impl RunSpec {

@@ -72,8 +72,12 @@ pub fn artefact_inputs(event: &ArtefactEvent<'_>) -> Value {
 /// The idempotency key of the run an artefact version starts: one run per version and
 /// pipeline however often the trigger is evaluated.
 pub fn artefact_idempotency_key(version_id: &str) -> String {
-    format!("artefact:{version_id}")
+    format!("{ARTEFACT_KEY_PREFIX}{version_id}")
 }
+
+/// What the artefact trigger's idempotency keys start with: reserved, so a client's
+/// `Idempotency-Key` cannot take the key of a run a version would start.
+pub const ARTEFACT_KEY_PREFIX: &str = "artefact:";
 
 /// One pipeline criteria row, as matching sees it (empty = any).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,9 +44,39 @@ pub enum PromotionError {
     /// The request cannot be carried out as asked (no version to roll back to, bad input).
     #[error("{0}")]
     Refused(String),
+    /// The caller's app did not put the live image there (another app's repository).
+    #[error("{0}")]
+    Forbidden(String),
     /// A registry or the store failed: worth retrying.
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// Takes (or renews) the lock of `image` for `holder`, for another `LOCK_LEASE_MS`: called
+/// before each stage and registry write, so a long promotion keeps it; `Locked` when another
+/// writer holds it (ours lapsed and was taken over).
+pub async fn lock(
+    store: &gangplank_store::Store,
+    org_id: &str,
+    image: &str,
+    holder: &str,
+    run_id: &str,
+) -> Result<(), PromotionError> {
+    let now = gangplank_store::now_millis();
+    if store
+        .lock_repository(org_id, image, holder, run_id, now, now + LOCK_LEASE_MS)
+        .await?
+    {
+        return Ok(());
+    }
+    let holder = store
+        .repository_lock(org_id, image, now)
+        .await?
+        .map_or_else(|| "another writer".to_owned(), |l| l.holder);
+    Err(PromotionError::Locked {
+        image: image.to_owned(),
+        holder,
+    })
 }
 
 impl From<gangplank_store::StoreError> for PromotionError {

@@ -12,7 +12,7 @@ use gangplank_store::{ExpectedWrite, PromotionRow, Store, now_millis};
 
 use super::journal::{Journal, Write};
 use super::registry::Repo;
-use super::{EXPECTED_WRITE_TTL_MS, LOCK_LEASE_MS, PromotionError};
+use super::{EXPECTED_WRITE_TTL_MS, PromotionError};
 use crate::test_hold::{self, HoldPoint};
 
 const COPY: i64 = 1;
@@ -104,26 +104,14 @@ impl<'a> Promotion<'a> {
                 promotion_id: hold.promotion_id,
             });
         }
-        let locked = store
-            .lock_repository(
-                &request.org_id,
-                &dest.image,
-                &request.step_key,
-                &request.run_id,
-                now,
-                now + LOCK_LEASE_MS,
-            )
-            .await?;
-        if !locked {
-            let holder = store
-                .repository_lock(&request.org_id, &dest.image, now)
-                .await?
-                .map_or_else(|| "another writer".to_owned(), |l| l.holder);
-            return Err(PromotionError::Locked {
-                image: dest.image.clone(),
-                holder,
-            });
-        }
+        super::lock(
+            store,
+            &request.org_id,
+            &dest.image,
+            &request.step_key,
+            &request.run_id,
+        )
+        .await?;
         let mut source_digest = request.source_digest.clone();
         if source_digest.is_empty() {
             source_digest = source
@@ -164,16 +152,32 @@ impl<'a> Promotion<'a> {
     }
 
     async fn run_stages(&mut self, hold: Option<&HoldPoint>) -> Result<(), PromotionError> {
+        self.renew_lock().await?;
         self.copy().await?;
+        self.renew_lock().await?;
         if self.plan().await? {
             return Ok(());
         }
+        self.renew_lock().await?;
         self.archive().await?;
         if !self.row.archive_tag.is_empty() {
             let detail = format!("{} {}", self.row.id, self.row.archive_tag);
             test_hold::reached(hold, "promote.archived", &detail).await;
         }
+        self.renew_lock().await?;
         self.move_live().await
+    }
+
+    /// Extends the destination's lock before the next stage (a copy may take long).
+    pub async fn renew_lock(&self) -> Result<(), PromotionError> {
+        super::lock(
+            self.store,
+            &self.row.org_id,
+            &self.dest.image,
+            &self.row.step_key,
+            &self.row.run_id,
+        )
+        .await
     }
 
     /// Records the outcome, gives the lock back, and returns the record or the error.
@@ -346,6 +350,10 @@ impl<'a> Promotion<'a> {
             )));
         }
         self.check_live(&previous).await?;
+        // Registered (by a registry notification), the archive tag must start no pipeline.
+        if self.journal.get(ARCHIVE).is_none() {
+            self.expect_write(ARCHIVE, &tag, &previous).await?;
+        }
         self.journal
             .record(self.store, &write, "planned", now_millis())
             .await?;
@@ -388,24 +396,11 @@ impl<'a> Promotion<'a> {
                 .await;
         }
         self.check_live(&previous).await?;
-        let now = now_millis();
         if self.journal.get(LIVE).is_none() {
-            self.store
-                .expect_registry_write(
-                    ExpectedWrite {
-                        id: format!("{}-{LIVE}", self.row.id),
-                        org_id: self.row.org_id.clone(),
-                        image_name: self.dest.image.clone(),
-                        tag: tag.clone(),
-                        digest: new.clone(),
-                        expires_at: now + EXPECTED_WRITE_TTL_MS,
-                    },
-                    now,
-                )
-                .await?;
+            self.expect_write(LIVE, &tag, &new).await?;
         }
         self.journal
-            .record(self.store, &write, "planned", now)
+            .record(self.store, &write, "planned", now_millis())
             .await?;
         let manifest = self.dest.client.get_manifest(&self.dest.path, &new).await?;
         self.dest
@@ -440,6 +435,26 @@ impl<'a> Promotion<'a> {
             .tag_digest(&self.dest.path, &highest.tag)
             .await?;
         Ok((digest.as_deref() == Some(live)).then_some(highest))
+    }
+
+    /// Records that journal entry `seq` writes `tag` = `digest` into the destination, so its
+    /// registration is known as Gangplank's own (idempotent per entry).
+    async fn expect_write(&self, seq: i64, tag: &str, digest: &str) -> Result<(), PromotionError> {
+        let now = now_millis();
+        self.store
+            .expect_registry_write(
+                ExpectedWrite {
+                    id: format!("{}-{seq}", self.row.id),
+                    org_id: self.row.org_id.clone(),
+                    image_name: self.dest.image.clone(),
+                    tag: tag.to_owned(),
+                    digest: digest.to_owned(),
+                    expires_at: now + EXPECTED_WRITE_TTL_MS,
+                },
+                now,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Refuses unless the live tag points at `expected` (empty: no live tag).

@@ -3,23 +3,24 @@
 //! tag (the seed's `rollback.sh`), recorded with `version_before`/`version_after`, and the
 //! promotion that made the rolled-back image live marked `rolled_back`.
 //!
-//! Journal sequence numbers: 1 the live tag, 2 the dropped version tag, and when the registry
-//! cannot delete a tag (docker-registry 2 deletes only by digest): 3 the restored manifest
-//! deleted by digest (which drops every tag on it), 4 the live tag written again.
+//! Only the app whose promotion (or rollback) put the live image there may roll it back, and
+//! only while the live tag still points where that record left it (promotion.md §5.8).
+//!
+//! Journal sequence numbers: 1 the live tag, 2 the dropped version tag, 5 the safety tag
+//! `rolled-back-<version_before>` that keeps the image rolled back from reachable. A registry
+//! that refuses to delete a tag keeps it (the live manifest is never deleted by digest).
 
-use gangplank_core::promotion::{RollbackInput, plan_rollback};
-use gangplank_oci::{Manifest, OciError};
+use gangplank_core::promotion::Version;
 use gangplank_store::{ExpectedWrite, HoldRow, PromotionRow, Store, now_millis};
 
 use super::journal::{Journal, Write};
 use super::promote::manifest_text;
 use super::registry::Repo;
-use super::{EXPECTED_WRITE_TTL_MS, LOCK_LEASE_MS, PromotionError};
+use super::{EXPECTED_WRITE_TTL_MS, PromotionError};
 
 const LIVE: i64 = 1;
 const DROP: i64 = 2;
-const DELETE_BY_DIGEST: i64 = 3;
-const LIVE_AGAIN: i64 = 4;
+const SAFETY: i64 = 5;
 
 /// What to roll back.
 #[derive(Debug, Clone)]
@@ -48,26 +49,14 @@ pub async fn rollback(
     request: Request,
 ) -> Result<PromotionRow, PromotionError> {
     let now = now_millis();
-    let locked = store
-        .lock_repository(
-            &request.org_id,
-            &dest.image,
-            &request.step_key,
-            &request.run_id,
-            now,
-            now + LOCK_LEASE_MS,
-        )
-        .await?;
-    if !locked {
-        let holder = store
-            .repository_lock(&request.org_id, &dest.image, now)
-            .await?
-            .map_or_else(|| "another writer".to_owned(), |l| l.holder);
-        return Err(PromotionError::Locked {
-            image: dest.image.clone(),
-            holder,
-        });
-    }
+    super::lock(
+        store,
+        &request.org_id,
+        &dest.image,
+        &request.step_key,
+        &request.run_id,
+    )
+    .await?;
     let outcome = run(store, dest, &request, now).await;
     store
         .unlock_repository(&request.org_id, &dest.image, &request.step_key)
@@ -107,7 +96,8 @@ async fn run(
                 approvals: "[]".into(),
                 ..PromotionRow::default()
             };
-            plan(dest, request, &mut row).await?;
+            let live = owned_live(store, dest, request).await?;
+            plan(store, dest, request, &live, &mut row).await?;
             store.begin_promotion(row).await?
         }
     };
@@ -160,36 +150,110 @@ async fn run(
     Ok(row)
 }
 
-/// Decides what to restore and records what is live now (so the record can be undone).
-async fn plan(
+/// The digest live now, after checking the request's app put it there: the newest applied
+/// promotion or rollback into the live tag is this app's (else `Forbidden`), and the live tag
+/// still points at what it left (else `Drift`: someone else moved it since).
+async fn owned_live(
+    store: &Store,
     dest: &Repo,
     request: &Request,
+) -> Result<String, PromotionError> {
+    let target = format!("{}:{}", dest.image, request.live_tag);
+    let newest = store
+        .newest_applied_promotion(&request.org_id, &dest.image, &request.live_tag)
+        .await?
+        .ok_or_else(|| {
+            PromotionError::Forbidden(format!(
+                "app {} has no applied promotion into {target} to roll back",
+                request.app_id
+            ))
+        })?;
+    if newest.app_id != request.app_id {
+        return Err(PromotionError::Forbidden(format!(
+            "{target} was last promoted by app {}, not {}",
+            newest.app_id, request.app_id
+        )));
+    }
+    let live = dest
+        .client
+        .tag_digest(&dest.path, &request.live_tag)
+        .await?
+        .unwrap_or_default();
+    if live != newest.new_live_digest {
+        return Err(PromotionError::Drift {
+            tag: target,
+            expected: newest.new_live_digest,
+            found: if live.is_empty() {
+                "no tag".into()
+            } else {
+                live
+            },
+        });
+    }
+    Ok(live)
+}
+
+/// Decides what to restore and records what is live now (so the record can be undone): the
+/// promotion that made the live image live says which version it replaced (its archive tag)
+/// and which version the live image is; `to` picks an older version tag instead. The tags
+/// alone cannot say it: a registry that refused to drop a version tag leaves it behind.
+async fn plan(
+    store: &Store,
+    dest: &Repo,
+    request: &Request,
+    live: &str,
     row: &mut PromotionRow,
 ) -> Result<(), PromotionError> {
-    let tags = dest.client.all_tags(&dest.path).await?;
-    let plan = plan_rollback(&RollbackInput {
-        tags: &tags,
-        to: request.to.as_deref(),
-    })
-    .map_err(|e| PromotionError::Refused(format!("{}: {e}", dest.image)))?;
-    let restore = dest
-        .client
-        .get_manifest(&dest.path, &plan.restore_tag)
-        .await?;
-    if let Some(live) = dest.client.tag_digest(&dest.path, &row.live_tag).await? {
-        let current = dest.client.get_manifest(&dest.path, &live).await?;
-        row.previous_live_digest = current.digest;
-        row.previous_live_media_type = current.media_type;
-        row.previous_live_manifest = manifest_text(&current.bytes)?;
+    let nothing = || {
+        PromotionError::Refused(format!(
+            "{}: the repository has no version to roll back to",
+            dest.image
+        ))
+    };
+    let current = store
+        .applied_promotion_of(&request.org_id, &dest.image, &request.live_tag, live)
+        .await?
+        .ok_or_else(nothing)?;
+    let restore_tag = match &request.to {
+        Some(to) => {
+            let wanted = to.strip_prefix('v').unwrap_or(to);
+            let tags = dest.client.all_tags(&dest.path).await?;
+            if Version::parse(wanted).is_none() || !tags.iter().any(|t| t == wanted) {
+                return Err(PromotionError::Refused(format!(
+                    "{}: the repository has no version {to}",
+                    dest.image
+                )));
+            }
+            wanted.to_owned()
+        }
+        None if current.archive_tag.is_empty() => return Err(nothing()),
+        None => current.archive_tag.clone(),
+    };
+    let restore = if request.to.is_none() && !current.previous_live_digest.is_empty() {
+        dest.client
+            .get_manifest(&dest.path, &current.previous_live_digest)
+            .await?
+    } else {
+        dest.client.get_manifest(&dest.path, &restore_tag).await?
+    };
+    if restore.digest == live {
+        return Err(PromotionError::Refused(format!(
+            "{}: version {restore_tag} is live already",
+            dest.image
+        )));
     }
+    let now_live = dest.client.get_manifest(&dest.path, live).await?;
+    row.previous_live_digest = now_live.digest;
+    row.previous_live_media_type = now_live.media_type;
+    row.previous_live_manifest = manifest_text(&now_live.bytes)?;
     row.source_image = dest.image.clone();
-    row.source_tag = plan.restore_tag.clone();
+    row.source_tag = restore_tag.clone();
     row.source_digest = restore.digest.clone();
-    row.dropped_tag = plan.restore_tag;
+    row.dropped_tag = restore_tag.clone();
     row.new_live_digest = restore.digest;
     row.new_live_media_type = restore.media_type;
-    row.version_before = plan.version_before;
-    row.version_after = plan.version_after;
+    row.version_before = current.version_after;
+    row.version_after = restore_tag;
     Ok(())
 }
 
@@ -223,6 +287,7 @@ async fn apply(
                     found: live.unwrap_or_else(|| "no tag".into()),
                 });
             }
+            safety_tag(store, dest, row, journal).await?;
             expect_write(store, row, &dest.image, &tag, &new, LIVE, journal).await?;
             journal
                 .record(store, &write, "planned", now_millis())
@@ -233,7 +298,7 @@ async fn apply(
         }
         journal.record(store, &write, "done", now_millis()).await?;
     }
-    if journal.done(DROP) || journal.done(LIVE_AGAIN) {
+    if journal.get(DROP).is_some_and(|o| o.state != "planned") {
         return Ok(());
     }
     let dropped = row.dropped_tag.clone();
@@ -250,59 +315,52 @@ async fn apply(
         .await?;
     match dest.client.delete_tag(&dest.path, &dropped).await {
         Ok(()) => journal.record(store, &write, "done", now_millis()).await,
-        Err(OciError::Status {
-            status: 400 | 405, ..
-        }) => {
-            journal
-                .record(store, &write, "failed", now_millis())
-                .await?;
-            drop_by_digest(store, dest, row, journal, &manifest).await
+        // The live tag moved already: the rollback stands. A registry that cannot delete a tag
+        // (docker-registry 2 deletes only by digest, which would take the live image down
+        // with it) or fails now keeps the version tag on the live image; say so.
+        Err(error) => {
+            row.status_message = format!(
+                "version tag {dropped} was kept on the live image: the registry did not delete it ({error})"
+            );
+            journal.record(store, &write, "failed", now_millis()).await
         }
-        Err(error) => Err(error.into()),
     }
 }
 
-/// For registries that delete only by digest: delete the restored manifest (every tag on it
-/// goes) and write the live tag again with the same bytes (its blobs stay until a GC).
-async fn drop_by_digest(
+/// Before the live tag leaves the image rolled back from, tags that image
+/// `rolled-back-<version_before>` so it stays reachable (a registry may collect an untagged
+/// manifest).
+async fn safety_tag(
     store: &Store,
     dest: &Repo,
     row: &PromotionRow,
     journal: &mut Journal,
-    manifest: &Manifest,
 ) -> Result<(), PromotionError> {
-    let tag = row.live_tag.clone();
-    let new = row.new_live_digest.clone();
-    if !journal.done(DELETE_BY_DIGEST) {
-        let write = Write {
-            seq: DELETE_BY_DIGEST,
-            op: "delete_manifest",
-            repository: &dest.path,
-            tag: &new,
-            digest_before: &new,
-            digest_after: "",
-        };
-        journal
-            .record(store, &write, "planned", now_millis())
-            .await?;
-        dest.client.delete_tag(&dest.path, &new).await?;
-        journal.record(store, &write, "done", now_millis()).await?;
+    if row.previous_live_digest.is_empty() || journal.done(SAFETY) {
+        return Ok(());
     }
+    let tag = format!("rolled-back-{}", row.version_before);
+    let previous = row.previous_live_digest.clone();
     let write = Write {
-        seq: LIVE_AGAIN,
+        seq: SAFETY,
         op: "put_tag",
         repository: &dest.path,
         tag: &tag,
         digest_before: "",
-        digest_after: &new,
+        digest_after: &previous,
     };
-    if journal.get(LIVE_AGAIN).is_none() {
-        expect_write(store, row, &dest.image, &tag, &new, LIVE_AGAIN, journal).await?;
-    }
+    expect_write(store, row, &dest.image, &tag, &previous, SAFETY, journal).await?;
     journal
         .record(store, &write, "planned", now_millis())
         .await?;
-    dest.client.put_manifest(&dest.path, &tag, manifest).await?;
+    let manifest = gangplank_oci::Manifest {
+        media_type: row.previous_live_media_type.clone(),
+        bytes: row.previous_live_manifest.clone().into_bytes(),
+        digest: previous.clone(),
+    };
+    dest.client
+        .put_manifest(&dest.path, &tag, &manifest)
+        .await?;
     journal.record(store, &write, "done", now_millis()).await
 }
 

@@ -144,10 +144,28 @@ async fn promotions_copy_by_digest_and_number_the_replaced_image() {
                     &test.image,
                     "latest",
                     digest,
+                    "",
                     gangplank_store::now_millis()
                 )
                 .await
                 .unwrap()
+        );
+    }
+    // So were the archive tags: registering 0.1 or 0.2 starts no pipeline either.
+    for (tag, (digest, _)) in ["0.1", "0.2"].iter().zip(&pushed) {
+        assert!(
+            store
+                .consume_expected_write(
+                    "acme",
+                    &test.image,
+                    tag,
+                    digest,
+                    "",
+                    gangplank_store::now_millis()
+                )
+                .await
+                .unwrap(),
+            "the archive tag {tag} is an expected write"
         );
     }
     assert!(
@@ -157,6 +175,7 @@ async fn promotions_copy_by_digest_and_number_the_replaced_image() {
                 &test.image,
                 "latest",
                 &pushed[2].0,
+                "",
                 gangplank_store::now_millis()
             )
             .await
@@ -174,10 +193,24 @@ async fn promotions_copy_by_digest_and_number_the_replaced_image() {
         ),
         ("0.3", "0.2")
     );
-    assert_eq!(tags(&test).await, ["0.1", "latest"]);
+    // docker-registry deletes manifests by digest only: the dropped tag is kept (deleting the
+    // manifest would take latest down with it), and the image rolled back from keeps a tag.
+    assert_eq!(
+        tags(&test).await,
+        ["0.1", "0.2", "latest", "rolled-back-0.3"]
+    );
+    assert!(
+        rolled.status_message.contains("0.2 was kept"),
+        "{}",
+        rolled.status_message
+    );
     assert_eq!(
         digest(&test, "latest").await.as_deref(),
         Some(pushed[1].0.as_str())
+    );
+    assert_eq!(
+        digest(&test, "rolled-back-0.3").await.as_deref(),
+        Some(pushed[2].0.as_str())
     );
     let undone = store.get_promotion("acme", &pushed[2].1.id).await.unwrap();
     assert_eq!(
@@ -199,6 +232,7 @@ async fn promotions_copy_by_digest_and_number_the_replaced_image() {
                 &test.image,
                 "latest",
                 &pushed[1].0,
+                "",
                 gangplank_store::now_millis()
             )
             .await
@@ -219,7 +253,14 @@ async fn promotions_copy_by_digest_and_number_the_replaced_image() {
         ),
         ("0.2", "0.1")
     );
-    assert_eq!(tags(&test).await, ["latest"]);
+    assert_eq!(
+        digest(&test, "latest").await.as_deref(),
+        Some(pushed[0].0.as_str())
+    );
+    assert_eq!(
+        tags(&test).await,
+        ["0.1", "0.2", "latest", "rolled-back-0.2", "rolled-back-0.3"]
+    );
     let nothing = rollback::rollback(&store, &test, rollback_request("rb3")).await;
     assert!(
         matches!(nothing, Err(PromotionError::Refused(_))),
@@ -408,4 +449,107 @@ async fn a_rollback_is_refused_while_a_run_holds_the_repository() {
         .await
         .unwrap();
     assert_eq!(rolled.version_after, "0.1");
+}
+
+#[tokio::test]
+async fn the_repository_lock_is_renewed_at_each_stage() {
+    let (_dir, store) = store().await;
+    let registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
+    let dev = repo(&registry, "ecr-dev/repo-1", DEV);
+    let test = repo(&registry, "ecr-test/repo-1", DEV);
+    let first = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "a", Some(DEV));
+    let mut promotion = Promotion::begin(&store, &dev, &test, request("r1", &first))
+        .await
+        .unwrap();
+    promotion.copy().await.unwrap();
+    // The lease runs out (a long copy): the next stage renews it before writing.
+    let now = gangplank_store::now_millis();
+    assert!(
+        store
+            .lock_repository("acme", &test.image, "r1", "run-r1", now, now + 1)
+            .await
+            .unwrap()
+    );
+    promotion.renew_lock().await.unwrap();
+    let later = gangplank_store::now_millis() + 60_000;
+    let lock = store
+        .repository_lock("acme", &test.image, later)
+        .await
+        .unwrap();
+    assert_eq!(lock.map(|l| l.holder).as_deref(), Some("r1"));
+
+    // Taken over by another writer after lapsing: the stage stops, nothing is written.
+    let now = gangplank_store::now_millis();
+    store
+        .lock_repository("acme", &test.image, "r1", "run-r1", now, now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lock_repository("acme", &test.image, "other", "", now, now + 60_000)
+            .await
+            .unwrap()
+    );
+    let refused = promotion.renew_lock().await;
+    assert!(
+        matches!(&refused, Err(PromotionError::Locked { holder, .. }) if holder == "other"),
+        "{refused:?}"
+    );
+    let row = promotion.end(refused).await;
+    assert!(row.is_err());
+    assert_eq!(
+        store
+            .repository_lock("acme", &test.image, now)
+            .await
+            .unwrap()
+            .map(|l| l.holder)
+            .as_deref(),
+        Some("other"),
+        "the other writer keeps its lock"
+    );
+}
+
+#[tokio::test]
+async fn only_the_promoting_app_rolls_back_and_only_what_it_left_live() {
+    let (_dir, store) = store().await;
+    let registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
+    let dev = repo(&registry, "ecr-dev/repo-1", DEV);
+    let test = repo(&registry, "ecr-test/repo-1", DEV);
+    // Pushed straight, never promoted: no app may roll it back.
+    registry.push_tiny_image_as("ecr-test/repo-1", "0.1", "pushed", Some(DEV));
+    registry.push_tiny_image_as("ecr-test/repo-1", "latest", "pushed-2", Some(DEV));
+    let refused = rollback::rollback(&store, &test, rollback_request("o0")).await;
+    assert!(
+        matches!(refused, Err(PromotionError::Forbidden(_))),
+        "{refused:?}"
+    );
+    for (i, content) in ["a", "b"].iter().enumerate() {
+        let digest = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", content, Some(DEV));
+        promote::promote(
+            &store,
+            &dev,
+            &test,
+            request(&format!("o{}", i + 1), &digest),
+        )
+        .await
+        .unwrap();
+    }
+    let mut other = rollback_request("o3");
+    other.app_id = "other".into();
+    let refused = rollback::rollback(&store, &test, other).await;
+    assert!(
+        matches!(&refused, Err(PromotionError::Forbidden(m)) if m.contains("app shop")),
+        "{refused:?}"
+    );
+    // Someone moved latest since the last promotion: 409-worthy drift, nothing written.
+    let stranger = registry.push_tiny_image_as("ecr-test/repo-1", "latest", "x", Some(DEV));
+    let drift = rollback::rollback(&store, &test, rollback_request("o4")).await;
+    assert!(
+        matches!(&drift, Err(PromotionError::Drift { found, .. }) if *found == stranger),
+        "{drift:?}"
+    );
+    assert_eq!(
+        digest(&test, "latest").await.as_deref(),
+        Some(stranger.as_str())
+    );
 }

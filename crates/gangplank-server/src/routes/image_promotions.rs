@@ -4,7 +4,7 @@
 //! rollback puts on automatic promotion). Gangplank's own paths; Humanitec has none.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gangplank_api::image_promotions::{ImagePromotion, ImageRef, ResumeRequest, RollbackRequest};
 use gangplank_core::access::Action;
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::page::{PageParams, Paged, Paging};
 use crate::promotion::{PromotionError, registry, rollback};
 use crate::state::AppState;
@@ -73,12 +73,12 @@ struct ListFilter {
 }
 
 /// The app's image promotions and rollbacks, newest first.
-#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/image-promotions", tag = "image-promotions", params(("org" = String, Path), ("app" = String, Path), ListFilter, PageParams), responses((status = 200, body = Vec<ImagePromotion>)))]
+#[utoipa::path(get, path = "/orgs/{org}/apps/{app}/image-promotions", tag = "image-promotions", params(("org" = String, Path), ("app" = String, Path), ListFilter, PageParams), responses((status = 200, body = Vec<ImagePromotion>), (status = 400, description = "a malformed query")))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, app)): Path<(String, String)>,
-    Query(filter): Query<ListFilter>,
+    ApiQuery(filter): ApiQuery<ListFilter>,
     paging: Paging,
 ) -> Result<Paged<ImagePromotion>, ApiError> {
     caller
@@ -126,7 +126,7 @@ fn tag(field: &str, value: Option<String>) -> Result<String, ApiError> {
 /// Moves the repository's live tag back to its highest version (or `to_version`) and drops
 /// that version tag, as the seed's `rollback.sh`; then holds automatic promotion into the
 /// repository until resumed. The rollback's own registry write starts no pipeline.
-#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/image-promotions/rollback", tag = "image-promotions", params(("org" = String, Path), ("app" = String, Path)), request_body = RollbackRequest, responses((status = 201, body = ImagePromotion), (status = 400, description = "nothing to roll back to, or no such version"), (status = 409, description = "a run holds the repository, or its live tag moved meanwhile"), (status = 502, description = "the registry failed")))]
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/image-promotions/rollback", tag = "image-promotions", params(("org" = String, Path), ("app" = String, Path)), request_body = RollbackRequest, responses((status = 201, body = ImagePromotion), (status = 400, description = "nothing to roll back to, or no such version"), (status = 403, description = "the live image was not promoted there by this app"), (status = 409, description = "a run holds the repository, or its live tag moved since the last promotion"), (status = 502, description = "the registry failed")))]
 async fn roll_back(
     State(state): State<AppState>,
     caller: Caller,
@@ -184,15 +184,16 @@ async fn resume(
         .require(Action::Deploy)?;
     let image = repository(&body.repository)?;
     let live_tag = tag("live_tag", body.live_tag)?;
+    // Only the app whose rollback put the hold there lifts it.
     if state
         .store
-        .resume_promotion(&org, &image, &live_tag)
+        .resume_promotion(&org, &app, &image, &live_tag)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!(
-            "automatic promotion into {image}:{live_tag} is not held"
+            "automatic promotion into {image}:{live_tag} is not held by app {app}"
         )))
     }
 }
@@ -203,6 +204,7 @@ fn api_error(error: PromotionError) -> ApiError {
         | PromotionError::Drift { .. }
         | PromotionError::Held { .. } => ApiError::Conflict(error.to_string()),
         PromotionError::Refused(message) => ApiError::Invalid(message),
+        PromotionError::Forbidden(message) => ApiError::Forbidden(message),
         PromotionError::Unavailable(message) => ApiError::BadGateway(message),
     }
 }

@@ -151,7 +151,8 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(tag.to_owned()))
 }
 
-/// The `Idempotency-Key` header, or empty (at most `MAX_REF_LEN` bytes).
+/// The `Idempotency-Key` header, or empty (at most `MAX_REF_LEN` bytes, not one of the
+/// artefact trigger's reserved keys).
 pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(String::new());
@@ -161,6 +162,12 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
         .map_err(|_| ApiError::invalid("Idempotency-Key", "is not text"))?
         .trim();
     gangplank_core::limits::check_len("Idempotency-Key", key, MAX_REF_LEN)?;
+    if key.starts_with(gangplank_core::pipeline::trigger::ARTEFACT_KEY_PREFIX) {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "must not start with \"artefact:\" (reserved for the artefact trigger's runs)",
+        ));
+    }
     Ok(key.to_owned())
 }
 

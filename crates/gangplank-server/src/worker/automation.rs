@@ -99,6 +99,7 @@ async fn artefact_pipelines(state: &AppState, item: &InboxItem) -> Result<(), St
                 &version.name,
                 &version.version,
                 &version.digest,
+                &version.id,
                 now,
             )
             .await?

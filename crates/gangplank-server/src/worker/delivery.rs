@@ -37,9 +37,12 @@ pub fn client(timeout: Duration, allow_private: bool) -> reqwest::Client {
 
 /// A client builder with the SSRF policy of deliveries (shared by the pipelines' `http`
 /// action): redirects are never followed, and unless private targets are allowed, names
-/// resolve to public addresses only.
+/// resolve to public addresses only. No proxy from the environment (`HTTPS_PROXY`…) is used:
+/// through a proxy the proxy resolves the name, and the public-only check would be skipped.
 pub fn guarded_builder(allow_private: bool) -> reqwest::ClientBuilder {
-    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    let builder = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none());
     if allow_private {
         builder
     } else {

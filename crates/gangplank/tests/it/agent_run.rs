@@ -164,10 +164,12 @@ services = ["web"]
     let id = |name: &str| format!("{name}-{tag}");
     let cleanup = Cleanup(vec![pinned.clone()]);
 
-    // Exit 0: both streams, the env's value from the CLI's environment (never on argv).
+    // Exit 0: both streams, the env's values in the container (never on argv), and never in
+    // the docker CLI's environment: GODEBUG there would make the (Go) CLI trace its start.
     let ok = json!({"id": id("ok"), "image": pinned,
-                    "command": ["sh", "-c", "echo hello $GREETING; echo to-stderr >&2"],
-                    "env": {"GREETING": "value-Zx81"}, "timeout_seconds": 120});
+                    "command": ["sh", "-c", "echo hello $GREETING $GODEBUG; echo to-stderr >&2"],
+                    "env": {"GREETING": "value-Zx81", "GODEBUG": "inittrace=1"},
+                    "timeout_seconds": 120});
     let (status, started) = caller.start(&ok);
     assert_eq!(status, 202, "{started}");
     assert_eq!(started["status"], "pending");
@@ -176,8 +178,12 @@ services = ["web"]
     assert_eq!(done["exit_code"], 0);
     let output = done["output"].as_str().unwrap();
     assert!(
-        output.contains("hello value-Zx81") && output.contains("to-stderr"),
+        output.contains("hello value-Zx81 inittrace=1") && output.contains("to-stderr"),
         "{output}"
+    );
+    assert!(
+        !output.contains("init internal/"),
+        "the env reached the docker CLI: {output}"
     );
     assert!(done["finished_at"].is_string());
     assert!(

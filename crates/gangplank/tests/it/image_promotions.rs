@@ -7,6 +7,7 @@ use serde_json::json;
 
 use gangplank_testkit::{Auth, Registry};
 
+use crate::pipeline_runs::{create_pipeline, start_run, wait_run};
 use crate::support::{ADMIN, Server, admin_cli, error_message};
 
 const USER: &str = "prod-robot";
@@ -16,9 +17,6 @@ const PASSWORD: &str = "prod-registry-password-77";
 fn registry_rollback_moves_latest_back_and_holds_automatic_promotion() {
     let registry = Registry::start_with(Auth::Htpasswd(USER, PASSWORD));
     let creds = Some((USER, PASSWORD));
-    let first = registry.push_tiny_image_as("ecr-prod/repo-1", "0.1", "one", creds);
-    let second = registry.push_tiny_image_as("ecr-prod/repo-1", "0.2", "two", creds);
-    let third = registry.push_tiny_image_as("ecr-prod/repo-1", "latest", "three", creds);
     let server = Server::start_with(&[("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN)]);
     let (status, body) = server.call(
         "POST",
@@ -31,8 +29,49 @@ fn registry_rollback_moves_latest_back_and_holds_automatic_promotion() {
     );
     assert_eq!(status, 201, "{body}");
     server.create_app("shop");
+    server.create_app("other");
     let repository = format!("{}/ecr-prod/repo-1", registry.host());
     let home = tempfile::tempdir().unwrap();
+
+    // Three promotions by the app's pipeline: 0.1 and 0.2 archived, the third live.
+    let yaml = format!(
+        "id: promote\nname: Promote\non:\n  pipeline_call:\n    inputs:\n      source: {{type: string, required: true}}\njobs:\n  copy:\n    steps:\n      - uses: actions/gangplank/promote-image\n        with: {{source: \"${{{{ inputs.source }}}}\", destination: \"{repository}\"}}\n"
+    );
+    create_pipeline(&server, "shop", &yaml);
+    let mut digests = Vec::new();
+    for content in ["one", "two", "three"] {
+        let digest = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", content, creds);
+        let source = format!("{}/ecr-dev/repo-1@{digest}", registry.host());
+        let run = start_run(
+            &server,
+            ADMIN,
+            "shop",
+            "promote",
+            json!({ "source": source }),
+        );
+        let run = wait_run(&server, "shop", &run, "finished", |r| {
+            matches!(
+                r["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+        });
+        assert_eq!(run["status"], "succeeded", "{run}");
+        digests.push(digest);
+    }
+    let (first, second, third) = (digests[0].clone(), digests[1].clone(), digests[2].clone());
+
+    // Another app cannot roll back (nor resume) what this app promoted.
+    let (status, answer) = server.call(
+        "POST",
+        "/orgs/default/apps/other/image-promotions/rollback",
+        Some(ADMIN),
+        Some(json!({"repository": repository})),
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(
+        registry.skopeo_digest("ecr-prod/repo-1", "latest", creds),
+        third
+    );
 
     // Not on a terminal, the repository must be named (no menu to pick from).
     admin_cli(&server, home.path())
@@ -83,8 +122,8 @@ fn registry_rollback_moves_latest_back_and_holds_automatic_promotion() {
     tags.sort();
     assert_eq!(
         tags,
-        ["0.1", "latest"],
-        "0.2 was dropped: the live image carries only latest"
+        ["0.1", "0.2", "latest", "rolled-back-0.3"],
+        "docker-registry cannot drop 0.2 by tag, and the image rolled back from keeps a tag"
     );
 
     let (status, list) = server.call(
@@ -191,16 +230,27 @@ fn registry_rollback_moves_latest_back_and_holds_automatic_promotion() {
     assert_eq!(page.as_array().unwrap().len(), 1);
     assert_eq!(page[0]["id"], again["id"]);
 
-    // The hold the rollbacks left, lifted once.
-    let resume = || {
+    // A malformed query is a JSON 400.
+    let (status, answer) = server.call(
+        "GET",
+        "/orgs/default/apps/shop/image-promotions?repository=a&repository=b",
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"], "invalid_value", "{answer}");
+
+    // The hold the rollbacks left, lifted once, and only by this app.
+    let resume = |app: &str| {
         server.call(
             "POST",
-            "/orgs/default/apps/shop/image-promotions/resume",
+            &format!("/orgs/default/apps/{app}/image-promotions/resume"),
             Some(ADMIN),
             Some(json!({"repository": repository})),
         )
     };
-    assert_eq!(resume().0, 204);
-    let (status, answer) = resume();
+    assert_eq!(resume("other").0, 404);
+    assert_eq!(resume("shop").0, 204);
+    let (status, answer) = resume("shop");
     assert_eq!(status, 404, "{answer}");
 }

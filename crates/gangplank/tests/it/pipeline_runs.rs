@@ -522,4 +522,23 @@ fn run_bodies_are_bounded() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 400);
+    // The artefact trigger's keys are reserved: a client taking one would stop the run the
+    // version's registration starts.
+    let response = server
+        .http
+        .post(format!("{}{}", server.base, runs_path("shop", "wide")))
+        .bearer_auth(ADMIN)
+        .header(
+            "Idempotency-Key",
+            "artefact:0190b4a0-0000-7000-8000-000000000001",
+        )
+        .json(&json!({"inputs": {}}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().unwrap();
+    assert!(
+        error_message(&body).starts_with("Idempotency-Key"),
+        "{body}"
+    );
 }

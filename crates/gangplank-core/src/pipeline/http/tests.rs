@@ -172,3 +172,21 @@ fn excerpts_cut_at_character_boundaries() {
     assert_eq!(excerpt("abcd", 3), "abc…");
     assert_eq!(excerpt("aé", 2), "a…");
 }
+
+#[test]
+fn debug_shows_no_header_value_body_or_query() {
+    let s = spec(json!({
+        "url": "https://example.com/hook?token=q-s3cret",
+        "method": "POST",
+        "headers": {"Authorization": "Bearer h-s3cret"},
+        "body": "b-s3cret"
+    }));
+    let shown = format!("{s:?}");
+    assert!(
+        shown.contains("Authorization") && shown.contains("example.com/hook"),
+        "{shown}"
+    );
+    for secret in ["q-s3cret", "h-s3cret", "b-s3cret"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}

@@ -105,3 +105,14 @@ fn the_agent_is_the_named_or_the_only_one() {
     );
     assert!(pick_agent(&[], None).unwrap_err().contains("no agents"));
 }
+
+#[test]
+fn debug_shows_env_names_not_values() {
+    let spec = RunSpec::parse(&with(
+        json!({"env": {"API_TOKEN": "s3cret-value-Q9"}, "env_id": "test"}),
+    ))
+    .unwrap();
+    let shown = format!("{spec:?}");
+    assert!(shown.contains("API_TOKEN"), "{shown}");
+    assert!(!shown.contains("s3cret-value-Q9"), "{shown}");
+}

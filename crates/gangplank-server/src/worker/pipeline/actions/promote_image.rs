@@ -155,11 +155,12 @@ pub fn outcome_of_error(ctx: &StepCtx<'_>, error: PromotionError) -> StepResult 
         PromotionError::Unavailable(_) => StepOutcome::Errored {
             message: message.clone(),
         },
-        PromotionError::Drift { .. } | PromotionError::Held { .. } | PromotionError::Refused(_) => {
-            StepOutcome::Failed {
-                message: message.clone(),
-            }
-        }
+        PromotionError::Drift { .. }
+        | PromotionError::Held { .. }
+        | PromotionError::Refused(_)
+        | PromotionError::Forbidden(_) => StepOutcome::Failed {
+            message: message.clone(),
+        },
     };
     let level = match error {
         PromotionError::Locked { .. } => LogLevel::Warn,
