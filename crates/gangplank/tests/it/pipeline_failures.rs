@@ -122,8 +122,14 @@ fn an_expired_approval_fails_the_run() {
     assert!(failed["completed_at"].is_string(), "{failed}");
     let request = approval_of(&server, &run);
     assert_eq!(request["status"], "cancelled", "{request}");
-    // Humanitec's shape has one text: the reason is added to the message.
-    assert_eq!(request["message"], "Quick? (approval expired)", "{request}");
+    // Humanitec's `message` stays the step's text; the reason is the run's.
+    assert_eq!(request["message"], "Quick?", "{request}");
+    assert!(
+        failed["status_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("approval expired")),
+        "{failed}"
+    );
     assert!(request["approved_by"].is_null(), "{request}");
     // Settled at its expiry, not at the runner's next idle recheck (5 s).
     let millis = |field: &str| {

@@ -526,9 +526,16 @@ fn seed_001_promotes_dev_to_test_to_prod_with_approvals_and_rolls_back() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("Rollback from v0.3 to v0.2"), "{stdout}");
+    // `latest` is back on the image numbered 0.2. docker-registry deletes no tag (ECR would
+    // drop 0.2 as the seed does), so 0.2 stays; the rolled-back-from image stays reachable.
     assert_eq!(
         seed.tags("prod"),
-        [pair("0.1", &promoted[0]), pair("latest", &promoted[1])]
+        [
+            pair("0.1", &promoted[0]),
+            pair("0.2", &promoted[1]),
+            pair("latest", &promoted[1]),
+            pair("rolled-back-0.3", &promoted[2]),
+        ]
     );
 
     // Registering what the rollback wrote starts nothing; a push Gangplank did not make does
