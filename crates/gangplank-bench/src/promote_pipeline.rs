@@ -41,11 +41,11 @@ impl Gangplank {
         host: &str,
         creds: (&str, &str),
     ) -> anyhow::Result<Gangplank> {
-        let (child, address) = start_server(binary, data_dir, &[])?;
+        let (child, base) = start_server(binary, data_dir, &[])?;
         let mut g = Gangplank {
             child,
             http: reqwest::Client::new(),
-            base: format!("http://{address}"),
+            base,
             approver: String::new(),
         };
         wait_ready(&g.http, &g.base).await?;
@@ -312,7 +312,9 @@ jobs:
             }
             let approved = Instant::now();
             loop {
-                if client.resolve_digest("ecr-latency/repo-1", "latest").await? == image.digest {
+                // Before the first promotion `latest` does not exist (404): not moved yet.
+                let live = client.resolve_digest("ecr-latency/repo-1", "latest").await;
+                if live.is_ok_and(|d| d == image.digest) {
                     break;
                 }
                 if approved.elapsed() > Duration::from_secs(30) {
