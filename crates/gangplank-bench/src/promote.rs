@@ -260,7 +260,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         row.version_after
     );
     println!(
-        "(c) p50 {:.1} ms, max {:.1} ms; `latest` observed by resolving it on the registry back to back from the POST's return",
+        "(c) p50 {:.1} ms, max {:.1} ms; `latest` observed by resolving it on the registry every 2 ms from the POST's return",
         percentile(&latencies, 0.5),
         latencies.last().copied().unwrap_or_default()
     );

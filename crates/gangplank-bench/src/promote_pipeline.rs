@@ -1,7 +1,7 @@
 //! `promote`, through a real `gangplank serve`: (a) a dev → test → prod pipeline run started
 //! by registering the dev image, each approval given by API as soon as it appears; (c) the time
 //! from an approval's POST returning to the destination's `latest` carrying the new digest,
-//! observed by polling the registry tightly, over many runs.
+//! observed by polling the registry every 2 ms, over many runs.
 
 use std::path::Path;
 use std::process::Child;
@@ -53,12 +53,19 @@ impl Gangplank {
             "POST",
             "/orgs/default/registries",
             TOKEN,
-            Some(json!({"id": "bench", "registry": host, "type": "basic", "insecure": true,
-                        "creds": {"username": creds.0, "password": creds.1}})),
+            Some(
+                json!({"id": "bench", "registry": host, "type": "basic", "insecure": true,
+                        "creds": {"username": creds.0, "password": creds.1}}),
+            ),
         )
         .await?;
-        g.call("POST", "/orgs/default/apps", TOKEN, Some(json!({"id": APP})))
-            .await?;
+        g.call(
+            "POST",
+            "/orgs/default/apps",
+            TOKEN,
+            Some(json!({"id": APP})),
+        )
+        .await?;
         let user = g
             .call(
                 "POST",
@@ -121,7 +128,11 @@ impl Gangplank {
             .send()
             .await?;
         if !response.status().is_success() {
-            bail!("POST {path}: {} {}", response.status(), response.text().await?);
+            bail!(
+                "POST {path}: {} {}",
+                response.status(),
+                response.text().await?
+            );
         }
         Ok(())
     }
@@ -183,11 +194,7 @@ impl Gangplank {
     /// (a): the seed's dev → test → prod pipeline (promotion.md §5.4) on `host`, started by
     /// registering `dev_image@digest` as a new version; seconds from that POST to the run
     /// succeeded.
-    pub async fn promote_through_stages(
-        &self,
-        host: &str,
-        digest: &str,
-    ) -> anyhow::Result<f64> {
+    pub async fn promote_through_stages(&self, host: &str, digest: &str) -> anyhow::Result<f64> {
         let pattern = format!("^{}/ecr-dev/repo-1$", host.replace('.', "\\."));
         self.create_pipeline(format!(
             r#"id: repo-1-promotion
@@ -220,8 +227,10 @@ jobs:
             "POST",
             "/orgs/default/artefact-versions",
             TOKEN,
-            Some(json!({"type": "container", "name": format!("{host}/ecr-dev/repo-1"),
-                        "version": "latest", "digest": digest})),
+            Some(
+                json!({"type": "container", "name": format!("{host}/ecr-dev/repo-1"),
+                        "version": "latest", "digest": digest}),
+            ),
         )
         .await?;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -242,7 +251,7 @@ jobs:
     /// (c): `runs` runs of a one-job pipeline (approve, then promote-image into
     /// `ecr-latency/repo-1`), each promoting a new image (the bench image's layers under a
     /// config of its own). For each, the milliseconds from the approval's POST returning to
-    /// `latest` resolving to the new digest, polling the registry back to back.
+    /// `latest` resolving to the new digest, polling the registry every 2 ms.
     pub async fn approval_latencies(
         &self,
         host: &str,
@@ -320,6 +329,9 @@ jobs:
                 if approved.elapsed() > Duration::from_secs(30) {
                     bail!("run {run}: latest did not move within 30 s of the approval");
                 }
+                // Each look costs the registry a bcrypt check (htpasswd): back to back, the
+                // bench would slow the very promotion it times on a small machine.
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
             latencies.push(approved.elapsed().as_secs_f64() * 1000.0);
             // Finished before the next starts: the next promotion would find the repository
