@@ -2,7 +2,8 @@
 //! durable-SQLite ceiling) and `automation` (from a registered version to its deployment and
 //! webhook, beside the peers' polling intervals; and the outbound delivery rate) and `registry`
 //! (the OCI client against skopeo: digest resolution, same- and cross-registry copies) and
-//! `promote` (an image promotion across registries, journalled, against `skopeo copy`) and
+//! `promote` (dev → test → prod through a pipeline run against `docker pull`/`tag`/`push`, a
+//! promotion across registries against `skopeo copy`, approval → `latest` moved p99) and
 //! `agent` (the host agent's `/deploy` rate and memory beside Debian's `webhook`) and `list`
 //! (memory and pages/s while clients walk every page of a million versions).
 
@@ -12,6 +13,8 @@ mod automation;
 mod ingest;
 mod list;
 mod promote;
+mod promote_pipeline;
+mod promote_seed;
 mod receiver;
 mod registry;
 mod server;

@@ -1,9 +1,15 @@
-//! `promote` part (b): one image promotion across registries with other credentials, as the
-//! `promote-image` action runs it (copy by digest, the replaced image archived as the next
-//! version, the live tag moved; every tag write journalled in a SQLite store), against
-//! `skopeo copy` of the same image between the same two registries, in the same run.
-//! Parts (a) and (c) need the pipeline runner (approvals by API, dev → test → prod).
+//! `promote`: issue 13's three measurements in one run, on the same local docker-registries
+//! (htpasswd auth), with one image of `--megabytes` MB in `--layers` layers of random bytes
+//! built with Docker FROM scratch and pushed to `ecr-dev/repo-1`:
+//! (a) dev → test → prod through a real `gangplank serve` pipeline run (approvals by API as
+//! soon as they appear) against the seed's `docker pull` + `tag` + `push` per stage;
+//! (b) one promotion across registries with other credentials, as the `promote-image` action
+//! runs it (copy by digest, the replaced image archived, `latest` moved, every tag write
+//! journalled), against `skopeo copy` of the same image between the same registries;
+//! (c) an approval's POST returning → `latest` moved, p99 over `--runs` runs.
+//! One table: measured, peer or ceiling, ratio, target, pass or fail.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -11,36 +17,49 @@ use gangplank_oci::{Client, Credentials};
 use gangplank_server::promotion::{promote, registry::Repo};
 use gangplank_testkit::{Auth, Registry};
 
+use crate::promote_pipeline::Gangplank;
+use crate::promote_seed::Docker;
 use crate::registry::{noise, push_image};
 
 const DEV: (&str, &str) = ("dev-robot", "bench-dev-password");
 const PROD: (&str, &str) = ("prod-robot", "bench-prod-password");
+/// (a)'s target: the pipeline's time as a fraction of the seed's.
+const STAGES_TARGET: f64 = 0.05;
+/// (b)'s target: Gangplank's time as a fraction of `skopeo copy`'s.
+const ACROSS_TARGET: f64 = 1.0;
+/// (c)'s ceiling, milliseconds.
+const APPROVAL_P99_MS: f64 = 50.0;
 
 struct Options {
+    server_binary: PathBuf,
     megabytes: usize,
     layers: usize,
+    runs: usize,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
     let mut o = Options {
+        server_binary: PathBuf::new(),
         megabytes: 500,
         layers: 5,
+        runs: 200,
     };
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
         let mut value = || iter.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            // The server binary is not needed here; accepted so `cargo xtask bench` stays uniform.
-            "--server-binary" => {
-                value()?;
-            }
+            "--server-binary" => o.server_binary = PathBuf::from(value()?),
             "--megabytes" => o.megabytes = value()?.parse()?,
             "--layers" => o.layers = value()?.parse()?,
+            "--runs" => o.runs = value()?.parse()?,
             other => bail!("unknown option {other}"),
         }
     }
-    if o.layers == 0 {
-        bail!("--layers must be at least 1");
+    if o.server_binary.as_os_str().is_empty() {
+        bail!("--server-binary is required");
+    }
+    if o.layers == 0 || o.runs == 0 {
+        bail!("--layers and --runs must be at least 1");
     }
     Ok(o)
 }
@@ -65,29 +84,67 @@ fn repo(registry: &Registry, path: &str, creds: (&str, &str)) -> Repo {
     }
 }
 
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let o = parse(args)?;
+    let dir = tempfile::tempdir()?;
     let dev = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
     let prod = Registry::start_with(Auth::Htpasswd(PROD.0, PROD.1));
     let dev_client = client(&dev, DEV);
     let prod_client = client(&prod, PROD);
-    let layer_size = o.megabytes * 1024 * 1024 / o.layers;
-    let layers: Vec<Vec<u8>> = (0..o.layers)
-        .map(|n| noise(layer_size, n as u64 + 11))
-        .collect();
-    let image = push_image(&dev_client, "ecr-dev/repo-1", "latest", &layers).await?;
-    drop(layers);
-    // Something live in production already, so the promotion archives it as 0.1.
-    push_image(&prod_client, "ecr-prod/repo-1", "latest", &[noise(4096, 3)]).await?;
+    let host = dev.host();
 
-    let time = |start: Instant| start.elapsed().as_secs_f64();
+    eprintln!(
+        "building and pushing a {} MB image in {} layers with Docker…",
+        o.megabytes, o.layers
+    );
+    let mut docker = Docker::login(dir.path(), &host, DEV.0, DEV.1)?;
+    let image = |path: &str| format!("{host}/{path}:latest");
+    let (dev_image, test_image, prod_image) = (
+        image("ecr-dev/repo-1"),
+        image("seed-test/repo-1"),
+        image("seed-prod/repo-1"),
+    );
+    docker.build_and_push(dir.path(), &dev_image, o.megabytes, o.layers)?;
+    let base = dev_client.get_manifest("ecr-dev/repo-1", "latest").await?;
+    let digest = base.digest.clone();
+    // Something live in test and prod already, so each promotion archives it as 0.1.
+    for (n, path) in ["ecr-test/repo-1", "ecr-prod/repo-1"].iter().enumerate() {
+        push_image(&dev_client, path, "latest", &[noise(4096, n as u64 + 3)]).await?;
+    }
+    push_image(&prod_client, "ecr-prod/repo-1", "latest", &[noise(4096, 5)]).await?;
+
+    // (a) The seed's method, then the pipeline, on the same registry.
+    eprintln!("(a) docker pull + tag + push, dev → test → prod…");
+    let stages = docker.seed_promotion(&[
+        (dev_image.as_str(), test_image.as_str()),
+        (test_image.as_str(), prod_image.as_str()),
+    ])?;
+    let seed: f64 = stages.iter().sum();
+    eprintln!("(a) the pipeline run, dev → test → prod…");
+    let server = Gangplank::start(&o.server_binary, &dir.path().join("data"), &host, DEV).await?;
+    let pipeline = server.promote_through_stages(&host, &digest).await?;
+    for path in ["ecr-test/repo-1", "ecr-prod/repo-1"] {
+        let live = dev_client.resolve_digest(path, "latest").await?;
+        let tags = dev_client.all_tags(path).await?;
+        if live != digest || !tags.iter().any(|t| t == "0.1") {
+            bail!("(a) left {path} at {live} with tags {tags:?}");
+        }
+    }
+
+    // (b) Across registries, skopeo then Gangplank, the same image between the same two.
+    eprintln!("(b) across registries…");
     let t = Instant::now();
-    let source = format!("docker://{}/ecr-dev/repo-1@{}", dev.host(), image.digest);
     let output = std::process::Command::new("skopeo")
         .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"])
         .args(["--src-creds", &format!("{}:{}", DEV.0, DEV.1)])
         .args(["--dest-creds", &format!("{}:{}", PROD.0, PROD.1)])
-        .arg(&source)
+        .arg(format!("docker://{host}/ecr-dev/repo-1@{digest}"))
         .arg(format!(
             "docker://{}/ecr-prod-skopeo/repo-1:latest",
             prod.host()
@@ -97,11 +154,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     if !output.status.success() {
         bail!("skopeo copy: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let skopeo = time(t);
-
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
-    let store = gangplank_store::Store::connect(&url).await?;
+    let skopeo = t.elapsed().as_secs_f64();
+    let store_url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
+    let store = gangplank_store::Store::connect(&store_url).await?;
     let (from, to) = (
         repo(&dev, "ecr-dev/repo-1", DEV),
         repo(&prod, "ecr-prod/repo-1", PROD),
@@ -120,7 +175,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             job_id: "promote".into(),
             step_index: 0,
             source_tag: "latest".into(),
-            source_digest: image.digest.clone(),
+            source_digest: digest.clone(),
             live_tag: "latest".into(),
             created_by: "bench".into(),
             approvals: "[]".into(),
@@ -129,52 +184,85 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("promotion: {e}"))?;
-    let ours = time(t);
+    let across = t.elapsed().as_secs_f64();
     let live = prod_client
         .resolve_digest("ecr-prod/repo-1", "latest")
         .await?;
-    if live != image.digest || row.archive_tag != "0.1" {
+    if live != digest || row.archive_tag != "0.1" {
         bail!(
-            "the promotion left latest at {live} and archived {:?}",
+            "(b) left latest at {live} and archived {:?}",
             row.archive_tag
         );
     }
 
-    let mb = |bytes: i64| bytes as f64 / (1024.0 * 1024.0);
+    // (c) Approval → latest moved.
+    eprintln!("(c) {} runs: approval POST → latest moved…", o.runs);
+    let mut latencies = server
+        .approval_latencies(&host, &dev_client, &base, o.runs)
+        .await?;
+    latencies.sort_by(f64::total_cmp);
+    let p99 = percentile(&latencies, 0.99);
+    drop(server);
+    drop(docker);
+
+    let verdict = |ratio: f64, target: f64| if ratio <= target { "pass" } else { "FAIL" };
     println!(
-        "promote benchmark (b): two local docker-registries with htpasswd auth, release build"
+        "promote benchmark: {} MB image in {} layers (random bytes, built with Docker FROM scratch), local docker-registries with htpasswd auth, release build",
+        o.megabytes, o.layers
     );
     println!(
-        "{:<50}{:>12}{:>12}{:>10}",
-        format!(
-            "across registries, {} MB in {} layers",
-            o.megabytes, o.layers
-        ),
-        "gangplank",
-        "skopeo",
-        "target"
+        "{:<44}{:>12}  {:<34}{:>8}{:>10}{:>8}",
+        "", "measured", "peer or ceiling", "ratio", "target", "result"
     );
-    println!("{:<50}{:>12.2}{:>12.2}{:>10}", "seconds", ours, skopeo, "-");
+    let stage_ratio = pipeline / seed;
     println!(
-        "{:<50}{:>12.2}{:>12}{:>10}",
-        "ratio to skopeo copy",
-        ours / skopeo,
-        "",
-        "<= 1.0"
+        "{:<44}{:>10.2} s  {:<34}{:>7.3}x{:>10}{:>8}",
+        "(a) dev → test → prod, pipeline run",
+        pipeline,
+        format!("{seed:.2} s docker pull+tag+push"),
+        stage_ratio,
+        format!("<= {STAGES_TARGET}x"),
+        verdict(stage_ratio, STAGES_TARGET)
+    );
+    let across_ratio = across / skopeo;
+    println!(
+        "{:<44}{:>10.2} s  {:<34}{:>7.3}x{:>10}{:>8}",
+        "(b) across registries, promote-image",
+        across,
+        format!("{skopeo:.2} s skopeo copy"),
+        across_ratio,
+        format!("<= {ACROSS_TARGET}x"),
+        verdict(across_ratio, ACROSS_TARGET)
+    );
+    let approval_ratio = p99 / APPROVAL_P99_MS;
+    println!(
+        "{:<44}{:>9.1} ms  {:<34}{:>7.3}x{:>10}{:>8}",
+        format!("(c) approval POST → latest moved, p99/{}", o.runs),
+        p99,
+        format!("{APPROVAL_P99_MS} ms ceiling"),
+        approval_ratio,
+        format!("<= {APPROVAL_P99_MS} ms"),
+        verdict(approval_ratio, 1.0)
     );
     println!(
-        "{:<50}{:>12.1}{:>12}{:>10}",
-        "blob MB moved",
-        mb(row.bytes_moved),
-        "",
-        "-"
+        "(a) the seed's stages: {} s (dev → test, test → prod); the pipeline's time runs from the version's POST to the run succeeded, two approvals included",
+        stages
+            .iter()
+            .map(|s| format!("{s:.2}"))
+            .collect::<Vec<_>>()
+            .join(" s, ")
     );
     println!(
-        "digest preserved: {} (archived the replaced image as {}; versions {} → {})",
-        live == image.digest,
+        "(b) {:.1} MB of blobs moved, digest preserved, the replaced image archived as {} (versions {} → {})",
+        row.bytes_moved as f64 / (1024.0 * 1024.0),
         row.archive_tag,
         row.version_before,
         row.version_after
+    );
+    println!(
+        "(c) p50 {:.1} ms, max {:.1} ms; `latest` observed by resolving it on the registry every 2 ms from the POST's return",
+        percentile(&latencies, 0.5),
+        latencies.last().copied().unwrap_or_default()
     );
     Ok(())
 }
