@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
         ["readme"] => readme::run(&root(), &target_dir()),
         [
             "bench",
-            which @ ("ingest" | "automation" | "registry" | "agent" | "list"),
+            which @ ("ingest" | "automation" | "registry" | "promote" | "agent" | "list"),
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
