@@ -24,5 +24,6 @@ pub mod target;
 pub mod timestamp;
 pub mod validation;
 pub mod webhook;
+pub mod yaml;
 
 pub use validation::ValidationError;
