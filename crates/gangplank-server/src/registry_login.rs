@@ -1,10 +1,13 @@
 //! What logs in to a registry: its stored credentials opened, with Google's fixed username,
 //! or for ECR the stored AWS key exchanged for a registry token. One place for the CI
-//! credentials endpoint and the digest resolver.
+//! credentials endpoint, the digest resolver and image promotion; `client_for` opens an OCI
+//! client for an image name through the org's registry records.
 
 use gangplank_api::registries::AccountCreds;
-use gangplank_core::registry::RegistryType;
-use gangplank_store::RegistryRow;
+use gangplank_core::image::{DOCKER_HUB, RepositoryName};
+use gangplank_core::registry::{RegistryType, longest_prefix_match};
+use gangplank_oci::{Client, Credentials};
+use gangplank_store::{RegistryRow, StoreError};
 
 use crate::ecr::EcrError;
 use crate::state::AppState;
@@ -71,4 +74,51 @@ pub async fn login(
         password: stored.password,
         expires: stored.expires,
     }))
+}
+
+/// An OCI client for one repository, and the registry record it went through.
+pub struct RegistryClient {
+    pub client: Client,
+    pub registry_id: String,
+}
+
+/// Why no client could be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No registry of the organization has a prefix covering the name.
+    #[error("no registry of the organization matches {0}; add one with its credentials")]
+    NoRegistry(String),
+    #[error(transparent)]
+    Login(#[from] LoginError),
+}
+
+/// A client for `name`: the org's registry whose prefix covers it (longest), logged in with
+/// its stored credentials (ECR tokens included).
+pub async fn client_for(
+    state: &AppState,
+    org_id: &str,
+    name: &RepositoryName,
+) -> Result<RegistryClient, ClientError> {
+    let registries = state.store.list_registries(org_id).await?;
+    let prefixes: Vec<String> = registries.iter().map(|r| r.registry.clone()).collect();
+    let index = longest_prefix_match(&name.to_string(), &prefixes)
+        .ok_or_else(|| ClientError::NoRegistry(name.to_string()))?;
+    let registry = &registries[index];
+    let creds = login(state, org_id, registry)
+        .await?
+        .map(|login| Credentials {
+            username: login.username,
+            password: login.password,
+        });
+    // Docker Hub's API lives on registry-1.docker.io.
+    let host = match name.domain() {
+        DOCKER_HUB => "registry-1.docker.io",
+        other => other,
+    };
+    Ok(RegistryClient {
+        client: Client::new(state.outbound().clone(), host, creds, registry.insecure),
+        registry_id: registry.id.clone(),
+    })
 }

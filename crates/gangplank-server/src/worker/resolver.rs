@@ -5,9 +5,8 @@
 
 use std::time::Instant;
 
-use gangplank_core::image::{DOCKER_HUB, ImageReference};
-use gangplank_core::registry::longest_prefix_match;
-use gangplank_oci::{Client, Credentials, OciError};
+use gangplank_core::image::ImageReference;
+use gangplank_oci::OciError;
 use gangplank_store::ToResolve;
 
 use crate::state::AppState;
@@ -61,31 +60,19 @@ pub(crate) async fn resolve(
     name: &str,
     version: &str,
 ) -> Result<String, String> {
-    let registries = state
-        .store
-        .list_registries(org_id)
+    let reference = ImageReference::parse(&format!("{name}:{version}"))?;
+    let opened = crate::registry_login::client_for(state, org_id, &reference.repository)
         .await
-        .map_err(|e| e.to_string())?;
-    let prefixes: Vec<String> = registries.iter().map(|r| r.registry.clone()).collect();
-    let image = format!("{name}:{version}");
-    let index = longest_prefix_match(&image, &prefixes).ok_or("no registry matches the image")?;
-    let registry = &registries[index];
-    let reference = ImageReference::parse(&image)?;
-    let creds = crate::registry_login::login(state, org_id, registry)
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|login| Credentials {
-            username: login.username,
-            password: login.password,
-        });
-    // Docker Hub's API lives on registry-1.docker.io.
-    let host = match reference.repository.domain() {
-        DOCKER_HUB => "registry-1.docker.io",
-        other => other,
-    };
-    let client = Client::new(state.outbound().clone(), host, creds, registry.insecure);
+        .map_err(|e| match e {
+            // The resolver's record keeps its own short wording for this case.
+            crate::registry_login::ClientError::NoRegistry(_) => {
+                "no registry matches the image".to_owned()
+            }
+            other => other.to_string(),
+        })?;
     let started = Instant::now();
-    let digest = client
+    let digest = opened
+        .client
         .resolve_digest(reference.repository.path(), version)
         .await;
     let outcome = match &digest {
@@ -94,7 +81,7 @@ pub(crate) async fn resolve(
     };
     crate::metrics::registry_call(
         org_id,
-        &registry.id,
+        &opened.registry_id,
         "resolve_digest",
         outcome,
         started.elapsed(),
