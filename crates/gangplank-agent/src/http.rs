@@ -362,6 +362,26 @@ struct WaitQuery {
     wait_seconds: Option<u64>,
 }
 
+/// How long a status request (`GET /applies/{id}`, `GET /runs/{id}`) may wait, or its refusal.
+// A refusal is a whole response, as from `authorize` and `read_body`; it is built once per bad
+// request, so its size costs nothing.
+#[allow(clippy::result_large_err)]
+fn long_poll(
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<std::time::Duration, Response> {
+    let Ok(Query(query)) = query else {
+        return Err(refuse(
+            true,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "wait_seconds must be a whole number of seconds",
+        ));
+    };
+    Ok(std::time::Duration::from_secs(wait_seconds(
+        query.wait_seconds,
+    )))
+}
+
 /// `GET /applies/{id}[?wait_seconds=N]`: the apply's records, once all are final or when the
 /// wait (at most 30 s) has passed, whichever is first.
 async fn applied(
@@ -373,15 +393,10 @@ async fn applied(
     if let Err(refused) = authorize(&agent, &headers, false, true, "apply status").await {
         return refused;
     }
-    let Ok(Query(query)) = query else {
-        return refuse(
-            true,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "wait_seconds must be a whole number of seconds",
-        );
+    let wait = match long_poll(query) {
+        Ok(wait) => wait,
+        Err(refused) => return refused,
     };
-    let wait = std::time::Duration::from_secs(wait_seconds(query.wait_seconds));
     match agent.deployer.wait_applied(&id, wait).await {
         Some(applied) => axum::Json(applied).into_response(),
         None => unknown_apply(&id),
@@ -475,15 +490,10 @@ async fn get_run(
     if let Err(refused) = authorize(&agent, &headers, false, true, "run status").await {
         return refused;
     }
-    let Ok(Query(query)) = query else {
-        return refuse(
-            true,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "wait_seconds must be a whole number of seconds",
-        );
+    let wait = match long_poll(query) {
+        Ok(wait) => wait,
+        Err(refused) => return refused,
     };
-    let wait = std::time::Duration::from_secs(wait_seconds(query.wait_seconds));
     match agent.runner.wait(&id, wait).await {
         Some(run) => axum::Json(run).into_response(),
         None => unknown_run(&id),
