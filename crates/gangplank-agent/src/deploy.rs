@@ -871,7 +871,8 @@ fn now_millis() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
-fn now_text() -> String {
+/// Now, as a wire timestamp (the records' `started_at`/`finished_at`).
+pub(crate) fn now_text() -> String {
     gangplank_core::timestamp::format_millis(now_millis())
 }
 

@@ -15,7 +15,7 @@ use gangplank_core::agent::{
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, watch};
 
-use crate::deploy::Deployer;
+use crate::deploy::{Deployer, now_text};
 
 /// Finished runs kept for `GET /runs/{id}`.
 const KEEP_RUNS: usize = 1000;
@@ -407,11 +407,6 @@ fn prune(records: &mut Records) {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn now_text() -> String {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    gangplank_core::timestamp::format_millis(i64::try_from(now).unwrap_or(0))
 }
 
 /// A run's env as a `docker run --env-file` (one `NAME=value` a line, values checked free of
