@@ -78,7 +78,7 @@ fn client(registry: &Registry, creds: (&str, &str)) -> Client {
 
 fn repo(registry: &Registry, path: &str, creds: (&str, &str)) -> Repo {
     Repo {
-        client: client(registry, creds),
+        client: std::sync::Arc::new(client(registry, creds)),
         image: format!("{}/{path}", registry.host()),
         path: path.to_owned(),
     }

@@ -628,9 +628,10 @@ impl Client {
         Ok(moved.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here: blobs this
-    /// repository has are skipped, blobs of the same registry are mounted, others streamed;
-    /// the manifest keeps its bytes (and so its digest). Single-platform images only.
+    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here: on the same registry
+    /// every blob is mounted; from another, blobs this repository has are skipped and the
+    /// others streamed. The manifest keeps its bytes (and so its digest). Single-platform
+    /// images only.
     pub async fn copy_image(
         &self,
         source: &Client,
@@ -665,37 +666,74 @@ impl Client {
                 .flatten()
                 .filter_map(|l| l["digest"].as_str().map(str::to_owned)),
         );
+        let same_registry = source.host == self.host;
+        // Blobs go in parallel, each request waiting for a permit of `limit`: a promotion of a
+        // five-layer image costs two round trips, not twelve.
+        let outcomes = futures::future::try_join_all(
+            digests
+                .iter()
+                .map(|digest| self.copy_blob(source, from_repo, to_repo, digest, same_registry)),
+        )
+        .await?;
+        self.put_manifest(to_repo, to_tag, &manifest).await?;
         let mut report = CopyReport {
             digest: manifest.digest.clone(),
             bytes_moved: 0,
             mounted: 0,
             skipped: 0,
+            manifest,
         };
-        let same_registry = source.host == self.host;
-        for digest in &digests {
-            if self.blob_exists(to_repo, digest).await? {
-                report.skipped += 1;
-            } else if same_registry {
-                match self.mount_or_stream(from_repo, to_repo, digest).await? {
-                    None => report.mounted += 1,
-                    Some(moved) => report.bytes_moved += moved,
-                }
-            } else {
-                let path = format!("/v2/{to_repo}/blobs/uploads/");
-                let scopes = [push(to_repo)];
-                let response = self.send(Method::POST, &path, &scopes, |r| r).await?;
-                if response.status() != StatusCode::ACCEPTED {
-                    return Err(self.status_error(&Method::POST, &path, response).await);
-                }
-                let location = self.location(response.headers()).await?;
-                report.bytes_moved += self
-                    .stream_into(source, from_repo, &location, digest, &scopes)
-                    .await?;
+        for outcome in outcomes {
+            match outcome {
+                BlobCopy::Present => report.skipped += 1,
+                BlobCopy::Mounted => report.mounted += 1,
+                BlobCopy::Moved(bytes) => report.bytes_moved += bytes,
             }
         }
-        self.put_manifest(to_repo, to_tag, &manifest).await?;
         Ok(report)
     }
+
+    /// One blob of `copy_image`: on the same registry mounted from the source repository
+    /// (one request: a registry answers the mount of a blob the target has like any other);
+    /// across registries skipped when the target has it, else streamed through.
+    async fn copy_blob(
+        &self,
+        source: &Client,
+        from_repo: &str,
+        to_repo: &str,
+        digest: &str,
+        same_registry: bool,
+    ) -> Result<BlobCopy, OciError> {
+        if same_registry {
+            return Ok(
+                match self.mount_or_stream(from_repo, to_repo, digest).await? {
+                    None => BlobCopy::Mounted,
+                    Some(moved) => BlobCopy::Moved(moved),
+                },
+            );
+        }
+        if self.blob_exists(to_repo, digest).await? {
+            return Ok(BlobCopy::Present);
+        }
+        let path = format!("/v2/{to_repo}/blobs/uploads/");
+        let scopes = [push(to_repo)];
+        let response = self.send(Method::POST, &path, &scopes, |r| r).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error(&Method::POST, &path, response).await);
+        }
+        let location = self.location(response.headers()).await?;
+        let moved = self
+            .stream_into(source, from_repo, &location, digest, &scopes)
+            .await?;
+        Ok(BlobCopy::Moved(moved))
+    }
+}
+
+/// How one blob reached the target repository.
+enum BlobCopy {
+    Present,
+    Mounted,
+    Moved(u64),
 }
 
 /// What a copy did.
@@ -704,10 +742,13 @@ pub struct CopyReport {
     pub digest: String,
     /// Blob bytes that went through Gangplank.
     pub bytes_moved: u64,
-    /// Blobs the registry mounted from the source repository.
+    /// Blobs the registry mounted from the source repository (on one registry, every blob:
+    /// those the target had already included).
     pub mounted: usize,
-    /// Blobs the target already had.
+    /// Blobs the target (on another registry) already had.
     pub skipped: usize,
+    /// The manifest copied, byte for byte.
+    pub manifest: Manifest,
 }
 
 fn pull(repository: &str) -> String {

@@ -18,6 +18,7 @@ mod openapi;
 mod page;
 mod pipeline_start;
 pub mod promotion;
+mod registry_clients;
 mod registry_login;
 mod routes;
 mod secrets;

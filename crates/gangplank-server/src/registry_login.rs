@@ -3,6 +3,8 @@
 //! credentials endpoint, the digest resolver and image promotion; `client_for` opens an OCI
 //! client for an image name through the org's registry records.
 
+use std::sync::Arc;
+
 use gangplank_api::registries::AccountCreds;
 use gangplank_core::image::{DOCKER_HUB, RepositoryName};
 use gangplank_core::registry::{RegistryType, longest_prefix_match};
@@ -78,7 +80,7 @@ pub async fn login(
 
 /// An OCI client for one repository, and the registry record it went through.
 pub struct RegistryClient {
-    pub client: Client,
+    pub client: Arc<Client>,
     pub registry_id: String,
 }
 
@@ -118,7 +120,9 @@ pub async fn client_for(
         other => other,
     };
     Ok(RegistryClient {
-        client: Client::new(state.outbound().clone(), host, creds, registry.insecure),
+        client: state
+            .registry_clients
+            .get(state.outbound(), host, creds, registry.insecure),
         registry_id: registry.id.clone(),
     })
 }

@@ -41,6 +41,8 @@ pub struct AppState {
     webhook_client: Arc<OnceLock<reqwest::Client>>,
     /// ECR tokens, cached until shortly before they expire.
     pub ecr_tokens: Arc<crate::ecr::EcrTokens>,
+    /// Registry clients by login, kept between steps.
+    pub registry_clients: Arc<crate::registry_clients::RegistryClients>,
     /// The client for AWS and registry calls; built on first use (its TLS roots cost memory).
     outbound: Arc<OnceLock<reqwest::Client>>,
 }
@@ -75,6 +77,7 @@ impl AppState {
             webhook: Arc::new(settings.webhook.clone()),
             webhook_client: Arc::default(),
             ecr_tokens: Arc::default(),
+            registry_clients: Arc::default(),
             outbound: Arc::default(),
         }
     }

@@ -52,7 +52,10 @@ pub use pipeline_runs::{
 pub use pipelines::{
     CriteriaRow, NewPipelineVersion, PipelineFilter, PipelineRow, PipelineVersionRow,
 };
-pub use promotions::{ExpectedWrite, HoldRow, LockRow, PromotionRow, TagOpRow, normalise_image};
+pub use promotions::{
+    ExpectedWrite, HoldRow, LockRow, PromotionRow, PromotionWrites, RepositoryLock, TagOpRow,
+    normalise_image,
+};
 pub use registries::{CredsFetchRow, RegistryRow, SealedValue};
 pub use run_progress::{ClaimedRun, NewJob, NewLogLine, NewStep, RunSnapshot, RunWrite};
 pub use runtime::{ComposeEnv, EnvRuntime, Observation, ObservedWorkload};

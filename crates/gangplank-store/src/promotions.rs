@@ -138,6 +138,41 @@ pub struct ExpectedWrite {
     pub expires_at: i64,
 }
 
+/// A repository lock to take, renew or give back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryLock {
+    pub image_name: String,
+    /// The step's key (or `manual:<id>`): who may renew and release it.
+    pub holder: String,
+    pub run_id: String,
+    /// Unix ms; ignored when giving the lock back.
+    pub expires_at: i64,
+}
+
+/// A promotion's writes, applied together by `Store::record_promotion` (one commit per stage
+/// on the promotion's hot path instead of one per row).
+#[derive(Debug, Clone, Default)]
+pub struct PromotionWrites {
+    /// Taken or renewed first: when another writer holds the repository nothing is written.
+    pub lock: Option<RepositoryLock>,
+    pub row: Option<PromotionRow>,
+    pub journal: Vec<TagOpRow>,
+    pub expected: Vec<ExpectedWrite>,
+    /// Given back last.
+    pub unlock: Option<RepositoryLock>,
+}
+
+impl PromotionWrites {
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.lock.is_none()
+            && self.row.is_none()
+            && self.journal.is_empty()
+            && self.expected.is_empty()
+            && self.unlock.is_none()
+    }
+}
+
 /// Who holds a repository's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockRow {
@@ -236,46 +271,7 @@ impl Store {
     /// Writes a record's changeable fields (plan details, outcome, counters).
     pub async fn update_promotion(&self, row: PromotionRow) -> Result<(), StoreError> {
         self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let changed = query(
-                    "UPDATE image_promotions SET source_tag = $3, source_digest = $4, \
-                     previous_live_digest = $5, previous_live_media_type = $6, \
-                     previous_live_manifest = $7, archive_tag = $8, dropped_tag = $9, \
-                     new_live_digest = $10, new_live_media_type = $11, version_before = $12, \
-                     version_after = $13, bytes_moved = $14, blobs_mounted = $15, \
-                     blobs_skipped = $16, approvals = $17, finished_at = $18, status = $19, \
-                     status_message = $20 WHERE org_id = $1 AND id = $2",
-                )
-                .bind(&row.org_id)
-                .bind(&row.id)
-                .bind(&row.source_tag)
-                .bind(&row.source_digest)
-                .bind(&row.previous_live_digest)
-                .bind(&row.previous_live_media_type)
-                .bind(&row.previous_live_manifest)
-                .bind(&row.archive_tag)
-                .bind(&row.dropped_tag)
-                .bind(&row.new_live_digest)
-                .bind(&row.new_live_media_type)
-                .bind(&row.version_before)
-                .bind(&row.version_after)
-                .bind(row.bytes_moved)
-                .bind(row.blobs_mounted)
-                .bind(row.blobs_skipped)
-                .bind(&row.approvals)
-                .bind(row.finished_at)
-                .bind(&row.status)
-                .bind(&row.status_message)
-                .execute(conn)
-                .await?;
-                if changed == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "image promotion {} not found",
-                        row.id
-                    )));
-                }
-                Ok(())
-            })
+            Box::pin(async move { update(conn, &row).await })
         }))
         .await
     }
@@ -426,15 +422,7 @@ impl Store {
     pub async fn tag_ops(&self, promotion_id: &str) -> Result<Vec<TagOpRow>, StoreError> {
         let id = promotion_id.to_owned();
         self.read(Box::new(move |conn| {
-            Box::pin(async move {
-                query(
-                    "SELECT seq, op, repository, tag, digest_before, digest_after, state, at \
-                     FROM image_tag_ops WHERE promotion_id = $1 ORDER BY seq",
-                )
-                .bind(&id)
-                .fetch_all::<TagOpRow>(conn)
-                .await
-            })
+            Box::pin(async move { journal_of(conn, &id).await })
         }))
         .await
     }
@@ -443,39 +431,7 @@ impl Store {
     pub async fn journal_tag_op(&self, promotion_id: &str, op: TagOpRow) -> Result<(), StoreError> {
         let id = promotion_id.to_owned();
         self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let changed = query(
-                    "UPDATE image_tag_ops SET state = $3, digest_before = $4, digest_after = $5, \
-                     at = $6 WHERE promotion_id = $1 AND seq = $2",
-                )
-                .bind(&id)
-                .bind(op.seq)
-                .bind(&op.state)
-                .bind(&op.digest_before)
-                .bind(&op.digest_after)
-                .bind(op.at)
-                .execute(conn)
-                .await?;
-                if changed == 0 {
-                    query(
-                        "INSERT INTO image_tag_ops (promotion_id, seq, op, repository, tag, \
-                         digest_before, digest_after, state, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(&id)
-                    .bind(op.seq)
-                    .bind(&op.op)
-                    .bind(&op.repository)
-                    .bind(&op.tag)
-                    .bind(&op.digest_before)
-                    .bind(&op.digest_after)
-                    .bind(&op.state)
-                    .bind(op.at)
-                    .execute(conn)
-                    .await?;
-                }
-                Ok(())
-            })
+            Box::pin(async move { journal(conn, &id, &op).await })
         }))
         .await
     }
@@ -489,27 +445,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                query("DELETE FROM expected_registry_writes WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(conn)
-                    .await?;
-                query(
-                    "INSERT INTO expected_registry_writes (id, org_id, image_name, tag, digest, \
-                     created_at, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&write.id)
-                .bind(&write.org_id)
-                .bind(normalise_image(&write.image_name))
-                .bind(&write.tag)
-                .bind(&write.digest)
-                .bind(now)
-                .bind(write.expires_at)
-                .execute(conn)
-                .await?;
-                Ok(())
-            })
+            Box::pin(async move { expect(conn, &write, now).await })
         }))
         .await
     }
@@ -593,47 +529,15 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let args = [
-            org_id.to_owned(),
-            normalise_image(image_name),
-            holder.to_owned(),
-            run_id.to_owned(),
-        ];
+        let org_id = org_id.to_owned();
+        let lock = RepositoryLock {
+            image_name: image_name.to_owned(),
+            holder: holder.to_owned(),
+            run_id: run_id.to_owned(),
+            expires_at,
+        };
         self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let [org_id, image, holder, run_id] = &args;
-                let changed = query(
-                    "UPDATE repository_locks SET holder = $3, run_id = $4, \
-                     acquired_at = CASE WHEN holder = $3 THEN acquired_at ELSE $5 END, \
-                     expires_at = $6 WHERE org_id = $1 AND image_name = $2 \
-                     AND (holder = $3 OR expires_at <= $5)",
-                )
-                .bind(org_id)
-                .bind(image)
-                .bind(holder)
-                .bind(run_id)
-                .bind(now)
-                .bind(expires_at)
-                .execute(conn)
-                .await?;
-                if changed == 1 {
-                    return Ok(true);
-                }
-                let inserted = query(
-                    "INSERT INTO repository_locks (org_id, image_name, holder, run_id, \
-                     acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (org_id, image_name) DO NOTHING",
-                )
-                .bind(org_id)
-                .bind(image)
-                .bind(holder)
-                .bind(run_id)
-                .bind(now)
-                .bind(expires_at)
-                .execute(conn)
-                .await?;
-                Ok(inserted == 1)
-            })
+            Box::pin(async move { take_lock(conn, &org_id, &lock, now).await })
         }))
         .await
     }
@@ -645,24 +549,83 @@ impl Store {
         image_name: &str,
         holder: &str,
     ) -> Result<(), StoreError> {
-        let args = [
-            org_id.to_owned(),
-            normalise_image(image_name),
-            holder.to_owned(),
-        ];
+        let args = [org_id.to_owned(), image_name.to_owned(), holder.to_owned()];
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let [org_id, image, holder] = &args;
-                query(
-                    "DELETE FROM repository_locks WHERE org_id = $1 AND image_name = $2 \
-                     AND holder = $3",
-                )
-                .bind(org_id)
-                .bind(image)
-                .bind(holder)
-                .execute(conn)
+                release_lock(conn, org_id, image, holder).await
+            })
+        }))
+        .await
+    }
+
+    /// Takes (or renews) the destination's lock, then finds the record `row.step_key` already
+    /// has or records `row`, with its journal: one commit. `None` while another writer holds
+    /// the repository (nothing is written).
+    pub async fn begin_promotion_locked(
+        &self,
+        mut row: PromotionRow,
+        lock: RepositoryLock,
+        now: i64,
+    ) -> Result<Option<(PromotionRow, Vec<TagOpRow>)>, StoreError> {
+        row.dest_image = normalise_image(&row.dest_image);
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                if !take_lock(conn, &row.org_id, &lock, now).await? {
+                    return Ok(None);
+                }
+                let existing = query(format!(
+                    "SELECT {COLUMNS} FROM image_promotions WHERE org_id = $1 AND step_key = $2"
+                ))
+                .bind(&row.org_id)
+                .bind(&row.step_key)
+                .fetch_optional::<PromotionRow>(conn)
                 .await?;
-                Ok(())
+                let row = match existing {
+                    Some(existing) => existing,
+                    None => {
+                        insert(conn, &row).await?;
+                        row
+                    }
+                };
+                let ops = journal_of(conn, &row.id).await?;
+                Ok(Some((row, ops)))
+            })
+        }))
+        .await
+    }
+
+    /// Applies a promotion's `writes` in one transaction: the lock first (when it is not
+    /// held, nothing is written and the answer is false), then the record, the journal
+    /// entries, the expected registry writes, and the unlock.
+    pub async fn record_promotion(
+        &self,
+        org_id: &str,
+        promotion_id: &str,
+        writes: PromotionWrites,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), promotion_id.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                if let Some(lock) = &writes.lock
+                    && !take_lock(conn, &org_id, lock, now).await?
+                {
+                    return Ok(false);
+                }
+                if let Some(row) = &writes.row {
+                    update(conn, row).await?;
+                }
+                for op in &writes.journal {
+                    journal(conn, &id, op).await?;
+                }
+                for write in &writes.expected {
+                    expect(conn, write, now).await?;
+                }
+                if let Some(lock) = &writes.unlock {
+                    release_lock(conn, &org_id, &lock.image_name, &lock.holder).await?;
+                }
+                Ok(true)
             })
         }))
         .await
@@ -832,5 +795,169 @@ async fn insert(conn: &mut Conn<'_>, row: &PromotionRow) -> Result<(), StoreErro
     .bind(&row.rolled_back_by)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+async fn update(conn: &mut Conn<'_>, row: &PromotionRow) -> Result<(), StoreError> {
+    let changed = query(
+        "UPDATE image_promotions SET source_tag = $3, source_digest = $4, \
+         previous_live_digest = $5, previous_live_media_type = $6, \
+         previous_live_manifest = $7, archive_tag = $8, dropped_tag = $9, \
+         new_live_digest = $10, new_live_media_type = $11, version_before = $12, \
+         version_after = $13, bytes_moved = $14, blobs_mounted = $15, \
+         blobs_skipped = $16, approvals = $17, finished_at = $18, status = $19, \
+         status_message = $20 WHERE org_id = $1 AND id = $2",
+    )
+    .bind(&row.org_id)
+    .bind(&row.id)
+    .bind(&row.source_tag)
+    .bind(&row.source_digest)
+    .bind(&row.previous_live_digest)
+    .bind(&row.previous_live_media_type)
+    .bind(&row.previous_live_manifest)
+    .bind(&row.archive_tag)
+    .bind(&row.dropped_tag)
+    .bind(&row.new_live_digest)
+    .bind(&row.new_live_media_type)
+    .bind(&row.version_before)
+    .bind(&row.version_after)
+    .bind(row.bytes_moved)
+    .bind(row.blobs_mounted)
+    .bind(row.blobs_skipped)
+    .bind(&row.approvals)
+    .bind(row.finished_at)
+    .bind(&row.status)
+    .bind(&row.status_message)
+    .execute(conn)
+    .await?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!(
+            "image promotion {} not found",
+            row.id
+        )));
+    }
+    Ok(())
+}
+
+async fn journal(conn: &mut Conn<'_>, promotion_id: &str, op: &TagOpRow) -> Result<(), StoreError> {
+    let changed = query(
+        "UPDATE image_tag_ops SET state = $3, digest_before = $4, digest_after = $5, \
+         at = $6 WHERE promotion_id = $1 AND seq = $2",
+    )
+    .bind(promotion_id)
+    .bind(op.seq)
+    .bind(&op.state)
+    .bind(&op.digest_before)
+    .bind(&op.digest_after)
+    .bind(op.at)
+    .execute(conn)
+    .await?;
+    if changed == 0 {
+        query(
+            "INSERT INTO image_tag_ops (promotion_id, seq, op, repository, tag, \
+             digest_before, digest_after, state, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(promotion_id)
+        .bind(op.seq)
+        .bind(&op.op)
+        .bind(&op.repository)
+        .bind(&op.tag)
+        .bind(&op.digest_before)
+        .bind(&op.digest_after)
+        .bind(&op.state)
+        .bind(op.at)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn journal_of(conn: &mut Conn<'_>, promotion_id: &str) -> Result<Vec<TagOpRow>, StoreError> {
+    query(
+        "SELECT seq, op, repository, tag, digest_before, digest_after, state, at \
+         FROM image_tag_ops WHERE promotion_id = $1 ORDER BY seq",
+    )
+    .bind(promotion_id)
+    .fetch_all::<TagOpRow>(conn)
+    .await
+}
+
+async fn expect(conn: &mut Conn<'_>, write: &ExpectedWrite, now: i64) -> Result<(), StoreError> {
+    query("DELETE FROM expected_registry_writes WHERE expires_at <= $1")
+        .bind(now)
+        .execute(conn)
+        .await?;
+    query(
+        "INSERT INTO expected_registry_writes (id, org_id, image_name, tag, digest, \
+         created_at, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&write.id)
+    .bind(&write.org_id)
+    .bind(normalise_image(&write.image_name))
+    .bind(&write.tag)
+    .bind(&write.digest)
+    .bind(now)
+    .bind(write.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes or renews `lock` on `org_id`'s repository; false while another holder's unexpired
+/// lock stands.
+async fn take_lock(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    lock: &RepositoryLock,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let image = normalise_image(&lock.image_name);
+    let changed = query(
+        "UPDATE repository_locks SET holder = $3, run_id = $4, \
+         acquired_at = CASE WHEN holder = $3 THEN acquired_at ELSE $5 END, \
+         expires_at = $6 WHERE org_id = $1 AND image_name = $2 \
+         AND (holder = $3 OR expires_at <= $5)",
+    )
+    .bind(org_id)
+    .bind(&image)
+    .bind(&lock.holder)
+    .bind(&lock.run_id)
+    .bind(now)
+    .bind(lock.expires_at)
+    .execute(conn)
+    .await?;
+    if changed == 1 {
+        return Ok(true);
+    }
+    let inserted = query(
+        "INSERT INTO repository_locks (org_id, image_name, holder, run_id, \
+         acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (org_id, image_name) DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(&image)
+    .bind(&lock.holder)
+    .bind(&lock.run_id)
+    .bind(now)
+    .bind(lock.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(inserted == 1)
+}
+
+async fn release_lock(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    image_name: &str,
+    holder: &str,
+) -> Result<(), StoreError> {
+    query("DELETE FROM repository_locks WHERE org_id = $1 AND image_name = $2 AND holder = $3")
+        .bind(org_id)
+        .bind(normalise_image(image_name))
+        .bind(holder)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -31,6 +31,14 @@ impl Journal {
         })
     }
 
+    /// The journal of `promotion_id` as read with its record.
+    pub fn new(promotion_id: &str, ops: Vec<TagOpRow>) -> Journal {
+        Journal {
+            promotion_id: promotion_id.to_owned(),
+            ops,
+        }
+    }
+
     /// The entry `seq`, if written.
     pub fn get(&self, seq: i64) -> Option<&TagOpRow> {
         self.ops.iter().find(|o| o.seq == seq)
@@ -49,6 +57,14 @@ impl Journal {
         state: &str,
         now: i64,
     ) -> Result<(), PromotionError> {
+        let row = self.note(write, state, now);
+        store.journal_tag_op(&self.promotion_id, row).await?;
+        Ok(())
+    }
+
+    /// Notes `write` in `state` here and returns the entry, for the caller to write with
+    /// others in one transaction (`Store::record_promotion`).
+    pub fn note(&mut self, write: &Write<'_>, state: &str, now: i64) -> TagOpRow {
         let row = TagOpRow {
             seq: write.seq,
             op: write.op.to_owned(),
@@ -59,16 +75,13 @@ impl Journal {
             state: state.to_owned(),
             at: now,
         };
-        store
-            .journal_tag_op(&self.promotion_id, row.clone())
-            .await?;
         match self.ops.iter_mut().find(|o| o.seq == write.seq) {
-            Some(existing) => *existing = row,
+            Some(existing) => *existing = row.clone(),
             None => {
-                self.ops.push(row);
+                self.ops.push(row.clone());
                 self.ops.sort_by_key(|o| o.seq);
             }
         }
-        Ok(())
+        row
     }
 }

@@ -69,14 +69,24 @@ pub async fn lock(
     {
         return Ok(());
     }
-    let holder = store
-        .repository_lock(org_id, image, now)
-        .await?
-        .map_or_else(|| "another writer".to_owned(), |l| l.holder);
-    Err(PromotionError::Locked {
+    Err(locked(store, org_id, image, now).await)
+}
+
+/// The error for `image` found locked by another writer, naming it when it can.
+pub async fn locked(
+    store: &gangplank_store::Store,
+    org_id: &str,
+    image: &str,
+    now: i64,
+) -> PromotionError {
+    let holder = match store.repository_lock(org_id, image, now).await {
+        Ok(lock) => lock.map_or_else(|| "another writer".to_owned(), |l| l.holder),
+        Err(error) => return error.into(),
+    };
+    PromotionError::Locked {
         image: image.to_owned(),
         holder,
-    })
+    }
 }
 
 impl From<gangplank_store::StoreError> for PromotionError {

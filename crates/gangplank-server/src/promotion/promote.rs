@@ -7,12 +7,14 @@
 //! Journal sequence numbers: 1 the copy (manifest by digest), 2 the archive tag, 3 the live tag.
 
 use gangplank_core::promotion::{PromotionInput, PromotionPlan, Version, plan_promotion};
-use gangplank_oci::Manifest;
-use gangplank_store::{ExpectedWrite, PromotionRow, Store, now_millis};
+use gangplank_oci::{CopyReport, Manifest};
+use gangplank_store::{
+    ExpectedWrite, PromotionRow, PromotionWrites, RepositoryLock, Store, TagOpRow, now_millis,
+};
 
 use super::journal::{Journal, Write};
 use super::registry::Repo;
-use super::{EXPECTED_WRITE_TTL_MS, PromotionError};
+use super::{EXPECTED_WRITE_TTL_MS, LOCK_LEASE_MS, PromotionError};
 use crate::test_hold::{self, HoldPoint};
 
 const COPY: i64 = 1;
@@ -50,6 +52,29 @@ pub struct Promotion<'a> {
     dest: &'a Repo,
     pub row: PromotionRow,
     pub journal: Journal,
+    /// Journal entries done but not yet written: they go with the next write (a crash before
+    /// it leaves them `planned`, and a resumed step checks the registry for them).
+    pending: Vec<TagOpRow>,
+    /// When the destination's lock was last taken or renewed (Unix ms).
+    locked_at: i64,
+    /// The promoted manifest, once copied or read (the live tag is written with these bytes).
+    new_manifest: Option<Manifest>,
+    /// The plan was made by this call: its tag writes cannot have happened yet, so they need
+    /// no look at the registry first (a resumed step's do).
+    fresh_plan: bool,
+    /// The live tag was checked (still the plan's) as the plan was recorded: the archive
+    /// tag follows at once.
+    live_checked: bool,
+}
+
+/// What the plan reads from the destination.
+struct PlanReads {
+    tags: Vec<String>,
+    live: Option<String>,
+    /// The live image's manifest, when one other than the source is live.
+    previous: Option<Manifest>,
+    /// The highest version, when it names the live image already.
+    numbered: Option<Version>,
 }
 
 /// Runs (or resumes) a promotion to the end; the record as applied.
@@ -84,8 +109,8 @@ pub async fn promote_holding(
 }
 
 impl<'a> Promotion<'a> {
-    /// Checks the hold (for automatic runs), takes the destination's lock and records the
-    /// promotion (or finds the step's record).
+    /// Checks the hold (for automatic runs), then takes the destination's lock and records the
+    /// promotion (or finds the step's record and journal) in one write.
     pub async fn begin(
         store: &'a Store,
         source: &'a Repo,
@@ -104,92 +129,148 @@ impl<'a> Promotion<'a> {
                 promotion_id: hold.promotion_id,
             });
         }
-        super::lock(
-            store,
-            &request.org_id,
-            &dest.image,
-            &request.step_key,
-            &request.run_id,
-        )
-        .await?;
         let mut source_digest = request.source_digest.clone();
         if source_digest.is_empty() {
+            // Resolved before the record exists; a resumed step keeps its record's digest.
             source_digest = source
                 .client
                 .resolve_digest(&source.path, &request.source_tag)
                 .await?;
         }
-        let row = store
-            .begin_promotion(PromotionRow {
-                id: request.promotion_id,
-                org_id: request.org_id,
-                app_id: request.app_id,
-                step_key: request.step_key,
-                run_id: request.run_id,
-                job_id: request.job_id,
-                step_index: request.step_index,
-                action: "promote".into(),
-                source_image: source.image.clone(),
-                source_tag: request.source_tag,
-                source_digest,
-                dest_image: dest.image.clone(),
-                live_tag: request.live_tag,
-                approvals: request.approvals,
-                created_by: request.created_by,
-                created_at: now,
-                status: "planned".into(),
-                ..PromotionRow::default()
-            })
-            .await?;
-        let journal = Journal::load(store, &row.id).await?;
+        let lock = RepositoryLock {
+            image_name: dest.image.clone(),
+            holder: request.step_key.clone(),
+            run_id: request.run_id.clone(),
+            expires_at: now + LOCK_LEASE_MS,
+        };
+        let org_id = request.org_id.clone();
+        let row = PromotionRow {
+            id: request.promotion_id,
+            org_id: request.org_id,
+            app_id: request.app_id,
+            step_key: request.step_key,
+            run_id: request.run_id,
+            job_id: request.job_id,
+            step_index: request.step_index,
+            action: "promote".into(),
+            source_image: source.image.clone(),
+            source_tag: request.source_tag,
+            source_digest,
+            dest_image: dest.image.clone(),
+            live_tag: request.live_tag,
+            approvals: request.approvals,
+            created_by: request.created_by,
+            created_at: now,
+            status: "planned".into(),
+            ..PromotionRow::default()
+        };
+        let Some((row, ops)) = store.begin_promotion_locked(row, lock, now).await? else {
+            return Err(super::locked(store, &org_id, &dest.image, now).await);
+        };
         Ok(Promotion {
             store,
             source,
             dest,
+            journal: Journal::new(&row.id, ops),
             row,
-            journal,
+            pending: Vec::new(),
+            locked_at: now,
+            new_manifest: None,
+            fresh_plan: false,
+            live_checked: false,
         })
     }
 
     async fn run_stages(&mut self, hold: Option<&HoldPoint>) -> Result<(), PromotionError> {
-        self.renew_lock().await?;
-        self.copy().await?;
-        self.renew_lock().await?;
-        if self.plan().await? {
+        if self.row.version_after.is_empty() && !self.journal.done(COPY) {
+            // The copy and the plan's reads touch different things: run them side by side.
+            let (copied, reads) = tokio::join!(self.copy_to_destination(), self.plan_reads());
+            self.copied(copied?);
+            if self.decide(reads?).await? {
+                return Ok(());
+            }
+        } else {
+            self.copy().await?;
+            if self.plan().await? {
+                return Ok(());
+            }
+        }
+        self.archive().await?;
+        self.move_live_holding(hold).await
+    }
+
+    /// Writes `writes` with the pending journal entries, renewing the destination's lock
+    /// first when a third of its lease has passed (a copy may take long); `Locked` when
+    /// another writer took it over meanwhile (nothing is written then).
+    async fn flush(&mut self, writes: PromotionWrites) -> Result<(), PromotionError> {
+        let (writes, now) = self.prepare(writes);
+        self.commit(writes, now).await
+    }
+
+    /// Renews the destination's lock now, with the pending journal entries (the stages renew
+    /// it by themselves once a third of its lease has passed).
+    pub async fn renew_lock(&mut self) -> Result<(), PromotionError> {
+        self.locked_at = i64::MIN / 2;
+        self.flush(PromotionWrites::default()).await
+    }
+
+    /// Makes the lock look taken `ms` earlier than it was (tests of the renewal).
+    #[cfg(test)]
+    pub fn backdate_lock(&mut self, ms: i64) {
+        self.locked_at -= ms;
+    }
+
+    /// `writes` with the pending journal entries and, when due, the lock's renewal.
+    fn prepare(&mut self, mut writes: PromotionWrites) -> (PromotionWrites, i64) {
+        let now = now_millis();
+        if now - self.locked_at > LOCK_LEASE_MS / 3 {
+            writes.lock = Some(RepositoryLock {
+                image_name: self.dest.image.clone(),
+                holder: self.row.step_key.clone(),
+                run_id: self.row.run_id.clone(),
+                expires_at: now + LOCK_LEASE_MS,
+            });
+            // A failed renewal ends the promotion (`Locked`), so this is only read on success.
+            self.locked_at = now;
+        }
+        let mut journal = std::mem::take(&mut self.pending);
+        journal.append(&mut writes.journal);
+        writes.journal = journal;
+        (writes, now)
+    }
+
+    async fn commit(&self, writes: PromotionWrites, now: i64) -> Result<(), PromotionError> {
+        if writes.is_empty()
+            || self
+                .store
+                .record_promotion(&self.row.org_id, &self.row.id, writes, now)
+                .await?
+        {
             return Ok(());
         }
-        self.renew_lock().await?;
-        self.archive().await?;
-        if !self.row.archive_tag.is_empty() {
-            let detail = format!("{} {}", self.row.id, self.row.archive_tag);
-            test_hold::reached(hold, "promote.archived", &detail).await;
-        }
-        self.renew_lock().await?;
-        self.move_live().await
+        Err(super::locked(self.store, &self.row.org_id, &self.dest.image, now).await)
     }
 
-    /// Extends the destination's lock before the next stage (a copy may take long).
-    pub async fn renew_lock(&self) -> Result<(), PromotionError> {
-        super::lock(
-            self.store,
-            &self.row.org_id,
-            &self.dest.image,
-            &self.row.step_key,
-            &self.row.run_id,
-        )
-        .await
-    }
-
-    /// Records the outcome, gives the lock back, and returns the record or the error.
+    /// Records the outcome, gives the lock back, and returns the record or the error: one
+    /// write, with the journal entries still pending.
     pub async fn end(
         mut self,
         outcome: Result<(), PromotionError>,
     ) -> Result<PromotionRow, PromotionError> {
+        let mut writes = PromotionWrites {
+            unlock: Some(RepositoryLock {
+                image_name: self.dest.image.clone(),
+                holder: self.row.step_key.clone(),
+                run_id: self.row.run_id.clone(),
+                expires_at: 0,
+            }),
+            ..PromotionWrites::default()
+        };
         match &outcome {
             Ok(()) => {
                 self.row.status = "applied".into();
                 self.row.finished_at = now_millis();
-                self.store.update_promotion(self.row.clone()).await?;
+                writes.row = Some(self.row.clone());
             }
             // Worth retrying: the record stays `planned` and the step resumes from the journal.
             Err(PromotionError::Unavailable(_) | PromotionError::Locked { .. }) => {}
@@ -197,21 +278,54 @@ impl<'a> Promotion<'a> {
                 self.row.status = "failed".into();
                 self.row.status_message = error.to_string();
                 self.row.finished_at = now_millis();
-                self.store.update_promotion(self.row.clone()).await?;
+                writes.row = Some(self.row.clone());
             }
         }
+        writes.journal = std::mem::take(&mut self.pending);
         self.store
-            .unlock_repository(&self.row.org_id, &self.dest.image, &self.row.step_key)
+            .record_promotion(&self.row.org_id, &self.row.id, writes, now_millis())
             .await?;
         outcome.map(|()| self.row)
     }
 
-    /// Stage 1: the blobs and the manifest, stored by digest (no tag yet).
+    /// Stage 1: the blobs and the manifest, stored by digest (no tag yet, so nothing to
+    /// journal before: a PUT by digest is idempotent; done is journalled with the next write).
     pub async fn copy(&mut self) -> Result<(), PromotionError> {
         if self.journal.done(COPY) {
             return Ok(());
         }
+        let report = self.copy_to_destination().await?;
+        self.copied(report);
+        Ok(())
+    }
+
+    async fn copy_to_destination(&self) -> Result<CopyReport, PromotionError> {
+        let digest = &self.row.source_digest;
+        let report = self
+            .dest
+            .client
+            .copy_by_digest(
+                &self.source.client,
+                &self.source.path,
+                digest,
+                &self.dest.path,
+            )
+            .await?;
+        if report.digest != *digest {
+            return Err(PromotionError::Refused(format!(
+                "the copy of {digest} arrived as {}",
+                report.digest
+            )));
+        }
+        Ok(report)
+    }
+
+    fn copied(&mut self, report: CopyReport) {
         let digest = self.row.source_digest.clone();
+        self.row.bytes_moved = i64::try_from(report.bytes_moved).unwrap_or(i64::MAX);
+        self.row.blobs_mounted = i64::try_from(report.mounted).unwrap_or(i64::MAX);
+        self.row.blobs_skipped = i64::try_from(report.skipped).unwrap_or(i64::MAX);
+        self.new_manifest = Some(report.manifest);
         let write = Write {
             seq: COPY,
             op: "put_manifest",
@@ -220,101 +334,161 @@ impl<'a> Promotion<'a> {
             digest_before: "",
             digest_after: &digest,
         };
-        self.journal
-            .record(self.store, &write, "planned", now_millis())
-            .await?;
-        let report = self
-            .dest
-            .client
-            .copy_by_digest(
-                &self.source.client,
-                &self.source.path,
-                &digest,
-                &self.dest.path,
-            )
-            .await?;
-        if report.digest != digest {
-            return Err(PromotionError::Refused(format!(
-                "the copy of {digest} arrived as {}",
-                report.digest
-            )));
-        }
-        self.row.bytes_moved = i64::try_from(report.bytes_moved).unwrap_or(i64::MAX);
-        self.row.blobs_mounted = i64::try_from(report.mounted).unwrap_or(i64::MAX);
-        self.row.blobs_skipped = i64::try_from(report.skipped).unwrap_or(i64::MAX);
-        self.store.update_promotion(self.row.clone()).await?;
-        self.journal
-            .record(self.store, &write, "done", now_millis())
-            .await
+        self.pending
+            .push(self.journal.note(&write, "done", now_millis()));
     }
 
-    /// Stage 2: decides (once) what the promotion does and records it before any tag write.
-    /// True when there is nothing to do (the source is live already).
+    /// Stage 2: decides (once) what the promotion does and records it, with every tag write
+    /// it plans, before any tag write. True when there is nothing to do (the source is live
+    /// already).
     pub async fn plan(&mut self) -> Result<bool, PromotionError> {
         if !self.row.version_after.is_empty() {
             return Ok(self.row.new_live_digest.is_empty());
         }
-        let tags = self.dest.client.all_tags(&self.dest.path).await?;
-        let live = self
-            .dest
-            .client
-            .tag_digest(&self.dest.path, &self.row.live_tag)
-            .await?;
+        let reads = self.plan_reads().await?;
+        self.decide(reads).await
+    }
+
+    /// What the plan needs from the destination: its tags and live digest, then, when an
+    /// image is live there, its manifest and whether it is numbered already.
+    async fn plan_reads(&self) -> Result<PlanReads, PromotionError> {
+        let client = &self.dest.client;
+        let (tags, live) = tokio::join!(
+            client.all_tags(&self.dest.path),
+            client.tag_digest(&self.dest.path, &self.row.live_tag)
+        );
+        let (tags, live) = (tags?, live?);
+        let (previous, numbered) = match live.as_deref() {
+            Some(live) if live != self.row.source_digest => {
+                let (previous, numbered) = tokio::join!(
+                    client.get_manifest(&self.dest.path, live),
+                    self.numbered_already(&tags, live)
+                );
+                (Some(previous?), numbered?)
+            }
+            _ => (None, None),
+        };
+        Ok(PlanReads {
+            tags,
+            live,
+            previous,
+            numbered,
+        })
+    }
+
+    /// Decides the plan from `reads` and records it with every tag write it plans, journalled
+    /// `planned` and expected (so their registrations start no pipeline): one write before
+    /// either tag write, made while the live tag is checked once more.
+    async fn decide(&mut self, reads: PlanReads) -> Result<bool, PromotionError> {
+        let PlanReads {
+            tags,
+            live,
+            previous,
+            numbered,
+        } = reads;
         let plan = plan_promotion(&PromotionInput {
             source_digest: &self.row.source_digest,
             tags: &tags,
             live_digest: live.as_deref(),
         });
-        let new = self
+        let mut writes = PromotionWrites::default();
+        let PromotionPlan::Promote {
+            archive,
+            version_before,
+            version_after,
+        } = plan
+        else {
+            let version = Version::next_after(&tags);
+            self.row.version_before = version.clone();
+            self.row.version_after = version;
+            self.row.status_message = format!(
+                "{}:{} already is {}",
+                self.dest.image, self.row.live_tag, self.row.source_digest
+            );
+            writes.row = Some(self.row.clone());
+            self.flush(writes).await?;
+            return Ok(true);
+        };
+        self.row.version_before = version_before.unwrap_or_default();
+        self.row.version_after = version_after;
+        let new = self.new_manifest().await?;
+        if let Some(archive) = &archive {
+            let previous = previous.ok_or_else(|| {
+                PromotionError::Unavailable("the live manifest was not read".into())
+            })?;
+            self.row.previous_live_digest = archive.digest.clone();
+            self.row.previous_live_media_type = previous.media_type;
+            self.row.previous_live_manifest = manifest_text(&previous.bytes)?;
+            match numbered {
+                // A promotion that ended (cancelled, timed out) between its archive tag and
+                // its live move left the live image numbered: it keeps that one number, none
+                // is added (no version doubled).
+                Some(version) => {
+                    self.row.version_before = version.tag.clone();
+                    self.row.version_after = version.next();
+                }
+                None => self.row.archive_tag = archive.tag.clone(),
+            }
+        }
+        self.row.new_live_digest = new.digest;
+        self.row.new_live_media_type = new.media_type;
+        writes.row = Some(self.row.clone());
+        if !self.row.archive_tag.is_empty() {
+            let (tag, previous) = (
+                self.row.archive_tag.clone(),
+                self.row.previous_live_digest.clone(),
+            );
+            self.plan_write(&mut writes, ARCHIVE, &tag, "", &previous);
+        }
+        let (tag, previous, new) = (
+            self.row.live_tag.clone(),
+            self.row.previous_live_digest.clone(),
+            self.row.new_live_digest.clone(),
+        );
+        self.plan_write(&mut writes, LIVE, &tag, &previous, &new);
+        let (writes, now) = self.prepare(writes);
+        let (written, checked) = tokio::join!(self.commit(writes, now), self.check_live(&previous));
+        written?;
+        self.fresh_plan = true;
+        self.live_checked = checked.is_ok();
+        Ok(false)
+    }
+
+    /// Adds tag write `seq` to `writes`, journalled `planned` and expected.
+    fn plan_write(
+        &mut self,
+        writes: &mut PromotionWrites,
+        seq: i64,
+        tag: &str,
+        before: &str,
+        after: &str,
+    ) {
+        let write = Write {
+            seq,
+            op: "put_tag",
+            repository: &self.dest.path,
+            tag,
+            digest_before: before,
+            digest_after: after,
+        };
+        writes
+            .journal
+            .push(self.journal.note(&write, "planned", now_millis()));
+        writes.expected.push(self.expected_write(seq, tag, after));
+    }
+
+    /// The promoted manifest: as copied, or read back from the destination (a resumed step).
+    async fn new_manifest(&mut self) -> Result<Manifest, PromotionError> {
+        if let Some(manifest) = &self.new_manifest {
+            return Ok(manifest.clone());
+        }
+        let manifest = self
             .dest
             .client
             .get_manifest(&self.dest.path, &self.row.source_digest)
             .await?;
-        match plan {
-            PromotionPlan::AlreadyLive => {
-                let version = Version::next_after(&tags);
-                self.row.version_before = version.clone();
-                self.row.version_after = version;
-                self.row.status_message = format!(
-                    "{}:{} already is {}",
-                    self.dest.image, self.row.live_tag, self.row.source_digest
-                );
-                self.store.update_promotion(self.row.clone()).await?;
-                Ok(true)
-            }
-            PromotionPlan::Promote {
-                archive,
-                version_before,
-                version_after,
-            } => {
-                self.row.version_before = version_before.unwrap_or_default();
-                self.row.version_after = version_after;
-                if let Some(archive) = &archive {
-                    let previous = self
-                        .dest
-                        .client
-                        .get_manifest(&self.dest.path, &archive.digest)
-                        .await?;
-                    self.row.previous_live_digest = archive.digest.clone();
-                    self.row.previous_live_media_type = previous.media_type;
-                    self.row.previous_live_manifest = manifest_text(&previous.bytes)?;
-                    match self.numbered_already(&tags, &archive.digest).await? {
-                        // A promotion that ended (cancelled, timed out) between its archive
-                        // tag and its live move left the live image numbered: it keeps that
-                        // one number, none is added (no version doubled).
-                        Some(version) => {
-                            self.row.version_before = version.tag.clone();
-                            self.row.version_after = version.next();
-                        }
-                        None => self.row.archive_tag = archive.tag.clone(),
-                    }
-                }
-                self.row.new_live_digest = new.digest;
-                self.row.new_live_media_type = new.media_type;
-                self.store.update_promotion(self.row.clone()).await?;
-                Ok(false)
-            }
-        }
+        self.new_manifest = Some(manifest.clone());
+        Ok(manifest)
     }
 
     /// Stage 3: the image live now gets its version, if the plan has one; refused when the
@@ -335,28 +509,25 @@ impl<'a> Promotion<'a> {
             digest_before: "",
             digest_after: &previous,
         };
-        let archived = self.dest.client.tag_digest(&self.dest.path, &tag).await?;
-        if archived.as_deref() == Some(previous.as_str()) {
-            // Written before a crash, journalled as planned only.
-            return self
-                .journal
-                .record(self.store, &write, "done", now_millis())
-                .await;
+        if !self.fresh_plan {
+            let archived = self.dest.client.tag_digest(&self.dest.path, &tag).await?;
+            if archived.as_deref() == Some(previous.as_str()) {
+                // Written before a crash, journalled as planned only.
+                self.pending
+                    .push(self.journal.note(&write, "done", now_millis()));
+                return Ok(());
+            }
+            if let Some(other) = archived {
+                return Err(PromotionError::Refused(format!(
+                    "version {tag} of {} already names {other}",
+                    self.dest.image
+                )));
+            }
         }
-        if let Some(other) = archived {
-            return Err(PromotionError::Refused(format!(
-                "version {tag} of {} already names {other}",
-                self.dest.image
-            )));
+        if !std::mem::take(&mut self.live_checked) {
+            self.check_live(&previous).await?;
         }
-        self.check_live(&previous).await?;
-        // Registered (by a registry notification), the archive tag must start no pipeline.
-        if self.journal.get(ARCHIVE).is_none() {
-            self.expect_write(ARCHIVE, &tag, &previous).await?;
-        }
-        self.journal
-            .record(self.store, &write, "planned", now_millis())
-            .await?;
+        self.ensure_planned(&write).await?;
         let manifest = Manifest {
             media_type: self.row.previous_live_media_type.clone(),
             bytes: self.row.previous_live_manifest.clone().into_bytes(),
@@ -366,14 +537,20 @@ impl<'a> Promotion<'a> {
             .client
             .put_manifest(&self.dest.path, &tag, &manifest)
             .await?;
-        self.journal
-            .record(self.store, &write, "done", now_millis())
-            .await
+        self.pending
+            .push(self.journal.note(&write, "done", now_millis()));
+        Ok(())
     }
 
-    /// Stage 4: the live tag moves to the promoted digest, after checking it still is what the
-    /// plan saw; the write is recorded as expected first, so it triggers no pipeline.
+    /// Stage 4: the live tag moves to the promoted digest, right after checking it still is
+    /// what the plan saw; the write was recorded as expected, so it triggers no pipeline.
     pub async fn move_live(&mut self) -> Result<(), PromotionError> {
+        self.move_live_holding(None).await
+    }
+
+    /// [`Promotion::move_live`], stopping at the test hold point `promote.archived` once the
+    /// archive tag's `done` is written.
+    async fn move_live_holding(&mut self, hold: Option<&HoldPoint>) -> Result<(), PromotionError> {
         if self.journal.done(LIVE) {
             return Ok(());
         }
@@ -388,21 +565,26 @@ impl<'a> Promotion<'a> {
             digest_before: &previous,
             digest_after: &new,
         };
-        let live = self.dest.client.tag_digest(&self.dest.path, &tag).await?;
-        if live.as_deref() == Some(new.as_str()) {
-            return self
-                .journal
-                .record(self.store, &write, "done", now_millis())
-                .await;
+        if !self.fresh_plan {
+            let live = self.dest.client.tag_digest(&self.dest.path, &tag).await?;
+            if live.as_deref() == Some(new.as_str()) {
+                self.pending
+                    .push(self.journal.note(&write, "done", now_millis()));
+                return Ok(());
+            }
         }
-        self.check_live(&previous).await?;
-        if self.journal.get(LIVE).is_none() {
-            self.expect_write(LIVE, &tag, &new).await?;
+        // The archive tag's `done` is written while the live tag is checked: logged before
+        // the next tag write, at no cost in time.
+        let (writes, now) = self.prepare(PromotionWrites::default());
+        let (written, checked) = tokio::join!(self.commit(writes, now), self.check_live(&previous));
+        written?;
+        if !self.row.archive_tag.is_empty() {
+            let detail = format!("{} {}", self.row.id, self.row.archive_tag);
+            test_hold::reached(hold, "promote.archived", &detail).await;
         }
-        self.journal
-            .record(self.store, &write, "planned", now_millis())
-            .await?;
-        let manifest = self.dest.client.get_manifest(&self.dest.path, &new).await?;
+        checked?;
+        self.ensure_planned(&write).await?;
+        let manifest = self.new_manifest().await?;
         self.dest
             .client
             .put_manifest(&self.dest.path, &tag, &manifest)
@@ -415,9 +597,23 @@ impl<'a> Promotion<'a> {
                 found: stored.unwrap_or_else(|| "nothing".into()),
             });
         }
-        self.journal
-            .record(self.store, &write, "done", now_millis())
-            .await
+        self.pending
+            .push(self.journal.note(&write, "done", now_millis()));
+        Ok(())
+    }
+
+    /// Journals `write` as planned, and expected, unless it is already (a plan recorded by an
+    /// earlier version of this code journalled no tag write ahead).
+    async fn ensure_planned(&mut self, write: &Write<'_>) -> Result<(), PromotionError> {
+        if self.journal.get(write.seq).is_some() {
+            return Ok(());
+        }
+        let writes = PromotionWrites {
+            journal: vec![self.journal.note(write, "planned", now_millis())],
+            expected: vec![self.expected_write(write.seq, write.tag, write.digest_after)],
+            ..PromotionWrites::default()
+        };
+        self.flush(writes).await
     }
 
     /// The highest version tag, when it names `live` already.
@@ -437,24 +633,17 @@ impl<'a> Promotion<'a> {
         Ok((digest.as_deref() == Some(live)).then_some(highest))
     }
 
-    /// Records that journal entry `seq` writes `tag` = `digest` into the destination, so its
+    /// That journal entry `seq` writes `tag` = `digest` into the destination, so its
     /// registration is known as Gangplank's own (idempotent per entry).
-    async fn expect_write(&self, seq: i64, tag: &str, digest: &str) -> Result<(), PromotionError> {
-        let now = now_millis();
-        self.store
-            .expect_registry_write(
-                ExpectedWrite {
-                    id: format!("{}-{seq}", self.row.id),
-                    org_id: self.row.org_id.clone(),
-                    image_name: self.dest.image.clone(),
-                    tag: tag.to_owned(),
-                    digest: digest.to_owned(),
-                    expires_at: now + EXPECTED_WRITE_TTL_MS,
-                },
-                now,
-            )
-            .await?;
-        Ok(())
+    fn expected_write(&self, seq: i64, tag: &str, digest: &str) -> ExpectedWrite {
+        ExpectedWrite {
+            id: format!("{}-{seq}", self.row.id),
+            org_id: self.row.org_id.clone(),
+            image_name: self.dest.image.clone(),
+            tag: tag.to_owned(),
+            digest: digest.to_owned(),
+            expires_at: now_millis() + EXPECTED_WRITE_TTL_MS,
+        }
     }
 
     /// Refuses unless the live tag points at `expected` (empty: no live tag).

@@ -2,6 +2,8 @@
 //! prefix), logged in with its stored credentials (ECR tokens included), and the repository
 //! path within that registry.
 
+use std::sync::Arc;
+
 use gangplank_core::image::RepositoryName;
 use gangplank_oci::Client;
 
@@ -11,7 +13,7 @@ use crate::state::AppState;
 
 /// A repository and the client that reaches it.
 pub struct Repo {
-    pub client: Client,
+    pub client: Arc<Client>,
     /// The normalised image name (`host/path`).
     pub image: String,
     /// The path within the registry.

@@ -32,7 +32,7 @@ async fn store() -> (tempfile::TempDir, Store) {
 
 fn repo(registry: &Registry, path: &str, creds: (&str, &str)) -> Repo {
     Repo {
-        client: Client::new(
+        client: std::sync::Arc::new(Client::new(
             reqwest::Client::new(),
             &registry.host(),
             Some(Credentials {
@@ -40,7 +40,7 @@ fn repo(registry: &Registry, path: &str, creds: (&str, &str)) -> Repo {
                 password: creds.1.into(),
             }),
             true,
-        ),
+        )),
         image: format!("{}/{path}", registry.host()),
         path: path.into(),
     }
@@ -396,16 +396,23 @@ async fn a_live_tag_that_moved_since_the_plan_is_refused() {
         .unwrap();
     promotion.copy().await.unwrap();
     promotion.plan().await.unwrap();
-    // Someone pushes straight into the test repository meanwhile.
+    promotion.archive().await.unwrap();
+    // Someone pushes straight into the test repository meanwhile: the live tag is checked
+    // right before it moves, and does not.
     let stranger = registry.push_tiny_image_as("ecr-test/repo-1", "latest", "x", Some(DEV));
-    let drift = promotion.archive().await;
+    let drift = promotion.move_live().await;
     assert!(
         matches!(&drift, Err(PromotionError::Drift { found, .. }) if *found == stranger),
         "{drift:?}"
     );
     let row = promotion.end(drift).await;
     assert!(row.is_err());
-    assert_eq!(tags(&test).await, ["latest"], "nothing archived");
+    assert_eq!(tags(&test).await, ["0.1", "latest"]);
+    assert_eq!(
+        digest(&test, "0.1").await.as_deref(),
+        Some(first.as_str()),
+        "the version names the image that was live when it was written"
+    );
     assert_eq!(
         digest(&test, "latest").await.as_deref(),
         Some(stranger.as_str())
@@ -452,7 +459,7 @@ async fn a_rollback_is_refused_while_a_run_holds_the_repository() {
 }
 
 #[tokio::test]
-async fn the_repository_lock_is_renewed_at_each_stage() {
+async fn the_repository_lock_is_renewed_a_third_through_its_lease() {
     let (_dir, store) = store().await;
     let registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
     let dev = repo(&registry, "ecr-dev/repo-1", DEV);
@@ -462,7 +469,9 @@ async fn the_repository_lock_is_renewed_at_each_stage() {
         .await
         .unwrap();
     promotion.copy().await.unwrap();
-    // The lease runs out (a long copy): the next stage renews it before writing.
+    // A long copy: half the lease is gone, and the lock is about to lapse. The plan's write
+    // renews it first.
+    promotion.backdate_lock(super::LOCK_LEASE_MS / 2);
     let now = gangplank_store::now_millis();
     assert!(
         store
@@ -470,7 +479,7 @@ async fn the_repository_lock_is_renewed_at_each_stage() {
             .await
             .unwrap()
     );
-    promotion.renew_lock().await.unwrap();
+    assert!(!promotion.plan().await.unwrap());
     let later = gangplank_store::now_millis() + 60_000;
     let lock = store
         .repository_lock("acme", &test.image, later)

@@ -146,7 +146,8 @@ fn sigkill_between_the_archive_tag_and_the_live_move_resumes_without_doubling_a_
         "promote",
         json!({"source": source(&second)}),
     );
-    // The server is held right after the archive tag's journal entry is done.
+    // The server is held right after the archive tag's journal entry is done; the live move
+    // was journalled `planned` with the plan, before either tag write.
     let held = poll("the promotion to reach its hold point", || {
         std::fs::read_to_string(&marker).ok()
     });
@@ -175,6 +176,7 @@ fn sigkill_between_the_archive_tag_and_the_live_move_resumes_without_doubling_a_
         [
             format!("1\tput_manifest\t{second}\t\t{second}\tdone"),
             format!("2\tput_tag\t0.1\t\t{first}\tdone"),
+            format!("3\tput_tag\tlatest\t{first}\t{second}\tplanned"),
         ]
     );
 

@@ -18,50 +18,21 @@ use crate::worker::pipeline::step::{LogLevel, StepCtx, StepOutcome, StepResult};
 const LOCKED_RECHECK_MS: i64 = 5_000;
 
 pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult {
-    let text = |key: &str| with.get(key).and_then(Value::as_str).unwrap_or_default();
-    let failed = |message: String| StepResult::new(StepOutcome::Failed { message });
-    let destination = text("destination");
-    if destination.is_empty() {
-        return failed(
-            "with.destination is required (a repository, e.g. reg.example/ecr-test/app)".into(),
-        );
-    }
-    if !matches!(text("version_tags"), "" | "major.minor") {
-        return failed("with.version_tags: only major.minor is supported".into());
-    }
-    let source = match text("source") {
-        "" => {
-            let image = ctx.inputs["image"].as_str().unwrap_or_default();
-            let digest = ctx.inputs["digest"].as_str().unwrap_or_default();
-            if image.is_empty() || digest.is_empty() {
-                return failed(
-                    "with.source is required when the run has no inputs.image and inputs.digest"
-                        .into(),
-                );
-            }
-            format!("{image}@{digest}")
-        }
-        given => given.to_owned(),
+    let inputs = match Inputs::read(ctx, with) {
+        Ok(inputs) => inputs,
+        Err(message) => return super::bad_input(message),
     };
-    let reference = match ImageReference::parse(&source) {
-        Ok(r) => r,
-        Err(e) => return failed(format!("with.source {source}: {e}")),
-    };
-    if reference.digest.is_none() && reference.tag.is_none() {
-        return failed(format!(
-            "with.source {source}: name a digest (@sha256:…) or a tag"
-        ));
-    }
-    let live_tag = match text("live_tag") {
-        "" => "latest",
-        tag => tag,
-    };
+    let Inputs {
+        destination,
+        reference,
+        live_tag,
+    } = inputs;
     let source_repo =
         match registry::open(ctx.state, ctx.org_id, &reference.repository.to_string()).await {
             Ok(r) => r,
             Err(e) => return outcome_of_error(ctx, e),
         };
-    let dest_repo = match registry::open(ctx.state, ctx.org_id, destination).await {
+    let dest_repo = match registry::open(ctx.state, ctx.org_id, &destination).await {
         Ok(r) => r,
         Err(e) => return outcome_of_error(ctx, e),
     };
@@ -75,7 +46,7 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
         step_index: i64::from(ctx.step_index),
         source_tag: reference.tag.clone().unwrap_or_default(),
         source_digest: reference.digest.clone().unwrap_or_default(),
-        live_tag: live_tag.to_owned(),
+        live_tag,
         created_by: ctx.run_as.to_owned(),
         approvals: match run_approvals(ctx).await {
             Ok(approvals) => approvals,
@@ -139,6 +110,50 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
             .log(ctx.now, LogLevel::Info, message)
         }
         Err(e) => outcome_of_error(ctx, e),
+    }
+}
+
+/// The step's `with`, read and checked.
+struct Inputs {
+    destination: String,
+    reference: ImageReference,
+    live_tag: String,
+}
+
+impl Inputs {
+    fn read(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> Result<Inputs, String> {
+        let text = |key: &str| super::text(with, key);
+        let destination = text("destination")?
+            .ok_or("with.destination is required (a repository, e.g. reg.example/ecr-test/app)")?;
+        if !matches!(text("version_tags")?, None | Some("major.minor")) {
+            return Err("with.version_tags: only major.minor is supported".into());
+        }
+        let source = match text("source")? {
+            Some(given) => given.to_owned(),
+            None => {
+                let input = |key: &str| ctx.inputs[key].as_str().unwrap_or_default();
+                let (image, digest) = (input("image"), input("digest"));
+                if image.is_empty() || digest.is_empty() {
+                    return Err(
+                        "with.source is required when the run has no inputs.image and inputs.digest"
+                            .into(),
+                    );
+                }
+                format!("{image}@{digest}")
+            }
+        };
+        let reference =
+            ImageReference::parse(&source).map_err(|e| format!("with.source {source}: {e}"))?;
+        if reference.digest.is_none() && reference.tag.is_none() {
+            return Err(format!(
+                "with.source {source}: name a digest (@sha256:…) or a tag"
+            ));
+        }
+        Ok(Inputs {
+            destination: destination.to_owned(),
+            reference,
+            live_tag: text("live_tag")?.unwrap_or("latest").to_owned(),
+        })
     }
 }
 
