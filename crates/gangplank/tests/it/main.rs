@@ -20,6 +20,7 @@ mod durability;
 mod errors;
 mod explain;
 mod fuzz;
+mod http_step_proxy;
 mod image_promotions;
 mod lifecycle;
 mod metrics;
