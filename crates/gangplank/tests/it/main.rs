@@ -17,6 +17,7 @@ mod compose_converge;
 mod compose_target;
 mod deep_yaml;
 mod durability;
+mod ecr_promotion;
 mod errors;
 mod explain;
 mod fuzz;
