@@ -1,7 +1,9 @@
 //! Amazon ECR: exchanging a registry's stored AWS access key for a short-lived registry
 //! password with one SigV4-signed `GetAuthorizationToken` call, cached until shortly before it
 //! expires. The endpoint follows the AWS SDK convention (`AWS_ENDPOINT_URL_ECR`, then
-//! `AWS_ENDPOINT_URL`), so private endpoints and the tests' moto server work.
+//! `AWS_ENDPOINT_URL`), so private endpoints and the tests' moto server work. The region is the
+//! registry host's; a registry reached under another name (a mirror or DNS alias of an ECR
+//! registry, the tests' local registry) takes it from `AWS_REGION`, as the SDKs do.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -51,6 +53,15 @@ pub fn region_of(registry: &str) -> Option<&str> {
         .1;
     let region = rest.split_once(".amazonaws.com")?.0;
     (!region.is_empty()).then_some(region)
+}
+
+/// The region to sign for: the registry host's, else `aws_region` (the server's `AWS_REGION`)
+/// when the host is not an ECR name. A host's own region always wins, so one server can hold
+/// ECR registries of several regions.
+fn region(registry: &str, aws_region: Option<String>) -> Option<String> {
+    region_of(registry)
+        .map(str::to_owned)
+        .or_else(|| aws_region.filter(|r| !r.trim().is_empty()))
 }
 
 /// The tokens fetched so far, by (org, registry id, access key id).
@@ -122,11 +133,12 @@ async fn exchange(
     access_key_id: &str,
     secret: &str,
 ) -> Result<EcrToken, EcrError> {
-    let region = region_of(registry).ok_or_else(|| {
+    let region = region(registry, std::env::var("AWS_REGION").ok()).ok_or_else(|| {
         EcrError::Config(format!(
-            "cannot tell the AWS region from {registry:?} (expected <account>.dkr.ecr.<region>.amazonaws.com)"
+            "cannot tell the AWS region from {registry:?} (expected <account>.dkr.ecr.<region>.amazonaws.com, or AWS_REGION set on the server)"
         ))
     })?;
+    let region = region.as_str();
     let url = endpoint(region);
     let body = b"{}";
     let headers = [
@@ -230,5 +242,23 @@ mod tests {
             Some("cn-north-1")
         );
         assert_eq!(super::region_of("ghcr.io/acme"), None);
+    }
+
+    #[test]
+    fn aws_region_names_the_region_only_of_a_host_that_does_not() {
+        let given = || Some("eu-central-1".to_owned());
+        assert_eq!(
+            super::region("123456789012.dkr.ecr.us-east-1.amazonaws.com", given()).as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            super::region("ecr-mirror.internal:5000/team", given()).as_deref(),
+            Some("eu-central-1")
+        );
+        assert_eq!(super::region("ecr-mirror.internal:5000/team", None), None);
+        assert_eq!(
+            super::region("ecr-mirror.internal:5000/team", Some(String::new())),
+            None
+        );
     }
 }
