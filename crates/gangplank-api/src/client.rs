@@ -82,8 +82,20 @@ impl Client {
     /// Sends a request to `path` (starting with `/`) and returns the decoded JSON answer
     /// (`Value::Null` for an empty one).
     pub async fn send(&self, method: Method, path: &str, body: Body) -> Result<Value, ClientError> {
+        self.send_with_headers(method, path, body, &[]).await
+    }
+
+    /// As [`Client::send`], with request headers of the caller's (`Idempotency-Key`,
+    /// `If-Match`).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, ClientError> {
         let url = format!("{}{}", self.base_url, path);
-        Ok(self.exchange(method, url, body).await?.0)
+        Ok(self.exchange(method, url, body, headers).await?.0)
     }
 
     /// GETs a list at `path` and follows its `Link: <…>; rel="next"` headers until the last
@@ -93,7 +105,9 @@ impl Client {
         let mut url = format!("{}{}", self.base_url, path);
         let mut items = Vec::new();
         loop {
-            let (answer, link) = self.exchange(Method::GET, url.clone(), Body::Empty).await?;
+            let (answer, link) = self
+                .exchange(Method::GET, url.clone(), Body::Empty, &[])
+                .await?;
             match answer {
                 Value::Array(page) => items.extend(page),
                 other if items.is_empty() => return Ok(other),
@@ -124,8 +138,12 @@ impl Client {
         method: Method,
         url: String,
         body: Body,
+        headers: &[(&str, &str)],
     ) -> Result<(Value, Option<String>), ClientError> {
         let mut request = self.http.request(method, &url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

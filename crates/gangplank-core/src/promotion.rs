@@ -8,7 +8,7 @@ mod version;
 
 pub use plan::{
     Archive, PromotionInput, PromotionPlan, RollbackError, RollbackInput, RollbackPlan,
-    plan_promotion, plan_rollback,
+    plan_promotion, plan_rollback, rollback_to,
 };
 pub use version::Version;
 

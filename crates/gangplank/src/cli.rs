@@ -189,6 +189,10 @@ pub struct RunArgs {
     /// An input, `NAME=TEXT` (a string) or `NAME:=JSON` (a number, boolean, list…); repeat.
     #[arg(long = "input", short = 'i')]
     pub inputs: Vec<String>,
+    /// Sent as the `Idempotency-Key` header: a second call with the same key answers the run
+    /// the first one started, and starts none (safe to retry from CI).
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -503,7 +507,8 @@ pub struct ArtefactVersionArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks,
-    /// pipelines, image-promotions, or deliveries (with the webhook's id).
+    /// pipelines, runs (with an id: the run, its jobs and their steps), approvals,
+    /// registries, image-promotions, or deliveries (with the webhook's id).
     pub kind: String,
     /// Show only this object.
     pub id: Option<String>,

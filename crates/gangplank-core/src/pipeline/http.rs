@@ -5,6 +5,8 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::with::scalar_text;
+
 /// Bounds on an `http` step's inputs.
 pub const MAX_HTTP_RETRIES: u32 = 100;
 pub const MAX_HTTP_TIMEOUT_SECONDS: u64 = 60 * 60;
@@ -100,11 +102,10 @@ impl HttpSpec {
                 return Err(format!("with.{key}: not an input of the http action"));
             }
         }
-        let method = match with.get("method") {
+        let text = |key: &str| super::with::text(with, key);
+        let method = match text("method")? {
             None => "GET".to_owned(),
-            Some(Value::String(m)) if METHODS.contains(&m.to_ascii_uppercase().as_str()) => {
-                m.to_ascii_uppercase()
-            }
+            Some(m) if METHODS.contains(&m.to_ascii_uppercase().as_str()) => m.to_ascii_uppercase(),
             Some(_) => {
                 return Err(format!(
                     "with.method: must be one of {}",
@@ -112,17 +113,15 @@ impl HttpSpec {
                 ));
             }
         };
-        let url = match with.get("url") {
-            Some(Value::String(u)) if !u.is_empty() && u.len() <= crate::limits::MAX_URL_LEN => {
-                u.clone()
-            }
-            Some(Value::String(_)) => {
+        let url = match text("url")? {
+            Some(u) if u.len() <= crate::limits::MAX_URL_LEN => u.to_owned(),
+            Some(_) => {
                 return Err(format!(
                     "with.url: must be 1 to {} bytes",
                     crate::limits::MAX_URL_LEN
                 ));
             }
-            _ => return Err("with.url: required, a URL".to_owned()),
+            None => return Err("with.url: required, a URL".to_owned()),
         };
         let headers = match with.get("headers") {
             None => Vec::new(),
@@ -305,15 +304,6 @@ fn status_code(value: &Value) -> Option<u16> {
         _ => return None,
     };
     u16::try_from(n).ok().filter(|n| (100..600).contains(n))
-}
-
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 fn secs_to_ms(seconds: u64) -> i64 {

@@ -15,3 +15,4 @@ pub mod schedule;
 pub mod schema;
 pub mod status;
 pub mod trigger;
+pub mod with;

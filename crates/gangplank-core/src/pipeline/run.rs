@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::with::scalar_text;
 use crate::agent::{
     DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS, RunRequestError, check_run_request,
 };
@@ -57,13 +58,7 @@ impl RunSpec {
         }) {
             return Err(format!("with.{key}: not an input of the run action"));
         }
-        let text = |key: &str| -> Result<Option<String>, String> {
-            match with.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-                Some(_) => Err(format!("with.{key}: a non-empty string")),
-            }
-        };
+        let text = |key: &str| super::with::text(with, key).map(|t| t.map(str::to_owned));
         let image = text("image")?;
         let command = match with.get("command") {
             None | Some(Value::Null) => Vec::new(),
@@ -148,19 +143,24 @@ pub fn pinned_image(inputs: &Value) -> Option<String> {
     }
 }
 
-/// Picks the agent of an environment's compose target: `wanted` by URL (trailing `/`
-/// ignored), else the only one.
+/// Picks an agent from `agents` (the URLs of a compose target's agents): the one `wanted`
+/// names, else the only one. The answer is the agent's URL as configured, without a trailing
+/// `/`: the base its requests go to and the audience they are signed for. `wanted` matches
+/// whatever its trailing `/` and the case of its scheme and host.
 pub fn pick_agent<'a>(agents: &'a [String], wanted: Option<&str>) -> Result<&'a str, String> {
-    let trim = |u: &str| u.trim_end_matches('/').to_owned();
+    let base = |a: &'a String| a.trim_end_matches('/');
     match wanted {
-        Some(wanted) => agents
-            .iter()
-            .find(|a| trim(a) == trim(wanted))
-            .map(String::as_str)
-            .ok_or_else(|| format!("the environment has no agent {wanted}")),
+        Some(wanted) => {
+            let key = agent_key(wanted);
+            agents
+                .iter()
+                .find(|a| agent_key(a) == key)
+                .map(base)
+                .ok_or_else(|| format!("the environment has no agent {wanted}"))
+        }
         None => match agents {
             [] => Err("the environment's target has no agents".to_owned()),
-            [one] => Ok(one),
+            [one] => Ok(base(one)),
             _ => Err(format!(
                 "the environment has {} agents: name one with with.agent",
                 agents.len()
@@ -169,13 +169,19 @@ pub fn pick_agent<'a>(agents: &'a [String], wanted: Option<&str>) -> Result<&'a 
     }
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+/// An agent URL as compared: no trailing `/`, scheme and host (everything before the path)
+/// in lower case, the path as written.
+fn agent_key(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    format!(
+        "{}://{}{path}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    )
 }
 
 #[cfg(test)]

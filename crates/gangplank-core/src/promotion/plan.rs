@@ -95,28 +95,66 @@ pub struct RollbackPlan {
 pub enum RollbackError {
     #[error("the repository has no version to roll back to")]
     NothingToRollBack,
-    #[error("the repository has no version {0}")]
-    NoSuchVersion(String),
+    /// `to` is not a version tag at all (`latest`, `rolled-back-0.3`, `1`).
+    #[error("{0} is not a version: name a version tag, MAJOR.MINOR such as 0.14")]
+    NotAVersion(String),
+    /// `to` is a version, but no tag of the repository spells it; the versions it has.
+    #[error("the repository has no version {to} ({})", shown_versions(.versions))]
+    NoSuchVersion { to: String, versions: Vec<String> },
+    /// `to` names the image live now: a rollback to it would change nothing.
+    #[error("version {0} is live already")]
+    Live(String),
+}
+
+/// At most this many versions are named in a refusal (the highest ones).
+const SHOWN_VERSIONS: usize = 10;
+
+fn shown_versions(versions: &[String]) -> String {
+    match versions.len() {
+        0 => "it has none".to_owned(),
+        n if n > SHOWN_VERSIONS => format!(
+            "its versions: …, {}",
+            versions[n - SHOWN_VERSIONS..].join(", ")
+        ),
+        _ => format!("its versions: {}", versions.join(", ")),
+    }
+}
+
+/// The version tag a rollback's `to` names (`0.14`, or `v0.14`), checked against every tag of
+/// the repository and `live_version`, the version the live image is live as (the live image
+/// carries no version tag of its own). A tag that exists is returned even when it is
+/// `live_version`: only its digest can tell whether it is the live image (a registry that
+/// refused to drop a version tag leaves it on the live image), and the caller compares that.
+pub fn rollback_to(to: &str, tags: &[String], live_version: &str) -> Result<String, RollbackError> {
+    let wanted = to.strip_prefix('v').unwrap_or(to);
+    if Version::parse(wanted).is_none() {
+        return Err(RollbackError::NotAVersion(to.to_owned()));
+    }
+    if tags.iter().any(|t| t == wanted) {
+        return Ok(wanted.to_owned());
+    }
+    if wanted == live_version.strip_prefix('v').unwrap_or(live_version) {
+        return Err(RollbackError::Live(wanted.to_owned()));
+    }
+    let mut versions: Vec<Version> = tags.iter().filter_map(|t| Version::parse(t)).collect();
+    versions.sort();
+    Err(RollbackError::NoSuchVersion {
+        to: to.to_owned(),
+        versions: versions.into_iter().map(|v| v.tag).collect(),
+    })
 }
 
 /// Plans a rollback (the seed's `rollback.sh`, with `--to`).
 pub fn plan_rollback(input: &RollbackInput<'_>) -> Result<RollbackPlan, RollbackError> {
     let highest = Version::highest(input.tags).ok_or(RollbackError::NothingToRollBack)?;
-    let restore = match input.to {
-        None => highest.clone(),
-        Some(to) => {
-            let wanted = to.strip_prefix('v').unwrap_or(to);
-            input
-                .tags
-                .iter()
-                .filter(|t| t.as_str() == wanted)
-                .find_map(|t| Version::parse(t))
-                .ok_or_else(|| RollbackError::NoSuchVersion(to.to_owned()))?
-        }
+    let version_before = highest.next();
+    let restore_tag = match input.to {
+        None => highest.tag,
+        Some(to) => rollback_to(to, input.tags, &version_before)?,
     };
     Ok(RollbackPlan {
-        restore_tag: restore.tag.clone(),
-        version_before: highest.next(),
-        version_after: restore.tag,
+        restore_tag: restore_tag.clone(),
+        version_before,
+        version_after: restore_tag,
     })
 }

@@ -176,7 +176,10 @@ fn rollback_plans() {
             tags: &three,
             to: Some("0.7"),
         }),
-        Err(RollbackError::NoSuchVersion("0.7".into()))
+        Err(RollbackError::NoSuchVersion {
+            to: "0.7".into(),
+            versions: vec!["0.1".into(), "0.2".into()]
+        })
     );
     for list in [&["latest"][..], &[][..], &["v1.0", "stable"][..]] {
         assert_eq!(
@@ -196,5 +199,60 @@ fn rollback_plans() {
         })
         .map(|p| (p.restore_tag, p.version_before)),
         Ok(("1.2.3".into(), "1.3".into()))
+    );
+}
+
+#[test]
+fn rollback_targets() {
+    // Tags after promotions of 0.1 to 0.14 (0.15 live) and a rollback's safety tag.
+    let mut repo: Vec<String> = (1..=14).map(|m| format!("0.{m}")).collect();
+    repo.extend([
+        "latest".to_owned(),
+        "rolled-back-0.16".to_owned(),
+        "1.2.3".to_owned(),
+    ]);
+    // (to, the version live now, the tag restored or the refusal's text)
+    for (to, live, expect) in [
+        ("0.14", "0.15", Ok("0.14")),
+        ("v0.3", "0.15", Ok("0.3")),
+        ("1.2.3", "0.15", Ok("1.2.3")),
+        // A version tag that exists is the caller's to judge by digest, even the live number.
+        ("0.14", "0.14", Ok("0.14")),
+        ("0.15", "0.15", Err("version 0.15 is live already")),
+        ("v0.15", "0.15", Err("version 0.15 is live already")),
+        (
+            "0.16",
+            "0.15",
+            Err(
+                "the repository has no version 0.16 (its versions: …, 0.6, 0.7, 0.8, 0.9, 0.10, 0.11, 0.12, 0.13, 0.14, 1.2.3)",
+            ),
+        ),
+        ("0.03", "0.15", Err("the repository has no version 0.03 (")),
+        (
+            "latest",
+            "0.15",
+            Err("latest is not a version: name a version tag, MAJOR.MINOR such as 0.14"),
+        ),
+        (
+            "rolled-back-0.16",
+            "0.15",
+            Err("rolled-back-0.16 is not a version"),
+        ),
+        ("1", "0.15", Err("1 is not a version")),
+        ("", "0.15", Err(" is not a version")),
+        ("0.1-rc", "0.15", Err("0.1-rc is not a version")),
+    ] {
+        let got = rollback_to(to, &repo, live).map_err(|e| e.to_string());
+        match (&got, expect) {
+            (Ok(tag), Ok(wanted)) => assert_eq!(tag, wanted, "{to}"),
+            (Err(message), Err(start)) => assert!(message.starts_with(start), "{to}: {message}"),
+            _ => panic!("{to} (live {live}): {got:?}, expected {expect:?}"),
+        }
+    }
+    assert_eq!(
+        rollback_to("0.2", &tags(&["latest"]), "0.1")
+            .unwrap_err()
+            .to_string(),
+        "the repository has no version 0.2 (it has none)"
     );
 }

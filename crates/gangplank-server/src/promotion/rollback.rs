@@ -10,7 +10,7 @@
 //! `rolled-back-<version_before>` that keeps the image rolled back from reachable. A registry
 //! that refuses to delete a tag keeps it (the live manifest is never deleted by digest).
 
-use gangplank_core::promotion::Version;
+use gangplank_core::promotion::{RollbackError, rollback_to};
 use gangplank_store::{ExpectedWrite, HoldRow, PromotionRow, Store, now_millis};
 
 use super::journal::{Journal, Write};
@@ -204,29 +204,21 @@ async fn plan(
     live: &str,
     row: &mut PromotionRow,
 ) -> Result<(), PromotionError> {
-    let nothing = || {
-        PromotionError::Refused(format!(
-            "{}: the repository has no version to roll back to",
-            dest.image
-        ))
-    };
+    let refused =
+        |error: RollbackError| PromotionError::Refused(format!("{}: {error}", dest.image));
     let current = store
         .applied_promotion_of(&request.org_id, &dest.image, &request.live_tag, live)
         .await?
-        .ok_or_else(nothing)?;
+        .ok_or_else(|| refused(RollbackError::NothingToRollBack))?;
+    // `to` must be a version tag the repository has, and not the version live now.
     let restore_tag = match &request.to {
         Some(to) => {
-            let wanted = to.strip_prefix('v').unwrap_or(to);
             let tags = dest.client.all_tags(&dest.path).await?;
-            if Version::parse(wanted).is_none() || !tags.iter().any(|t| t == wanted) {
-                return Err(PromotionError::Refused(format!(
-                    "{}: the repository has no version {to}",
-                    dest.image
-                )));
-            }
-            wanted.to_owned()
+            rollback_to(to, &tags, &current.version_after).map_err(refused)?
         }
-        None if current.archive_tag.is_empty() => return Err(nothing()),
+        None if current.archive_tag.is_empty() => {
+            return Err(refused(RollbackError::NothingToRollBack));
+        }
         None => current.archive_tag.clone(),
     };
     let restore = if request.to.is_none() && !current.previous_live_digest.is_empty() {
@@ -236,11 +228,9 @@ async fn plan(
     } else {
         dest.client.get_manifest(&dest.path, &restore_tag).await?
     };
+    // A version tag a registry refused to drop can still be on the live image.
     if restore.digest == live {
-        return Err(PromotionError::Refused(format!(
-            "{}: version {restore_tag} is live already",
-            dest.image
-        )));
+        return Err(refused(RollbackError::Live(restore_tag)));
     }
     let now_live = dest.client.get_manifest(&dest.path, live).await?;
     row.previous_live_digest = now_live.digest;

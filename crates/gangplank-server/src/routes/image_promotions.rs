@@ -126,7 +126,7 @@ fn tag(field: &str, value: Option<String>) -> Result<String, ApiError> {
 /// Moves the repository's live tag back to its highest version (or `to_version`) and drops
 /// that version tag, as the seed's `rollback.sh`; then holds automatic promotion into the
 /// repository until resumed. The rollback's own registry write starts no pipeline.
-#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/image-promotions/rollback", tag = "image-promotions", params(("org" = String, Path), ("app" = String, Path)), request_body = RollbackRequest, responses((status = 201, body = ImagePromotion), (status = 400, description = "nothing to roll back to, or no such version"), (status = 403, description = "the live image was not promoted there by this app"), (status = 409, description = "a run holds the repository, or its live tag moved since the last promotion"), (status = 502, description = "the registry failed")))]
+#[utoipa::path(post, path = "/orgs/{org}/apps/{app}/image-promotions/rollback", tag = "image-promotions", params(("org" = String, Path), ("app" = String, Path)), request_body = RollbackRequest, responses((status = 201, body = ImagePromotion), (status = 400, description = "nothing to roll back to, or to_version is not a version tag of the repository, or is live already"), (status = 403, description = "the live image was not promoted there by this app"), (status = 409, description = "a run holds the repository, or its live tag moved since the last promotion"), (status = 502, description = "the registry failed")))]
 async fn roll_back(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,5 +1,6 @@
-//! `gangplank get artefacts|artefact-versions|apps|envs [ID]`: lists follow the server's
-//! `Link` pages to the end, so they show every item.
+//! `gangplank get artefacts|artefact-versions|apps|envs|… [ID]`: lists follow the server's
+//! `Link` pages to the end, so they show every item. `get runs ID` shows a run with its jobs
+//! and steps (`commands::pipeline_runs::show`).
 
 use crate::UsageError;
 use crate::cli::{GetArgs, Global};
@@ -180,9 +181,10 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             format!("{}/approvals", resolved.app_path()?),
             super::pipeline_runs::APPROVAL_COLUMNS,
         ),
-        ("runs" | "run" | "approvals" | "approval", Some(_)) => {
+        ("runs" | "run", Some(id)) => return super::pipeline_runs::show(global, id).await,
+        ("approvals" | "approval", Some(_)) => {
             return Err(UsageError(format!(
-                "get {} lists them all; filter with --app, or use `gangplank logs run ID`",
+                "get {} lists them all; filter with --app, or use `gangplank get runs RUN`",
                 args.kind
             ))
             .into());

@@ -1,6 +1,7 @@
-//! `gangplank run pipeline|approve|deny|cancel run|logs run`: starting pipeline runs and
-//! answering what they wait for. A run or an approval is named by its id alone; the verbs find
-//! the pipeline (and job) it belongs to through the lists, since the API's paths need them.
+//! `gangplank run pipeline|approve|deny|cancel run|logs run|get runs ID`: starting pipeline
+//! runs, showing one, and answering what they wait for. A run or an approval is named by its id
+//! alone; the verbs find the pipeline (and job) it belongs to through the lists, since the
+//! API's paths need them.
 
 use gangplank_api::client::{Body, Client};
 use reqwest::Method;
@@ -18,6 +19,23 @@ pub const RUN_COLUMNS: Columns = &[
     ("TRIGGER", "trigger"),
     ("MESSAGE", "status_message"),
     ("CREATED", "created_at"),
+];
+
+const JOB_COLUMNS: Columns = &[
+    ("JOB", "id"),
+    ("STATUS", "status"),
+    ("WAITING FOR", "waiting_for"),
+    ("MESSAGE", "status_message"),
+    ("COMPLETED", "completed_at"),
+];
+
+const STEP_COLUMNS: Columns = &[
+    ("JOB", "job"),
+    ("STEP", "index"),
+    ("NAME", "name"),
+    ("USES", "uses"),
+    ("STATUS", "status"),
+    ("MESSAGE", "status_message"),
 ];
 
 pub const APPROVAL_COLUMNS: Columns = &[
@@ -44,11 +62,99 @@ pub async fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
         resolved.app_path()?,
         args.pipeline_id
     );
+    let key = args
+        .idempotency_key
+        .as_deref()
+        .map(idempotency_key)
+        .transpose()?;
+    let headers: Vec<(&str, &str)> = key.iter().map(|k| ("Idempotency-Key", *k)).collect();
     let answer = resolved
         .client()
-        .send(Method::POST, &path, Body::Json(json!({"inputs": inputs})))
+        .send_with_headers(
+            Method::POST,
+            &path,
+            Body::Json(json!({"inputs": inputs})),
+            &headers,
+        )
         .await?;
     output::print(&answer, output::format(global.output), RUN_COLUMNS)
+}
+
+/// `--idempotency-key KEY`: text a header can carry (the server checks the rest).
+fn idempotency_key(key: &str) -> Result<&str, UsageError> {
+    if key.trim().is_empty() || !key.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        return Err(UsageError(format!(
+            "--idempotency-key {key:?}: printable ASCII, not empty"
+        )));
+    }
+    Ok(key)
+}
+
+/// `get runs ID`: the run, with its jobs and each job's steps (`jobs[].steps[]` in JSON and
+/// YAML; in a table, the run, then its jobs, then their steps).
+pub async fn show(global: &Global, run_id: &str) -> anyhow::Result<()> {
+    let resolved = Resolved::from(global)?;
+    let client = resolved.client();
+    let found = find_run(&client, &resolved, run_id).await?;
+    let path = run_path(&resolved, &found)?;
+    let mut run = client.send(Method::GET, &path, Body::Empty).await?;
+    let mut jobs = Vec::new();
+    for job in client
+        .list_all(&format!("{path}/jobs"))
+        .await?
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let job_id = job["id"].as_str().unwrap_or_default();
+        jobs.push(
+            client
+                .send(Method::GET, &format!("{path}/jobs/{job_id}"), Body::Empty)
+                .await?,
+        );
+    }
+    run["jobs"] = Value::Array(jobs);
+    match output::format(global.output) {
+        crate::cli::OutputFormat::Table => print!("{}", run_tables(&run)),
+        format => output::print(&run, format, RUN_COLUMNS)?,
+    }
+    Ok(())
+}
+
+/// A run shown as three tables: the run, its jobs, their steps (a message's first line).
+fn run_tables(run: &Value) -> String {
+    let first_line = |v: &Value| {
+        json!(
+            v.as_str()
+                .unwrap_or_default()
+                .lines()
+                .next()
+                .unwrap_or_default()
+        )
+    };
+    let jobs = run["jobs"].as_array().cloned().unwrap_or_default();
+    let mut steps = Vec::new();
+    for job in &jobs {
+        for step in job["steps"].as_array().into_iter().flatten() {
+            let mut row = step.clone();
+            row["job"] = job["id"].clone();
+            row["status_message"] = first_line(&step["status_message"]);
+            steps.push(row);
+        }
+    }
+    let jobs: Vec<Value> = jobs
+        .into_iter()
+        .map(|mut job| {
+            job["status_message"] = first_line(&job["status_message"]);
+            job
+        })
+        .collect();
+    let mut out = output::table(run, RUN_COLUMNS);
+    out.push('\n');
+    out.push_str(&output::table(&Value::Array(jobs), JOB_COLUMNS));
+    out.push('\n');
+    out.push_str(&output::table(&Value::Array(steps), STEP_COLUMNS));
+    out
 }
 
 /// `NAME=TEXT` is a string input; `NAME:=JSON` any JSON value (`count:=3`, `dry:=true`).
@@ -83,30 +189,33 @@ pub fn parse_inputs(items: &[String]) -> Result<Map<String, Value>, UsageError> 
     Ok(inputs)
 }
 
-/// The run `run_id` of the app, found through the org-wide run list filtered by app.
+/// The run `run_id`, found through the org-wide run list: of the app given by --app, else of
+/// any app the caller may read.
 async fn find_run(client: &Client, resolved: &Resolved, run_id: &str) -> anyhow::Result<Value> {
-    let path = format!(
-        "/orgs/{}/pipeline-runs?app={}",
-        resolved.org()?,
-        resolved.app()?
-    );
+    let org = resolved.org()?;
+    let (path, scope) = match resolved.app.as_deref() {
+        Some(app) => (
+            format!("/orgs/{org}/pipeline-runs?app={app}"),
+            format!("app {app}"),
+        ),
+        None => (
+            format!("/orgs/{org}/pipeline-runs"),
+            format!("organization {org}"),
+        ),
+    };
     let runs = client.list_all(&path).await?;
     runs.as_array()
         .and_then(|runs| runs.iter().find(|r| r["id"] == run_id))
         .cloned()
-        .ok_or_else(|| {
-            UsageError(format!(
-                "no pipeline run {run_id} in app {}",
-                resolved.app().unwrap_or_default()
-            ))
-            .into()
-        })
+        .ok_or_else(|| UsageError(format!("no pipeline run {run_id} in {scope}")).into())
 }
 
+/// The API path of `run`, in the app it belongs to.
 fn run_path(resolved: &Resolved, run: &Value) -> Result<String, UsageError> {
     Ok(format!(
-        "{}/pipelines/{}/runs/{}",
-        resolved.app_path()?,
+        "/orgs/{}/apps/{}/pipelines/{}/runs/{}",
+        resolved.org()?,
+        run["app_id"].as_str().unwrap_or_default(),
         run["pipeline_id"].as_str().unwrap_or_default(),
         run["id"].as_str().unwrap_or_default()
     ))

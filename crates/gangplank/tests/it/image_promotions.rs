@@ -79,6 +79,60 @@ fn registry_rollback_moves_latest_back_and_holds_automatic_promotion() {
         .assert()
         .failure();
 
+    // `--to` must name a version tag the repository has, other than the live image: 0.3 is the
+    // version live now (it carries only `latest`), `latest` is no version, 0.7 does not exist.
+    // Each refusal is one line, and touches nothing.
+    for (to, says) in [
+        ("0.3", "version 0.3 is live already"),
+        ("v0.3", "version 0.3 is live already"),
+        (
+            "latest",
+            "latest is not a version: name a version tag, MAJOR.MINOR such as 0.14",
+        ),
+        (
+            "0.7",
+            "the repository has no version 0.7 (its versions: 0.1, 0.2)",
+        ),
+    ] {
+        let output = admin_cli(&server, home.path())
+            .args([
+                "--app",
+                "shop",
+                "registry",
+                "rollback",
+                &repository,
+                "--to",
+                to,
+                "--yes",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "--to {to}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "--to {to}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(&format!("{repository}: {says}")),
+            "--to {to}: {stderr}"
+        );
+    }
+    assert_eq!(
+        registry.skopeo_digest("ecr-prod/repo-1", "latest", creds),
+        third
+    );
+    let (_, list) = server.call(
+        "GET",
+        "/orgs/default/apps/shop/image-promotions",
+        Some(ADMIN),
+        None,
+    );
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["action"] == "promote"),
+        "a refused rollback records nothing: {list}"
+    );
+
     let output = admin_cli(&server, home.path())
         .args([
             "--app",
@@ -155,12 +209,38 @@ fn registry_rollback_moves_latest_back_and_holds_automatic_promotion() {
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).contains(record["id"].as_str().unwrap()));
 
-    // Clear 4xx answers: no such version, a bad repository, a caller without Deploy.
+    // Clear 4xx answers: no such version, not a version, the live image (0.2's tag is still on
+    // it: docker-registry kept it), a bad repository, a caller without Deploy.
+    for (to, says) in [
+        (
+            "0.7",
+            "the repository has no version 0.7 (its versions: 0.1, 0.2)",
+        ),
+        ("rolled-back-0.3", "rolled-back-0.3 is not a version"),
+        ("0.2", "version 0.2 is live already"),
+        ("0.3", "the repository has no version 0.3"),
+    ] {
+        let (status, answer) = server.call(
+            "POST",
+            "/orgs/default/apps/shop/image-promotions/rollback",
+            Some(ADMIN),
+            Some(json!({"repository": repository, "to_version": to})),
+        );
+        assert_eq!(status, 400, "{to} → {answer}");
+        assert!(
+            error_message(&answer).starts_with(&format!("{repository}: {says}")),
+            "{to} → {answer}"
+        );
+    }
+    assert_eq!(
+        registry.skopeo_digest("ecr-prod/repo-1", "latest", creds),
+        second
+    );
     for (body, status_wanted, field) in [
         (
-            json!({"repository": repository, "to_version": "0.7"}),
+            json!({"repository": repository, "to_version": ""}),
             400,
-            "",
+            "to_version",
         ),
         (json!({"repository": "UPPER//x"}), 400, "repository"),
         (

@@ -479,6 +479,163 @@ fn the_cli_runs_approves_shows_logs_and_cancels() {
 }
 
 #[test]
+fn the_cli_shows_a_run_with_its_jobs_and_steps_and_starts_runs_idempotently() {
+    let server = Server::start();
+    server.create_app("shop");
+    create_pipeline(&server, "shop", GATED);
+    let home = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut command = admin_cli(&server, home.path());
+        command.args(args).output().unwrap()
+    };
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let start = |key: &str| -> Value {
+        let out = cli(&[
+            "--app",
+            "shop",
+            "-o",
+            "json",
+            "run",
+            "pipeline",
+            "gated",
+            "--input",
+            "env_id=development",
+            "--idempotency-key",
+            key,
+        ]);
+        serde_json::from_str(&ok(&out)).unwrap()
+    };
+
+    // The same key twice: one run, answered twice. Another key: another run.
+    let run = start("ci-build-42");
+    let run_id = run["id"].as_str().unwrap();
+    assert_eq!(start("ci-build-42")["id"], run_id);
+    let other = start("ci-build-43");
+    assert_ne!(other["id"], run_id);
+    let (status, runs) = server.call("GET", &runs_path("shop", "gated"), Some(ADMIN), None);
+    assert_eq!(status, 200, "{runs}");
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+    // A key no header can carry is the caller's mistake; a reserved one the server refuses.
+    let out = cli(&[
+        "--app",
+        "shop",
+        "run",
+        "pipeline",
+        "gated",
+        "--idempotency-key",
+        "a\nb",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli(&[
+        "--app",
+        "shop",
+        "run",
+        "pipeline",
+        "gated",
+        "-i",
+        "env_id=development",
+        "--idempotency-key",
+        "artefact:1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: 400") && stderr.contains("Idempotency-Key"),
+        "{stderr}"
+    );
+
+    // One run, its jobs and their steps: JSON (with or without --app), YAML and a table.
+    let approval = waiting_approval(&server, "shop", &run);
+    for args in [
+        &["--app", "shop", "-o", "json", "get", "runs", run_id][..],
+        &["-o", "json", "get", "run", run_id][..],
+    ] {
+        let shown: Value = serde_json::from_str(&ok(&cli(args))).unwrap();
+        assert_eq!(shown["id"], run_id, "{shown}");
+        assert_eq!(shown["status"], "executing", "{shown}");
+        assert_eq!(
+            shown["inputs"],
+            json!({"env_id": "development", "count": 1})
+        );
+        let job = &shown["jobs"][0];
+        assert_eq!(shown["jobs"].as_array().unwrap().len(), 1, "{shown}");
+        assert_eq!(job["id"], "ship", "{shown}");
+        assert_eq!(
+            job["waiting_for"],
+            format!("approval({})", approval["id"].as_str().unwrap()).as_str()
+        );
+        let steps = job["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 2, "the third has not started: {shown}");
+        assert_eq!(
+            (&steps[0]["name"], &steps[0]["status"]),
+            (&json!("hello"), &json!("succeeded"))
+        );
+        assert_eq!(steps[1]["status"], "executing", "{shown}");
+        assert!(
+            steps[1]["uses"].as_str().unwrap().contains("approve"),
+            "{shown}"
+        );
+    }
+    let yaml = ok(&cli(&[
+        "--app", "shop", "-o", "yaml", "get", "runs", run_id,
+    ]));
+    let shown: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(shown["id"], run_id, "{yaml}");
+    assert_eq!(
+        shown["jobs"][0]["steps"][0]["status"], "succeeded",
+        "{yaml}"
+    );
+    let table = ok(&cli(&[
+        "--app", "shop", "-o", "table", "get", "runs", run_id,
+    ]));
+    let lines: Vec<&str> = table.lines().collect();
+    let row = |start: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(start))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_else(|| panic!("no line starting {start:?}:\n{table}"))
+    };
+    assert_eq!(row("ID")[..3], ["ID", "PIPELINE", "STATUS"], "{table}");
+    assert_eq!(
+        row(run_id)[..4],
+        [run_id, "gated", "executing", "pipeline_call"],
+        "{table}"
+    );
+    assert_eq!(row("JOB  ")[..2], ["JOB", "STATUS"], "{table}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("JOB   STEP") || l.starts_with("JOB  STEP")),
+        "{table}"
+    );
+    let ship: Vec<Vec<&str>> = lines
+        .iter()
+        .filter(|l| l.starts_with("ship "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(ship.len(), 3, "a job row and two step rows: {table}");
+    assert_eq!(ship[0][..2], ["ship", "executing"], "{table}");
+    assert_eq!(ship[1][..3], ["ship", "0", "hello"], "{table}");
+    assert!(ship[1].contains(&"succeeded"), "{table}");
+
+    // An unknown run: one line, a usage error.
+    let out = cli(&["--app", "shop", "get", "runs", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: no pipeline run nope in app shop\n"
+    );
+}
+
+#[test]
 fn run_bodies_are_bounded() {
     let server = Server::start();
     server.create_app("shop");

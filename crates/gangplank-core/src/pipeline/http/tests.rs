@@ -88,9 +88,16 @@ fn bad_inputs_are_refused_naming_the_input() {
     for (bad, names) in [
         (json!({}), "with.url"),
         (json!({"url": ""}), "with.url"),
+        (
+            json!({"url": ["https://example.com"]}),
+            "with.url: must be text",
+        ),
         (json!({"url": "x".repeat(3000)}), "with.url"),
         (json!({"url": "u", "method": "TRACE"}), "with.method"),
-        (json!({"url": "u", "method": 1}), "with.method"),
+        (
+            json!({"url": "u", "method": 1}),
+            "with.method: must be text",
+        ),
         (json!({"url": "u", "headers": ["a"]}), "with.headers"),
         (json!({"url": "u", "headers": {"a b": "x"}}), "with.headers"),
         (

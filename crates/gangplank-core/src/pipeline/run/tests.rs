@@ -28,6 +28,18 @@ fn a_full_step_is_read() {
             agent: Some("http://10.0.0.5:8686".into())
         }
     );
+    // An empty text input is not given: the pinned image, the only agent.
+    let spec = RunSpec::parse(&with(json!({"env_id": "test", "image": "", "agent": ""}))).unwrap();
+    assert_eq!(
+        (spec.image, spec.target),
+        (
+            None,
+            RunTarget::Env {
+                env_id: "test".into(),
+                agent: None
+            }
+        )
+    );
     let spec = RunSpec::parse(&with(json!({"agent_url": "http://a:1"}))).unwrap();
     assert_eq!(
         (spec.image, spec.command.len(), spec.timeout_seconds),
@@ -58,7 +70,9 @@ fn bad_steps_are_refused_naming_the_input() {
             json!({"env_id": "e", "image": "--privileged"}),
             "with.image",
         ),
-        (json!({"env_id": "e", "image": ""}), "with.image"),
+        (json!({"env_id": "e", "image": 3}), "with.image"),
+        (json!({"env_id": "e", "agent": ["a"]}), "with.agent"),
+        (json!({"agent_url": true}), "with.agent_url"),
         (
             json!({"env_id": "e", "timeout_seconds": 0}),
             "with.timeout_seconds",
@@ -93,17 +107,33 @@ fn the_default_image_is_the_pinned_one() {
 
 #[test]
 fn the_agent_is_the_named_or_the_only_one() {
-    let one = vec!["http://a:1/".to_owned()];
-    let two = vec!["http://a:1".to_owned(), "http://b:2".to_owned()];
-    assert_eq!(pick_agent(&one, None), Ok("http://a:1/"));
-    assert_eq!(pick_agent(&two, Some("http://b:2/")), Ok("http://b:2"));
-    assert!(pick_agent(&two, None).unwrap_err().contains("name one"));
-    assert!(
-        pick_agent(&two, Some("http://c:3"))
-            .unwrap_err()
-            .contains("no agent http://c:3")
-    );
-    assert!(pick_agent(&[], None).unwrap_err().contains("no agents"));
+    let agents = |urls: &[&str]| urls.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>();
+    let one = agents(&["http://a:1/"]);
+    let two = agents(&["http://a:1", "http://b:2/"]);
+    let paths = agents(&["http://h:1/x/", "http://h:1/X"]);
+    // (agents, wanted, the agent's base URL or a piece of the refusal)
+    for (agents, wanted, expect) in [
+        (&one, None, Ok("http://a:1")),
+        (&one, Some("http://a:1"), Ok("http://a:1")),
+        (&two, Some("http://b:2"), Ok("http://b:2")),
+        (&two, Some("http://b:2///"), Ok("http://b:2")),
+        (&two, Some("HTTP://B:2/"), Ok("http://b:2")),
+        (&paths, Some("http://H:1/x"), Ok("http://h:1/x")),
+        (&paths, Some("http://h:1/X/"), Ok("http://h:1/X")),
+        (&two, None, Err("name one")),
+        (&two, Some("http://c:3"), Err("no agent http://c:3")),
+        (&two, Some("https://a:1"), Err("no agent https://a:1")),
+        (&two, Some("http://a:10"), Err("no agent http://a:10")),
+        (&paths, Some("http://h:1/y"), Err("no agent http://h:1/y")),
+        (&Vec::new(), None, Err("no agents")),
+        (&Vec::new(), Some("http://a:1"), Err("no agent http://a:1")),
+    ] {
+        match (pick_agent(agents, wanted), expect) {
+            (Ok(got), Ok(base)) => assert_eq!(got, base, "{wanted:?} of {agents:?}"),
+            (Err(got), Err(piece)) => assert!(got.contains(piece), "{wanted:?}: {got}"),
+            (got, _) => panic!("{wanted:?} of {agents:?}: {got:?}, expected {expect:?}"),
+        }
+    }
 }
 
 #[test]

@@ -103,14 +103,15 @@ async fn create(
             )
         }
         None => {
-            let field = |k: &str| {
-                with.get(k)
-                    .or_else(|| ctx.inputs.get(k))
-                    .and_then(Value::as_str)
+            // The step's own input, else the run's (its pinned image).
+            let field = |k: &str| -> Result<String, StepResult> {
+                Ok(super::text(with, k)
+                    .map_err(super::bad_input)?
+                    .or_else(|| ctx.inputs.get(k).and_then(Value::as_str))
                     .unwrap_or("")
-                    .to_owned()
+                    .to_owned())
             };
-            let (image, version, digest) = (field("image"), field("version"), field("digest"));
+            let (image, version, digest) = (field("image")?, field("version")?, field("digest")?);
             if image.is_empty() {
                 return Err(super::bad_input(
                     "input set_id is required when the run has no image input",

@@ -31,15 +31,10 @@ pub async fn execute(action: Action, ctx: &StepCtx<'_>, with: &Map<String, Value
     }
 }
 
-/// A `with` input as text: `None` when absent or empty, an error when not a string.
-pub(crate) fn text<'a>(with: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
-    match with.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("input {key} must be a string")),
-    }
-}
+/// A `with` input as text: `None` when absent or empty, an error naming the input when not a
+/// string. Every action reads its text inputs through this one rule (the `http` and `run`
+/// parsers in core too).
+pub(crate) use gangplank_core::pipeline::with::text;
 
 /// A failed outcome for a bad input.
 pub(crate) fn bad_input(message: impl Into<String>) -> StepResult {
@@ -47,3 +42,6 @@ pub(crate) fn bad_input(message: impl Into<String>) -> StepResult {
         message: message.into(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,15 +14,9 @@ use crate::promotion::{registry, rollback};
 use crate::worker::pipeline::step::{LogLevel, StepCtx, StepOutcome, StepResult};
 
 pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult {
-    let text = |key: &str| with.get(key).and_then(Value::as_str).unwrap_or_default();
-    let repository = match (text("repository"), text("destination")) {
-        ("", "") => {
-            return StepResult::new(StepOutcome::Failed {
-                message: "with.repository is required".into(),
-            });
-        }
-        ("", destination) => destination,
-        (repository, _) => repository,
+    let (repository, live_tag, to) = match inputs(with) {
+        Ok(inputs) => inputs,
+        Err(message) => return super::bad_input(message),
     };
     let dest = match registry::open(ctx.state, ctx.org_id, repository).await {
         Ok(r) => r,
@@ -36,13 +30,8 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
         run_id: ctx.run_id.to_owned(),
         job_id: ctx.job_id.to_owned(),
         step_index: i64::from(ctx.step_index),
-        live_tag: match text("live_tag") {
-            "" => "latest".into(),
-            tag => tag.into(),
-        },
-        to: Some(text("to"))
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned),
+        live_tag: live_tag.unwrap_or("latest").to_owned(),
+        to: to.map(str::to_owned),
         comment: String::new(),
         created_by: ctx.run_as.to_owned(),
         hold: false,
@@ -67,4 +56,17 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
         }
         Err(e) => outcome_of_error(ctx, e),
     }
+}
+
+/// `repository` (or `destination`), `live_tag` and `to`, each text when given.
+fn inputs(with: &Map<String, Value>) -> Result<(&str, Option<&str>, Option<&str>), String> {
+    let repository = match super::text(with, "repository")? {
+        Some(repository) => repository,
+        None => super::text(with, "destination")?.ok_or("with.repository is required")?,
+    };
+    Ok((
+        repository,
+        super::text(with, "live_tag")?,
+        super::text(with, "to")?,
+    ))
 }

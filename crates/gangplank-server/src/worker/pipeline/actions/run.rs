@@ -90,7 +90,8 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
     ended(gangplank_store::now_millis(), outcome, logs)
 }
 
-/// The agent's base URL for the step, or why there is none.
+/// The agent's base URL for the step (as its compose target names it, the audience its
+/// requests are signed for), or why there is none.
 async fn agent_url(ctx: &StepCtx<'_>, target: &RunTarget) -> Result<String, StepOutcome> {
     let failed = |message: String| StepOutcome::Failed { message };
     match target {
@@ -101,11 +102,10 @@ async fn agent_url(ctx: &StepCtx<'_>, target: &RunTarget) -> Result<String, Step
                 ))
             })?;
             pick_agent(&agents, agent.as_deref())
-                .map(|a| a.trim_end_matches('/').to_owned())
+                .map(str::to_owned)
                 .map_err(|m| failed(format!("environment {env_id}: {m}")))
         }
         RunTarget::Url(url) => {
-            let wanted = url.trim_end_matches('/');
             let envs = ctx
                 .state
                 .store
@@ -114,13 +114,13 @@ async fn agent_url(ctx: &StepCtx<'_>, target: &RunTarget) -> Result<String, Step
                 .map_err(store_error)?;
             for env in envs {
                 if let Some(agents) = compose_agents(ctx, &env.id).await?
-                    && agents.iter().any(|a| a.trim_end_matches('/') == wanted)
+                    && let Ok(base) = pick_agent(&agents, Some(url))
                 {
-                    return Ok(wanted.to_owned());
+                    return Ok(base.to_owned());
                 }
             }
             Err(failed(format!(
-                "with.agent_url: {wanted} is not an agent of any environment of app {}",
+                "with.agent_url: {url} is not an agent of any environment of app {}",
                 ctx.app_id
             )))
         }
