@@ -1,16 +1,18 @@
 //! `promote`, through a real `gangplank serve`: (a) a dev → test → prod pipeline run started
 //! by registering the dev image, each approval given by API as soon as it appears; (c) the time
 //! from an approval's POST returning to the destination's `latest` carrying the new digest,
-//! observed by polling the registry every 2 ms, over many runs.
+//! as the registry's own push notification reports it, over many runs (polling the registry
+//! instead would load the very registry whose writes are timed: each look is a bcrypt check).
 
 use std::path::Path;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use gangplank_oci::{Client, Manifest, sha256_digest};
 use serde_json::{Value, json};
 
+use crate::receiver::Arrivals;
 use crate::server::{TOKEN, start_server, wait_ready};
 
 /// The app every bench pipeline lives in.
@@ -251,13 +253,15 @@ jobs:
     /// (c): `runs` runs of a one-job pipeline (approve, then promote-image into
     /// `ecr-latency/repo-1`), each promoting a new image (the bench image's layers under a
     /// config of its own). For each, the milliseconds from the approval's POST returning to
-    /// `latest` resolving to the new digest, polling the registry every 2 ms.
+    /// the registry's push notification of `latest` at the new digest arriving (`events`: the
+    /// receiver the registry notifies; the registry sends it as it stores the tag).
     pub async fn approval_latencies(
         &self,
         host: &str,
         client: &Client,
         base: &Manifest,
         runs: usize,
+        events: &Arrivals,
     ) -> anyhow::Result<Vec<f64>> {
         self.create_pipeline(format!(
             r#"id: latency
@@ -319,25 +323,37 @@ jobs:
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            let approved = Instant::now();
-            loop {
-                // Before the first promotion `latest` does not exist (404): not moved yet.
-                let live = client.resolve_digest("ecr-latency/repo-1", "latest").await;
-                if live.is_ok_and(|d| d == image.digest) {
-                    break;
+            let approved = SystemTime::now();
+            let moved = loop {
+                if let Some(at) = pushed_at(events, "ecr-latency/repo-1", "latest", &image.digest)
+                {
+                    break at;
                 }
-                if approved.elapsed() > Duration::from_secs(30) {
+                if approved.elapsed().unwrap_or_default() > Duration::from_secs(30) {
                     bail!("run {run}: latest did not move within 30 s of the approval");
                 }
-                // Each look costs the registry a bcrypt check (htpasswd): back to back, the
-                // bench would slow the very promotion it times on a small machine.
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            latencies.push(approved.elapsed().as_secs_f64() * 1000.0);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            };
+            let latency = moved.duration_since(approved).unwrap_or_default();
+            latencies.push(latency.as_secs_f64() * 1000.0);
             // Finished before the next starts: the next promotion would find the repository
             // still locked by this run otherwise, and wait for it.
             self.finish("latency", &run, false).await?;
         }
         Ok(latencies)
     }
+}
+
+/// When the registry reported storing `repository:tag` at `digest`, if it did.
+fn pushed_at(events: &Arrivals, repository: &str, tag: &str, digest: &str) -> Option<SystemTime> {
+    events.newest_matching(|arrival| {
+        arrival.body["events"].as_array().is_some_and(|events| {
+            events.iter().any(|e| {
+                e["action"] == "push"
+                    && e["target"]["repository"] == repository
+                    && e["target"]["tag"] == tag
+                    && e["target"]["digest"] == digest
+            })
+        })
+    })
 }

@@ -26,6 +26,12 @@ impl Arrivals {
         self.0.lock().expect("not poisoned").len()
     }
 
+    /// When the newest arrival `matches` arrived, if one did (scanned in place: callers poll).
+    pub fn newest_matching(&self, matches: impl Fn(&Arrival) -> bool) -> Option<SystemTime> {
+        let arrivals = self.0.lock().expect("not poisoned");
+        arrivals.iter().rev().find(|a| matches(a)).map(|a| a.at)
+    }
+
     pub fn snapshot(&self) -> Vec<Arrival> {
         self.0.lock().expect("not poisoned").clone()
     }

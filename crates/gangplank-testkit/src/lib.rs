@@ -130,15 +130,21 @@ impl Registry {
 
     /// Starts a registry with the given authentication, on plain HTTP.
     pub fn start_with(auth: Auth<'_>) -> Registry {
-        Registry::start_full(auth, false)
+        Registry::start_full(auth, false, None)
     }
 
     /// Starts a registry serving TLS with a self-signed certificate (for `127.0.0.1`).
     pub fn start_tls(auth: Auth<'_>) -> Registry {
-        Registry::start_full(auth, true)
+        Registry::start_full(auth, true, None)
     }
 
-    fn start_full(auth: Auth<'_>, tls: bool) -> Registry {
+    /// Starts a registry that sends its event notifications (distribution's
+    /// `notifications.endpoints`: push and pull envelopes, retried with backoff) to `url`.
+    pub fn start_notifying(auth: Auth<'_>, url: &str) -> Registry {
+        Registry::start_full(auth, false, Some(url))
+    }
+
+    fn start_full(auth: Auth<'_>, tls: bool, notify: Option<&str>) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut config = format!(
@@ -196,6 +202,11 @@ impl Registry {
             config.push_str(&format!(
                 "auth:\n  htpasswd: {{ realm: basic-realm, path: {} }}\n",
                 path.display()
+            ));
+        }
+        if let Some(url) = notify {
+            config.push_str(&format!(
+                "notifications:\n  endpoints:\n    - name: test\n      url: {url}\n      timeout: 2s\n      threshold: 3\n      backoff: 100ms\n"
             ));
         }
         let config_path = dir.path().join("config.yml");
