@@ -409,19 +409,6 @@ impl Client {
         }
     }
 
-    /// Copies `from_repo@digest` of `source` into `to_repo` here, stored by digest (no tag):
-    /// see [`Client::copy_image`].
-    pub async fn copy_by_digest(
-        &self,
-        source: &Client,
-        from_repo: &str,
-        digest: &str,
-        to_repo: &str,
-    ) -> Result<CopyReport, OciError> {
-        self.copy_image(source, from_repo, digest, to_repo, digest)
-            .await
-    }
-
     /// Every tag of `repository`, following `Link: <…>; rel="next"` pages of `page` tags.
     pub async fn list_tags(&self, repository: &str, page: usize) -> Result<Vec<String>, OciError> {
         let mut tags = Vec::new();
@@ -628,10 +615,8 @@ impl Client {
         Ok(moved.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here: on the same registry
-    /// every blob is mounted; from another, blobs this repository has are skipped and the
-    /// others streamed. The manifest keeps its bytes (and so its digest). Single-platform
-    /// images only.
+    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here: what it references
+    /// ([`Client::copy_content`]), then the manifest, its bytes (and so its digest) unchanged.
     pub async fn copy_image(
         &self,
         source: &Client,
@@ -640,47 +625,57 @@ impl Client {
         to_repo: &str,
         to_tag: &str,
     ) -> Result<CopyReport, OciError> {
+        let report = self
+            .copy_content(source, from_repo, reference, to_repo)
+            .await?;
+        self.put_manifest(to_repo, to_tag, &report.manifest).await?;
+        Ok(report)
+    }
+
+    /// Copies the blobs `from_repo:reference` of `source` references into `to_repo` here, and
+    /// returns its manifest for the caller to store under the tag it chooses (a promotion
+    /// writes it straight under the live tag). See [`Client::copy_blobs_of`].
+    pub async fn copy_content(
+        &self,
+        source: &Client,
+        from_repo: &str,
+        reference: &str,
+        to_repo: &str,
+    ) -> Result<CopyReport, OciError> {
         let manifest = source.get_manifest(from_repo, reference).await?;
-        let parsed: serde_json::Value =
-            serde_json::from_slice(&manifest.bytes).map_err(|e| OciError::Invalid {
-                registry: source.host.clone(),
-                message: format!("manifest {reference} is not JSON: {e}"),
-            })?;
-        if parsed.get("manifests").is_some() {
-            return Err(OciError::Invalid {
-                registry: source.host.clone(),
-                message: format!(
-                    "{from_repo}:{reference} is an image index; copying indexes is not supported yet"
-                ),
-            });
-        }
-        let mut digests: Vec<String> = parsed["config"]["digest"]
-            .as_str()
-            .map(str::to_owned)
-            .into_iter()
-            .collect();
-        digests.extend(
-            parsed["layers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l["digest"].as_str().map(str::to_owned)),
-        );
+        self.copy_blobs_of(source, from_repo, manifest, to_repo, &[])
+            .await
+    }
+
+    /// Copies the blobs `manifest` (of `source`'s `from_repo`) references into `to_repo` here,
+    /// but those in `present` (known to be there: a promotion passes the live image's, which
+    /// successive versions mostly share). On the same registry each other blob is mounted at
+    /// once (a registry answers the mount of a blob it has like any other); from another
+    /// registry it is looked for first, then streamed. Single-platform images only.
+    pub async fn copy_blobs_of(
+        &self,
+        source: &Client,
+        from_repo: &str,
+        manifest: Manifest,
+        to_repo: &str,
+        present: &[String],
+    ) -> Result<CopyReport, OciError> {
+        let digests = referenced_blobs(&source.host, &manifest)?;
         let same_registry = source.host == self.host;
-        // Blobs go in parallel, each request waiting for a permit of `limit`: a promotion of a
-        // five-layer image costs two round trips, not twelve.
+        let (known, unknown): (Vec<&String>, Vec<&String>) =
+            digests.iter().partition(|d| present.contains(d));
+        // Blobs go in parallel, each request waiting for a permit of `limit`.
         let outcomes = futures::future::try_join_all(
-            digests
-                .iter()
+            unknown
+                .into_iter()
                 .map(|digest| self.copy_blob(source, from_repo, to_repo, digest, same_registry)),
         )
         .await?;
-        self.put_manifest(to_repo, to_tag, &manifest).await?;
         let mut report = CopyReport {
             digest: manifest.digest.clone(),
             bytes_moved: 0,
             mounted: 0,
-            skipped: 0,
+            skipped: known.len(),
             manifest,
         };
         for outcome in outcomes {
@@ -693,9 +688,8 @@ impl Client {
         Ok(report)
     }
 
-    /// One blob of `copy_image`: on the same registry mounted from the source repository
-    /// (one request: a registry answers the mount of a blob the target has like any other);
-    /// across registries skipped when the target has it, else streamed through.
+    /// One blob of `copy_blobs_of`: mounted from the source repository on the same registry,
+    /// else skipped when this repository has it, or streamed through.
     async fn copy_blob(
         &self,
         source: &Client,
@@ -705,12 +699,10 @@ impl Client {
         same_registry: bool,
     ) -> Result<BlobCopy, OciError> {
         if same_registry {
-            return Ok(
-                match self.mount_or_stream(from_repo, to_repo, digest).await? {
-                    None => BlobCopy::Mounted,
-                    Some(moved) => BlobCopy::Moved(moved),
-                },
-            );
+            return Ok(match self.mount_or_stream(from_repo, to_repo, digest).await? {
+                None => BlobCopy::Mounted,
+                Some(moved) => BlobCopy::Moved(moved),
+            });
         }
         if self.blob_exists(to_repo, digest).await? {
             return Ok(BlobCopy::Present);
@@ -729,6 +721,37 @@ impl Client {
     }
 }
 
+/// The blobs a single-platform manifest references, config first; an image index is refused.
+pub fn referenced_blobs(registry: &str, manifest: &Manifest) -> Result<Vec<String>, OciError> {
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&manifest.bytes).map_err(|e| OciError::Invalid {
+            registry: registry.to_owned(),
+            message: format!("manifest {} is not JSON: {e}", manifest.digest),
+        })?;
+    if parsed.get("manifests").is_some() {
+        return Err(OciError::Invalid {
+            registry: registry.to_owned(),
+            message: format!(
+                "{} is an image index; copying indexes is not supported yet",
+                manifest.digest
+            ),
+        });
+    }
+    let mut digests: Vec<String> = parsed["config"]["digest"]
+        .as_str()
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    digests.extend(
+        parsed["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["digest"].as_str().map(str::to_owned)),
+    );
+    Ok(digests)
+}
+
 /// How one blob reached the target repository.
 enum BlobCopy {
     Present,
@@ -742,12 +765,12 @@ pub struct CopyReport {
     pub digest: String,
     /// Blob bytes that went through Gangplank.
     pub bytes_moved: u64,
-    /// Blobs the registry mounted from the source repository (on one registry, every blob:
-    /// those the target had already included).
+    /// Blobs the registry mounted from the source repository (on one registry, every blob
+    /// not known to be there).
     pub mounted: usize,
-    /// Blobs the target (on another registry) already had.
+    /// Blobs the target had: known to the caller, or found there (from another registry).
     pub skipped: usize,
-    /// The manifest copied, byte for byte.
+    /// The source's manifest, byte for byte (stored by `copy_image`, not by `copy_content`).
     pub manifest: Manifest,
 }
 

@@ -11,7 +11,7 @@ mod auth;
 mod client;
 
 pub use auth::Credentials;
-pub use client::{Client, CopyReport, Manifest, OciError};
+pub use client::{Client, CopyReport, Manifest, OciError, referenced_blobs};
 
 /// The manifest media types asked for when resolving or pulling.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \

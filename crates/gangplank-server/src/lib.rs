@@ -27,6 +27,7 @@ mod settings;
 mod signing;
 mod state;
 pub mod test_hold;
+pub mod verified_versions;
 mod webhook_headers;
 mod worker;
 mod yaml;

@@ -105,7 +105,7 @@ const COLUMNS: &str = "id, org_id, app_id, step_key, run_id, job_id, step_index,
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagOpRow {
     pub seq: i64,
-    /// `put_manifest` | `put_tag` | `delete_tag`.
+    /// `copy_blobs` | `put_manifest` | `put_tag` | `delete_tag`.
     pub op: String,
     pub repository: String,
     pub tag: String,

@@ -1,13 +1,15 @@
-//! `promote-image`: copy `source@digest` into the destination repository by digest, give the
-//! image live there the next version (`gangplank_core::promotion::plan_promotion`), then move
-//! the live tag. The stages run in order and each is resumable: the plan is recorded before any
+//! `promote-image`: copy what `source@digest` references into the destination repository,
+//! give the image live there the next version (`gangplank_core::promotion::plan_promotion`),
+//! then move the live tag, storing the source's manifest bytes under it (so the digest is the
+//! same). The stages run in order and each is resumable: the plan is recorded before any
 //! tag write, and every tag write is journalled, so a step that crashed between the archive
 //! tag and the live move finishes the move and never numbers the old image twice.
 //!
-//! Journal sequence numbers: 1 the copy (manifest by digest), 2 the archive tag, 3 the live tag.
+//! Journal sequence numbers: 1 the copy (the blobs; the manifest is stored with the live tag),
+//! 2 the archive tag, 3 the live tag.
 
 use gangplank_core::promotion::{PromotionInput, PromotionPlan, Version, plan_promotion};
-use gangplank_oci::{CopyReport, Manifest};
+use gangplank_oci::{CopyReport, Manifest, referenced_blobs};
 use gangplank_store::{
     ExpectedWrite, PromotionRow, PromotionWrites, RepositoryLock, Store, TagOpRow, now_millis,
 };
@@ -71,6 +73,8 @@ pub struct Promotion<'a> {
 struct PlanReads {
     tags: Vec<String>,
     live: Option<String>,
+    /// The source's manifest (the bytes the live tag will carry).
+    new: Manifest,
     /// The live image's manifest, when one other than the source is live.
     previous: Option<Manifest>,
     /// The highest version, when it names the live image already.
@@ -183,10 +187,26 @@ impl<'a> Promotion<'a> {
 
     async fn run_stages(&mut self, hold: Option<&HoldPoint>) -> Result<(), PromotionError> {
         if self.row.version_after.is_empty() && !self.journal.done(COPY) {
-            // The copy and the plan's reads touch different things: run them side by side.
-            let (copied, reads) = tokio::join!(self.copy_to_destination(), self.plan_reads());
-            self.copied(copied?);
-            if self.decide(reads?).await? {
+            // The plan's reads first: the live image's blobs are there already, and only the
+            // others are copied (successive versions share most layers).
+            let reads = self.plan_reads().await?;
+            let present = match &reads.previous {
+                Some(previous) => referenced_blobs(&self.dest.image, previous).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let report = self
+                .dest
+                .client
+                .copy_blobs_of(
+                    &self.source.client,
+                    &self.source.path,
+                    reads.new.clone(),
+                    &self.dest.path,
+                    &present,
+                )
+                .await?;
+            self.copied(report);
+            if self.decide(reads).await? {
                 return Ok(());
             }
         } else {
@@ -288,8 +308,8 @@ impl<'a> Promotion<'a> {
         outcome.map(|()| self.row)
     }
 
-    /// Stage 1: the blobs and the manifest, stored by digest (no tag yet, so nothing to
-    /// journal before: a PUT by digest is idempotent; done is journalled with the next write).
+    /// Stage 1: the blobs (no tag yet, so nothing to journal before: copying a blob again is
+    /// harmless; done is journalled with the next write).
     pub async fn copy(&mut self) -> Result<(), PromotionError> {
         if self.journal.done(COPY) {
             return Ok(());
@@ -304,7 +324,7 @@ impl<'a> Promotion<'a> {
         let report = self
             .dest
             .client
-            .copy_by_digest(
+            .copy_content(
                 &self.source.client,
                 &self.source.path,
                 digest,
@@ -328,7 +348,7 @@ impl<'a> Promotion<'a> {
         self.new_manifest = Some(report.manifest);
         let write = Write {
             seq: COPY,
-            op: "put_manifest",
+            op: "copy_blobs",
             repository: &self.dest.path,
             tag: &digest,
             digest_before: "",
@@ -349,15 +369,18 @@ impl<'a> Promotion<'a> {
         self.decide(reads).await
     }
 
-    /// What the plan needs from the destination: its tags and live digest, then, when an
-    /// image is live there, its manifest and whether it is numbered already.
+    /// What the plan needs: the destination's tags and live digest and the source's manifest,
+    /// then, when another image is live, its manifest and whether it is numbered already.
     async fn plan_reads(&self) -> Result<PlanReads, PromotionError> {
         let client = &self.dest.client;
-        let (tags, live) = tokio::join!(
+        let (tags, live, new) = tokio::join!(
             client.all_tags(&self.dest.path),
-            client.tag_digest(&self.dest.path, &self.row.live_tag)
+            client.tag_digest(&self.dest.path, &self.row.live_tag),
+            self.source
+                .client
+                .get_manifest(&self.source.path, &self.row.source_digest)
         );
-        let (tags, live) = (tags?, live?);
+        let (tags, live, new) = (tags?, live?, new?);
         let (previous, numbered) = match live.as_deref() {
             Some(live) if live != self.row.source_digest => {
                 let (previous, numbered) = tokio::join!(
@@ -371,6 +394,7 @@ impl<'a> Promotion<'a> {
         Ok(PlanReads {
             tags,
             live,
+            new,
             previous,
             numbered,
         })
@@ -383,9 +407,11 @@ impl<'a> Promotion<'a> {
         let PlanReads {
             tags,
             live,
+            new,
             previous,
             numbered,
         } = reads;
+        self.new_manifest = Some(new);
         let plan = plan_promotion(&PromotionInput {
             source_digest: &self.row.source_digest,
             tags: &tags,
@@ -477,15 +503,16 @@ impl<'a> Promotion<'a> {
         writes.expected.push(self.expected_write(seq, tag, after));
     }
 
-    /// The promoted manifest: as copied, or read back from the destination (a resumed step).
+    /// The promoted manifest: as read by the copy, or read again from the source (a resumed
+    /// step).
     async fn new_manifest(&mut self) -> Result<Manifest, PromotionError> {
         if let Some(manifest) = &self.new_manifest {
             return Ok(manifest.clone());
         }
         let manifest = self
-            .dest
+            .source
             .client
-            .get_manifest(&self.dest.path, &self.row.source_digest)
+            .get_manifest(&self.source.path, &self.row.source_digest)
             .await?;
         self.new_manifest = Some(manifest.clone());
         Ok(manifest)

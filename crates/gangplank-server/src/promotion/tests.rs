@@ -367,7 +367,7 @@ async fn a_crash_between_the_archive_tag_and_the_live_move_resumes_without_doubl
     promotion.copy().await.unwrap();
     promotion.plan().await.unwrap();
     promotion.archive().await.unwrap();
-    let manifest = test.client.get_manifest(&test.path, &third).await.unwrap();
+    let manifest = dev.client.get_manifest(&dev.path, &third).await.unwrap();
     test.client
         .put_manifest(&test.path, "latest", &manifest)
         .await

@@ -179,17 +179,7 @@ async fn create_version(
     };
     let row = match state.store.record_artefact_version(new).await? {
         VersionOutcome::Created(row, follow_up) => {
-            crate::metrics::artefact_version_created(&row.kind);
-            if follow_up.automation {
-                state.wake.automation.notify_one();
-            }
-            if follow_up.deliveries {
-                state.wake.delivery.notify_one();
-            }
-            if follow_up.resolve_digest {
-                state.wake.resolver.notify_one();
-            }
-            tracing::info!(name = %row.name, version = %row.version, id = %row.id, "artefact version recorded");
+            crate::verified_versions::recorded(&state, &row, follow_up);
             row
         }
         VersionOutcome::Existing(row) => row,

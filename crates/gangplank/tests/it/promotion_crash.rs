@@ -174,7 +174,7 @@ fn sigkill_between_the_archive_tag_and_the_live_move_resumes_without_doubling_a_
     assert_eq!(
         journal(&server),
         [
-            format!("1\tput_manifest\t{second}\t\t{second}\tdone"),
+            format!("1\tcopy_blobs\t{second}\t\t{second}\tdone"),
             format!("2\tput_tag\t0.1\t\t{first}\tdone"),
             format!("3\tput_tag\tlatest\t{first}\t{second}\tplanned"),
         ]
@@ -204,7 +204,7 @@ fn sigkill_between_the_archive_tag_and_the_live_move_resumes_without_doubling_a_
     assert_eq!(
         journal(&server),
         [
-            format!("1\tput_manifest\t{second}\t\t{second}\tdone"),
+            format!("1\tcopy_blobs\t{second}\t\t{second}\tdone"),
             format!("2\tput_tag\t0.1\t\t{first}\tdone"),
             format!("3\tput_tag\tlatest\t{first}\t{second}\tdone"),
         ]
