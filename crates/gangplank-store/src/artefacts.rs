@@ -411,23 +411,25 @@ async fn record_version(
                 .execute(conn)
                 .await?;
             let mut follow_up = FollowUp::default();
-            if new.kind == "container" {
-                // Durable hand-off to automation, committed with the version itself; only
-                // when the organization has a rule or a pipeline with an artefact trigger,
-                // since both judge only versions that arrive after them.
-                let queued = query(
-                    "INSERT INTO automation_inbox (org_id, version_id, created_at) \
-                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM rules WHERE org_id = $1) \
-                     OR EXISTS (SELECT 1 FROM pipelines WHERE org_id = $1 \
-                     AND trigger_types LIKE '%\"artefact\"%')",
-                )
-                .bind(&new.org_id)
-                .bind(&id)
-                .bind(now)
-                .execute(conn)
-                .await?;
-                follow_up.automation = queued > 0;
-            }
+            // Durable hand-off to automation, committed with the version itself; only when
+            // the organization has a rule (containers only: rules deploy images) or a pipeline
+            // with an artefact trigger, since both judge only versions that arrive after them.
+            let rules = if new.kind == "container" {
+                "EXISTS (SELECT 1 FROM rules WHERE org_id = $1) OR "
+            } else {
+                ""
+            };
+            let queued = query(format!(
+                "INSERT INTO automation_inbox (org_id, version_id, created_at) \
+                 SELECT $1, $2, $3 WHERE {rules}EXISTS (SELECT 1 FROM pipelines \
+                 WHERE org_id = $1 AND trigger_types LIKE '%\"artefact\"%')",
+            ))
+            .bind(&new.org_id)
+            .bind(&id)
+            .bind(now)
+            .execute(conn)
+            .await?;
+            follow_up.automation = queued > 0;
             // A container version without a digest, for a registry Gangplank knows, gets its
             // tag resolved in the background (and by automation before it judges).
             if new.kind == "container" && new.digest.is_empty() && !new.version.is_empty() {

@@ -307,8 +307,9 @@ pub(crate) async fn run_by_id(
 }
 
 impl Store {
-    /// Creates a queued run and its queue row. With an idempotency key that this pipeline
-    /// already has a run for, returns that run instead and `false`.
+    /// Creates a queued run and its queue row, `NotFound` when the pipeline is gone (also
+    /// when a delete of it commits first). With an idempotency key that this pipeline already
+    /// has a run for, returns that run instead and `false`.
     pub async fn create_run(&self, new: NewRun) -> Result<(RunRow, bool), StoreError> {
         let key = (
             new.org_id.clone(),
@@ -340,6 +341,8 @@ impl Store {
         let now = crate::now_millis();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
+                crate::pipelines::lock_pipeline(conn, &new.org_id, &new.app_id, &new.pipeline_id)
+                    .await?;
                 if !new.idempotency_key.is_empty() {
                     let existing = run_by_key(
                         conn,

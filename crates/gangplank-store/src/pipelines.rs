@@ -224,6 +224,9 @@ impl Store {
             (org_id.to_owned(), app_id.to_owned(), pipeline_id.to_owned());
         self.write(Box::new(move |conn| {
             Box::pin(async move {
+                // Locked first, as run creation does: a run being created now is committed
+                // before the count below reads, and one created later finds no pipeline.
+                lock_pipeline(conn, &org_id, &app_id, &pipeline_id).await?;
                 let current = pipeline_by_id(conn, &org_id, &app_id, &pipeline_id).await?;
                 check_etag(&current, if_match.as_deref())?;
                 // Checked in the delete's own transaction: a run that is not finished keeps
@@ -686,6 +689,30 @@ async fn pair(
     let version_id = version.unwrap_or(&pipeline.version_id).to_owned();
     let version = version_by_id(conn, org_id, app_id, pipeline_id, &version_id).await?;
     Ok((pipeline, version))
+}
+
+/// Locks a pipeline's row for the rest of the transaction, `NotFound` when it is gone. Run
+/// creation and `delete_pipeline` both take it first, so on PostgreSQL they cannot interleave:
+/// a run created while a delete is uncommitted waits for it and finds the pipeline gone, and a
+/// delete that starts while a run is being created waits for that run and then counts it as
+/// unfinished. A no-op on SQLite, whose writes are serial.
+pub(crate) async fn lock_pipeline(
+    conn: &mut Conn<'_>,
+    org_id: &str,
+    app_id: &str,
+    pipeline_id: &str,
+) -> Result<(), StoreError> {
+    let locked =
+        query("UPDATE pipelines SET status = status WHERE org_id = $1 AND app_id = $2 AND id = $3")
+            .bind(org_id)
+            .bind(app_id)
+            .bind(pipeline_id)
+            .execute(conn)
+            .await?;
+    if locked == 0 {
+        return Err(StoreError::NotFound(format!("no pipeline {pipeline_id}")));
+    }
+    Ok(())
 }
 
 async fn pipeline_by_id(

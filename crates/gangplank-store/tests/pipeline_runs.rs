@@ -9,8 +9,8 @@ use gangplank_core::page::PageRequest;
 use gangplank_core::pipeline::approval::{Policy, RespondError, Vote};
 use gangplank_core::pipeline::lifecycle::{JobEvent, RunEvent, StepEvent};
 use gangplank_store::{
-    CancelOutcome, NewApp, NewApproval, NewJob, NewResponse, NewRun, NewStep, RunFilter, RunWrite,
-    Store, StoreError,
+    CancelOutcome, NewApp, NewApproval, NewJob, NewPipelineVersion, NewResponse, NewRun, NewStep,
+    RunFilter, RunWrite, Store, StoreError,
 };
 use serde_json::json;
 
@@ -26,7 +26,28 @@ async fn store_with_app() -> (tempfile::TempDir, Store) {
         })
         .await
         .unwrap();
+    create_pipeline(&store, "promote").await;
     (dir, store)
+}
+
+/// Pipeline `id` in app `shop`: a run needs its pipeline.
+async fn create_pipeline(store: &Store, id: &str) {
+    store
+        .create_pipeline(
+            "acme",
+            NewPipelineVersion {
+                app_id: "shop".into(),
+                pipeline_id: id.into(),
+                name: id.into(),
+                trigger_types: vec!["pipeline_call".into()],
+                metadata: Default::default(),
+                definition: format!("name: {id}\n"),
+                created_by: "admin".into(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
 }
 
 fn new_run(id: &str, group: &str, key: &str) -> NewRun {
@@ -544,6 +565,59 @@ async fn steps_record_outputs_and_logs() {
     assert_eq!(jobs.items.len(), 1);
 }
 
+/// The runs of pipeline `id` in app `shop`.
+async fn runs_of(store: &Store, id: &str) -> Vec<String> {
+    let filter = RunFilter {
+        pipeline_ids: vec![id.into()],
+        ..RunFilter::default()
+    };
+    let page = store
+        .list_runs("acme", Some("shop"), filter, &PageRequest::default())
+        .await
+        .unwrap();
+    page.items.into_iter().map(|run| run.id).collect()
+}
+
+#[tokio::test]
+async fn a_run_needs_its_pipeline() {
+    let (_dir, store) = store_with_app().await;
+    let mut orphan = new_run("r1", "", "");
+    orphan.pipeline_id = "nobody".into();
+    let refused = store.create_run(orphan).await.unwrap_err();
+    assert!(matches!(refused, StoreError::NotFound(_)), "{refused:?}");
+    // A deleted pipeline is gone for runs too, also for a key a run of it once had.
+    create_pipeline(&store, "gone").await;
+    let mut first = new_run("r2", "", "k");
+    first.pipeline_id = "gone".into();
+    store.create_run(first).await.unwrap();
+    let claim = store.claim_run(1_000, 30_000).await.unwrap().unwrap();
+    let finished = vec![
+        start(),
+        RunWrite::Finish {
+            event: RunEvent::Succeed,
+            message: String::new(),
+        },
+    ];
+    assert!(
+        store
+            .record_run("acme", "shop", "r2", claim.attempt, finished, 1_000)
+            .await
+            .unwrap()
+    );
+    store
+        .delete_pipeline("acme", "shop", "gone", None)
+        .await
+        .unwrap();
+    for (id, key) in [("r3", ""), ("r4", "k")] {
+        let mut again = new_run(id, "", key);
+        again.pipeline_id = "gone".into();
+        let refused = store.create_run(again).await.unwrap_err();
+        assert!(matches!(refused, StoreError::NotFound(_)), "{refused:?}");
+    }
+    assert_eq!(runs_of(&store, "gone").await, ["r2"]);
+    assert!(runs_of(&store, "nobody").await.is_empty());
+}
+
 /// With `GANGPLANK_TEST_PG` (a server URL, set by `cargo xtask test` for its PostgreSQL pass),
 /// a store with app `shop` on a new empty database there: concurrent writes race only on
 /// PostgreSQL (SQLite's writes are serial). `None` without it.
@@ -583,6 +657,7 @@ async fn postgres_store_with_app() -> Option<Store> {
         })
         .await
         .unwrap();
+    create_pipeline(&store, "promote").await;
     Some(store)
 }
 
@@ -684,4 +759,54 @@ async fn concurrent_approvals_each_count_on_postgres() {
             "{id}: both approvals count"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runs_created_while_their_pipeline_is_deleted_are_refused_on_postgres() {
+    let Some(store) = postgres_store_with_app().await else {
+        return needs_postgres();
+    };
+    let mut deleted = 0;
+    for round in 0..20 {
+        let pipeline = format!("p{round}");
+        create_pipeline(&store, &pipeline).await;
+        let creates: Vec<_> = (0..3)
+            .map(|i| {
+                let store = store.clone();
+                let mut new = new_run(&format!("r{round}-{i}"), "", "");
+                new.pipeline_id = pipeline.clone();
+                tokio::spawn(async move { store.create_run(new).await })
+            })
+            .collect();
+        let delete = {
+            let (store, pipeline) = (store.clone(), pipeline.clone());
+            tokio::spawn(
+                async move { store.delete_pipeline("acme", "shop", &pipeline, None).await },
+            )
+        };
+        for create in creates {
+            match create.await.unwrap() {
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(other) => panic!("{pipeline}: {other:?}"),
+            }
+        }
+        let runs = runs_of(&store, &pipeline).await;
+        match delete.await.unwrap() {
+            // Deleted: no run of it may have been created.
+            Ok(()) => {
+                deleted += 1;
+                assert!(runs.is_empty(), "{pipeline} was deleted with runs {runs:?}");
+            }
+            // Refused: a run committed first, and the pipeline stays.
+            Err(StoreError::Conflict(_)) => {
+                assert!(!runs.is_empty(), "{pipeline}");
+                store
+                    .get_pipeline("acme", "shop", &pipeline, None)
+                    .await
+                    .unwrap();
+            }
+            Err(other) => panic!("{pipeline}: {other:?}"),
+        }
+    }
+    println!("{deleted} of 20 pipelines deleted before a run");
 }

@@ -39,13 +39,9 @@ pub fn json_schema() -> Value {
                 ]
             },
             "permissions": {
+                "description": "Accepted only empty: no roles are delegated to a run, which acts with the roles of whoever started it",
                 "type": ["object", "null"],
-                "additionalProperties": false,
-                "properties": {
-                    "run-as": {"type": "string"},
-                    "application": {"type": "string"},
-                    "env-types": {"type": "object", "additionalProperties": {"type": "string"}}
-                }
+                "maxProperties": 0
             },
             "on": {
                 "type": "object",

@@ -57,13 +57,16 @@ pub fn artefact_matches(trigger: &ArtefactTrigger, event: &ArtefactEvent<'_>) ->
 }
 
 /// The inputs of a run an artefact started (frozen in the run; the digest is pinned, when
-/// empty here, as the run starts).
+/// empty here, as the run starts). A workload is no image: its `image` and `digest` are
+/// empty, so the runner pins nothing and a step that defaults to the run's image is told to
+/// name one.
 pub fn artefact_inputs(event: &ArtefactEvent<'_>) -> Value {
+    let container = event.kind == "container";
     json!({
         "artefact_name": event.name,
-        "image": event.name,
+        "image": if container { event.name } else { "" },
         "version": event.version,
-        "digest": event.digest,
+        "digest": if container { event.digest } else { "" },
         "artefact_version_id": event.version_id,
         "registrant": event.registrant,
     })

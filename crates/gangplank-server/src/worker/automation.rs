@@ -1,6 +1,7 @@
-//! Automation: judges each registered container version against the rules of the
-//! environments it may concern, logs every decision, and deploys each environment's batch
-//! once its debounce window has closed and no deployment is active there.
+//! Automation: starts the pipelines each registered artefact version triggers, judges each
+//! container version against the rules of the environments it may concern, logs every
+//! decision, and deploys each environment's batch once its debounce window has closed and no
+//! deployment is active there.
 
 use gangplank_core::automation::{
     Candidate, CompiledRule, Decision, EnvFacts, PendingVersion, RESUMED, Reevaluated, Rule, Skip,
@@ -48,7 +49,12 @@ async fn step(state: &AppState) -> Result<bool, StoreError> {
                 // Before the row is drained (`record_decisions`): a crash in between starts
                 // the same runs again, which their idempotency keys make no-ops.
                 artefact_pipelines(state, &item).await?;
-                judge(state, &item).await?
+                // Rules deploy images: a workload version only starts pipelines.
+                if item.version.kind == "container" {
+                    judge(state, &item).await?
+                } else {
+                    Vec::new()
+                }
             }
         };
         judged.push((item, decisions));

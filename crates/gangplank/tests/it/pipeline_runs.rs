@@ -399,6 +399,83 @@ fn a_registered_version_starts_each_matching_pipeline_once() {
 }
 
 #[test]
+fn a_workload_version_starts_its_workload_pipelines_only() {
+    let server = Server::start();
+    server.create_app("shop");
+    let yaml = |id: &str, kind: &str| {
+        format!(
+            "id: {id}\nname: {id}\non:\n  artefact:\n    type: {kind}\n    include: ['^team/']\njobs:\n  note:\n    steps:\n      - uses: actions/humanitec/log\n        with: {{message: \"got ${{{{ inputs.artefact_name }}}}:${{{{ inputs.version }}}}\"}}\n"
+        )
+    };
+    let workloads = create_pipeline(&server, "shop", &yaml("on-workload", "workload"));
+    let containers = create_pipeline(&server, "shop", &yaml("on-container", "container"));
+    let register = |body: Value| {
+        let (status, body) = server.call(
+            "POST",
+            "/orgs/default/artefact-versions",
+            Some(ADMIN),
+            Some(body),
+        );
+        assert!(status == 200 || status == 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    };
+    let spec = json!({"apiVersion": "score.dev/v1b1", "metadata": {"name": "web"},
+                      "containers": {"web": {"image": "busybox"}}});
+    let web =
+        register(json!({"type": "workload", "name": "team/web", "version": "1.2.3", "spec": spec}));
+    let runs_of = |pipeline: &str| {
+        let (_, runs) = server.call("GET", &runs_path("shop", pipeline), Some(ADMIN), None);
+        runs.as_array().unwrap().clone()
+    };
+    let run = poll("the workload's run to start", || {
+        runs_of(&workloads).first().cloned()
+    });
+    assert_eq!(run["trigger"], "artefact");
+    assert_eq!(run["inputs"]["artefact_version_id"], web.as_str());
+    assert_eq!(run["inputs"]["artefact_name"], "team/web");
+    assert_eq!(run["inputs"]["version"], "1.2.3");
+    // A workload is no image: the runner pins nothing, so the run goes on to succeed.
+    assert_eq!(run["inputs"]["image"], "");
+    assert_eq!(run["inputs"]["digest"], "");
+    let done = wait_run(&server, "shop", &run, "finished", |r| {
+        matches!(
+            r["status"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        )
+    });
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let (status, logs) = server.call(
+        "GET",
+        &format!(
+            "{}/{}/jobs/note/steps/0/logs",
+            runs_path("shop", &workloads),
+            run["id"].as_str().unwrap()
+        ),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 200, "{logs}");
+    assert!(
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"] == "got team/web:1.2.3"),
+        "{logs}"
+    );
+    // A container version starts the container pipeline only; once it has, the workload
+    // version has long been judged, and started nothing there.
+    register(
+        json!({"type": "container", "name": "team/app", "version": "latest",
+                    "digest": format!("sha256:{SHA64}")}),
+    );
+    poll("the container's run to start", || {
+        (runs_of(&containers).len() == 1).then_some(())
+    });
+    assert_eq!(runs_of(&workloads).len(), 1);
+    assert_eq!(runs_of(&containers)[0]["inputs"]["image"], "team/app");
+}
+
+#[test]
 fn the_cli_runs_approves_shows_logs_and_cancels() {
     let server = Server::start();
     server.create_app("shop");

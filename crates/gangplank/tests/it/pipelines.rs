@@ -195,6 +195,14 @@ fn refusals_name_the_line_and_store_nothing() {
             PIPELINE.replace("name: Promote", "name: Promote\nowner: me"),
             "line 3: unknown key `owner`",
         ),
+        // Runs are not given roles: a permission is refused, not silently ignored.
+        (
+            PIPELINE.replace(
+                "name: Promote",
+                "name: Promote\npermissions:\n  application: developer",
+            ),
+            "line 4: `permissions.application` is not supported",
+        ),
     ];
     for (yaml, expected) in cases {
         for path in [PIPELINES.to_owned(), format!("{PIPELINES}?dry_run=true")] {
@@ -204,15 +212,21 @@ fn refusals_name_the_line_and_store_nothing() {
             assert!(message.contains(expected), "{expected}: {message}");
         }
     }
-    // A dry run of a valid definition answers 204 and stores nothing.
-    let (status, _, body) = send(
-        &server,
-        "POST",
-        &format!("{PIPELINES}?dry_run=true"),
-        &[],
-        Some(PIPELINE),
-    );
-    assert_eq!((status, body.as_str()), (204, ""));
+    // A dry run of a valid definition answers 204 and stores nothing; empty permissions
+    // are valid (they delegate nothing).
+    for yaml in [
+        PIPELINE.to_owned(),
+        PIPELINE.replace("name: Promote", "name: Promote\npermissions: {}"),
+    ] {
+        let (status, _, body) = send(
+            &server,
+            "POST",
+            &format!("{PIPELINES}?dry_run=true"),
+            &[],
+            Some(&yaml),
+        );
+        assert_eq!((status, body.as_str()), (204, ""));
+    }
     let (_, _, body) = send(&server, "GET", PIPELINES, &[], None);
     assert_eq!(json_of(&body), json!([]));
 

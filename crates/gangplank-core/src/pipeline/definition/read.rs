@@ -320,15 +320,26 @@ fn concurrency(value: &Value, path: &[Seg]) -> Read<String> {
     Ok(group)
 }
 
-/// `permissions` is accepted for Humanitec compatibility and checked for shape; runs act with
-/// the permissions of whoever started them (docs/pipelines.md).
+/// `permissions` (Humanitec's roles delegated to a run: `run-as`, `application`,
+/// `env-types`) is refused unless empty: a run acts with the roles of whoever started it and
+/// its steps are not held to a role, so accepting a delegation or a limit would promise what
+/// no run honours. Empty (`permissions: {}`) or null is accepted for YAML that spells it out.
 fn permissions(value: &Value, path: &[Seg]) -> Read<()> {
     if value.is_null() {
         return Ok(());
     }
     let map = object(value, path, "permissions")?;
-    known_keys(map, path, &["run-as", "application", "env-types"])?;
-    Ok(())
+    match map.keys().next() {
+        None => Ok(()),
+        Some(first) => Err(fault(
+            &at(path, Seg::KeyName(first.clone())),
+            format!(
+                "`permissions.{first}` is not supported: Gangplank delegates no roles to a run \
+                 (no `run-as`, `application` or `env-types`); a run acts with the roles of \
+                 whoever started it. Remove `permissions`, or leave it empty"
+            ),
+        )),
+    }
 }
 
 fn jobs(value: &Value, path: &[Seg]) -> Read<Vec<JobDef>> {

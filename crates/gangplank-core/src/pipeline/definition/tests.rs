@@ -107,6 +107,16 @@ fn defaults_and_short_forms() {
     assert_eq!(def.concurrency_group.as_deref(), Some("plain"));
 }
 
+#[test]
+fn empty_permissions_are_accepted() {
+    for permissions in ["permissions: {}", "permissions:", "permissions: null"] {
+        let yaml = format!(
+            "name: p\n{permissions}\non: {{pipeline_call: {{}}}}\njobs: {{a: {{steps: [{{uses: actions/humanitec/log, with: {{message: m}}}}]}}}}\n"
+        );
+        assert!(parse(&yaml).is_ok(), "{yaml}");
+    }
+}
+
 /// A valid document with one line replaced: (line to replace, replacement).
 const BASE: &str = "name: p
 on:
@@ -208,6 +218,37 @@ fn mistakes_name_their_line() {
             "timeout-minutes must be a whole number",
         ),
         (1, "name: p\nid: Not_Valid", 2, "id must match"),
+        // No roles are delegated to a run: any permission is refused, never ignored.
+        (
+            1,
+            "name: p\npermissions:\n  application: developer",
+            3,
+            "`permissions.application` is not supported",
+        ),
+        (
+            1,
+            "name: p\npermissions: {run-as: s-ci}",
+            2,
+            "`permissions.run-as` is not supported",
+        ),
+        (
+            1,
+            "name: p\npermissions:\n  env-types:\n    development: deployer",
+            3,
+            "`permissions.env-types` is not supported",
+        ),
+        (
+            1,
+            "name: p\npermissions:\n  application_role: owner",
+            3,
+            "a run acts with the roles of whoever started it",
+        ),
+        (
+            1,
+            "name: p\npermissions: owner",
+            2,
+            "permissions must be a mapping",
+        ),
         (5, "  first!:", 5, "job id `first!`"),
         (
             7,

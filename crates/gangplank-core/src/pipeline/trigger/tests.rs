@@ -3,9 +3,18 @@
 use super::*;
 
 fn trigger(include: &[&str], exclude: &[&str], tags: &[&str]) -> ArtefactTrigger {
+    of_kind(ArtefactKind::Container, include, exclude, tags)
+}
+
+fn of_kind(
+    kind: ArtefactKind,
+    include: &[&str],
+    exclude: &[&str],
+    tags: &[&str],
+) -> ArtefactTrigger {
     let own = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
     ArtefactTrigger {
-        kind: ArtefactKind::Container,
+        kind,
         include: own(include),
         exclude: own(exclude),
         tags: own(tags),
@@ -92,6 +101,35 @@ fn artefact_trigger_table() {
             false,
         ),
         (trigger(&[], &[], &[]), "container", "anything", "1", false),
+        // A workload trigger fires for workload versions only, by the same rules.
+        (
+            of_kind(ArtefactKind::Workload, &["^team/"], &[], &[]),
+            "workload",
+            "team/web",
+            "1.2.3",
+            true,
+        ),
+        (
+            of_kind(ArtefactKind::Workload, &["^team/"], &[], &["1.2.3"]),
+            "workload",
+            "team/web",
+            "1.2.4",
+            false,
+        ),
+        (
+            of_kind(ArtefactKind::Workload, &["^team/"], &["/db$"], &[]),
+            "workload",
+            "team/db",
+            "1",
+            false,
+        ),
+        (
+            of_kind(ArtefactKind::Workload, &["^team/"], &[], &[]),
+            "container",
+            "team/web",
+            "1",
+            false,
+        ),
     ];
     for (trigger, kind, name, version, starts) in cases {
         assert_eq!(
@@ -110,6 +148,13 @@ fn artefact_inputs_name_the_version() {
         artefact_inputs(&e),
         json!({"artefact_name": "reg/a", "image": "reg/a", "version": "latest",
                "digest": "sha256:00", "artefact_version_id": "v1", "registrant": "ci"})
+    );
+    // A workload is no image: nothing for the runner to pin, nothing for a step to default to.
+    let workload = event("workload", "team/web", "1.2.3");
+    assert_eq!(
+        artefact_inputs(&workload),
+        json!({"artefact_name": "team/web", "image": "", "version": "1.2.3",
+               "digest": "", "artefact_version_id": "v1", "registrant": "ci"})
     );
     assert_eq!(artefact_idempotency_key("v1"), "artefact:v1");
 }

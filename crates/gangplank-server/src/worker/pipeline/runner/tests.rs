@@ -63,6 +63,23 @@ async fn state() -> (tempfile::TempDir, AppState) {
         })
         .await
         .unwrap();
+    // A run needs its pipeline's row (the store refuses a run of a deleted pipeline).
+    store
+        .create_pipeline(
+            "acme",
+            gangplank_store::NewPipelineVersion {
+                app_id: "shop".into(),
+                pipeline_id: "promote".into(),
+                name: "promote".into(),
+                trigger_types: vec!["pipeline_call".into()],
+                metadata: Default::default(),
+                definition: PIPELINE.into(),
+                created_by: "admin".into(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
     let secrets = crate::secrets::SecretBox::load(None, dir.path()).unwrap();
     let tokens = crate::auth::TokenHasher::load(&store, &secrets)
         .await
