@@ -9,6 +9,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::auth::{Challenge, Credentials, parse_challenge};
+use crate::contents::{Contents, contents};
 use crate::{MANIFEST_ACCEPT, sha256_digest};
 
 /// Requests in flight at once, per client (per registry).
@@ -35,6 +36,10 @@ pub enum OciError {
     Auth { registry: String, message: String },
     #[error("registry {registry}: {message}")]
     Invalid { registry: String, message: String },
+    /// A manifest Gangplank does not copy (a nested or too large image index, a manifest
+    /// without config or layers): asking again will not help.
+    #[error("registry {registry}: {message}")]
+    Unsupported { registry: String, message: String },
 }
 
 /// A manifest as the registry stores it: exact bytes, so its digest never changes.
@@ -628,10 +633,11 @@ impl Client {
         Ok(moved.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here: on the same registry
-    /// every blob is mounted; from another, blobs this repository has are skipped and the
-    /// others streamed. The manifest keeps its bytes (and so its digest). Single-platform
-    /// images only.
+    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here, the manifest's bytes
+    /// (and so its digest) unchanged: an image with its blobs; an image index or manifest list
+    /// with every child manifest and their blobs, the children stored by digest before the
+    /// index. On the same registry every blob is mounted; from another, blobs this repository
+    /// has are skipped and the others streamed.
     pub async fn copy_image(
         &self,
         source: &Client,
@@ -641,56 +647,106 @@ impl Client {
         to_tag: &str,
     ) -> Result<CopyReport, OciError> {
         let manifest = source.get_manifest(from_repo, reference).await?;
-        let parsed: serde_json::Value =
-            serde_json::from_slice(&manifest.bytes).map_err(|e| OciError::Invalid {
-                registry: source.host.clone(),
-                message: format!("manifest {reference} is not JSON: {e}"),
-            })?;
-        if parsed.get("manifests").is_some() {
-            return Err(OciError::Invalid {
-                registry: source.host.clone(),
-                message: format!(
-                    "{from_repo}:{reference} is an image index; copying indexes is not supported yet"
-                ),
-            });
+        let (children, blobs) = match source.contents(from_repo, &manifest)? {
+            Contents::Image(blobs) => (Vec::new(), blobs),
+            Contents::Index(children) => source.read_children(from_repo, &children).await?,
+        };
+        let tally = self.copy_blobs(source, from_repo, to_repo, &blobs).await?;
+        self.put_children(to_repo, &children).await?;
+        self.put_manifest(to_repo, to_tag, &manifest).await?;
+        Ok(tally.report(manifest))
+    }
+
+    /// What `manifest` of `repository` here refers to; `Unsupported` saying why when
+    /// Gangplank does not copy it.
+    fn contents(&self, repository: &str, manifest: &Manifest) -> Result<Contents, OciError> {
+        contents(&manifest.media_type, &manifest.bytes)
+            .map_err(|why| self.unsupported(format!("{repository}@{}: {why}", manifest.digest)))
+    }
+
+    /// The child manifests of an index of `repository` here, each named once, and the blobs
+    /// they name. All are read before anything is written, so an index with a child that
+    /// cannot be copied (an index itself: nested indexes are refused, not followed) is
+    /// refused whole.
+    async fn read_children(
+        &self,
+        repository: &str,
+        children: &[String],
+    ) -> Result<(Vec<Manifest>, Vec<String>), OciError> {
+        let mut distinct = children.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        let manifests = futures::future::try_join_all(
+            distinct
+                .iter()
+                .map(|digest| self.get_manifest(repository, digest)),
+        )
+        .await?;
+        let mut blobs = Vec::new();
+        for (digest, manifest) in distinct.iter().zip(&manifests) {
+            let name = format!("{repository}@{digest}");
+            // `get_manifest` checks sha256 digests only; a child under another algorithm
+            // would be stored under a digest the index does not name.
+            if manifest.digest != *digest {
+                return Err(self.unsupported(format!(
+                    "{name} arrived with digest {}: only sha256 children are copied",
+                    manifest.digest
+                )));
+            }
+            match self.contents(repository, manifest)? {
+                Contents::Image(own) => blobs.extend(own),
+                Contents::Index(_) => {
+                    return Err(self.unsupported(format!(
+                        "{name} is an image index inside an image index: nested indexes are not copied"
+                    )));
+                }
+            }
         }
-        let mut digests: Vec<String> = parsed["config"]["digest"]
-            .as_str()
-            .map(str::to_owned)
-            .into_iter()
-            .collect();
-        digests.extend(
-            parsed["layers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l["digest"].as_str().map(str::to_owned)),
-        );
+        Ok((manifests, blobs))
+    }
+
+    fn unsupported(&self, message: String) -> OciError {
+        OciError::Unsupported {
+            registry: self.host.clone(),
+            message,
+        }
+    }
+
+    /// Stores each child manifest of an index by its digest, side by side (their blobs are
+    /// here already).
+    async fn put_children(&self, repository: &str, children: &[Manifest]) -> Result<(), OciError> {
+        futures::future::try_join_all(
+            children
+                .iter()
+                .map(|child| self.put_manifest(repository, &child.digest, child)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Copies each distinct blob of `blobs` once, side by side, each request waiting for a
+    /// permit of `limit`: a promotion of a five-layer image costs two round trips, not twelve.
+    /// Once, because two mounts of one blob into one repository at the same time can leave
+    /// docker-registry's link to it empty for a moment, and a manifest stored then is refused
+    /// as naming an unknown blob (children sharing a layer, a repeated empty layer).
+    async fn copy_blobs(
+        &self,
+        source: &Client,
+        from_repo: &str,
+        to_repo: &str,
+        blobs: &[String],
+    ) -> Result<Tally, OciError> {
+        let mut distinct = blobs.to_vec();
+        distinct.sort();
+        distinct.dedup();
         let same_registry = source.host == self.host;
-        // Blobs go in parallel, each request waiting for a permit of `limit`: a promotion of a
-        // five-layer image costs two round trips, not twelve.
-        let outcomes = futures::future::try_join_all(
-            digests
+        let copies = futures::future::try_join_all(
+            distinct
                 .iter()
                 .map(|digest| self.copy_blob(source, from_repo, to_repo, digest, same_registry)),
         )
         .await?;
-        self.put_manifest(to_repo, to_tag, &manifest).await?;
-        let mut report = CopyReport {
-            digest: manifest.digest.clone(),
-            bytes_moved: 0,
-            mounted: 0,
-            skipped: 0,
-            manifest,
-        };
-        for outcome in outcomes {
-            match outcome {
-                BlobCopy::Present => report.skipped += 1,
-                BlobCopy::Mounted => report.mounted += 1,
-                BlobCopy::Moved(bytes) => report.bytes_moved += bytes,
-            }
-        }
-        Ok(report)
+        Ok(copies.into_iter().fold(Tally::default(), Tally::count))
     }
 
     /// One blob of `copy_image`: on the same registry mounted from the source repository
@@ -736,7 +792,37 @@ enum BlobCopy {
     Moved(u64),
 }
 
-/// What a copy did.
+/// The blob copies of a copy, counted as `CopyReport` shows them.
+#[derive(Default)]
+struct Tally {
+    bytes_moved: u64,
+    mounted: usize,
+    skipped: usize,
+}
+
+impl Tally {
+    fn count(mut self, blob: BlobCopy) -> Tally {
+        match blob {
+            BlobCopy::Present => self.skipped += 1,
+            BlobCopy::Mounted => self.mounted += 1,
+            BlobCopy::Moved(bytes) => self.bytes_moved += bytes,
+        }
+        self
+    }
+
+    fn report(self, manifest: Manifest) -> CopyReport {
+        CopyReport {
+            digest: manifest.digest.clone(),
+            bytes_moved: self.bytes_moved,
+            mounted: self.mounted,
+            skipped: self.skipped,
+            manifest,
+        }
+    }
+}
+
+/// What a copy did; each distinct blob is counted once (for an image index, over all its
+/// children).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyReport {
     pub digest: String,
@@ -747,7 +833,7 @@ pub struct CopyReport {
     pub mounted: usize,
     /// Blobs the target (on another registry) already had.
     pub skipped: usize,
-    /// The manifest copied, byte for byte.
+    /// The manifest copied, byte for byte (for an image index, the index).
     pub manifest: Manifest,
 }
 
