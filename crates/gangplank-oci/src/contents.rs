@@ -85,7 +85,7 @@ fn descriptor_digest(descriptor: &Value, field: &str) -> Result<String, String> 
 
 /// Whether `text` is a digest in the OCI grammar: `algorithm:encoded`, the algorithm of
 /// `[a-z0-9]` and `+._-`, the encoded part of `[a-zA-Z0-9=_-]`.
-pub fn is_digest(text: &str) -> bool {
+fn is_digest(text: &str) -> bool {
     let Some((algorithm, encoded)) = text.split_once(':') else {
         return false;
     };
