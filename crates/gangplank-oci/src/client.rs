@@ -9,6 +9,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::auth::{Challenge, Credentials, parse_challenge};
+use crate::contents::{Contents, contents};
 use crate::{MANIFEST_ACCEPT, sha256_digest};
 
 /// Requests in flight at once, per client (per registry).
@@ -35,6 +36,10 @@ pub enum OciError {
     Auth { registry: String, message: String },
     #[error("registry {registry}: {message}")]
     Invalid { registry: String, message: String },
+    /// A manifest Gangplank does not copy (a nested or too large image index, a manifest
+    /// without config or layers): asking again will not help.
+    #[error("registry {registry}: {message}")]
+    Unsupported { registry: String, message: String },
 }
 
 /// A manifest as the registry stores it: exact bytes, so its digest never changes.
@@ -615,8 +620,9 @@ impl Client {
         Ok(moved.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here: what it references
-    /// ([`Client::copy_content`]), then the manifest, its bytes (and so its digest) unchanged.
+    /// Copies `from_repo:reference` of `source` to `to_repo:to_tag` here, the manifest's bytes
+    /// (and so its digest) unchanged: what it references ([`Client::copy_content`]), then the
+    /// manifest.
     pub async fn copy_image(
         &self,
         source: &Client,
@@ -632,9 +638,9 @@ impl Client {
         Ok(report)
     }
 
-    /// Copies the blobs `from_repo:reference` of `source` references into `to_repo` here, and
+    /// Copies what `from_repo:reference` of `source` references into `to_repo` here, and
     /// returns its manifest for the caller to store under the tag it chooses (a promotion
-    /// writes it straight under the live tag). See [`Client::copy_blobs_of`].
+    /// writes it straight under the live tag). See [`Client::copy_content_of`].
     pub async fn copy_content(
         &self,
         source: &Client,
@@ -643,16 +649,17 @@ impl Client {
         to_repo: &str,
     ) -> Result<CopyReport, OciError> {
         let manifest = source.get_manifest(from_repo, reference).await?;
-        self.copy_blobs_of(source, from_repo, manifest, to_repo, &[])
+        self.copy_content_of(source, from_repo, manifest, to_repo, &[])
             .await
     }
 
-    /// Copies the blobs `manifest` (of `source`'s `from_repo`) references into `to_repo` here,
-    /// but those in `present` (known to be there: a promotion passes the live image's, which
-    /// successive versions mostly share). On the same registry each other blob is mounted at
-    /// once (a registry answers the mount of a blob it has like any other); from another
-    /// registry it is looked for first, then streamed. Single-platform images only.
-    pub async fn copy_blobs_of(
+    /// Copies what `manifest` (of `source`'s `from_repo`) references into `to_repo` here, all
+    /// but the manifest itself: an image's blobs; an image index's or manifest list's child
+    /// manifests (stored by digest) and their blobs. Blobs in `present` are known to be there
+    /// (a promotion passes the live image's, which successive versions mostly share); on the
+    /// same registry each other blob is mounted at once (a registry answers the mount of a blob
+    /// it has like any other); from another registry it is looked for first, then streamed.
+    pub async fn copy_content_of(
         &self,
         source: &Client,
         from_repo: &str,
@@ -660,35 +667,114 @@ impl Client {
         to_repo: &str,
         present: &[String],
     ) -> Result<CopyReport, OciError> {
-        let digests = referenced_blobs(&source.host, &manifest)?;
+        let (children, blobs) = match source.contents(from_repo, &manifest)? {
+            Contents::Image(blobs) => (Vec::new(), blobs),
+            Contents::Index(children) => source.read_children(from_repo, &children).await?,
+        };
+        let (known, unknown): (Vec<String>, Vec<String>) =
+            blobs.into_iter().partition(|d| present.contains(d));
+        let mut tally = self.copy_blobs(source, from_repo, to_repo, &unknown).await?;
+        let mut known = known;
+        known.sort();
+        known.dedup();
+        tally.skipped += known.len();
+        self.put_children(to_repo, &children).await?;
+        Ok(tally.report(manifest))
+    }
+
+    /// What `manifest` of `repository` here refers to; `Unsupported` saying why when
+    /// Gangplank does not copy it.
+    fn contents(&self, repository: &str, manifest: &Manifest) -> Result<Contents, OciError> {
+        contents(&manifest.media_type, &manifest.bytes)
+            .map_err(|why| self.unsupported(format!("{repository}@{}: {why}", manifest.digest)))
+    }
+
+    /// The child manifests of an index of `repository` here, each named once, and the blobs
+    /// they name. All are read before anything is written, so an index with a child that
+    /// cannot be copied (an index itself: nested indexes are refused, not followed) is
+    /// refused whole.
+    async fn read_children(
+        &self,
+        repository: &str,
+        children: &[String],
+    ) -> Result<(Vec<Manifest>, Vec<String>), OciError> {
+        let mut distinct = children.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        let manifests = futures::future::try_join_all(
+            distinct
+                .iter()
+                .map(|digest| self.get_manifest(repository, digest)),
+        )
+        .await?;
+        let mut blobs = Vec::new();
+        for (digest, manifest) in distinct.iter().zip(&manifests) {
+            let name = format!("{repository}@{digest}");
+            // `get_manifest` checks sha256 digests only; a child under another algorithm
+            // would be stored under a digest the index does not name.
+            if manifest.digest != *digest {
+                return Err(self.unsupported(format!(
+                    "{name} arrived with digest {}: only sha256 children are copied",
+                    manifest.digest
+                )));
+            }
+            match self.contents(repository, manifest)? {
+                Contents::Image(own) => blobs.extend(own),
+                Contents::Index(_) => {
+                    return Err(self.unsupported(format!(
+                        "{name} is an image index inside an image index: nested indexes are not copied"
+                    )));
+                }
+            }
+        }
+        Ok((manifests, blobs))
+    }
+
+    fn unsupported(&self, message: String) -> OciError {
+        OciError::Unsupported {
+            registry: self.host.clone(),
+            message,
+        }
+    }
+
+    /// Stores each child manifest of an index by its digest, side by side (their blobs are
+    /// here already).
+    async fn put_children(&self, repository: &str, children: &[Manifest]) -> Result<(), OciError> {
+        futures::future::try_join_all(
+            children
+                .iter()
+                .map(|child| self.put_manifest(repository, &child.digest, child)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Copies each distinct blob of `blobs` once, side by side, each request waiting for a
+    /// permit of `limit`: a promotion of a five-layer image costs two round trips, not twelve.
+    /// Once, because two mounts of one blob into one repository at the same time can leave
+    /// docker-registry's link to it empty for a moment, and a manifest stored then is refused
+    /// as naming an unknown blob (children sharing a layer, a repeated empty layer).
+    async fn copy_blobs(
+        &self,
+        source: &Client,
+        from_repo: &str,
+        to_repo: &str,
+        blobs: &[String],
+    ) -> Result<Tally, OciError> {
+        let mut distinct = blobs.to_vec();
+        distinct.sort();
+        distinct.dedup();
         let same_registry = source.host == self.host;
-        let (known, unknown): (Vec<&String>, Vec<&String>) =
-            digests.iter().partition(|d| present.contains(d));
-        // Blobs go in parallel, each request waiting for a permit of `limit`.
-        let outcomes = futures::future::try_join_all(
-            unknown
-                .into_iter()
+        let copies = futures::future::try_join_all(
+            distinct
+                .iter()
                 .map(|digest| self.copy_blob(source, from_repo, to_repo, digest, same_registry)),
         )
         .await?;
-        let mut report = CopyReport {
-            digest: manifest.digest.clone(),
-            bytes_moved: 0,
-            mounted: 0,
-            skipped: known.len(),
-            manifest,
-        };
-        for outcome in outcomes {
-            match outcome {
-                BlobCopy::Present => report.skipped += 1,
-                BlobCopy::Mounted => report.mounted += 1,
-                BlobCopy::Moved(bytes) => report.bytes_moved += bytes,
-            }
-        }
-        Ok(report)
+        Ok(copies.into_iter().fold(Tally::default(), Tally::count))
     }
 
-    /// One blob of `copy_blobs_of`: mounted from the source repository on the same registry,
+    /// One blob of `copy_blobs`: mounted from the source repository on the same registry,
     /// else skipped when this repository has it, or streamed through.
     async fn copy_blob(
         &self,
@@ -721,37 +807,6 @@ impl Client {
     }
 }
 
-/// The blobs a single-platform manifest references, config first; an image index is refused.
-pub fn referenced_blobs(registry: &str, manifest: &Manifest) -> Result<Vec<String>, OciError> {
-    let parsed: serde_json::Value =
-        serde_json::from_slice(&manifest.bytes).map_err(|e| OciError::Invalid {
-            registry: registry.to_owned(),
-            message: format!("manifest {} is not JSON: {e}", manifest.digest),
-        })?;
-    if parsed.get("manifests").is_some() {
-        return Err(OciError::Invalid {
-            registry: registry.to_owned(),
-            message: format!(
-                "{} is an image index; copying indexes is not supported yet",
-                manifest.digest
-            ),
-        });
-    }
-    let mut digests: Vec<String> = parsed["config"]["digest"]
-        .as_str()
-        .map(str::to_owned)
-        .into_iter()
-        .collect();
-    digests.extend(
-        parsed["layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["digest"].as_str().map(str::to_owned)),
-    );
-    Ok(digests)
-}
-
 /// How one blob reached the target repository.
 enum BlobCopy {
     Present,
@@ -759,7 +814,46 @@ enum BlobCopy {
     Moved(u64),
 }
 
-/// What a copy did.
+/// The blobs an image manifest references, config first; none for an image index (its
+/// children's are not read) or a manifest Gangplank does not copy.
+pub fn referenced_blobs(manifest: &Manifest) -> Vec<String> {
+    match contents(&manifest.media_type, &manifest.bytes) {
+        Ok(Contents::Image(blobs)) => blobs,
+        _ => Vec::new(),
+    }
+}
+
+/// The blob copies of a copy, counted as `CopyReport` shows them.
+#[derive(Default)]
+struct Tally {
+    bytes_moved: u64,
+    mounted: usize,
+    skipped: usize,
+}
+
+impl Tally {
+    fn count(mut self, blob: BlobCopy) -> Tally {
+        match blob {
+            BlobCopy::Present => self.skipped += 1,
+            BlobCopy::Mounted => self.mounted += 1,
+            BlobCopy::Moved(bytes) => self.bytes_moved += bytes,
+        }
+        self
+    }
+
+    fn report(self, manifest: Manifest) -> CopyReport {
+        CopyReport {
+            digest: manifest.digest.clone(),
+            bytes_moved: self.bytes_moved,
+            mounted: self.mounted,
+            skipped: self.skipped,
+            manifest,
+        }
+    }
+}
+
+/// What a copy did; each distinct blob is counted once (for an image index, over all its
+/// children).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyReport {
     pub digest: String,
@@ -770,7 +864,8 @@ pub struct CopyReport {
     pub mounted: usize,
     /// Blobs the target had: known to the caller, or found there (from another registry).
     pub skipped: usize,
-    /// The source's manifest, byte for byte (stored by `copy_image`, not by `copy_content`).
+    /// The source's manifest, byte for byte (for an image index, the index); stored by
+    /// `copy_image`, not by `copy_content`.
     pub manifest: Manifest,
 }
 

@@ -317,3 +317,350 @@ async fn insecure_means_an_unverified_certificate_too() {
     );
     assert!(error.to_string().contains(&registry.host()), "{error}");
 }
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+fn manifest_of(media_type: &str, json: String) -> Manifest {
+    let bytes = json.into_bytes();
+    Manifest {
+        media_type: media_type.to_owned(),
+        digest: sha256_digest(&bytes),
+        bytes,
+    }
+}
+
+/// Pushes `config` and `layers` (media type, bytes) and an OCI manifest naming them, with the
+/// `extra` JSON members (`"annotations":{…},`) first, stored by its digest only.
+async fn push_by_digest(
+    client: &Client,
+    repository: &str,
+    extra: &str,
+    config: (&str, &[u8]),
+    layers: &[(&str, &[u8])],
+) -> Manifest {
+    let mut descriptors = Vec::new();
+    for (media_type, bytes) in std::iter::once(&config).chain(layers) {
+        let digest = client.push_blob(repository, bytes).await.unwrap();
+        descriptors.push(format!(
+            r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{}}}"#,
+            bytes.len()
+        ));
+    }
+    let manifest = manifest_of(
+        OCI_MANIFEST,
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}",{extra}"config":{},"layers":[{}]}}"#,
+            descriptors[0],
+            descriptors[1..].join(",")
+        ),
+    );
+    client
+        .put_manifest(repository, &manifest.digest, &manifest)
+        .await
+        .unwrap();
+    manifest
+}
+
+/// A single-platform image of `arch`, stored by digest.
+async fn push_platform_image(client: &Client, repository: &str, arch: &str) -> Manifest {
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let layer = format!("layer for {arch}");
+    push_by_digest(
+        client,
+        repository,
+        "",
+        (
+            "application/vnd.oci.image.config.v1+json",
+            config.as_bytes(),
+        ),
+        &[("application/vnd.oci.image.layer.v1.tar", layer.as_bytes())],
+    )
+    .await
+}
+
+/// An OCI image index of `children` (each with its `platform` JSON) under `tag`.
+async fn push_index(
+    client: &Client,
+    repository: &str,
+    tag: &str,
+    children: &[(&Manifest, &str)],
+) -> Manifest {
+    let entries: Vec<String> = children
+        .iter()
+        .map(|(child, platform)| {
+            format!(
+                r#"{{"mediaType":"{}","digest":"{}","size":{},"platform":{platform}}}"#,
+                child.media_type,
+                child.digest,
+                child.bytes.len()
+            )
+        })
+        .collect();
+    let index = manifest_of(
+        OCI_INDEX,
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+            entries.join(",")
+        ),
+    );
+    client.put_manifest(repository, tag, &index).await.unwrap();
+    index
+}
+
+/// A multi-platform image as `docker buildx` pushes one: linux/amd64, linux/arm64 and an
+/// attestation (an artifact of unknown media types, with config and layers) for amd64.
+async fn push_multi_platform(
+    client: &Client,
+    repository: &str,
+    tag: &str,
+) -> (Manifest, Vec<Manifest>) {
+    let amd64 = push_platform_image(client, repository, "amd64").await;
+    let arm64 = push_platform_image(client, repository, "arm64").await;
+    let attestation = push_by_digest(
+        client,
+        repository,
+        r#""artifactType":"application/vnd.example.provenance+json","#,
+        ("application/vnd.oci.empty.v1+json", b"{}"),
+        &[(
+            "application/vnd.in-toto+json",
+            br#"{"predicateType":"https://slsa.dev/provenance/v1"}"#,
+        )],
+    )
+    .await;
+    let unknown = r#"{"architecture":"unknown","os":"unknown"}"#;
+    let index = push_index(
+        client,
+        repository,
+        tag,
+        &[
+            (&amd64, r#"{"architecture":"amd64","os":"linux"}"#),
+            (
+                &arm64,
+                r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#,
+            ),
+            (&attestation, unknown),
+        ],
+    )
+    .await;
+    (index, vec![amd64, arm64, attestation])
+}
+
+/// The bytes of every blob `manifests` name (their descriptors' sizes).
+fn blob_bytes(manifests: &[Manifest]) -> u64 {
+    manifests
+        .iter()
+        .map(|m| {
+            let parsed: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+            let layers = parsed["layers"].as_array().unwrap().iter();
+            std::iter::once(&parsed["config"])
+                .chain(layers)
+                .map(|d| d["size"].as_u64().unwrap())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// `skopeo inspect --raw` of `repository` `reference` (`:tag` or `@digest`): the manifest
+/// bytes as the registry serves them to another client.
+fn skopeo_raw(
+    registry: &Registry,
+    repository: &str,
+    reference: &str,
+    creds: Option<(&str, &str)>,
+) -> Vec<u8> {
+    let mut command = std::process::Command::new("skopeo");
+    command.args(["inspect", "--raw", "--tls-verify=false"]);
+    if let Some((user, password)) = creds {
+        command.args(["--creds", &format!("{user}:{password}")]);
+    }
+    let output = command
+        .arg(format!(
+            "docker://{}/{repository}{reference}",
+            registry.host()
+        ))
+        .output()
+        .expect("skopeo is installed (cargo xtask test installs it)");
+    assert!(
+        output.status.success(),
+        "skopeo inspect {repository}{reference}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// `repository:tag` is `index`, byte for byte, and each child resolves there by its digest.
+fn assert_index_copied(
+    registry: &Registry,
+    repository: &str,
+    tag: &str,
+    index: &Manifest,
+    children: &[Manifest],
+    creds: Option<(&str, &str)>,
+) {
+    let raw = skopeo_raw(registry, repository, &format!(":{tag}"), creds);
+    assert_eq!(
+        sha256_digest(&raw),
+        index.digest,
+        "the index digest is kept"
+    );
+    assert_eq!(raw, index.bytes);
+    for child in children {
+        let raw = skopeo_raw(registry, repository, &format!("@{}", child.digest), creds);
+        assert_eq!(raw, child.bytes, "{repository}@{}", child.digest);
+    }
+}
+
+#[tokio::test]
+async fn copies_an_image_index_with_every_child_within_a_registry_and_across() {
+    let one = Registry::start(None);
+    let two = Registry::start(Some(("robot", "s3cret-pass")));
+    let source = Client::new(reqwest::Client::new(), &one.host(), None, true);
+    let creds = Credentials {
+        username: "robot".to_owned(),
+        password: "s3cret-pass".to_owned(),
+    };
+    let target = Client::new(reqwest::Client::new(), &two.host(), Some(creds), true);
+    let (index, children) = push_multi_platform(&source, "dev/app", "1.0").await;
+    assert_index_copied(&one, "dev/app", "1.0", &index, &children, None);
+
+    let same = source
+        .copy_image(&source, "dev/app", "1.0", "prod/app", "1.0")
+        .await
+        .unwrap();
+    assert_eq!(same.manifest, index, "the report's manifest is the index");
+    assert_eq!(same.digest, index.digest);
+    assert_eq!(
+        (same.mounted, same.skipped, same.bytes_moved),
+        (6, 0, 0),
+        "two blobs of each of three children, all mounted"
+    );
+    assert_index_copied(&one, "prod/app", "1.0", &index, &children, None);
+
+    let across = target
+        .copy_image(&source, "dev/app", "1.0", "prod/app", "1.0")
+        .await
+        .unwrap();
+    assert_eq!(across.digest, index.digest);
+    assert_eq!(
+        (across.mounted, across.skipped, across.bytes_moved),
+        (0, 0, blob_bytes(&children)),
+        "every blob of every child streamed"
+    );
+    let robot = Some(("robot", "s3cret-pass"));
+    assert_index_copied(&two, "prod/app", "1.0", &index, &children, robot);
+
+    // Again, by digest as a promotion copies: every blob is there already.
+    let again = target
+        .copy_by_digest(&source, "dev/app", &index.digest, "prod/app")
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.mounted, again.skipped, again.bytes_moved),
+        (0, 6, 0),
+        "blobs already there are skipped"
+    );
+    let by_digest = skopeo_raw(&two, "prod/app", &format!("@{}", index.digest), robot);
+    assert_eq!(by_digest, index.bytes);
+}
+
+#[tokio::test]
+async fn an_index_of_too_many_children_or_a_nested_one_is_refused_before_any_write() {
+    let registry = Registry::start(None);
+    let client = Client::new(reqwest::Client::new(), &registry.host(), None, true);
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let mut images = Vec::new();
+    for n in 0..=gangplank_oci::MAX_INDEX_CHILDREN {
+        let extra = format!(r#""annotations":{{"n":"{n}"}},"#);
+        let image = push_by_digest(
+            &client,
+            "dev/app",
+            &extra,
+            ("application/vnd.oci.image.config.v1+json", config),
+            &[("application/vnd.oci.image.layer.v1.tar", b"shared layer")],
+        )
+        .await;
+        images.push(image);
+    }
+    let platform = r#"{"architecture":"amd64","os":"linux"}"#;
+    let children: Vec<(&Manifest, &str)> = images.iter().map(|m| (m, platform)).collect();
+
+    // As many children as the bound allows: copied.
+    let most = &children[..gangplank_oci::MAX_INDEX_CHILDREN];
+    let index = push_index(&client, "dev/app", "most", most).await;
+    let copied = client
+        .copy_image(&client, "dev/app", "most", "prod/app", "most")
+        .await
+        .unwrap();
+    assert_eq!(
+        (copied.mounted, copied.bytes_moved),
+        (2, 0),
+        "the config and layer every child shares, mounted once"
+    );
+    assert_index_copied(
+        &registry,
+        "prod/app",
+        "most",
+        &index,
+        &images[..gangplank_oci::MAX_INDEX_CHILDREN],
+        None,
+    );
+
+    // One more: refused, naming the count and the bound, and nothing is written.
+    push_index(&client, "dev/app", "too-many", &children).await;
+    let refused = client
+        .copy_image(&client, "dev/app", "too-many", "other/app", "1")
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, OciError::Unsupported { .. }), "{refused}");
+    let text = refused.to_string();
+    assert!(
+        text.contains("an image index of 65 manifests: at most 64 are copied"),
+        "{text}"
+    );
+    assert!(client.all_tags("other/app").await.unwrap().is_empty());
+    assert!(
+        !client
+            .blob_exists("other/app", &sha256_digest(b"shared layer"))
+            .await
+            .unwrap()
+    );
+
+    // An index inside an index: refused once every child was read, before any child is
+    // copied (the image beside it included).
+    let inner = push_index(&client, "dev/app", "inner", &children[..2]).await;
+    let image = images.last().unwrap();
+    push_index(
+        &client,
+        "dev/app",
+        "outer",
+        &[(image, platform), (&inner, platform)],
+    )
+    .await;
+    let nested = client
+        .copy_image(&client, "dev/app", "outer", "other/app", "1")
+        .await
+        .unwrap_err();
+    assert!(matches!(nested, OciError::Unsupported { .. }), "{nested}");
+    assert!(
+        nested.to_string().contains(&format!(
+            "dev/app@{} is an image index inside an image index",
+            inner.digest
+        )),
+        "{nested}"
+    );
+    let absent = client.get_manifest("other/app", &image.digest).await;
+    assert!(
+        matches!(absent, Err(OciError::Status { status: 404, .. })),
+        "{absent:?}"
+    );
+    assert!(
+        !client
+            .blob_exists("other/app", &sha256_digest(b"shared layer"))
+            .await
+            .unwrap()
+    );
+}

@@ -96,7 +96,14 @@ impl From<gangplank_store::StoreError> for PromotionError {
 }
 
 impl From<gangplank_oci::OciError> for PromotionError {
+    /// A manifest the client does not copy fails the step (asking again cannot help); any
+    /// other registry failure is worth retrying.
     fn from(error: gangplank_oci::OciError) -> Self {
-        PromotionError::Unavailable(error.to_string())
+        match error {
+            gangplank_oci::OciError::Unsupported { .. } => {
+                PromotionError::Refused(error.to_string())
+            }
+            _ => PromotionError::Unavailable(error.to_string()),
+        }
     }
 }

@@ -191,13 +191,13 @@ impl<'a> Promotion<'a> {
             // others are copied (successive versions share most layers).
             let reads = self.plan_reads().await?;
             let present = match &reads.previous {
-                Some(previous) => referenced_blobs(&self.dest.image, previous).unwrap_or_default(),
+                Some(previous) => referenced_blobs(previous),
                 None => Vec::new(),
             };
             let report = self
                 .dest
                 .client
-                .copy_blobs_of(
+                .copy_content_of(
                     &self.source.client,
                     &self.source.path,
                     reads.new.clone(),

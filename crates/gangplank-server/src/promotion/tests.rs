@@ -562,3 +562,121 @@ async fn only_the_promoting_app_rolls_back_and_only_what_it_left_live() {
         Some(stranger.as_str())
     );
 }
+
+/// Pushes an OCI image index to `repo:tag` naming `children` (digests in `repo`) with a
+/// platform each; returns its digest.
+async fn push_index(repo: &Repo, tag: &str, children: &[(&str, &str)]) -> String {
+    let mut entries = Vec::new();
+    for (digest, arch) in children {
+        let child = repo.client.get_manifest(&repo.path, digest).await.unwrap();
+        entries.push(format!(
+            r#"{{"mediaType":"{}","digest":"{digest}","size":{},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#,
+            child.media_type,
+            child.bytes.len()
+        ));
+    }
+    let media_type = "application/vnd.oci.image.index.v1+json";
+    let bytes = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{media_type}","manifests":[{}]}}"#,
+        entries.join(",")
+    )
+    .into_bytes();
+    let index = gangplank_oci::Manifest {
+        media_type: media_type.into(),
+        digest: gangplank_oci::sha256_digest(&bytes),
+        bytes,
+    };
+    repo.client
+        .put_manifest(&repo.path, tag, &index)
+        .await
+        .unwrap();
+    index.digest
+}
+
+/// Two tiny single-platform images (pushed by skopeo under `tag-amd64` and `tag-arm64`) and
+/// the index of both under `tag`: a multi-platform image. Returns the index's digest and the
+/// children's.
+async fn push_multi_platform(
+    registry: &Registry,
+    repo: &Repo,
+    tag: &str,
+    content: &str,
+) -> (String, [String; 2]) {
+    let [amd64, arm64] = ["amd64", "arm64"].map(|arch| {
+        let content = format!("{content} {arch}");
+        registry.push_tiny_image_as(&repo.path, &format!("{tag}-{arch}"), &content, Some(DEV))
+    });
+    let index = push_index(repo, tag, &[(&amd64, "amd64"), (&arm64, "arm64")]).await;
+    (index, [amd64, arm64])
+}
+
+#[tokio::test]
+async fn a_multi_platform_image_is_promoted_by_its_index_digest() {
+    let (_dir, store) = store().await;
+    let registry = Registry::start_with(Auth::Htpasswd(DEV.0, DEV.1));
+    let dev = repo(&registry, "ecr-dev/repo-1", DEV);
+    let test = repo(&registry, "ecr-test/repo-1", DEV);
+    let single = registry.push_tiny_image_as("ecr-dev/repo-1", "latest", "single", Some(DEV));
+    promote::promote(&store, &dev, &test, request("m0", &single))
+        .await
+        .unwrap();
+
+    let (index, children) = push_multi_platform(&registry, &dev, "latest", "multi").await;
+    let row = promote::promote(&store, &dev, &test, request("m1", &index))
+        .await
+        .unwrap();
+    assert_eq!(row.status, "applied");
+    assert_eq!(
+        (row.blobs_mounted + row.blobs_skipped, row.bytes_moved),
+        (4, 0),
+        "both children's config and layer, mounted"
+    );
+    assert_eq!(row.new_live_digest, index);
+    assert_eq!(
+        row.new_live_media_type,
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(
+        (row.archive_tag.as_str(), row.version_after.as_str()),
+        ("0.1", "0.2")
+    );
+    assert_eq!(tags(&test).await, ["0.1", "latest"]);
+    assert_eq!(
+        digest(&test, "latest").await.as_deref(),
+        Some(index.as_str())
+    );
+    assert_eq!(
+        registry.skopeo_digest("ecr-test/repo-1", "latest", Some(DEV)),
+        index,
+        "skopeo reads the index (and the child for its platform) at the destination"
+    );
+    assert_eq!(digest(&test, "0.1").await.as_deref(), Some(single.as_str()));
+    for child in &children {
+        let manifest = test.client.get_manifest(&test.path, child).await.unwrap();
+        assert_eq!(&manifest.digest, child, "the child resolves by its digest");
+    }
+
+    // Across registries the children's blobs stream, and the index keeps its digest.
+    let prod_registry = Registry::start_with(Auth::Htpasswd(PROD.0, PROD.1));
+    let prod = repo(&prod_registry, "ecr-prod/repo-1", PROD);
+    let row = promote::promote(&store, &dev, &prod, request("m2", &index))
+        .await
+        .unwrap();
+    assert!(row.bytes_moved > 0 && row.blobs_mounted == 0, "{row:?}");
+    assert_eq!(
+        prod_registry.skopeo_digest("ecr-prod/repo-1", "latest", Some(PROD)),
+        index
+    );
+
+    // An index inside an index is refused: the step fails rather than retrying.
+    let nested = push_index(&dev, "nested", &[(&index, "amd64")]).await;
+    let refused = promote::promote(&store, &dev, &test, request("m3", &nested)).await;
+    assert!(
+        matches!(&refused, Err(PromotionError::Refused(m)) if m.contains("nested indexes are not copied")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        digest(&test, "latest").await.as_deref(),
+        Some(index.as_str())
+    );
+}

@@ -99,6 +99,7 @@ fn oci_outcome(error: &OciError) -> &'static str {
             status: 401 | 403, ..
         } => "denied",
         OciError::Status { .. } => "http_error",
-        OciError::Invalid { .. } => "invalid_answer",
+        // Resolving reads no manifest body, so it never meets an unsupported one.
+        OciError::Invalid { .. } | OciError::Unsupported { .. } => "invalid_answer",
     }
 }
