@@ -325,8 +325,7 @@ jobs:
             }
             let approved = SystemTime::now();
             let moved = loop {
-                if let Some(at) = pushed_at(events, "ecr-latency/repo-1", "latest", &image.digest)
-                {
+                if let Some(at) = pushed_at(events, "ecr-latency/repo-1", "latest", &image.digest) {
                     break at;
                 }
                 if approved.elapsed().unwrap_or_default() > Duration::from_secs(30) {

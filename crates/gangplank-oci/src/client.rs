@@ -673,7 +673,9 @@ impl Client {
         };
         let (known, unknown): (Vec<String>, Vec<String>) =
             blobs.into_iter().partition(|d| present.contains(d));
-        let mut tally = self.copy_blobs(source, from_repo, to_repo, &unknown).await?;
+        let mut tally = self
+            .copy_blobs(source, from_repo, to_repo, &unknown)
+            .await?;
         let mut known = known;
         known.sort();
         known.dedup();
@@ -785,10 +787,12 @@ impl Client {
         same_registry: bool,
     ) -> Result<BlobCopy, OciError> {
         if same_registry {
-            return Ok(match self.mount_or_stream(from_repo, to_repo, digest).await? {
-                None => BlobCopy::Mounted,
-                Some(moved) => BlobCopy::Moved(moved),
-            });
+            return Ok(
+                match self.mount_or_stream(from_repo, to_repo, digest).await? {
+                    None => BlobCopy::Mounted,
+                    Some(moved) => BlobCopy::Moved(moved),
+                },
+            );
         }
         if self.blob_exists(to_repo, digest).await? {
             return Ok(BlobCopy::Present);

@@ -552,9 +552,9 @@ async fn copies_an_image_index_with_every_child_within_a_registry_and_across() {
     let robot = Some(("robot", "s3cret-pass"));
     assert_index_copied(&two, "prod/app", "1.0", &index, &children, robot);
 
-    // Again, by digest as a promotion copies: every blob is there already.
+    // Again, by digest: every blob is there already.
     let again = target
-        .copy_by_digest(&source, "dev/app", &index.digest, "prod/app")
+        .copy_image(&source, "dev/app", &index.digest, "prod/app", &index.digest)
         .await
         .unwrap();
     assert_eq!(

@@ -91,7 +91,10 @@ pub async fn register(
     };
     let name = pushed.image.to_string();
     let none_if_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let (git_ref, commit) = (none_if_empty(&pushed.git_ref), none_if_empty(&pushed.commit));
+    let (git_ref, commit) = (
+        none_if_empty(&pushed.git_ref),
+        none_if_empty(&pushed.commit),
+    );
     let fields = ArtefactVersionFields::parse(&ArtefactVersionInput {
         kind: "container",
         name: &name,
