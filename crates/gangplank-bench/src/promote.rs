@@ -96,7 +96,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     // The registry tells the bench when a tag is stored (its push notification), so (c) sees
     // `latest` move without polling the registry it is timing.
     let (events_url, events) = crate::receiver::start().await?;
-    let dev = Registry::start_notifying(Auth::Htpasswd(DEV.0, DEV.1), &events_url);
+    let dev = Registry::start_notifying(Auth::Htpasswd(DEV.0, DEV.1), &events_url, &[]);
     let prod = Registry::start_with(Auth::Htpasswd(PROD.0, PROD.1));
     let dev_client = client(&dev, DEV);
     let prod_client = client(&prod, PROD);

@@ -139,12 +139,13 @@ impl Registry {
     }
 
     /// Starts a registry that sends its event notifications (distribution's
-    /// `notifications.endpoints`: push and pull envelopes, retried with backoff) to `url`.
-    pub fn start_notifying(auth: Auth<'_>, url: &str) -> Registry {
-        Registry::start_full(auth, false, Some(url))
+    /// `notifications.endpoints`: push and pull envelopes, retried with backoff) to `url`,
+    /// with these extra request headers (e.g. `("Authorization", "Bearer …")`).
+    pub fn start_notifying(auth: Auth<'_>, url: &str, headers: &[(&str, &str)]) -> Registry {
+        Registry::start_full(auth, false, Some((url, headers)))
     }
 
-    fn start_full(auth: Auth<'_>, tls: bool, notify: Option<&str>) -> Registry {
+    fn start_full(auth: Auth<'_>, tls: bool, notify: Option<(&str, &[(&str, &str)])>) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut config = format!(
@@ -204,10 +205,18 @@ impl Registry {
                 path.display()
             ));
         }
-        if let Some(url) = notify {
+        if let Some((url, headers)) = notify {
             config.push_str(&format!(
                 "notifications:\n  endpoints:\n    - name: test\n      url: {url}\n      timeout: 2s\n      threshold: 3\n      backoff: 100ms\n"
             ));
+            if !headers.is_empty() {
+                config.push_str("      headers:\n");
+                for (name, value) in headers {
+                    // A YAML double-quoted string; test values need no escapes.
+                    assert!(!value.contains(['"', '\\', '\n']), "a plain header value");
+                    config.push_str(&format!("        {name}: [\"{value}\"]\n"));
+                }
+            }
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("write config");
