@@ -391,6 +391,20 @@ impl Client {
         }
     }
 
+    /// The manifest `reference` names, `None` when the repository has no such tag (or no such
+    /// repository yet).
+    pub async fn find_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>, OciError> {
+        match self.get_manifest(repository, reference).await {
+            Ok(manifest) => Ok(Some(manifest)),
+            Err(OciError::Status { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Every tag of `repository`, or none when the repository does not exist yet.
     pub async fn all_tags(&self, repository: &str) -> Result<Vec<String>, OciError> {
         match self.list_tags(repository, 1000).await {

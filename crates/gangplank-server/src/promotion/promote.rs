@@ -64,9 +64,6 @@ pub struct Promotion<'a> {
     /// The plan was made by this call: its tag writes cannot have happened yet, so they need
     /// no look at the registry first (a resumed step's do).
     fresh_plan: bool,
-    /// The live tag was checked (still the plan's) as the plan was recorded: the archive
-    /// tag follows at once.
-    live_checked: bool,
 }
 
 /// What the plan reads from the destination.
@@ -79,6 +76,32 @@ struct PlanReads {
     previous: Option<Manifest>,
     /// The highest version, when it names the live image already.
     numbered: Option<Version>,
+}
+
+/// The destination's tags and its highest version, with the digest that names.
+struct Versions {
+    tags: Vec<String>,
+    highest: Option<(Version, Option<String>)>,
+}
+
+impl PlanReads {
+    fn new(live: Option<Manifest>, new: Manifest, versions: Versions) -> PlanReads {
+        let live_digest = live.as_ref().map(|m| m.digest.clone());
+        let previous = live.filter(|m| m.digest != new.digest);
+        let numbered = match (&previous, versions.highest) {
+            (Some(previous), Some((version, Some(digest)))) if digest == previous.digest => {
+                Some(version)
+            }
+            _ => None,
+        };
+        PlanReads {
+            tags: versions.tags,
+            live: live_digest,
+            new,
+            previous,
+            numbered,
+        }
+    }
 }
 
 /// Runs (or resumes) a promotion to the end; the record as applied.
@@ -181,42 +204,70 @@ impl<'a> Promotion<'a> {
             locked_at: now,
             new_manifest: None,
             fresh_plan: false,
-            live_checked: false,
         })
     }
 
     async fn run_stages(&mut self, hold: Option<&HoldPoint>) -> Result<(), PromotionError> {
-        if self.row.version_after.is_empty() && !self.journal.done(COPY) {
-            // The plan's reads first: the live image's blobs are there already, and only the
-            // others are copied (successive versions share most layers).
-            let reads = self.plan_reads().await?;
-            let present = match &reads.previous {
-                Some(previous) => referenced_blobs(previous),
-                None => Vec::new(),
-            };
-            let report = self
-                .dest
-                .client
-                .copy_content_of(
-                    &self.source.client,
-                    &self.source.path,
-                    reads.new.clone(),
-                    &self.dest.path,
-                    &present,
-                )
-                .await?;
-            self.copied(report);
-            if self.decide(reads).await? {
-                return Ok(());
-            }
+        let fresh = self.row.version_after.is_empty() && !self.journal.done(COPY);
+        let already_live = if fresh {
+            self.plan_copy_and_archive().await?
         } else {
-            self.copy().await?;
-            if self.plan().await? {
-                return Ok(());
+            self.resume_to_live().await?
+        };
+        if already_live {
+            return Ok(());
+        }
+        self.move_live_holding(hold).await
+    }
+
+    /// A new promotion up to the live move: read, record the plan (every tag write journalled
+    /// `planned`), then copy the blobs the live image does not share while the live image
+    /// gets its version (the archive tag needs only the plan, and is written before `latest`
+    /// moves). True when the source is live already.
+    async fn plan_copy_and_archive(&mut self) -> Result<bool, PromotionError> {
+        let (images, versions) = tokio::join!(self.images(), self.versions());
+        let (live, new) = images?;
+        let reads = PlanReads::new(live, new, versions?);
+        let present = reads
+            .previous
+            .as_ref()
+            .map(referenced_blobs)
+            .unwrap_or_default();
+        let new = reads.new.clone();
+        if self.decide(reads).await? {
+            return Ok(true);
+        }
+        let (from, to) = (&self.source.path, &self.dest.path);
+        let copy = self
+            .dest
+            .client
+            .copy_content_of(&self.source.client, from, new, to, &present);
+        let archive = async {
+            if self.row.archive_tag.is_empty() {
+                return Ok(false);
             }
+            self.put_archive().await.map(|()| true)
+        };
+        let (copied, archived) = tokio::join!(copy, archive);
+        // Either may have happened without the other: a resumed step checks the registry for
+        // every write left `planned`.
+        let report = copied?;
+        if archived? {
+            self.archived();
+        }
+        self.copied(report);
+        Ok(false)
+    }
+
+    /// A promotion resumed after its plan was recorded (or begun by an older version of this
+    /// code): each stage looks at the registry for what already happened.
+    async fn resume_to_live(&mut self) -> Result<bool, PromotionError> {
+        self.copy().await?;
+        if self.plan().await? {
+            return Ok(true);
         }
         self.archive().await?;
-        self.move_live_holding(hold).await
+        Ok(false)
     }
 
     /// Writes `writes` with the pending journal entries, renewing the destination's lock
@@ -365,39 +416,40 @@ impl<'a> Promotion<'a> {
         if !self.row.version_after.is_empty() {
             return Ok(self.row.new_live_digest.is_empty());
         }
-        let reads = self.plan_reads().await?;
-        self.decide(reads).await
+        let (images, versions) = tokio::join!(self.images(), self.versions());
+        let (live, new) = images?;
+        self.decide(PlanReads::new(live, new, versions?)).await
     }
 
-    /// What the plan needs: the destination's tags and live digest and the source's manifest,
-    /// then, when another image is live, its manifest and whether it is numbered already.
-    async fn plan_reads(&self) -> Result<PlanReads, PromotionError> {
-        let client = &self.dest.client;
-        let (tags, live, new) = tokio::join!(
-            client.all_tags(&self.dest.path),
-            client.tag_digest(&self.dest.path, &self.row.live_tag),
+    /// The image live in the destination (its manifest, so its blobs are known), if any, and
+    /// the source's manifest.
+    async fn images(&self) -> Result<(Option<Manifest>, Manifest), PromotionError> {
+        let (live, new) = tokio::join!(
+            self.dest
+                .client
+                .find_manifest(&self.dest.path, &self.row.live_tag),
             self.source
                 .client
                 .get_manifest(&self.source.path, &self.row.source_digest)
         );
-        let (tags, live, new) = (tags?, live?, new?);
-        let (previous, numbered) = match live.as_deref() {
-            Some(live) if live != self.row.source_digest => {
-                let (previous, numbered) = tokio::join!(
-                    client.get_manifest(&self.dest.path, live),
-                    self.numbered_already(&tags, live)
-                );
-                (Some(previous?), numbered?)
+        Ok((live?, new?))
+    }
+
+    /// The destination's tags, and its highest version with the digest it names.
+    async fn versions(&self) -> Result<Versions, PromotionError> {
+        let tags = self.dest.client.all_tags(&self.dest.path).await?;
+        let highest = match Version::highest(&tags) {
+            Some(version) => {
+                let digest = self
+                    .dest
+                    .client
+                    .tag_digest(&self.dest.path, &version.tag)
+                    .await?;
+                Some((version, digest))
             }
-            _ => (None, None),
+            None => None,
         };
-        Ok(PlanReads {
-            tags,
-            live,
-            new,
-            previous,
-            numbered,
-        })
+        Ok(Versions { tags, highest })
     }
 
     /// Decides the plan from `reads` and records it with every tag write it plans, journalled
@@ -472,11 +524,8 @@ impl<'a> Promotion<'a> {
             self.row.new_live_digest.clone(),
         );
         self.plan_write(&mut writes, LIVE, &tag, &previous, &new);
-        let (writes, now) = self.prepare(writes);
-        let (written, checked) = tokio::join!(self.commit(writes, now), self.check_live(&previous));
-        written?;
+        self.flush(writes).await?;
         self.fresh_plan = true;
-        self.live_checked = checked.is_ok();
         Ok(false)
     }
 
@@ -551,22 +600,47 @@ impl<'a> Promotion<'a> {
                 )));
             }
         }
-        if !std::mem::take(&mut self.live_checked) {
+        if !self.fresh_plan {
+            // Not archived yet: the live tag must still be what the recorded plan saw (a plan
+            // made by this call read it a moment ago).
             self.check_live(&previous).await?;
         }
         self.ensure_planned(&write).await?;
+        self.put_archive().await?;
+        self.archived();
+        Ok(())
+    }
+
+    /// Writes the archive tag: the version on the image live when the plan was made.
+    async fn put_archive(&self) -> Result<(), PromotionError> {
         let manifest = Manifest {
             media_type: self.row.previous_live_media_type.clone(),
             bytes: self.row.previous_live_manifest.clone().into_bytes(),
-            digest: previous.clone(),
+            digest: self.row.previous_live_digest.clone(),
         };
         self.dest
             .client
-            .put_manifest(&self.dest.path, &tag, &manifest)
+            .put_manifest(&self.dest.path, &self.row.archive_tag, &manifest)
             .await?;
+        Ok(())
+    }
+
+    /// Notes the archive tag written (journalled `done` with the next write).
+    fn archived(&mut self) {
+        let (tag, previous) = (
+            self.row.archive_tag.clone(),
+            self.row.previous_live_digest.clone(),
+        );
+        let write = Write {
+            seq: ARCHIVE,
+            op: "put_tag",
+            repository: &self.dest.path,
+            tag: &tag,
+            digest_before: "",
+            digest_after: &previous,
+        };
         self.pending
             .push(self.journal.note(&write, "done", now_millis()));
-        Ok(())
     }
 
     /// Stage 4: the live tag moves to the promoted digest, right after checking it still is
@@ -641,23 +715,6 @@ impl<'a> Promotion<'a> {
             ..PromotionWrites::default()
         };
         self.flush(writes).await
-    }
-
-    /// The highest version tag, when it names `live` already.
-    async fn numbered_already(
-        &self,
-        tags: &[String],
-        live: &str,
-    ) -> Result<Option<Version>, PromotionError> {
-        let Some(highest) = Version::highest(tags) else {
-            return Ok(None);
-        };
-        let digest = self
-            .dest
-            .client
-            .tag_digest(&self.dest.path, &highest.tag)
-            .await?;
-        Ok((digest.as_deref() == Some(live)).then_some(highest))
     }
 
     /// That journal entry `seq` writes `tag` = `digest` into the destination, so its
