@@ -250,7 +250,10 @@ impl Store {
         .await
     }
 
-    /// Sets a recorded delivery's outcome once it has been acted on.
+    /// Sets a recorded delivery's outcome once it has been acted on. With `release`, the
+    /// sender's delivery id is cleared so that its retry is acted on (the outcome was a
+    /// passing failure, e.g. an unreachable registry), not taken for a redelivery.
+    #[allow(clippy::too_many_arguments)]
     pub async fn finish_inbound_delivery(
         &self,
         org_id: &str,
@@ -259,6 +262,7 @@ impl Store {
         verdict: &str,
         message: &str,
         caused: &str,
+        release: bool,
     ) -> Result<(), StoreError> {
         let (org_id, hook_id, id, verdict, message, caused) = (
             org_id.to_owned(),
@@ -270,18 +274,22 @@ impl Store {
         );
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                query(
+                let sql = if release {
+                    "UPDATE inbound_deliveries SET verdict = $4, message = $5, caused = $6, \
+                     delivery_id = '' WHERE org_id = $1 AND hook_id = $2 AND id = $3"
+                } else {
                     "UPDATE inbound_deliveries SET verdict = $4, message = $5, caused = $6 \
-                     WHERE org_id = $1 AND hook_id = $2 AND id = $3",
-                )
-                .bind(&org_id)
-                .bind(&hook_id)
-                .bind(&id)
-                .bind(&verdict)
-                .bind(&message)
-                .bind(&caused)
-                .execute(conn)
-                .await?;
+                     WHERE org_id = $1 AND hook_id = $2 AND id = $3"
+                };
+                query(sql)
+                    .bind(&org_id)
+                    .bind(&hook_id)
+                    .bind(&id)
+                    .bind(&verdict)
+                    .bind(&message)
+                    .bind(&caused)
+                    .execute(conn)
+                    .await?;
                 Ok(())
             })
         }))

@@ -68,7 +68,7 @@ async fn a_redelivery_is_recorded_once() {
             .unwrap()
     );
     store
-        .finish_inbound_delivery("acme", "gh", "d4", "ignored", "why", "{}")
+        .finish_inbound_delivery("acme", "gh", "d4", "ignored", "why", "{}", false)
         .await
         .unwrap();
     let page = store
