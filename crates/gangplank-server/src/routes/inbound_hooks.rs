@@ -63,12 +63,11 @@ fn apply(row: &mut InboundHookRow, body: InboundHookRequest) -> Result<(), ApiEr
         row.watches = serde_json::to_string(&watches).unwrap_or_else(|_| "[]".to_owned());
     }
     if let Some(registry) = body.registry {
-        let registry = registry.trim_end_matches('/');
-        if !registry.is_empty() {
-            gangplank_core::image::RepositoryName::parse(registry)
-                .map_err(|e| ApiError::invalid("registry", e))?;
-        }
-        registry.clone_into(&mut row.registry);
+        row.registry = if registry.trim().is_empty() {
+            String::new()
+        } else {
+            gangplank_core::registry::normalise_prefix(&registry)?
+        };
     }
     if let Some(disabled) = body.disabled {
         row.disabled = disabled;
