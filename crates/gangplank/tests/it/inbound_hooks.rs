@@ -485,3 +485,58 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
     );
     assert_eq!(status, 404);
 }
+
+#[test]
+fn the_cli_creates_hooks_and_lists_their_deliveries() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = crate::support::admin_cli(&server, home.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let created = run(&[
+        "create",
+        "inbound-hook",
+        "--kind",
+        "quay",
+        "--watch",
+        "acme/",
+        "--secret",
+        SECRET,
+    ]);
+    assert!(
+        created.contains(SECRET) && created.contains("/hooks/default/quay"),
+        "{created}"
+    );
+    let listed = run(&["get", "inbound-hooks"]);
+    assert!(
+        listed.contains("quay") && !listed.contains(SECRET),
+        "{listed}"
+    );
+    let body = json!({"repository": "other/web", "docker_url": "quay.io/other/web", "updated_tags": ["1"]});
+    let (status, receipt) = post(
+        &server,
+        &format!("/hooks/default/quay?token={SECRET}"),
+        &[],
+        "application/json",
+        body.to_string().into_bytes(),
+    );
+    assert_eq!(
+        (status, &receipt["verdict"]),
+        (200, &json!("ignored")),
+        "{receipt}"
+    );
+    let recorded = run(&["get", "deliveries", "quay"]);
+    assert!(
+        recorded.contains("ignored") && recorded.contains("not watched"),
+        "{recorded}"
+    );
+}
