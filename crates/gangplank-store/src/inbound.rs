@@ -71,6 +71,26 @@ row_struct!(InboundDeliveryRow {
     caused
 });
 
+/// The message of a delivery recorded but not yet acted on to the end.
+pub const IN_PROGRESS: &str = "being processed";
+
+/// What recording a delivery claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryClaim {
+    /// Recorded: act on it.
+    New,
+    /// The sender's id was seen before and acted on (or is being acted on now): do nothing.
+    Redelivery,
+    /// The sender's id was seen, but acting on it never finished; act on it again, finishing
+    /// the stored delivery `id`.
+    Unfinished { id: String },
+}
+
+struct IdRow {
+    id: String,
+}
+row_struct!(IdRow { id });
+
 const HOOK_COLUMNS: &str = "SELECT id, kind, secret_sealed, watches, registry, disabled, \
      created_at, created_by FROM inbound_hooks";
 const DELIVERY_COLUMNS: &str = "SELECT id, hook_id, received_at, delivery_id, headers, \
@@ -217,13 +237,17 @@ impl Store {
         .await
     }
 
-    /// Records a delivery. Returns `false`, recording nothing, when the hook already holds a
-    /// delivery with the same non-empty sender `delivery_id` (a redelivery).
+    /// Records a delivery, as the claim on its sender's delivery id. A hook that already holds
+    /// a delivery with the same non-empty id answers [`DeliveryClaim::Redelivery`] and nothing
+    /// is recorded, unless that delivery is still marked [`IN_PROGRESS`] and was received
+    /// before `stale_before` (the server stopped while acting on it): then the claim passes to
+    /// this one, atomically, and the stored delivery is acted on again under its own id.
     pub async fn record_inbound_delivery(
         &self,
         org_id: &str,
         row: InboundDeliveryRow,
-    ) -> Result<bool, StoreError> {
+        stale_before: i64,
+    ) -> Result<DeliveryClaim, StoreError> {
         let org_id = org_id.to_owned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
@@ -244,7 +268,34 @@ impl Store {
                 .bind(&row.caused)
                 .execute(conn)
                 .await?;
-                Ok(inserted == 1)
+                if inserted == 1 {
+                    return Ok(DeliveryClaim::New);
+                }
+                let taken = query(
+                    "UPDATE inbound_deliveries SET received_at = $4 WHERE org_id = $1 \
+                     AND hook_id = $2 AND delivery_id = $3 AND message = $5 AND received_at < $6",
+                )
+                .bind(&org_id)
+                .bind(&row.hook_id)
+                .bind(&row.delivery_id)
+                .bind(row.received_at)
+                .bind(IN_PROGRESS)
+                .bind(stale_before)
+                .execute(conn)
+                .await?;
+                if taken == 0 {
+                    return Ok(DeliveryClaim::Redelivery);
+                }
+                let id = query(
+                    "SELECT id FROM inbound_deliveries WHERE org_id = $1 AND hook_id = $2 \
+                     AND delivery_id = $3",
+                )
+                .bind(&org_id)
+                .bind(&row.hook_id)
+                .bind(&row.delivery_id)
+                .fetch_one::<IdRow>(conn)
+                .await?;
+                Ok(DeliveryClaim::Unfinished { id: id.id })
             })
         }))
         .await

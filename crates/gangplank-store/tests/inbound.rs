@@ -5,7 +5,7 @@
 mod support;
 
 use gangplank_core::page::PageRequest;
-use gangplank_store::{InboundDeliveryRow, InboundHookRow, StoreError};
+use gangplank_store::{DeliveryClaim, IN_PROGRESS, InboundDeliveryRow, InboundHookRow, StoreError};
 
 fn delivery(id: &str, sender_id: &str) -> InboundDeliveryRow {
     InboundDeliveryRow {
@@ -42,31 +42,51 @@ async fn a_redelivery_is_recorded_once() {
         store.create_inbound_hook("acme", hook.clone()).await,
         Err(StoreError::Conflict(_))
     ));
-    assert!(
-        store
-            .record_inbound_delivery("acme", delivery("d1", "x"))
-            .await
-            .unwrap()
+    let record = |row| store.record_inbound_delivery("acme", row, 0);
+    assert_eq!(
+        record(delivery("d1", "x")).await.unwrap(),
+        DeliveryClaim::New
     );
-    assert!(
-        !store
-            .record_inbound_delivery("acme", delivery("d2", "x"))
-            .await
-            .unwrap()
+    assert_eq!(
+        record(delivery("d2", "x")).await.unwrap(),
+        DeliveryClaim::Redelivery
     );
     // Senders without delivery ids are all recorded.
-    assert!(
-        store
-            .record_inbound_delivery("acme", delivery("d3", ""))
-            .await
-            .unwrap()
+    assert_eq!(
+        record(delivery("d3", "")).await.unwrap(),
+        DeliveryClaim::New
     );
-    assert!(
-        store
-            .record_inbound_delivery("acme", delivery("d4", ""))
-            .await
-            .unwrap()
+    assert_eq!(
+        record(delivery("d4", "")).await.unwrap(),
+        DeliveryClaim::New
     );
+    // A delivery whose processing never finished (received at 1) passes its claim on once
+    // it is stale, and only once.
+    let mut unfinished = delivery("d5", "y");
+    unfinished.message = IN_PROGRESS.into();
+    assert_eq!(record(unfinished).await.unwrap(), DeliveryClaim::New);
+    let mut retry = delivery("d6", "y");
+    retry.received_at = 100;
+    assert_eq!(
+        record(retry.clone()).await.unwrap(),
+        DeliveryClaim::Redelivery
+    );
+    let take = store
+        .record_inbound_delivery("acme", retry.clone(), 50)
+        .await
+        .unwrap();
+    assert_eq!(take, DeliveryClaim::Unfinished { id: "d5".into() });
+    assert_eq!(
+        store
+            .record_inbound_delivery("acme", retry, 50)
+            .await
+            .unwrap(),
+        DeliveryClaim::Redelivery
+    );
+    store
+        .finish_inbound_delivery("acme", "gh", "d5", "accepted", "done", "{}", false)
+        .await
+        .unwrap();
     store
         .finish_inbound_delivery("acme", "gh", "d4", "ignored", "why", "{}", false)
         .await
@@ -83,8 +103,8 @@ async fn a_redelivery_is_recorded_once() {
         .await
         .unwrap();
     let ids: Vec<&str> = page.items.iter().map(|d| d.id.as_str()).collect();
-    assert_eq!(ids, ["d4", "d3", "d1"]);
-    assert_eq!(page.items[0].verdict, "ignored");
+    assert_eq!(ids, ["d5", "d4", "d3", "d1"]);
+    assert_eq!(page.items[1].verdict, "ignored");
 
     let mut changed = hook.clone();
     changed.watches = r#"["acme/"]"#.into();

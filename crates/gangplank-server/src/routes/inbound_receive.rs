@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use gangplank_api::inbound_hooks::InboundReceipt;
 use gangplank_core::image::RepositoryName;
 use gangplank_core::inbound::{self, Claim, GithubEvent, HookKind, MAX_BODY_BYTES, TOKEN_HEADER};
-use gangplank_store::{InboundDeliveryRow, InboundHookRow};
+use gangplank_store::{DeliveryClaim, IN_PROGRESS, InboundDeliveryRow, InboundHookRow};
 use serde_json::{Value, json};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
@@ -36,6 +36,10 @@ const SECRET_HEADERS: [&str; 6] = [
     "x-hub-signature-256",
     TOKEN_HEADER,
 ];
+
+/// How long a delivery may stay unfinished before a redelivery acts on it again: longer than
+/// any registry check takes, shorter than senders keep retrying.
+const STALE_AFTER_MS: i64 = 60_000;
 
 /// How a delivery ended: its verdict, why, and what it caused.
 struct Outcome {
@@ -93,7 +97,7 @@ async fn receive(
             _ => "the hook's token is missing or wrong",
         }
         .to_owned();
-        state.store.record_inbound_delivery(&org, row).await?;
+        state.store.record_inbound_delivery(&org, row, 0).await?;
         tracing::warn!(org = %org, hook = %id, "inbound delivery refused: bad credential");
         return Err(ApiError::Unauthorized(
             "the delivery's signature or token is missing or wrong".to_owned(),
@@ -119,25 +123,34 @@ async fn receive(
             row.message = format!("the payload cannot be read: {error}");
             let message = row.message.clone();
             row.delivery_id.clear();
-            state.store.record_inbound_delivery(&org, row).await?;
+            state.store.record_inbound_delivery(&org, row, 0).await?;
             return Err(ApiError::Invalid(message));
         }
     };
     // Recorded before acting, as "accepted" until finished: the insert is the claim on the
     // sender's id, so a concurrent or later redelivery finds it and does nothing twice.
     row.verdict = "accepted".to_owned();
-    row.message = "being processed".to_owned();
-    let delivery = row.id.clone();
-    if !state.store.record_inbound_delivery(&org, row).await? {
-        return Ok((
-            StatusCode::OK,
-            Json(InboundReceipt {
-                delivery: String::new(),
-                verdict: "accepted".to_owned(),
-                message: "already received: a redelivery does nothing twice".to_owned(),
-            }),
-        ));
-    }
+    row.message = IN_PROGRESS.to_owned();
+    // A delivery still unfinished after this long was being handled by a server that stopped.
+    let stale_before = row.received_at - STALE_AFTER_MS;
+    let delivery = match state
+        .store
+        .record_inbound_delivery(&org, row.clone(), stale_before)
+        .await?
+    {
+        DeliveryClaim::New => row.id,
+        DeliveryClaim::Unfinished { id } => id,
+        DeliveryClaim::Redelivery => {
+            return Ok((
+                StatusCode::OK,
+                Json(InboundReceipt {
+                    delivery: String::new(),
+                    verdict: "accepted".to_owned(),
+                    message: "already received: a redelivery does nothing twice".to_owned(),
+                }),
+            ));
+        }
+    };
     let outcome = if hook.disabled {
         Outcome::new("ignored", "the hook is disabled")
     } else {

@@ -335,7 +335,12 @@ fn every_endpoint_with_every_role() {
             None,
             ADMIN_ONLY,
         ),
-        case("DELETE", "/orgs/default/inbound-hooks/reg", None, ADMIN_ONLY),
+        case(
+            "DELETE",
+            "/orgs/default/inbound-hooks/reg",
+            None,
+            ADMIN_ONLY,
+        ),
         case("DELETE", "/orgs/default/apps/shop", None, APP_OWNERS),
         // Last: it revokes the member's token.
         case(
