@@ -223,7 +223,50 @@ fn registry_notifications_register_verified_versions() {
         &server,
         json!({"id": "ecr", "kind": "ecr", "registry": host}),
     );
+    // Artifact Registry through a Pub/Sub push subscription: the data names the image fully
+    // qualified, under Google's host; the hook's `registry` puts it under the stand-in.
+    let gar_secret = create_hook(
+        &server,
+        json!({"id": "gar", "kind": "gar", "registry": host}),
+    );
+    let gar_data = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(
+            json!({"action": "INSERT",
+                   "digest": format!("us-east1-docker.pkg.dev/stand/gar@{fake}"),
+                   "tag": "us-east1-docker.pkg.dev/stand/gar:g1"})
+            .to_string(),
+        )
+    };
+    let generic_secret = create_hook(&server, json!({"id": "generic", "kind": "generic"}));
+    let secrets = [
+        &hub_secret,
+        &harbor_secret,
+        &quay_secret,
+        &ecr_secret,
+        &gar_secret,
+        &generic_secret,
+    ];
     let cases = [
+        (
+            "gar",
+            "stand/gar",
+            format!("/hooks/default/gar?token={gar_secret}"),
+            vec![],
+            json!({"message": {"attributes": {}, "data": gar_data, "messageId": "7311540123",
+                               "message_id": "7311540123",
+                               "publishTime": "2026-01-05T10:04:05.678Z"},
+                   "subscription": "projects/acme-prod/subscriptions/orchestrator-push"}),
+            "g1",
+        ),
+        (
+            "generic",
+            "stand/generic",
+            "/hooks/default/generic".to_owned(),
+            vec![("authorization", format!("Bearer {generic_secret}"))],
+            json!({"image": format!("{host}/stand/generic"), "tag": "x1"}),
+            "x1",
+        ),
         (
             "hub",
             "stand/hub",
@@ -304,7 +347,7 @@ fn registry_notifications_register_verified_versions() {
         assert!(
             !recorded
                 .iter()
-                .any(|d| d.to_string().contains(&harbor_secret)),
+                .any(|d| secrets.iter().any(|s| d.to_string().contains(s.as_str()))),
             "{hook}"
         );
     }
@@ -470,6 +513,18 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         Some(json!({"disabled": true})),
     );
     assert_eq!((status, &body["disabled"]), (200, &json!(true)), "{body}");
+    let (status, receipt) = send(
+        "push",
+        "d-disabled",
+        "application/json",
+        push.as_bytes(),
+        &openssl_signature(SECRET, push.as_bytes()),
+    );
+    assert_eq!(
+        (status, &receipt["verdict"]),
+        (200, &json!("ignored")),
+        "{receipt}"
+    );
     let (status, _) = server.call(
         "DELETE",
         "/orgs/default/inbound-hooks/gh",
