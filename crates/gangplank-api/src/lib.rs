@@ -11,6 +11,7 @@ pub mod client;
 pub mod deploys;
 pub mod error;
 pub mod image_promotions;
+pub mod inbound_hooks;
 pub mod pipeline_runs;
 pub mod pipelines;
 pub mod registries;

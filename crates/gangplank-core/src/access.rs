@@ -74,11 +74,14 @@ pub enum Action {
     ManageRegistries,
     /// Fetch a CI-enabled registry's credentials.
     FetchRegistryCreds,
+    /// Create, change and delete inbound hooks; see their deliveries. Administrators only: a
+    /// registry hook registers versions, which can deploy through automation.
+    ManageInboundHooks,
 }
 
 impl Action {
     /// Every action, in the order the role table lists them.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ReadOrg,
         Action::CreateArtefactVersion,
         Action::ArchiveArtefactVersion,
@@ -96,6 +99,7 @@ impl Action {
         Action::ManageWebhooks,
         Action::ManageRegistries,
         Action::FetchRegistryCreds,
+        Action::ManageInboundHooks,
     ];
 
     /// The lowest app role that permits this action, for app-scoped actions.
@@ -131,6 +135,7 @@ impl Action {
             Action::ManageWebhooks => "manage webhooks and deliveries",
             Action::ManageRegistries => "manage registries",
             Action::FetchRegistryCreds => "fetch registry credentials (CI)",
+            Action::ManageInboundHooks => "manage inbound hooks and their deliveries",
         }
     }
 }
@@ -225,7 +230,7 @@ pub fn is_allowed(org_role: OrgRole, app_role: Option<AppRole>, action: Action) 
         CreateArtefactVersion => org_role == ArtefactContributor,
         ArchiveArtefactVersion | CreateApp | ManageUsers => org_role == Manager,
         FetchRegistryCreds => matches!(org_role, Manager | ArtefactContributor),
-        DeleteArtefact | ManageEnvTypes | ManageRegistries => false,
+        DeleteArtefact | ManageEnvTypes | ManageRegistries | ManageInboundHooks => false,
         ReadApp | UpdateApp | ManageEnvs | DeleteApp | ManageAppUsers | Deploy | ManageRules
         | ManageWebhooks => false,
     }

@@ -11,6 +11,7 @@ pub mod delta;
 pub mod deploy;
 pub mod id;
 pub mod image;
+pub mod inbound;
 pub mod json_patch;
 pub mod limits;
 pub mod net;

@@ -7,6 +7,7 @@ use gangplank_api::apps::{CreateApp, CreateEnv, EnvType, PatchEnvType, Rename};
 use gangplank_api::artefacts::PatchArtefactVersion;
 use gangplank_api::deploys::{DeltaRequest, DeploymentRequest};
 use gangplank_api::image_promotions::{ResumeRequest, RollbackRequest};
+use gangplank_api::inbound_hooks::InboundHookRequest;
 use gangplank_api::pipelines::PipelineCriteriaCreateBody;
 use gangplank_api::registries::RegistryRequest;
 use gangplank_api::rules::{RuleRequest, VersionPolicy};
@@ -207,6 +208,22 @@ impl Bounded for WebhookRequest {
         }
         if let Some(triggers) = &self.triggers {
             check_count("triggers", triggers.len(), MAX_WEBHOOK_TRIGGERS)?;
+        }
+        Ok(())
+    }
+}
+
+impl Bounded for InboundHookRequest {
+    fn check_bounds(&self) -> Checked {
+        check_opt_len("id", self.id.as_deref(), MAX_REF_LEN)?;
+        check_opt_len("kind", self.kind.as_deref(), MAX_REF_LEN)?;
+        check_opt_len("registry", self.registry.as_deref(), MAX_URL_LEN)?;
+        check_opt_len("secret", self.secret.as_deref(), MAX_CREDENTIAL_LEN)?;
+        if let Some(watches) = &self.watches {
+            check_count("watches", watches.len(), MAX_REGISTRY_SECRETS)?;
+            for prefix in watches {
+                check_len("watches", prefix, MAX_URL_LEN)?;
+            }
         }
         Ok(())
     }

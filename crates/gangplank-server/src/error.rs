@@ -34,6 +34,8 @@ pub enum ApiError {
     Internal(String),
     /// 502: a service Gangplank called on the caller's behalf failed; the text says which.
     BadGateway(String),
+    /// 503: a service Gangplank needs is unreachable for now; the caller should retry.
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -114,6 +116,7 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, m),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (

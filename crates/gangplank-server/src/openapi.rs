@@ -422,13 +422,14 @@ const CONFLICTS: &[(&str, &str)] = &[
     ("post", "/orgs/{org}/apps/{app}/envs"),
     ("post", "/orgs/{org}/artefact-versions"),
     ("post", "/orgs/{org}/registries"),
+    ("post", "/orgs/{org}/inbound-hooks"),
     ("patch", "/orgs/{org}/registries/{id}"),
     ("post", "/orgs/{org}/apps/{app}/webhooks"),
     ("post", "/users/{user}/tokens"),
 ];
 
 /// The paths whose operations only authenticate: any valid token may call them.
-const NO_ROLE_CHECK: &[&str] = &["/current-user"];
+const NO_ROLE_CHECK: &[&str] = &["/current-user", "/hooks/{org}/{id}"];
 
 /// The error responses most operations share: (status, name under
 /// `#/components/responses`, description). Operations refer to them rather than each holding

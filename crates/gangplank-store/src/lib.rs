@@ -17,6 +17,7 @@ mod depths;
 mod digests;
 mod error;
 mod group_commit;
+mod inbound;
 mod page;
 mod pipeline_runs;
 mod pipelines;
@@ -46,6 +47,7 @@ pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy}
 pub use depths::{DEPTH_CAP, QueueDepths};
 pub use digests::ToResolve;
 pub use error::StoreError;
+pub use inbound::{DeliveryClaim, IN_PROGRESS, InboundDeliveryRow, InboundHookRow};
 pub use pipeline_runs::{
     CancelOutcome, DeleteOutcome, JobRow, NewRun, RunFilter, RunRow, StepLogRow, StepRow,
 };

@@ -389,6 +389,26 @@ pub enum CreateWhat {
     Rule(RuleArgs),
     /// Create a webhook in the app; prints its generated secret once.
     Webhook(WebhookArgs),
+    /// Create an inbound hook GitHub or a registry POSTs events to; prints its secret once.
+    #[command(name = "inbound-hook")]
+    InboundHook {
+        /// The hook's id; the kind when not given.
+        id: Option<String>,
+        /// github, distribution, ecr, dockerhub, harbor, quay, gar or generic.
+        #[arg(long)]
+        kind: String,
+        /// A repository name prefix the hook acts on (repeat); every repository when none.
+        #[arg(long = "watch")]
+        watches: Vec<String>,
+        /// The registry prefix payload repositories are resolved under (Docker Hub, ECR, a
+        /// registry standing in for theirs).
+        #[arg(long)]
+        registry: Option<String>,
+        /// The GitHub secret or the token senders present; generated when absent. Read from
+        /// GANGPLANK_HOOK_SECRET when not given, so it stays out of shell history.
+        #[arg(long, env = "GANGPLANK_HOOK_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
     /// Create a registry: its prefix, type and (write-only) credentials.
     Registry {
         id: String,
@@ -508,7 +528,9 @@ pub struct ArtefactVersionArgs {
 pub struct GetArgs {
     /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks,
     /// pipelines, runs (with an id: the run, its jobs and their steps), approvals,
-    /// registries, image-promotions, or deliveries (with the webhook's id).
+    /// registries, image-promotions, inbound-hooks, or deliveries (with a hook's id: the
+    /// app's webhook with --app, else the inbound hook; `inbound-deliveries` is always the
+    /// inbound hook's).
     pub kind: String,
     /// Show only this object.
     pub id: Option<String>,

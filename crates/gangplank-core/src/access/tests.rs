@@ -28,6 +28,7 @@ fn role_table_is_as_documented() {
 | manage webhooks and deliveries | yes | - | - | - | - | - | - | yes |
 | manage registries | yes | - | - | - | - | - | - | - |
 | fetch registry credentials (CI) | yes | yes | - | yes | - | - | - | - |
+| manage inbound hooks and their deliveries | yes | - | - | - | - | - | - | - |
 ";
     assert_eq!(render_table(), expected);
 }

@@ -10,6 +10,8 @@ mod env_types;
 mod envs;
 mod health;
 mod image_promotions;
+mod inbound_hooks;
+mod inbound_receive;
 mod pipeline_jobs;
 mod pipeline_runs;
 mod pipelines;
@@ -82,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pipeline_jobs::routes())
         .merge(approvals::routes())
         .merge(pipelines::routes())
+        .merge(inbound_hooks::routes())
+        .merge(inbound_receive::routes())
         .split_for_parts();
     crate::openapi::finish(&mut openapi);
     Router::new()

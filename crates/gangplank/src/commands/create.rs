@@ -9,8 +9,8 @@ use crate::UsageError;
 use crate::cli::{ArtefactVersionArgs, CreateArgs, CreateWhat, Global, RuleArgs, WebhookArgs};
 use crate::client_config::Resolved;
 use crate::commands::get::{
-    APP_COLUMNS, ENV_COLUMNS, PIPELINE_COLUMNS, REGISTRY_COLUMNS, RULE_COLUMNS, VERSION_COLUMNS,
-    WEBHOOK_COLUMNS,
+    APP_COLUMNS, ENV_COLUMNS, INBOUND_HOOK_COLUMNS, PIPELINE_COLUMNS, REGISTRY_COLUMNS,
+    RULE_COLUMNS, VERSION_COLUMNS, WEBHOOK_COLUMNS,
 };
 use crate::output;
 
@@ -76,6 +76,27 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
                     json!({"username": username.unwrap_or_default(), "password": password});
             }
             (format!("/orgs/{org}/registries"), body, REGISTRY_COLUMNS)
+        }
+        CreateWhat::InboundHook {
+            id,
+            kind,
+            watches,
+            registry,
+            secret,
+        } => {
+            let mut body =
+                json!({"id": id.unwrap_or_else(|| kind.clone()), "kind": kind, "watches": watches});
+            if let Some(registry) = registry {
+                body["registry"] = json!(registry);
+            }
+            if let Some(secret) = secret {
+                body["secret"] = json!(secret);
+            }
+            (
+                format!("/orgs/{org}/inbound-hooks"),
+                body,
+                INBOUND_HOOK_COLUMNS,
+            )
         }
         CreateWhat::Pipeline { .. } => unreachable!("handled above"),
         CreateWhat::Env { id, kind, name } => {

@@ -53,6 +53,22 @@ pub const RULE_COLUMNS: Columns = &[
     ("ARTEFACTS", "artefacts_filter"),
     ("CREATED", "created_at"),
 ];
+pub const INBOUND_HOOK_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("KIND", "kind"),
+    ("WATCHES", "watches"),
+    ("REGISTRY", "registry"),
+    ("DISABLED", "disabled"),
+    ("PATH", "path"),
+    ("SECRET (shown once)", "secret"),
+];
+const INBOUND_DELIVERY_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("RECEIVED", "received_at"),
+    ("SENDER ID", "delivery_id"),
+    ("VERDICT", "verdict"),
+    ("MESSAGE", "message"),
+];
 pub const WEBHOOK_COLUMNS: Columns = &[
     ("ID", "id"),
     ("URL", "url"),
@@ -163,6 +179,21 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             format!("{}/image-promotions", resolved.app_path()?),
             PROMOTION_COLUMNS,
         ),
+        ("inbound-hooks" | "inbound-hook", None) => {
+            (format!("/orgs/{org}/inbound-hooks"), INBOUND_HOOK_COLUMNS)
+        }
+        ("inbound-hooks" | "inbound-hook", Some(id)) => (
+            format!("/orgs/{org}/inbound-hooks/{id}"),
+            INBOUND_HOOK_COLUMNS,
+        ),
+        ("inbound-deliveries" | "inbound-delivery", Some(hook)) => (
+            format!("/orgs/{org}/inbound-hooks/{hook}/deliveries"),
+            INBOUND_DELIVERY_COLUMNS,
+        ),
+        ("deliveries" | "delivery", Some(hook)) if resolved.app.is_none() => (
+            format!("/orgs/{org}/inbound-hooks/{hook}/deliveries"),
+            INBOUND_DELIVERY_COLUMNS,
+        ),
         ("deliveries" | "delivery", Some(hook)) => (
             format!("{}/webhooks/{hook}/deliveries", resolved.app_path()?),
             DELIVERY_COLUMNS,
@@ -189,12 +220,12 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             ))
             .into());
         }
-        ("deliveries" | "delivery", None) => {
-            return Err(UsageError("get deliveries needs the webhook's id".to_owned()).into());
+        ("deliveries" | "delivery" | "inbound-deliveries" | "inbound-delivery", None) => {
+            return Err(UsageError("get deliveries needs the hook's id".to_owned()).into());
         }
         (other, _) => {
             return Err(UsageError(format!(
-                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, deliveries, pipelines, runs, approvals or image-promotions"
+                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, inbound-hooks, deliveries, inbound-deliveries, pipelines, runs, approvals or image-promotions"
             ))
             .into());
         }

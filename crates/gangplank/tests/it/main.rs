@@ -23,6 +23,7 @@ mod explain;
 mod fuzz;
 mod http_step_proxy;
 mod image_promotions;
+mod inbound_hooks;
 mod lifecycle;
 mod metrics;
 mod openapi;

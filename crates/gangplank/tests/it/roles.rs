@@ -315,6 +315,32 @@ fn every_endpoint_with_every_role() {
             None,
             ADMIN_ONLY,
         ),
+        case(
+            "POST",
+            "/orgs/default/inbound-hooks",
+            Some(json!({"id": "reg", "kind": "distribution"})),
+            ADMIN_ONLY,
+        ),
+        case("GET", "/orgs/default/inbound-hooks", None, ADMIN_ONLY),
+        case("GET", "/orgs/default/inbound-hooks/reg", None, ADMIN_ONLY),
+        case(
+            "PATCH",
+            "/orgs/default/inbound-hooks/reg",
+            Some(json!({"watches": ["acme/"]})),
+            ADMIN_ONLY,
+        ),
+        case(
+            "GET",
+            "/orgs/default/inbound-hooks/reg/deliveries",
+            None,
+            ADMIN_ONLY,
+        ),
+        case(
+            "DELETE",
+            "/orgs/default/inbound-hooks/reg",
+            None,
+            ADMIN_ONLY,
+        ),
         case("DELETE", "/orgs/default/apps/shop", None, APP_OWNERS),
         // Last: it revokes the member's token.
         case(
