@@ -21,6 +21,7 @@ mod sets;
 mod targets;
 mod tokens;
 mod users;
+mod watches;
 mod webhooks;
 
 use axum::Router;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rules::routes())
         .merge(webhooks::routes())
         .merge(registries::routes())
+        .merge(watches::routes())
         .merge(runtime::routes())
         .merge(image_promotions::routes())
         .merge(pipeline_runs::routes())
