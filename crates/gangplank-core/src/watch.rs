@@ -93,9 +93,9 @@ fn version_of(tag: &str) -> Option<semver::Version> {
 /// Parses a watch's image: `host/path`, a repository without tag or digest, with an explicit
 /// registry host (a watch polls one registry; Docker Hub is `docker.io/…`).
 pub fn parse_image(image: &str) -> Result<RepositoryName, ValidationError> {
-    let has_host = image
-        .split_once('/')
-        .is_some_and(|(first, _)| first.contains('.') || first.contains(':') || first == "localhost");
+    let has_host = image.split_once('/').is_some_and(|(first, _)| {
+        first.contains('.') || first.contains(':') || first == "localhost"
+    });
     if !has_host {
         return Err(ValidationError::new(
             "image",

@@ -160,8 +160,9 @@ impl Store {
     pub async fn due_watches(&self, now: i64, limit: i64) -> Result<Vec<WatchRow>, StoreError> {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                let sql =
-                    format!("{COLUMNS} WHERE next_poll_at <= $1 ORDER BY next_poll_at, id LIMIT $2");
+                let sql = format!(
+                    "{COLUMNS} WHERE next_poll_at <= $1 ORDER BY next_poll_at, id LIMIT $2"
+                );
                 query(sql)
                     .bind(now)
                     .bind(limit)

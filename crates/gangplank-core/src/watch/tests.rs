@@ -1,3 +1,5 @@
+//! Table tests of the watch decisions: filters, new tags, image and interval rules, the budget.
+
 use std::collections::BTreeSet;
 
 use super::*;
@@ -23,7 +25,11 @@ fn filters_accept_what_they_say() {
     ];
     for (kind, pattern, tag, expected) in cases {
         let filter = TagFilter::parse(kind, pattern).unwrap();
-        assert_eq!(filter.accepts(tag), *expected, "{kind} {pattern:?} on {tag}");
+        assert_eq!(
+            filter.accepts(tag),
+            *expected,
+            "{kind} {pattern:?} on {tag}"
+        );
     }
 }
 
@@ -65,7 +71,10 @@ fn new_tags_are_listed_minus_seen_in_order() {
         assert_eq!(found.register, tags(register), "{filter:?} first={first}");
         assert_eq!(found.baseline, tags(baseline), "{filter:?} first={first}");
     }
-    assert_eq!(new_tags(&all, &[], &seen, false).register, Vec::<String>::new());
+    assert_eq!(
+        new_tags(&all, &[], &seen, false).register,
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -93,7 +102,11 @@ fn one_budget_per_host_and_back_off_holds_every_watch() {
     assert_eq!(budget.admit("a", 1_000), Admission::Go);
     assert_eq!(budget.admit("a", 2_000), Admission::Go);
     assert_eq!(budget.admit("a", 3_000), Admission::Spent(61_000));
-    assert_eq!(budget.admit("b", 3_000), Admission::Go, "hosts are separate");
+    assert_eq!(
+        budget.admit("b", 3_000),
+        Admission::Go,
+        "hosts are separate"
+    );
     assert_eq!(budget.admit("a", 61_000), Admission::Go, "a new window");
     budget.back_off("b", 90_000);
     assert_eq!(budget.admit("b", 70_000), Admission::BackedOff(90_000));

@@ -132,7 +132,10 @@ pub async fn tick(
 
 /// How one watch's poll ended.
 enum Polled {
-    Done { registered: usize, failed: bool },
+    Done {
+        registered: usize,
+        failed: bool,
+    },
     /// The registry still answered 429 after the client sat it out.
     Throttled(String),
 }

@@ -17,12 +17,10 @@ pub async fn run(global: &Global, args: DeleteArgs) -> anyhow::Result<()> {
         "artefact" => format!("/orgs/{org}/artefacts/{id}"),
         "watch" => format!("/orgs/{org}/watches/{id}"),
         other => {
-            return Err(
-                UsageError(format!(
-                    "cannot delete {other:?}; use app, env, artefact or watch"
-                ))
-                .into(),
-            );
+            return Err(UsageError(format!(
+                "cannot delete {other:?}; use app, env, artefact or watch"
+            ))
+            .into());
         }
     };
     resolved

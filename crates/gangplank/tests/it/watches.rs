@@ -30,8 +30,10 @@ fn add_registry(server: &Server, host: &str) {
         "POST",
         "/orgs/default/registries",
         Some(ADMIN),
-        Some(json!({"id": "local", "registry": host, "type": "basic", "insecure": true,
-                    "creds": {"username": USER, "password": PASSWORD}})),
+        Some(
+            json!({"id": "local", "registry": host, "type": "basic", "insecure": true,
+                    "creds": {"username": USER, "password": PASSWORD}}),
+        ),
     );
     assert_eq!(status, 201, "{body}");
 }
@@ -95,7 +97,10 @@ fn a_watch_registers_new_tags_verified_and_nothing_twice_after_a_restart() {
         (json!({"image": name, "semver": "one or two"}), "semver"),
         (json!({"image": name, "regex": "("}), "regex"),
         (json!({"image": name, "regex": "x", "semver": "1"}), "regex"),
-        (json!({"image": name, "interval_seconds": 0}), "interval_seconds"),
+        (
+            json!({"image": name, "interval_seconds": 0}),
+            "interval_seconds",
+        ),
         (
             json!({"image": name, "interval_seconds": 100_000}),
             "interval_seconds",
@@ -313,7 +318,15 @@ fn a_registry_answering_429_is_backed_off_then_polled_again() {
     // Two watches on the one registry, made with the CLI.
     for regex in ["^v[0-9]+$", "^w[0-9]+$"] {
         admin_cli(&server, home.path())
-            .args(["create", "watch", &name, "--regex", regex, "--interval", "1s"])
+            .args([
+                "create",
+                "watch",
+                &name,
+                "--regex",
+                regex,
+                "--interval",
+                "1s",
+            ])
             .assert()
             .success();
     }
@@ -366,7 +379,12 @@ fn a_registry_answering_429_is_backed_off_then_polled_again() {
     proxy.throttle(6, 0);
     poll("the registry to be backed off", || {
         ids.iter()
-            .all(|id| watch(&server, id)["last_error"].as_str().unwrap_or("").contains("429"))
+            .all(|id| {
+                watch(&server, id)["last_error"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("429")
+            })
             .then_some(())
     });
     let last_throttled = tag_lists(&proxy)
