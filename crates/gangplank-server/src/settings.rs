@@ -502,6 +502,32 @@ mod tests {
     }
 
     #[test]
+    fn watch_settings_come_from_the_environment_within_bounds() {
+        let defaults = Settings::load(None, |_| None).unwrap().watch;
+        assert_eq!(
+            (defaults.min_interval_seconds, defaults.requests_per_minute),
+            (30, 60)
+        );
+        let with = |name: &'static str, value: &'static str| {
+            Settings::load(None, move |k| (k == name).then(|| value.to_owned()))
+        };
+        let min = "GANGPLANK_WATCH_MIN_INTERVAL_SECONDS";
+        let budget = "GANGPLANK_WATCH_REQUESTS_PER_MINUTE";
+        assert_eq!(with(min, "1").unwrap().watch.min_interval_seconds, 1);
+        assert_eq!(with(budget, "5").unwrap().watch.requests_per_minute, 5);
+        for bad in ["0", "86401", "ten", "-3"] {
+            assert!(with(min, bad).is_err(), "{bad}");
+        }
+        assert!(with(budget, "0").is_err());
+        assert!(
+            with(min, "1")
+                .unwrap()
+                .to_redacted_toml()
+                .contains("[watch]\nmin_interval_seconds = 1\nrequests_per_minute = 60\n")
+        );
+    }
+
+    #[test]
     fn the_deploy_lease_comes_from_the_environment_within_bounds() {
         assert_eq!(
             Settings::load(None, |_| None).unwrap().deploy.lease_seconds,
