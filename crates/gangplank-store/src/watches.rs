@@ -173,11 +173,12 @@ impl Store {
         .await
     }
 
-    /// When the next watch falls due, if any watch exists.
-    pub async fn next_watch_due(&self) -> Result<Option<i64>, StoreError> {
+    /// When the next watch falls due after `after`, if one does.
+    pub async fn next_watch_due(&self, after: i64) -> Result<Option<i64>, StoreError> {
         self.read(Box::new(move |conn| {
             Box::pin(async move {
-                query("SELECT MIN(next_poll_at) FROM registry_watches")
+                query("SELECT MIN(next_poll_at) FROM registry_watches WHERE next_poll_at > $1")
+                    .bind(after)
                     .fetch_one::<Option<i64>>(conn)
                     .await
             })

@@ -38,7 +38,8 @@ async fn schedules_and_seen_tags_survive_a_reopen() {
         .map(|w| w.id)
         .collect();
     assert_eq!(due, ["w1"]);
-    assert_eq!(store.next_watch_due().await.unwrap(), Some(100));
+    assert_eq!(store.next_watch_due(0).await.unwrap(), Some(100));
+    assert_eq!(store.next_watch_due(100).await.unwrap(), Some(500));
 
     store
         .record_poll(
@@ -83,7 +84,7 @@ async fn schedules_and_seen_tags_survive_a_reopen() {
         store.seen_tags("acme", "w1").await.unwrap(),
         ["1.0.0", "1.1.0"]
     );
-    assert_eq!(store.next_watch_due().await.unwrap(), Some(500));
+    assert_eq!(store.next_watch_due(0).await.unwrap(), Some(500));
 
     store.delete_watch("acme", "w1").await.unwrap();
     assert!(store.seen_tags("acme", "w1").await.unwrap().is_empty());

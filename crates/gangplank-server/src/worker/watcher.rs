@@ -7,13 +7,14 @@
 //! All watches of one registry host share one request budget (`[watch] requests_per_minute`
 //! tag-list calls per minute) and one back-off: the OCI client sits out a 429 for its
 //! `Retry-After` (up to a minute, five times) before answering, and while it waits the host's
-//! other watches wait behind it (one host's watches poll one after another); a registry that
+//! other watches wait behind it (one host's watches poll one after another, in a task of the
+//! host's own, so other registries are not held up); a registry that
 //! still answers 429 after that is left alone for four times the minimum interval (two minutes by
 //! default), every watch of it, with the 429 recorded as their `last_error`. The budget and
 //! back-off live in memory: after a restart each host starts with a fresh window.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gangplank_core::image::RepositoryName;
@@ -32,6 +33,8 @@ pub struct Watcher {
     budget: Mutex<RegistryBudget>,
     /// Why each backed-off host is backed off (the 429), for the watches put off meanwhile.
     reasons: Mutex<HashMap<String, String>>,
+    /// Hosts whose polling task has not ended.
+    busy: Mutex<HashSet<String>>,
     /// How long a host that still answers 429 is left alone, in ms.
     throttle_backoff_ms: i64,
 }
@@ -41,6 +44,7 @@ impl Watcher {
         Watcher {
             budget: Mutex::new(RegistryBudget::new(state.watch_requests_per_minute)),
             reasons: Mutex::default(),
+            busy: Mutex::default(),
             throttle_backoff_ms: state.watch_min_interval_seconds.saturating_mul(4_000),
         }
     }
@@ -73,9 +77,22 @@ impl Watcher {
     }
 }
 
-/// What one tick did.
+/// What one tick started.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// Due watches found (at most a batch).
+    pub due: usize,
+    /// Hosts whose due watches began polling (each in a task of its own).
+    pub hosts_started: usize,
+    /// Hosts skipped because their previous polling has not ended (a 429 being sat out).
+    pub hosts_busy: usize,
+    /// Due watches handed to the started hosts.
+    pub watches: usize,
+}
+
+/// What one host's polling did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HostOutcome {
     /// Watches whose tags were listed.
     pub polled: usize,
     /// Versions registered (new ones, not those already known).
@@ -87,28 +104,46 @@ pub struct Outcome {
 }
 
 pub async fn run(state: AppState) {
-    let watcher = Watcher::new(&state);
+    let watcher = Arc::new(Watcher::new(&state));
     loop {
         let now = gangplank_store::now_millis();
-        match tick(&state, &watcher, now).await {
-            Ok(outcome) if outcome != Outcome::default() => {
-                tracing::debug!(?outcome, "watches polled");
+        let full = match tick(&state, &watcher, now).await {
+            Ok(outcome) => {
+                if outcome != Outcome::default() {
+                    tracing::debug!(?outcome, "watches polling");
+                }
+                // A full batch may have left due watches behind: look again at once, unless
+                // every host found is still busy (then their tasks wake the loop).
+                i64::try_from(outcome.due).unwrap_or(i64::MAX) >= BATCH && outcome.hosts_started > 0
             }
-            Ok(_) => {}
-            Err(error) => tracing::error!(%error, "polling watches failed"),
+            Err(error) => {
+                tracing::error!(%error, "listing due watches failed");
+                false
+            }
+        };
+        if full {
+            continue;
         }
-        let next = state.store.next_watch_due().await.ok().flatten();
+        // Watches already due belong to hosts still polling: each such host's task wakes
+        // the loop when it ends, so only future due times are waited for.
+        let next = state.store.next_watch_due(now).await.ok().flatten();
         super::idle(&state.wake.watcher, next).await;
     }
 }
 
-/// Polls the watches due at `now`: hosts side by side, one host's watches in turn.
+/// Starts polling the watches due at `now`: hosts side by side, each in a task of its own
+/// (so a host sitting out a 429 holds up no other), one host's watches in turn. A host whose
+/// previous polling has not ended is skipped.
 pub async fn tick(
     state: &AppState,
-    watcher: &Watcher,
+    watcher: &Arc<Watcher>,
     now: i64,
 ) -> Result<Outcome, gangplank_store::StoreError> {
     let due = state.store.due_watches(now, BATCH).await?;
+    let mut outcome = Outcome {
+        due: due.len(),
+        ..Outcome::default()
+    };
     let mut by_host: BTreeMap<String, Vec<WatchRow>> = BTreeMap::new();
     for watch in due {
         let host = RepositoryName::parse(&watch.image)
@@ -116,18 +151,55 @@ pub async fn tick(
             .unwrap_or_default();
         by_host.entry(host).or_default().push(watch);
     }
-    let hosts = by_host
-        .into_iter()
-        .map(|(host, watches)| poll_host(state, watcher, host, watches, now));
-    let mut total = Outcome::default();
-    for outcome in futures::future::join_all(hosts).await {
-        let outcome = outcome?;
-        total.polled += outcome.polled;
-        total.registered += outcome.registered;
-        total.deferred += outcome.deferred;
-        total.failed += outcome.failed;
+    for (host, watches) in by_host {
+        let Some(claim) = HostClaim::take(watcher, &host) else {
+            outcome.hosts_busy += 1;
+            continue;
+        };
+        outcome.hosts_started += 1;
+        outcome.watches += watches.len();
+        let state = state.clone();
+        tokio::spawn(async move {
+            match poll_host(&state, &claim.watcher, &claim.host, watches, now).await {
+                Ok(done) => tracing::debug!(registry = %claim.host, ?done, "watches polled"),
+                Err(error) => {
+                    tracing::error!(registry = %claim.host, %error, "polling watches failed")
+                }
+            }
+            drop(claim);
+            state.wake.watcher.notify_one();
+        });
     }
-    Ok(total)
+    Ok(outcome)
+}
+
+/// A host being polled; released when dropped (even by a panicking task).
+struct HostClaim {
+    watcher: Arc<Watcher>,
+    host: String,
+}
+
+impl HostClaim {
+    fn take(watcher: &Arc<Watcher>, host: &str) -> Option<HostClaim> {
+        let mut busy = watcher
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        busy.insert(host.to_owned()).then(|| HostClaim {
+            watcher: watcher.clone(),
+            host: host.to_owned(),
+        })
+    }
+}
+
+impl Drop for HostClaim {
+    fn drop(&mut self) {
+        self.watcher
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.host);
+    }
 }
 
 /// How one watch's poll ended.
@@ -143,13 +215,21 @@ enum Polled {
 async fn poll_host(
     state: &AppState,
     watcher: &Watcher,
-    host: String,
+    host: &str,
     watches: Vec<WatchRow>,
     now: i64,
-) -> Result<Outcome, gangplank_store::StoreError> {
-    let mut outcome = Outcome::default();
+) -> Result<HostOutcome, gangplank_store::StoreError> {
+    let host = host.to_owned();
+    let mut outcome = HostOutcome::default();
     let mut throttled: Option<(i64, String)> = None;
-    for watch in watches {
+    for listed in watches {
+        // Read afresh: the row may predate the last poll of this host's previous task (then
+        // it is no longer due, and its first-poll state may have changed) or be deleted.
+        let watch = match state.store.get_watch(&listed.org_id, &listed.id).await {
+            Ok(watch) if watch.next_poll_at <= now => watch,
+            Ok(_) | Err(gangplank_store::StoreError::NotFound(_)) => continue,
+            Err(error) => return Err(error),
+        };
         if let Some((until, error)) = &throttled {
             put_off(state, &watch, *until, error).await?;
             outcome.deferred += 1;

@@ -314,6 +314,25 @@ fn a_registry_answering_429_is_backed_off_then_polled_again() {
     add_registry(&server, &proxy.host());
     let name = format!("{}/team/app", proxy.host());
     let home = tempfile::tempdir().unwrap();
+    // Another registry, which a throttled one must not hold up.
+    let other = Registry::start(None);
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/registries",
+        Some(ADMIN),
+        Some(json!({"id": "other", "registry": other.host(), "type": "public", "insecure": true})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let other_name = format!("{}/team/other", other.host());
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/watches",
+        Some(ADMIN),
+        Some(json!({"image": other_name, "interval_seconds": 1})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let other_id = body["id"].as_str().unwrap().to_owned();
+    polled_after(&server, &other_id, &Value::Null);
 
     // Two watches on the one registry, made with the CLI.
     for regex in ["^v[0-9]+$", "^w[0-9]+$"] {
@@ -342,17 +361,32 @@ fn a_registry_answering_429_is_backed_off_then_polled_again() {
         .iter()
         .map(|w| w["id"].as_str().unwrap().to_owned())
         .collect();
+    let ids: Vec<String> = ids.into_iter().filter(|id| *id != other_id).collect();
     assert_eq!(ids.len(), 2, "{listed}");
     for id in &ids {
         polled_after(&server, id, &Value::Null);
     }
 
-    // One 429 with Retry-After: 3. The OCI client sits it out; nothing reaches the registry
-    // before the three seconds have passed, and then the new tag is registered.
-    proxy.throttle(1, 3);
+    // One 429 with Retry-After: 5. The OCI client sits it out; nothing reaches the registry
+    // before the five seconds have passed, and then the new tag is registered. Meanwhile the
+    // other registry's watch goes on polling: a tag pushed there is registered before.
+    proxy.throttle(1, 5);
     poll("a 429 to be answered", || {
         tag_lists(&proxy).iter().any(|(_, t)| *t).then_some(())
     });
+    let other_digest = other.push_tiny_image("team/other", "v1", "elsewhere");
+    poll("the other registry's tag to be registered", || {
+        versions(&server, &other_name)
+            .iter()
+            .any(|(v, d)| v == "v1" && *d == other_digest)
+            .then_some(())
+    });
+    let sitting_out = proxy.log();
+    let (throttled_at, _, _) = sitting_out.iter().find(|(_, _, t)| *t).unwrap();
+    assert!(
+        !sitting_out.iter().any(|(at, _, _)| at > throttled_at),
+        "the other registry's tag was registered while the throttled one sat out its 429"
+    );
     let digest = registry.push_tiny_image_as("team/app", "v2", "second", creds);
     poll("v2 to be registered", || {
         versions(&server, &name)
@@ -367,7 +401,7 @@ fn a_registry_answering_429_is_backed_off_then_polled_again() {
         .find(|(at, _, _)| at > throttled_at)
         .expect("a request after the 429");
     assert!(
-        next.0.duration_since(*throttled_at) >= Duration::from_millis(2_900),
+        next.0.duration_since(*throttled_at) >= Duration::from_millis(4_900),
         "a request {:?} after the 429: {}",
         next.0.duration_since(*throttled_at),
         next.1
