@@ -19,6 +19,7 @@ pub mod rules;
 pub mod runtime;
 pub mod users;
 pub mod vocabulary;
+pub mod watches;
 pub mod webhooks;
 
 pub use error::ErrorBody;

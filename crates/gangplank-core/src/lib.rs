@@ -24,6 +24,7 @@ pub mod set;
 pub mod target;
 pub mod timestamp;
 pub mod validation;
+pub mod watch;
 pub mod webhook;
 pub mod yaml;
 

@@ -12,6 +12,7 @@ use gangplank_api::pipelines::PipelineCriteriaCreateBody;
 use gangplank_api::registries::RegistryRequest;
 use gangplank_api::rules::{RuleRequest, VersionPolicy};
 use gangplank_api::users::{ChangeAppRole, ChangeRole, CreateServiceUser, CreateToken, GrantRole};
+use gangplank_api::watches::WatchRequest;
 use gangplank_api::webhooks::WebhookRequest;
 use gangplank_core::ValidationError;
 use gangplank_core::limits::{
@@ -242,6 +243,16 @@ impl Bounded for RegistryRequest {
         if let Some(secrets) = &self.secrets {
             check_count("secrets", secrets.len(), MAX_REGISTRY_SECRETS)?;
         }
+        Ok(())
+    }
+}
+
+impl Bounded for WatchRequest {
+    fn check_bounds(&self) -> Checked {
+        check_len("image", &self.image, MAX_REF_LEN)?;
+        let pattern = gangplank_core::watch::MAX_PATTERN_LEN;
+        check_opt_len("semver", self.semver.as_deref(), pattern)?;
+        check_opt_len("regex", self.regex.as_deref(), pattern)?;
         Ok(())
     }
 }

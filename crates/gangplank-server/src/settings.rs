@@ -47,6 +47,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub observe: ObserveSettings,
     pub deploy: DeploySettings,
+    pub watch: WatchSettings,
     /// Test only: where to hold the server until it is killed (`GANGPLANK_TEST_HOLD_AT`; never
     /// from the TOML file, never printed).
     #[serde(skip)]
@@ -83,6 +84,25 @@ pub struct DeploySettings {
 impl Default for DeploySettings {
     fn default() -> Self {
         DeploySettings { lease_seconds: 120 }
+    }
+}
+
+/// `[watch]`: registry watches (polling for new tags).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchSettings {
+    /// The shortest interval a watch may poll at (tests use 1).
+    pub min_interval_seconds: u64,
+    /// Tag-list requests per minute that all watches of one registry host share.
+    pub requests_per_minute: u32,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        WatchSettings {
+            min_interval_seconds: 30,
+            requests_per_minute: 60,
+        }
     }
 }
 
@@ -194,13 +214,14 @@ impl Default for Settings {
             http: HttpSettings::default(),
             observe: ObserveSettings::default(),
             deploy: DeploySettings::default(),
+            watch: WatchSettings::default(),
             test_hold_at: None,
         }
     }
 }
 
 /// The environment variables read, and what they set.
-pub const ENV_VARS: [&str; 20] = [
+pub const ENV_VARS: [&str; 22] = [
     "GANGPLANK_LISTEN",
     "GANGPLANK_DATA_DIR",
     "GANGPLANK_DATABASE_URL",
@@ -220,6 +241,8 @@ pub const ENV_VARS: [&str; 20] = [
     "GANGPLANK_HTTP_MAX_CONNECTIONS",
     "GANGPLANK_OBSERVE_INTERVAL_SECONDS",
     "GANGPLANK_DEPLOY_LEASE_SECONDS",
+    "GANGPLANK_WATCH_MIN_INTERVAL_SECONDS",
+    "GANGPLANK_WATCH_REQUESTS_PER_MINUTE",
     "GANGPLANK_TEST_HOLD_AT",
 ];
 
@@ -307,6 +330,16 @@ impl Settings {
                         .parse()
                         .with_context(|| format!("{name}={value:?} is not a number of seconds"))?;
                 }
+                "GANGPLANK_WATCH_MIN_INTERVAL_SECONDS" => {
+                    settings.watch.min_interval_seconds = value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} is not a number of seconds"))?;
+                }
+                "GANGPLANK_WATCH_REQUESTS_PER_MINUTE" => {
+                    settings.watch.requests_per_minute = value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} is not a number of requests"))?;
+                }
                 "GANGPLANK_TEST_HOLD_AT" => {
                     settings.test_hold_at = Some(
                         crate::test_hold::HoldPoint::parse(&value)
@@ -353,6 +386,12 @@ impl Settings {
         if !(2..=86_400).contains(&self.deploy.lease_seconds) {
             bail!("deploy.lease_seconds must be 2 to 86400");
         }
+        if !(1..=86_400).contains(&self.watch.min_interval_seconds) {
+            bail!("watch.min_interval_seconds must be 1 to 86400");
+        }
+        if self.watch.requests_per_minute == 0 {
+            bail!("watch.requests_per_minute must be at least 1");
+        }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
         }
@@ -379,7 +418,7 @@ impl Settings {
         };
         let log_format = format!("{:?}", self.log_format).to_lowercase();
         format!(
-            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n\n[http]\nheader_timeout = {}\nbody_timeout = {}\nidle_timeout = {}\nmax_connections = {}\n\n[observe]\ninterval = {}\n\n[deploy]\nlease_seconds = {}\n",
+            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbootstrap_org = {}\n{}\nmax_body_bytes = {}\nlog_format = {}\n{}\n\n[automation]\ndebounce = {}\n\n[webhook]\nallow_private = {}\ntimeout = {}\nmax_age = {}\n\n[metrics]\n{}\n\n[http]\nheader_timeout = {}\nbody_timeout = {}\nidle_timeout = {}\nmax_connections = {}\n\n[observe]\ninterval = {}\n\n[deploy]\nlease_seconds = {}\n\n[watch]\nmin_interval_seconds = {}\nrequests_per_minute = {}\n",
             toml_string(&self.listen),
             toml_string(&self.data_dir.display().to_string()),
             toml_string(&redact_url_password(&self.database_url())),
@@ -406,6 +445,8 @@ impl Settings {
             self.http.max_connections,
             toml_string(&humantime::format_duration(self.observe.interval).to_string()),
             self.deploy.lease_seconds,
+            self.watch.min_interval_seconds,
+            self.watch.requests_per_minute,
         )
     }
 }
@@ -458,6 +499,32 @@ mod tests {
         let settings = Settings::load(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:0");
         assert_eq!(settings.bootstrap_org, "acme");
+    }
+
+    #[test]
+    fn watch_settings_come_from_the_environment_within_bounds() {
+        let defaults = Settings::load(None, |_| None).unwrap().watch;
+        assert_eq!(
+            (defaults.min_interval_seconds, defaults.requests_per_minute),
+            (30, 60)
+        );
+        let with = |name: &'static str, value: &'static str| {
+            Settings::load(None, move |k| (k == name).then(|| value.to_owned()))
+        };
+        let min = "GANGPLANK_WATCH_MIN_INTERVAL_SECONDS";
+        let budget = "GANGPLANK_WATCH_REQUESTS_PER_MINUTE";
+        assert_eq!(with(min, "1").unwrap().watch.min_interval_seconds, 1);
+        assert_eq!(with(budget, "5").unwrap().watch.requests_per_minute, 5);
+        for bad in ["0", "86401", "ten", "-3"] {
+            assert!(with(min, bad).is_err(), "{bad}");
+        }
+        assert!(with(budget, "0").is_err());
+        assert!(
+            with(min, "1")
+                .unwrap()
+                .to_redacted_toml()
+                .contains("[watch]\nmin_interval_seconds = 1\nrequests_per_minute = 60\n")
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct AppState {
     pub observe_interval: std::time::Duration,
     /// How long a claim on a running deployment lasts without renewal (ms).
     pub deploy_lease_ms: i64,
+    /// The shortest interval a registry watch may poll at, in seconds.
+    pub watch_min_interval_seconds: i64,
+    /// Tag-list requests per minute all watches of one registry host share.
+    pub watch_requests_per_minute: u32,
     /// Test only: the moment to hold at until killed (`GANGPLANK_TEST_HOLD_AT`).
     pub test_hold: Option<Arc<crate::test_hold::HoldPoint>>,
     /// The deployments this process runs, so a cancel can stop them.
@@ -72,6 +76,9 @@ impl AppState {
             observe_interval: settings.observe.interval,
             deploy_lease_ms: i64::try_from(settings.deploy.lease_seconds.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
+            watch_min_interval_seconds: i64::try_from(settings.watch.min_interval_seconds)
+                .unwrap_or(i64::MAX),
+            watch_requests_per_minute: settings.watch.requests_per_minute,
             test_hold: settings.test_hold_at.clone().map(Arc::new),
             running: Arc::default(),
             webhook: Arc::new(settings.webhook.clone()),

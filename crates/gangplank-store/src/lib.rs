@@ -29,6 +29,7 @@ mod server_secrets;
 mod sql;
 mod targets;
 mod users;
+mod watches;
 mod webhooks;
 mod work_queue;
 
@@ -63,4 +64,5 @@ pub use run_progress::{ClaimedRun, NewJob, NewLogLine, NewStep, RunSnapshot, Run
 pub use runtime::{ComposeEnv, EnvRuntime, Observation, ObservedWorkload};
 pub use targets::SigningKeyRow;
 pub use users::{Bootstrap, MemberRow, NewToken, Principal, TokenRow, UserRow};
+pub use watches::{PollRecord, WatchRow};
 pub use webhooks::{Attempt, AttemptOutcome, AttemptRow, DeliveryRow, DueDelivery, WebhookRow};

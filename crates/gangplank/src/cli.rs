@@ -430,6 +430,21 @@ pub enum CreateWhat {
         #[arg(long)]
         insecure: bool,
     },
+    /// Create a registry watch: the image's tags are listed on an interval and new ones
+    /// registered (docs/watches.md). With neither --semver nor --regex every tag matches.
+    Watch {
+        /// The repository with its registry host: `host/path`.
+        image: String,
+        /// A semver range, e.g. ">=1.2, <2".
+        #[arg(long, conflicts_with = "regex")]
+        semver: Option<String>,
+        /// A regex tags must match, e.g. "^main-[0-9a-f]{7}$".
+        #[arg(long)]
+        regex: Option<String>,
+        /// Between polls: seconds, or with a unit (30s, 5m, 1h); default 5m.
+        #[arg(long)]
+        interval: Option<String>,
+    },
     /// Create a pipeline in the app from its YAML definition (`-f FILE|-`); `--dry-run`
     /// only validates it.
     Pipeline {
@@ -528,8 +543,8 @@ pub struct ArtefactVersionArgs {
 pub struct GetArgs {
     /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks,
     /// pipelines, runs (with an id: the run, its jobs and their steps), approvals,
-    /// registries, image-promotions, inbound-hooks, or deliveries (with a hook's id: the
-    /// app's webhook with --app, else the inbound hook; `inbound-deliveries` is always the
+    /// registries, watches, image-promotions, inbound-hooks, or deliveries (with a hook's id:
+    /// the app's webhook with --app, else the inbound hook; `inbound-deliveries` is always the
     /// inbound hook's).
     pub kind: String,
     /// Show only this object.
@@ -538,7 +553,7 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// app, env or artefact.
+    /// app, env, artefact or watch.
     pub kind: String,
     /// The object's id.
     pub id: String,

@@ -23,6 +23,7 @@ mod sets;
 mod targets;
 mod tokens;
 mod users;
+mod watches;
 mod webhooks;
 
 use axum::Router;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rules::routes())
         .merge(webhooks::routes())
         .merge(registries::routes())
+        .merge(watches::routes())
         .merge(runtime::routes())
         .merge(image_promotions::routes())
         .merge(pipeline_runs::routes())

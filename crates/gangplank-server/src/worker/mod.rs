@@ -1,5 +1,5 @@
-//! Background workers: the deployment runner, automation, webhook delivery, and the pipeline
-//! runner. Each drains durable rows from the store, so a crash loses nothing: on restart they
+//! Background workers: the deployment runner, automation, webhook delivery, the pipeline
+//! runner, and the registry watcher. Each drains durable rows from the store, so a crash loses nothing: on restart they
 //! pick up where the database says they were. The observer (what compose hosts run) keeps no queue: each round
 //! asks the agents afresh.
 
@@ -12,6 +12,7 @@ pub mod observer;
 pub mod pipeline;
 pub mod resolver;
 pub mod target;
+pub mod watcher;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub struct Wake {
     pub observe: Arc<Notify>,
     /// A pipeline run was created, cancelled, or an approval of it decided: the runner looks.
     pub pipeline: Arc<Notify>,
+    /// A registry watch was created: its first poll is due.
+    pub watcher: Arc<Notify>,
 }
 
 /// The longest a worker sleeps without a nudge: a safety net, not the mechanism (nudges and
@@ -60,6 +63,7 @@ impl Workers {
                 tokio::spawn(resolver::run(state.clone())),
                 tokio::spawn(observer::run(state.clone())),
                 tokio::spawn(pipeline::runner::run(state.clone())),
+                tokio::spawn(watcher::run(state.clone())),
             ],
         }
     }

@@ -90,7 +90,7 @@ pub(crate) async fn resolve(
 }
 
 /// A failed registry call's outcome label: what went wrong, in a few fixed words.
-fn oci_outcome(error: &OciError) -> &'static str {
+pub(crate) fn oci_outcome(error: &OciError) -> &'static str {
     match error {
         OciError::Transport { .. } => "unreachable",
         OciError::Auth { .. } => "auth_failed",

@@ -1,4 +1,4 @@
-//! `gangplank create artefact-version|app|env|delta|rule|webhook|registry|pipeline`.
+//! `gangplank create artefact-version|app|env|delta|rule|webhook|registry|watch|pipeline`.
 
 use anyhow::Context;
 use gangplank_api::client::Body;
@@ -10,7 +10,7 @@ use crate::cli::{ArtefactVersionArgs, CreateArgs, CreateWhat, Global, RuleArgs, 
 use crate::client_config::Resolved;
 use crate::commands::get::{
     APP_COLUMNS, ENV_COLUMNS, INBOUND_HOOK_COLUMNS, PIPELINE_COLUMNS, REGISTRY_COLUMNS,
-    RULE_COLUMNS, VERSION_COLUMNS, WEBHOOK_COLUMNS,
+    RULE_COLUMNS, VERSION_COLUMNS, WATCH_COLUMNS, WEBHOOK_COLUMNS,
 };
 use crate::output;
 
@@ -98,6 +98,24 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
                 INBOUND_HOOK_COLUMNS,
             )
         }
+        CreateWhat::Watch {
+            image,
+            semver,
+            regex,
+            interval,
+        } => {
+            let mut body = json!({"image": image});
+            if let Some(range) = semver {
+                body["semver"] = json!(range);
+            }
+            if let Some(re) = regex {
+                body["regex"] = json!(re);
+            }
+            if let Some(interval) = interval {
+                body["interval_seconds"] = json!(interval_seconds(&interval)?);
+            }
+            (format!("/orgs/{org}/watches"), body, WATCH_COLUMNS)
+        }
         CreateWhat::Pipeline { .. } => unreachable!("handled above"),
         CreateWhat::Env { id, kind, name } => {
             let app = resolved.app()?;
@@ -114,6 +132,30 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
         .send(Method::POST, &path, Body::Json(body))
         .await?;
     output::print(&answer, output::format(global.output), columns)
+}
+
+/// `90`, `90s`, `5m` or `1h` in seconds.
+fn interval_seconds(text: &str) -> Result<i64, UsageError> {
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    digits
+        .parse::<i64>()
+        .ok()
+        .filter(|_| scale > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--interval {text:?}: give seconds or a number with s, m or h (5m)"
+            ))
+        })
 }
 
 /// A file's text, or standard input for `-`.

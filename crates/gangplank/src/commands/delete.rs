@@ -1,4 +1,4 @@
-//! `gangplank delete app|env|artefact ID`.
+//! `gangplank delete app|env|artefact|watch ID`.
 
 use gangplank_api::client::Body;
 use reqwest::Method;
@@ -15,10 +15,12 @@ pub async fn run(global: &Global, args: DeleteArgs) -> anyhow::Result<()> {
         "app" => format!("/orgs/{org}/apps/{id}"),
         "env" => format!("/orgs/{org}/apps/{}/envs/{id}", resolved.app()?),
         "artefact" => format!("/orgs/{org}/artefacts/{id}"),
+        "watch" => format!("/orgs/{org}/watches/{id}"),
         other => {
-            return Err(
-                UsageError(format!("cannot delete {other:?}; use app, env or artefact")).into(),
-            );
+            return Err(UsageError(format!(
+                "cannot delete {other:?}; use app, env, artefact or watch"
+            ))
+            .into());
         }
     };
     resolved

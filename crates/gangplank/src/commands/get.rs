@@ -82,6 +82,15 @@ pub const REGISTRY_COLUMNS: Columns = &[
     ("CI", "enable_ci"),
     ("CREDS", "has_creds"),
 ];
+pub const WATCH_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("IMAGE", "image"),
+    ("FILTER", "filter"),
+    ("PATTERN", "pattern"),
+    ("INTERVAL", "interval_seconds"),
+    ("LAST POLLED", "last_polled_at"),
+    ("LAST ERROR", "last_error"),
+];
 pub const PROMOTION_COLUMNS: Columns = &[
     ("ID", "id"),
     ("ACTION", "action"),
@@ -171,6 +180,8 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             format!("{}/pipelines/{id}", resolved.app_path()?),
             PIPELINE_COLUMNS,
         ),
+        ("watches" | "watch", None) => (format!("/orgs/{org}/watches"), WATCH_COLUMNS),
+        ("watches" | "watch", Some(id)) => (format!("/orgs/{org}/watches/{id}"), WATCH_COLUMNS),
         ("registries" | "registry", None) => (format!("/orgs/{org}/registries"), REGISTRY_COLUMNS),
         ("registries" | "registry", Some(id)) => {
             (format!("/orgs/{org}/registries/{id}"), REGISTRY_COLUMNS)
@@ -225,7 +236,7 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
         }
         (other, _) => {
             return Err(UsageError(format!(
-                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, inbound-hooks, deliveries, inbound-deliveries, pipelines, runs, approvals or image-promotions"
+                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, watches, inbound-hooks, deliveries, inbound-deliveries, pipelines, runs, approvals or image-promotions"
             ))
             .into());
         }

@@ -40,4 +40,5 @@ mod seed_001;
 mod shapes;
 mod slow_clients;
 mod support;
+mod watches;
 mod webhooks;

@@ -291,6 +291,13 @@ fn every_endpoint_with_every_role() {
             ALL,
         ),
         case("GET", "/orgs/default/artefacts", None, ALL),
+        case("GET", "/orgs/default/watches", None, ALL),
+        case(
+            "POST",
+            "/orgs/default/watches",
+            Some(json!({"image": "registry.example.com/team/app", "interval_seconds": 300})),
+            ADMIN_ONLY,
+        ),
         case(
             "GET",
             &format!("/orgs/default/artefacts/{artefact}/versions"),
