@@ -107,7 +107,25 @@ pub async fn register(
         workload_fields: Vec::new(),
     })
     .map_err(|e| VerifyError::Invalid(e.to_string()))?;
-    let new = NewArtefactVersion {
+    let new = new_version(org_id, fields, (String::new(), None), created_by);
+    Ok(match state.store.record_artefact_version(new).await? {
+        VersionOutcome::Created(row, follow_up) => {
+            recorded(state, &row, follow_up);
+            Registered::Created(row)
+        }
+        VersionOutcome::Existing(row) => Registered::Existing(row),
+    })
+}
+
+/// The version to record from checked `fields`, with its workload document's hash and text
+/// (none for a container), on behalf of `created_by`.
+pub fn new_version(
+    org_id: &str,
+    fields: ArtefactVersionFields,
+    (content_hash, spec): (String, Option<String>),
+    created_by: &str,
+) -> NewArtefactVersion {
+    NewArtefactVersion {
         org_id: org_id.to_owned(),
         id: uuid::Uuid::new_v4().to_string(),
         new_artefact_id: uuid::Uuid::new_v4().to_string(),
@@ -117,17 +135,10 @@ pub async fn register(
         git_ref: fields.git_ref,
         commit_sha: fields.commit,
         digest: fields.digest,
-        content_hash: String::new(),
-        spec: None,
+        content_hash,
+        spec,
         created_by: created_by.to_owned(),
-    };
-    Ok(match state.store.record_artefact_version(new).await? {
-        VersionOutcome::Created(row, follow_up) => {
-            recorded(state, &row, follow_up);
-            Registered::Created(row)
-        }
-        VersionOutcome::Existing(row) => Registered::Existing(row),
-    })
+    }
 }
 
 /// What follows a new version, however it was registered: the metric, and the workers woken.

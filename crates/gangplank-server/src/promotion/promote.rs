@@ -577,20 +577,11 @@ impl<'a> Promotion<'a> {
             self.row.archive_tag.clone(),
             self.row.previous_live_digest.clone(),
         );
-        let write = Write {
-            seq: ARCHIVE,
-            op: "put_tag",
-            repository: &self.dest.path,
-            tag: &tag,
-            digest_before: "",
-            digest_after: &previous,
-        };
         if !self.fresh_plan {
             let archived = self.dest.client.tag_digest(&self.dest.path, &tag).await?;
             if archived.as_deref() == Some(previous.as_str()) {
                 // Written before a crash, journalled as planned only.
-                self.pending
-                    .push(self.journal.note(&write, "done", now_millis()));
+                self.archived();
                 return Ok(());
             }
             if let Some(other) = archived {
@@ -599,13 +590,13 @@ impl<'a> Promotion<'a> {
                     self.dest.image
                 )));
             }
-        }
-        if !self.fresh_plan {
             // Not archived yet: the live tag must still be what the recorded plan saw (a plan
             // made by this call read it a moment ago).
             self.check_live(&previous).await?;
         }
-        self.ensure_planned(&write).await?;
+        let row = self.row.clone();
+        self.ensure_planned(&archive_write(&row, &self.dest.path))
+            .await?;
         self.put_archive().await?;
         self.archived();
         Ok(())
@@ -627,20 +618,11 @@ impl<'a> Promotion<'a> {
 
     /// Notes the archive tag written (journalled `done` with the next write).
     fn archived(&mut self) {
-        let (tag, previous) = (
-            self.row.archive_tag.clone(),
-            self.row.previous_live_digest.clone(),
-        );
-        let write = Write {
-            seq: ARCHIVE,
-            op: "put_tag",
-            repository: &self.dest.path,
-            tag: &tag,
-            digest_before: "",
-            digest_after: &previous,
-        };
-        self.pending
-            .push(self.journal.note(&write, "done", now_millis()));
+        let row = self.row.clone();
+        let done = self
+            .journal
+            .note(&archive_write(&row, &self.dest.path), "done", now_millis());
+        self.pending.push(done);
     }
 
     /// Stage 4: the live tag moves to the promoted digest, right after checking it still is
@@ -746,6 +728,18 @@ impl<'a> Promotion<'a> {
             });
         }
         Ok(())
+    }
+}
+
+/// The archive tag's write: version `archive_tag` on the image live when the plan was made.
+fn archive_write<'w>(row: &'w PromotionRow, repository: &'w str) -> Write<'w> {
+    Write {
+        seq: ARCHIVE,
+        op: "put_tag",
+        repository,
+        tag: &row.archive_tag,
+        digest_before: "",
+        digest_after: &row.previous_live_digest,
     }
 }
 

@@ -11,9 +11,7 @@ use gangplank_api::artefacts::{
 use gangplank_api::vocabulary::ArtefactType;
 use gangplank_core::access::Action;
 use gangplank_core::artefact::{ArtefactReference, ArtefactVersionFields, ArtefactVersionInput};
-use gangplank_store::{
-    ArtefactRow, ArtefactVersionRow, NewArtefactVersion, VersionFilter, VersionOutcome,
-};
+use gangplank_store::{ArtefactRow, ArtefactVersionRow, VersionFilter, VersionOutcome};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -163,20 +161,8 @@ async fn create_version(
         }
         None => (String::new(), None),
     };
-    let new = NewArtefactVersion {
-        org_id: org,
-        id: uuid::Uuid::new_v4().to_string(),
-        new_artefact_id: uuid::Uuid::new_v4().to_string(),
-        name: fields.name,
-        kind: fields.kind.as_str().to_owned(),
-        version: fields.version,
-        git_ref: fields.git_ref,
-        commit_sha: fields.commit,
-        digest: fields.digest,
-        content_hash,
-        spec,
-        created_by: access.user_id,
-    };
+    let new =
+        crate::verified_versions::new_version(&org, fields, (content_hash, spec), &access.user_id);
     let row = match state.store.record_artefact_version(new).await? {
         VersionOutcome::Created(row, follow_up) => {
             crate::verified_versions::recorded(&state, &row, follow_up);
