@@ -24,6 +24,7 @@ pub struct PageParams {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub per_page: Option<String>,
     /// Where to continue: the opaque token from the previous page's `Link` header.
+    #[param(min_length = 1)]
     pub page: Option<String>,
 }
 

@@ -67,6 +67,24 @@ pub(super) fn content_of(body: &DeltaRequest) -> Result<DeltaContent, ApiError> 
         content.modules.add.len() + content.modules.remove.len() + content.modules.update.len();
     limits::check_count("modules", entries, limits::MAX_DELTA_ENTRIES)?;
     limits::check_count("shared", content.shared.len(), limits::MAX_DELTA_ENTRIES)?;
+    // Every path is a JSON pointer into a module or the shared list (RFC 6901: `/` first).
+    let paths = content
+        .shared
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("shared[{i}].path"), &a.path));
+    let module_paths = content.modules.update.iter().flat_map(|(module, actions)| {
+        actions
+            .iter()
+            .enumerate()
+            .map(move |(i, a)| (format!("modules.update.{module}[{i}].path"), &a.path))
+    });
+    if let Some((field, _)) = paths.chain(module_paths).find(|(_, p)| !p.starts_with('/')) {
+        return Err(ApiError::invalid(
+            &field,
+            "must be a JSON pointer starting with /",
+        ));
+    }
     content.simplify();
     Ok(content)
 }
