@@ -120,23 +120,54 @@ jobs:
     )
 }
 
+/// A server that holds at `promote.archived` (writing `marker`), with a promote pipeline into
+/// `ecr-test/repo-1`, which serves `first` as latest, never versioned: the promotion numbers
+/// it. `images`: three dev images, `first`, `second` and `third`, by digest.
+struct Held {
+    registry: Registry,
+    server: Server,
+    _marker_dir: tempfile::TempDir,
+    marker: std::path::PathBuf,
+    pipeline: String,
+    images: [String; 3],
+}
+
+impl Held {
+    fn start() -> Held {
+        let registry = Registry::start_with(Auth::Htpasswd(USER, PASSWORD));
+        let images = [("1", "first"), ("2", "second"), ("3", "third")].map(|(tag, content)| {
+            registry.push_tiny_image_as("ecr-dev/repo-1", tag, content, CREDS)
+        });
+        registry.push_tiny_image_as("ecr-test/repo-1", "latest", "first", CREDS);
+        let marker_dir = tempfile::tempdir().unwrap();
+        let marker = marker_dir.path().join("held");
+        let hold = format!("promote.archived:{}", marker.display());
+        let server = Server::start_with(&[("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN), (HOLD, &hold)]);
+        register(&server, &registry);
+        server.create_app("shop");
+        let destination = format!("{}/ecr-test/repo-1", registry.host());
+        let pipeline = create_pipeline(&server, "shop", &promote_pipeline(&destination));
+        Held {
+            registry,
+            server,
+            _marker_dir: marker_dir,
+            marker,
+            pipeline,
+            images,
+        }
+    }
+}
+
 #[test]
 fn sigkill_between_the_archive_tag_and_the_live_move_resumes_without_doubling_a_version() {
-    let registry = Registry::start_with(Auth::Htpasswd(USER, PASSWORD));
-    let dev = |tag: &str, content: &str| {
-        registry.push_tiny_image_as("ecr-dev/repo-1", tag, content, CREDS)
-    };
-    let (first, second, third) = (dev("1", "first"), dev("2", "second"), dev("3", "third"));
-    // The test repository serves `first` as latest, never versioned: the promotion numbers it.
-    registry.push_tiny_image_as("ecr-test/repo-1", "latest", "first", CREDS);
-    let marker_dir = tempfile::tempdir().unwrap();
-    let marker = marker_dir.path().join("held");
-    let hold = format!("promote.archived:{}", marker.display());
-    let mut server = Server::start_with(&[("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN), (HOLD, &hold)]);
-    register(&server, &registry);
-    server.create_app("shop");
-    let destination = format!("{}/ecr-test/repo-1", registry.host());
-    create_pipeline(&server, "shop", &promote_pipeline(&destination));
+    let Held {
+        registry,
+        mut server,
+        _marker_dir,
+        marker,
+        pipeline: _,
+        images: [first, second, third],
+    } = Held::start();
     let source = |digest: &str| format!("{}/ecr-dev/repo-1@{digest}", registry.host());
 
     let run = start_run(
@@ -260,20 +291,14 @@ fn sigkill_between_the_archive_tag_and_the_live_move_resumes_without_doubling_a_
 
 #[test]
 fn a_run_cancelled_at_the_hold_frees_its_repository_and_numbers_the_old_image_once() {
-    let registry = Registry::start_with(Auth::Htpasswd(USER, PASSWORD));
-    let dev = |tag: &str, content: &str| {
-        registry.push_tiny_image_as("ecr-dev/repo-1", tag, content, CREDS)
-    };
-    let (first, second, third) = (dev("1", "first"), dev("2", "second"), dev("3", "third"));
-    registry.push_tiny_image_as("ecr-test/repo-1", "latest", "first", CREDS);
-    let marker_dir = tempfile::tempdir().unwrap();
-    let marker = marker_dir.path().join("held");
-    let hold = format!("promote.archived:{}", marker.display());
-    let mut server = Server::start_with(&[("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN), (HOLD, &hold)]);
-    register(&server, &registry);
-    server.create_app("shop");
-    let destination = format!("{}/ecr-test/repo-1", registry.host());
-    let pipeline = create_pipeline(&server, "shop", &promote_pipeline(&destination));
+    let Held {
+        registry,
+        mut server,
+        _marker_dir,
+        marker,
+        pipeline,
+        images: [first, second, third],
+    } = Held::start();
     let source = |digest: &str| format!("{}/ecr-dev/repo-1@{digest}", registry.host());
     let run = start_run(
         &server,
