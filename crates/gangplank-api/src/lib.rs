@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod apps;
 pub mod artefacts;
+pub mod builds;
 pub mod client;
 pub mod deploys;
 pub mod error;

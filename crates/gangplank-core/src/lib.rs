@@ -7,6 +7,7 @@ pub mod access;
 pub mod agent;
 pub mod artefact;
 pub mod automation;
+pub mod build;
 pub mod delta;
 pub mod deploy;
 pub mod id;
