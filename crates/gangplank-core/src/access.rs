@@ -77,11 +77,14 @@ pub enum Action {
     /// Create, change and delete inbound hooks; see their deliveries. Administrators only: a
     /// registry hook registers versions, which can deploy through automation.
     ManageInboundHooks,
+    /// Create, change and delete build definitions. Administrators only: a build pushes with
+    /// the org's registry credentials and registers the version it pushed.
+    ManageBuilds,
 }
 
 impl Action {
     /// Every action, in the order the role table lists them.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::ReadOrg,
         Action::CreateArtefactVersion,
         Action::ArchiveArtefactVersion,
@@ -100,6 +103,7 @@ impl Action {
         Action::ManageRegistries,
         Action::FetchRegistryCreds,
         Action::ManageInboundHooks,
+        Action::ManageBuilds,
     ];
 
     /// The lowest app role that permits this action, for app-scoped actions.
@@ -136,6 +140,7 @@ impl Action {
             Action::ManageRegistries => "manage registries",
             Action::FetchRegistryCreds => "fetch registry credentials (CI)",
             Action::ManageInboundHooks => "manage inbound hooks and their deliveries",
+            Action::ManageBuilds => "manage build definitions",
         }
     }
 }
@@ -230,7 +235,9 @@ pub fn is_allowed(org_role: OrgRole, app_role: Option<AppRole>, action: Action) 
         CreateArtefactVersion => org_role == ArtefactContributor,
         ArchiveArtefactVersion | CreateApp | ManageUsers => org_role == Manager,
         FetchRegistryCreds => matches!(org_role, Manager | ArtefactContributor),
-        DeleteArtefact | ManageEnvTypes | ManageRegistries | ManageInboundHooks => false,
+        DeleteArtefact | ManageEnvTypes | ManageRegistries | ManageInboundHooks | ManageBuilds => {
+            false
+        }
         ReadApp | UpdateApp | ManageEnvs | DeleteApp | ManageAppUsers | Deploy | ManageRules
         | ManageWebhooks => false,
     }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use crate::ValidationError;
-use crate::image::RepositoryName;
 use crate::pipeline::lifecycle::IllegalTransition;
 
 /// Default and largest build timeout, in seconds.
@@ -286,8 +285,9 @@ pub fn check_http_url(field: &str, url: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// A build definition with its defaults filled in, every field checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A build definition with its defaults filled in, every field checked (stored as JSON, and
+/// frozen into each build when it is queued).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Definition {
     pub clone_url: String,
     pub branches: Vec<String>,
@@ -380,8 +380,7 @@ pub fn check_definition(input: &DefinitionInput<'_>) -> Result<Definition, Valid
             ));
         }
     }
-    let repository =
-        RepositoryName::parse(input.image).map_err(|e| ValidationError::new("image", e))?;
+    let repository = crate::watch::parse_image(input.image)?;
     let tags = if input.tags.is_empty() {
         vec!["${commit}".to_owned(), "latest".to_owned()]
     } else {
@@ -413,6 +412,27 @@ pub fn check_definition(input: &DefinitionInput<'_>) -> Result<Definition, Valid
         builder: input.builder.trim_end_matches('/').to_owned(),
         timeout_seconds,
     })
+}
+
+/// Whether two clone URLs name the same repository: scheme and host case-insensitive, a
+/// trailing `/` or `.git` ignored (GitHub's `clone_url` ends in `.git`, its `html_url` not).
+pub fn same_repository(a: &str, b: &str) -> bool {
+    fn key(url: &str) -> String {
+        let url = url.trim_end_matches('/');
+        let url = url.strip_suffix(".git").unwrap_or(url);
+        match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+                format!(
+                    "{}://{}/{path}",
+                    scheme.to_ascii_lowercase(),
+                    host.to_ascii_lowercase()
+                )
+            }
+            None => url.to_owned(),
+        }
+    }
+    key(a) == key(b)
 }
 
 /// A log line as kept: at most `MAX_LOG_LINE` bytes, cut on a character boundary, with every

@@ -156,6 +156,34 @@ pub const EVENTS: &[EventSpec] = &[
             "created_by",
         ],
     },
+    EventSpec {
+        scope: "build",
+        kind: "started",
+        properties: &BUILD_PROPERTIES,
+    },
+    EventSpec {
+        scope: "build",
+        kind: "finished",
+        properties: &BUILD_PROPERTIES,
+    },
+];
+
+/// `build.started` / `build.finished`: the build, what it built and what came of it.
+const BUILD_PROPERTIES: [&str; 14] = [
+    "event",
+    "org_id",
+    "triggered_at",
+    "triggered_by",
+    "app_id",
+    "build_id",
+    "status",
+    "message",
+    "commit",
+    "ref",
+    "image",
+    "digest",
+    "version_id",
+    "trigger",
 ];
 
 /// `pipeline.approval.*`: the request, its run, and the API paths that approve and deny it,

@@ -340,3 +340,41 @@ impl Bounded for gangplank_api::pipeline_runs::ApprovalResponseBody {
         check_opt_len("comment", self.comment.as_deref(), MAX_TEXT_LEN)
     }
 }
+
+impl Bounded for gangplank_api::builds::BuildDefinitionRequest {
+    fn check_bounds(&self) -> Checked {
+        use gangplank_core::build::{MAX_BRANCHES, MAX_BUILD_ARGS, MAX_FIELD_LEN, MAX_TAGS};
+        check_len("clone_url", &self.clone_url, MAX_URL_LEN)?;
+        check_opt_len(
+            "clone_token",
+            self.clone_token.as_deref(),
+            MAX_CREDENTIAL_LEN,
+        )?;
+        check_count("branches", self.branches.len(), MAX_BRANCHES)?;
+        for branch in &self.branches {
+            check_len("branches[]", branch, MAX_REF_LEN)?;
+        }
+        check_opt_len("dockerfile", self.dockerfile.as_deref(), MAX_FIELD_LEN)?;
+        check_opt_len("context", self.context.as_deref(), MAX_FIELD_LEN)?;
+        check_count("build_args", self.build_args.len(), MAX_BUILD_ARGS)?;
+        for (name, value) in &self.build_args {
+            check_len("build_args", name, MAX_NAME_LEN)?;
+            check_len("build_args", value, MAX_FIELD_LEN)?;
+        }
+        check_len("image", &self.image, MAX_REF_LEN)?;
+        check_count("tags", self.tags.len(), MAX_TAGS)?;
+        for tag in &self.tags {
+            check_len("tags[]", tag, MAX_FIELD_LEN)?;
+        }
+        check_len("builder", &self.builder, MAX_URL_LEN)?;
+        Ok(())
+    }
+}
+
+impl Bounded for gangplank_api::builds::BuildRunRequest {
+    fn check_bounds(&self) -> Checked {
+        check_opt_len("commit", self.commit.as_deref(), 64)?;
+        check_opt_len("ref", self.git_ref.as_deref(), MAX_REF_LEN)?;
+        Ok(())
+    }
+}

@@ -11,6 +11,7 @@ mod apps;
 mod artefacts;
 mod auth_cache;
 mod automation;
+mod builds;
 mod conn;
 mod deploys;
 mod depths;
@@ -43,6 +44,7 @@ pub use artefacts::{
 pub use automation::{
     Batch, EnvContext, InboxItem, LogRow, LoggedDecision, PendingItem, ResumedEnv, RuleRow,
 };
+pub use builds::{BuildCancel, BuildDefinitionRow, BuildOutcome, BuildRow, ClaimedBuild};
 pub use conn::{Store, now_millis};
 pub use deploys::{ClaimedDeploy, DeltaRow, DeployErrorRow, DeployRow, NewDeploy};
 pub use depths::{DEPTH_CAP, QueueDepths};

@@ -276,7 +276,10 @@ impl Store {
                      UNION SELECT DISTINCT substr(creds_sealed, 1, 12) FROM registries WHERE creds_sealed <> '' \
                      UNION SELECT DISTINCT substr(private_sealed, 1, 12) FROM signing_keys \
                      UNION SELECT DISTINCT substr(headers, 1, 12) FROM webhooks WHERE headers LIKE 'k1:%' \
-                     UNION SELECT DISTINCT substr(sealed, 1, 12) FROM server_secrets"
+                     UNION SELECT DISTINCT substr(sealed, 1, 12) FROM server_secrets \
+                     UNION SELECT DISTINCT substr(secret_sealed, 1, 12) FROM inbound_hooks \
+                     UNION SELECT DISTINCT substr(clone_token_sealed, 1, 12) FROM build_definitions \
+                     WHERE clone_token_sealed <> ''"
                 )
                 .fetch_all::<String>(conn)
                 .await
@@ -289,7 +292,8 @@ impl Store {
 /// A sealed value and the row it belongs to, for re-sealing under a new master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedValue {
-    /// `webhook`, `webhook-headers`, `registry`, `signing-key` or `server-secret`: which table
+    /// `webhook`, `webhook-headers`, `registry`, `signing-key`, `server-secret`, `inbound-hook`
+    /// or `build-definition` (whose `id` is the app's): which table
     /// and column, and the prefix of the sealing context.
     pub kind: &'static str,
     pub org_id: String,
@@ -322,6 +326,15 @@ impl Store {
                 let server_secrets = query("SELECT '', id, sealed FROM server_secrets")
                     .fetch_all::<(String, String, String)>(conn)
                     .await?;
+                let inbound_hooks = query("SELECT org_id, id, secret_sealed FROM inbound_hooks")
+                    .fetch_all::<(String, String, String)>(conn)
+                    .await?;
+                let build_definitions = query(
+                    "SELECT org_id, app_id, clone_token_sealed FROM build_definitions \
+                     WHERE clone_token_sealed <> ''",
+                )
+                .fetch_all::<(String, String, String)>(conn)
+                .await?;
                 let tag = |kind: &'static str| {
                     move |(org_id, id, sealed): (String, String, String)| SealedValue {
                         kind,
@@ -337,6 +350,8 @@ impl Store {
                     .chain(signing_keys.into_iter().map(tag("signing-key")))
                     .chain(headers.into_iter().map(tag("webhook-headers")))
                     .chain(server_secrets.into_iter().map(tag("server-secret")))
+                    .chain(inbound_hooks.into_iter().map(tag("inbound-hook")))
+                    .chain(build_definitions.into_iter().map(tag("build-definition")))
                     .collect())
             })
         }))
@@ -363,6 +378,13 @@ impl Store {
                         }
                         "registry" => {
                             "UPDATE registries SET creds_sealed = $3 WHERE org_id = $1 AND id = $2"
+                        }
+                        "inbound-hook" => {
+                            "UPDATE inbound_hooks SET secret_sealed = $3 WHERE org_id = $1 AND id = $2"
+                        }
+                        "build-definition" => {
+                            "UPDATE build_definitions SET clone_token_sealed = $3 \
+                             WHERE org_id = $1 AND app_id = $2"
                         }
                         other => {
                             return Err(StoreError::Database(format!(

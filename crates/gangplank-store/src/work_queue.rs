@@ -1,5 +1,5 @@
-//! The one durable work queue (`work_queue`) for every kind of leased work: deployments and
-//! pipeline runs. One set of claim, renew, park, wake and remove functions; each claim bumps
+//! The one durable work queue (`work_queue`) for every kind of leased work: deployments,
+//! pipeline runs and builds. One set of claim, renew, park, wake and remove functions; each claim bumps
 //! `attempts`, and a worker's writes are fenced by the attempt it claimed.
 
 use crate::StoreError;
@@ -13,6 +13,8 @@ pub(crate) enum Kind {
     Deploy,
     /// `subject_id` is a pipeline run id.
     PipelineRun,
+    /// `subject_id` is a build id.
+    Build,
 }
 
 impl Kind {
@@ -20,14 +22,24 @@ impl Kind {
         match self {
             Kind::Deploy => "deploy",
             Kind::PipelineRun => "pipeline_run",
+            Kind::Build => "build",
         }
     }
 
     /// Which due rows may be claimed: a queued run waits while an earlier run of its
-    /// concurrency group is unfinished (runs queue, never drop). `q` is the queue row.
+    /// concurrency group is unfinished (runs queue, never drop), a build while an earlier
+    /// build of its branch is. `q` is the queue row.
     fn ready(self) -> &'static str {
         match self {
             Kind::Deploy => "1 = 1",
+            // Builds of one branch run one at a time, oldest first (a push supersedes the
+            // queued ones, so the newest waits behind at most the one running).
+            Kind::Build => {
+                "NOT EXISTS (SELECT 1 FROM builds b JOIN builds e \
+                 ON e.org_id = b.org_id AND e.app_id = b.app_id AND e.git_ref = b.git_ref \
+                 AND e.seq < b.seq WHERE b.org_id = q.org_id AND b.app_id = q.app_id \
+                 AND b.id = q.subject_id AND e.status IN ('queued', 'running'))"
+            }
             Kind::PipelineRun => {
                 "NOT EXISTS (SELECT 1 FROM pipeline_runs r JOIN pipeline_runs e \
                  ON e.org_id = r.org_id AND e.app_id = r.app_id \

@@ -159,8 +159,8 @@ pub enum Command {
     /// What the hosts run against each environment's set: one environment (--app and --env),
     /// every environment of --app, or of every app.
     Status,
-    /// Cancel a pending or in-progress deployment of the environment given by --env, or a
-    /// pipeline run: `cancel run RUN`.
+    /// Cancel a pending or in-progress deployment of the environment given by --env, a
+    /// pipeline run (`cancel run RUN`) or a build (`cancel build BUILD`).
     Cancel(CancelArgs),
     /// Start a pipeline run: `run pipeline ID [--input k=v]…`.
     Run(RunArgs),
@@ -168,15 +168,40 @@ pub enum Command {
     Approve(RespondArgs),
     /// Deny a waiting approval request (its run fails), named by its id or its run's id.
     Deny(RespondArgs),
-    /// Print a pipeline run's step logs: `logs run RUN [--job J] [--step N]`.
+    /// Print a pipeline run's step logs (`logs run RUN [--job J] [--step N]`) or a build's
+    /// log (`logs build BUILD [-f]`).
     Logs(LogsArgs),
+    /// Builds: `build run [APP] [--commit SHA] [--ref REF]` builds a commit now.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(subcommand)]
+    pub command: BuildCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildCommand {
+    /// Build a commit of the application (its build definition): the given commit, or the
+    /// head of --ref (default: the definition's first branch). Prints the queued build.
+    Run {
+        /// The application; --app when not given.
+        app: Option<String>,
+        /// The full commit id to build.
+        #[arg(long)]
+        commit: Option<String>,
+        /// The branch or ref (`main`, `refs/heads/main`).
+        #[arg(long = "ref")]
+        git_ref: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
-    /// The deployment to cancel, or `run` followed by a pipeline run's id.
+    /// The deployment to cancel, or `run` / `build` followed by a run's or build's id.
     pub deploy_id: String,
-    /// With `run`: the pipeline run to cancel.
+    /// With `run` or `build`: the pipeline run or build to cancel.
     pub run_id: Option<String>,
 }
 
@@ -206,10 +231,13 @@ pub struct RespondArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Only `run`.
+    /// `run` or `build`.
     pub kind: String,
-    /// The run's id.
+    /// The run's or build's id.
     pub run_id: String,
+    /// A build's log: keep printing lines until the build ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
     /// Only this job's steps.
     #[arg(long)]
     pub job: Option<String>,
@@ -430,6 +458,43 @@ pub enum CreateWhat {
         #[arg(long)]
         insecure: bool,
     },
+    /// Create or replace the application's build definition (docs/builds.md): what a push
+    /// to its repository (or `gangplank build run`) clones, builds and pushes.
+    #[command(name = "build-definition")]
+    BuildDefinition {
+        /// The git repository (http or https).
+        #[arg(long)]
+        clone_url: String,
+        /// A token to clone with; read from GANGPLANK_CLONE_TOKEN when not given, so it stays
+        /// out of shell history.
+        #[arg(long, env = "GANGPLANK_CLONE_TOKEN", hide_env_values = true)]
+        clone_token: Option<String>,
+        /// A branch a push must be to (repeat); default main.
+        #[arg(long = "branch")]
+        branches: Vec<String>,
+        /// The Dockerfile, relative to the repository root; default Dockerfile.
+        #[arg(long)]
+        dockerfile: Option<String>,
+        /// The build context, relative to the repository root; default `.`.
+        #[arg(long)]
+        context: Option<String>,
+        /// A build argument NAME=VALUE (repeat); never a secret (it stays in the image).
+        #[arg(long = "build-arg")]
+        build_args: Vec<String>,
+        /// The repository to push to: `host/path`.
+        #[arg(long)]
+        image: String,
+        /// A tag template (repeat): ${commit}, ${short_commit}, ${branch}, ${ref}; default
+        /// ${commit} and latest.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// The builder agent's base URL (a `gangplank agent` with `[builder]`).
+        #[arg(long)]
+        builder: String,
+        /// Stop a build after this long: seconds, or with a unit (30s, 5m, 1h); default 30m.
+        #[arg(long)]
+        timeout: Option<String>,
+    },
     /// Create a registry watch: the image's tags are listed on an interval and new ones
     /// registered (docs/watches.md). With neither --semver nor --regex every tag matches.
     Watch {
@@ -543,7 +608,8 @@ pub struct ArtefactVersionArgs {
 pub struct GetArgs {
     /// artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks,
     /// pipelines, runs (with an id: the run, its jobs and their steps), approvals,
-    /// registries, watches, image-promotions, inbound-hooks, or deliveries (with a hook's id:
+    /// registries, watches, image-promotions, inbound-hooks, builds, build-definition, or
+    /// deliveries (with a hook's id:
     /// the app's webhook with --app, else the inbound hook; `inbound-deliveries` is always the
     /// inbound hook's).
     pub kind: String,

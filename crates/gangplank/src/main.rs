@@ -93,8 +93,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Some(run) if args.deploy_id == "run" => {
                 commands::pipeline_runs::cancel(&cli.global, &run).await
             }
+            Some(build) if args.deploy_id == "build" => {
+                commands::builds::cancel(&cli.global, &build).await
+            }
             Some(_) => Err(UsageError(
-                "cancel takes a deployment id, or `run RUN_ID` for a pipeline run".to_owned(),
+                "cancel takes a deployment id, `run RUN_ID` for a pipeline run, or `build BUILD_ID`".to_owned(),
             )
             .into()),
             None => commands::deploy::cancel(&cli.global, args).await,
@@ -102,6 +105,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => commands::pipeline_runs::run(&cli.global, args).await,
         Command::Approve(args) => commands::pipeline_runs::respond(&cli.global, args, true).await,
         Command::Deny(args) => commands::pipeline_runs::respond(&cli.global, args, false).await,
+        Command::Logs(args) if args.kind == "build" => {
+            commands::builds::logs(&cli.global, &args.run_id, args.follow).await
+        }
         Command::Logs(args) => commands::pipeline_runs::logs(&cli.global, args).await,
+        Command::Build(args) => commands::builds::run(&cli.global, args).await,
     }
 }

@@ -29,6 +29,7 @@ fn role_table_is_as_documented() {
 | manage registries | yes | - | - | - | - | - | - | - |
 | fetch registry credentials (CI) | yes | yes | - | yes | - | - | - | - |
 | manage inbound hooks and their deliveries | yes | - | - | - | - | - | - | - |
+| manage build definitions | yes | - | - | - | - | - | - | - |
 ";
     assert_eq!(render_table(), expected);
 }

@@ -225,3 +225,23 @@ fn kept_lines_are_redacted_and_bounded() {
     let kept = keep_line(&long, &[]);
     assert!(kept.len() <= MAX_LOG_LINE && kept.len() >= MAX_LOG_LINE - 1);
 }
+
+#[test]
+fn clone_urls_match_with_or_without_dot_git() {
+    assert!(same_repository(
+        "https://GitHub.com/acme/shop.git",
+        "https://github.com/acme/shop"
+    ));
+    assert!(same_repository(
+        "http://127.0.0.1:9/r.git/",
+        "http://127.0.0.1:9/r"
+    ));
+    assert!(!same_repository(
+        "https://github.com/acme/shop",
+        "https://github.com/acme/shop2"
+    ));
+    assert!(!same_repository(
+        "https://github.com/Acme/shop",
+        "https://github.com/acme/shop"
+    ));
+}

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use gangplank_api::inbound_hooks::InboundReceipt;
+use gangplank_core::build;
 use gangplank_core::image::RepositoryName;
 use gangplank_core::inbound::{self, Claim, GithubEvent, HookKind, MAX_BODY_BYTES, TOKEN_HEADER};
 use gangplank_store::{DeliveryClaim, IN_PROGRESS, InboundDeliveryRow, InboundHookRow};
@@ -155,7 +156,7 @@ async fn receive(
         Outcome::new("ignored", "the hook is disabled")
     } else {
         match parsed {
-            Parsed::Github(event) => github(event),
+            Parsed::Github(event) => github(&state, &org, &hook, &delivery, event).await,
             Parsed::Registry(claims) => registry(&state, &org, &hook, claims).await,
         }
     };
@@ -261,19 +262,108 @@ fn verified(
     Ok(bool::from(matched))
 }
 
-/// What a GitHub event does in this slice: `ping` answers, `push` is read and recorded (builds
-/// come later), other events are ignored.
-fn github(event: GithubEvent) -> Outcome {
-    match event {
-        GithubEvent::Ping => Outcome::new("accepted", "ping"),
-        GithubEvent::Push(push) => Outcome {
-            caused: json!({"push": {"ref": push.git_ref, "after": push.after,
-                "repository": push.full_name, "clone_url": push.clone_url}}),
-            ..Outcome::new("accepted", "no build definition matches")
-        },
+/// What a GitHub event does: `ping` answers, a `push` queues a build for each application
+/// whose build definition clones that repository and whose branch filter passes the ref (a
+/// newer push supersedes the queued builds of its branch), other events are ignored.
+async fn github(
+    state: &AppState,
+    org: &str,
+    hook: &InboundHookRow,
+    delivery: &str,
+    event: GithubEvent,
+) -> Outcome {
+    let push = match event {
+        GithubEvent::Ping => return Outcome::new("accepted", "ping"),
         GithubEvent::Other(name) => {
-            Outcome::new("ignored", format!("the {name:?} event is not acted on"))
+            return Outcome::new("ignored", format!("the {name:?} event is not acted on"));
         }
+        GithubEvent::Push(push) => push,
+    };
+    let mut caused = json!({"push": {"ref": push.git_ref, "after": push.after,
+        "repository": push.full_name, "clone_url": push.clone_url}});
+    if push.after.bytes().all(|b| b == b'0') {
+        return Outcome {
+            caused,
+            ..Outcome::new("ignored", "a deleted branch builds nothing")
+        };
+    }
+    let definitions = match state.store.org_build_definitions(org).await {
+        Ok(definitions) => definitions,
+        Err(error) => {
+            return Outcome {
+                retry: true,
+                ..Outcome::new(
+                    "accepted",
+                    format!("reading build definitions failed: {error}"),
+                )
+            };
+        }
+    };
+    let (mut lines, mut builds) = (Vec::new(), Vec::new());
+    let mut retry = false;
+    for definition in definitions
+        .iter()
+        .filter(|d| build::same_repository(&d.clone_url, &push.clone_url))
+    {
+        let app = &definition.app_id;
+        let spec = match crate::routes::builds::stored_definition(definition) {
+            Ok(spec) => spec,
+            Err(_) => {
+                lines.push(format!("app {app}: its build definition is unreadable"));
+                continue;
+            }
+        };
+        if !build::branch_matches(&spec.branches, &push.git_ref) {
+            lines.push(format!(
+                "app {app}: {} is not one of its branches",
+                push.git_ref
+            ));
+            continue;
+        }
+        if let Err(error) = build::check_commit(&push.after) {
+            lines.push(format!("app {app}: after: {error}"));
+            continue;
+        }
+        let created_by = format!("hook:{}", hook.id);
+        let trigger = crate::routes::builds::Trigger {
+            kind: "github",
+            delivery_id: delivery,
+            created_by: &created_by,
+        };
+        match crate::routes::builds::queue(
+            state,
+            definition,
+            &push.git_ref,
+            Some(&push.after),
+            trigger,
+        )
+        .await
+        {
+            Ok(row) => {
+                lines.push(format!("app {app}: build {} queued", row.id));
+                builds.push(json!({"app_id": app, "build_id": row.id}));
+            }
+            Err(error) => {
+                retry = true;
+                lines.push(format!("app {app}: queueing the build failed: {error:?}"));
+            }
+        }
+    }
+    caused["builds"] = json!(builds);
+    let verdict = if builds.is_empty() {
+        "ignored"
+    } else {
+        "accepted"
+    };
+    let message = if lines.is_empty() {
+        format!("no build definition clones {}", push.clone_url)
+    } else {
+        lines.join("; ")
+    };
+    Outcome {
+        caused,
+        retry,
+        ..Outcome::new(verdict, message)
     }
 }
 

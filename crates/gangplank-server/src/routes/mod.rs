@@ -4,6 +4,7 @@
 mod approvals;
 mod apps;
 mod artefacts;
+pub(crate) mod builds;
 mod deltas;
 mod deploys;
 mod env_types;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pipelines::routes())
         .merge(inbound_hooks::routes())
         .merge(inbound_receive::routes())
+        .merge(builds::routes())
         .split_for_parts();
     crate::openapi::finish(&mut openapi);
     Router::new()

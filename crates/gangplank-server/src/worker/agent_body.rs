@@ -55,6 +55,20 @@ pub fn clip_tail(text: &str, max: usize) -> &str {
     &text[start..]
 }
 
+/// An agent's reason for an error answer: the `message` of its JSON error, else the start of
+/// its text (500 characters at most).
+pub fn reason_of(text: &str) -> String {
+    let reason = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| text.trim().to_owned());
+    reason.chars().take(500).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{clip, clip_tail};

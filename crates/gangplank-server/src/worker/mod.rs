@@ -1,10 +1,11 @@
 //! Background workers: the deployment runner, automation, webhook delivery, the pipeline
-//! runner, and the registry watcher. Each drains durable rows from the store, so a crash loses nothing: on restart they
+//! runner, the registry watcher and the build worker. Each drains durable rows from the store, so a crash loses nothing: on restart they
 //! pick up where the database says they were. The observer (what compose hosts run) keeps no queue: each round
 //! asks the agents afresh.
 
 pub mod agent_body;
 pub mod automation;
+pub mod builder;
 pub mod compose_target;
 pub mod delivery;
 pub mod deployer;
@@ -33,6 +34,8 @@ pub struct Wake {
     pub pipeline: Arc<Notify>,
     /// A registry watch was created: its first poll is due.
     pub watcher: Arc<Notify>,
+    /// A build was queued or asked to cancel.
+    pub builder: Arc<Notify>,
 }
 
 /// The longest a worker sleeps without a nudge: a safety net, not the mechanism (nudges and
@@ -64,6 +67,7 @@ impl Workers {
                 tokio::spawn(observer::run(state.clone())),
                 tokio::spawn(pipeline::runner::run(state.clone())),
                 tokio::spawn(watcher::run(state.clone())),
+                tokio::spawn(builder::run(state.clone())),
             ],
         }
     }

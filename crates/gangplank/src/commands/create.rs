@@ -1,4 +1,5 @@
-//! `gangplank create artefact-version|app|env|delta|rule|webhook|registry|watch|pipeline`.
+//! `gangplank create artefact-version|app|env|delta|rule|webhook|registry|watch|pipeline|
+//! inbound-hook|build-definition`.
 
 use anyhow::Context;
 use gangplank_api::client::Body;
@@ -9,8 +10,8 @@ use crate::UsageError;
 use crate::cli::{ArtefactVersionArgs, CreateArgs, CreateWhat, Global, RuleArgs, WebhookArgs};
 use crate::client_config::Resolved;
 use crate::commands::get::{
-    APP_COLUMNS, ENV_COLUMNS, INBOUND_HOOK_COLUMNS, PIPELINE_COLUMNS, REGISTRY_COLUMNS,
-    RULE_COLUMNS, VERSION_COLUMNS, WATCH_COLUMNS, WEBHOOK_COLUMNS,
+    APP_COLUMNS, BUILD_DEFINITION_COLUMNS, ENV_COLUMNS, INBOUND_HOOK_COLUMNS, PIPELINE_COLUMNS,
+    REGISTRY_COLUMNS, RULE_COLUMNS, VERSION_COLUMNS, WATCH_COLUMNS, WEBHOOK_COLUMNS,
 };
 use crate::output;
 
@@ -115,6 +116,54 @@ pub async fn run(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
                 body["interval_seconds"] = json!(interval_seconds(&interval)?);
             }
             (format!("/orgs/{org}/watches"), body, WATCH_COLUMNS)
+        }
+        CreateWhat::BuildDefinition {
+            clone_url,
+            clone_token,
+            branches,
+            dockerfile,
+            context,
+            build_args,
+            image,
+            tags,
+            builder,
+            timeout,
+        } => {
+            let mut args = serde_json::Map::new();
+            for item in build_args {
+                let (name, value) = item.split_once('=').ok_or_else(|| {
+                    UsageError(format!("--build-arg {item:?}: expected NAME=VALUE"))
+                })?;
+                args.insert(name.to_owned(), json!(value));
+            }
+            let mut body = json!({"clone_url": clone_url, "image": image, "builder": builder,
+                "branches": branches, "tags": tags, "build_args": args});
+            for (key, value) in [
+                ("clone_token", clone_token),
+                ("dockerfile", dockerfile),
+                ("context", context),
+            ] {
+                if let Some(value) = value {
+                    body[key] = json!(value);
+                }
+            }
+            if let Some(timeout) = timeout {
+                body["timeout_seconds"] = json!(interval_seconds(&timeout)?);
+            }
+            let app = resolved.app()?.to_owned();
+            let answer = resolved
+                .client()
+                .send(
+                    Method::PUT,
+                    &format!("/orgs/{org}/apps/{app}/build-definition"),
+                    Body::Json(body),
+                )
+                .await?;
+            return output::print(
+                &answer,
+                output::format(global.output),
+                BUILD_DEFINITION_COLUMNS,
+            );
         }
         CreateWhat::Pipeline { .. } => unreachable!("handled above"),
         CreateWhat::Env { id, kind, name } => {

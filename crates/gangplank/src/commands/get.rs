@@ -91,6 +91,26 @@ pub const WATCH_COLUMNS: Columns = &[
     ("LAST POLLED", "last_polled_at"),
     ("LAST ERROR", "last_error"),
 ];
+pub const BUILD_COLUMNS: Columns = &[
+    ("ID", "id"),
+    ("STATUS", "status"),
+    ("REF", "ref"),
+    ("COMMIT", "commit"),
+    ("TRIGGER", "trigger"),
+    ("DIGEST", "digest"),
+    ("VERSION", "version_id"),
+    ("CREATED", "created_at"),
+    ("MESSAGE", "message"),
+];
+pub const BUILD_DEFINITION_COLUMNS: Columns = &[
+    ("APP", "app_id"),
+    ("CLONE URL", "clone_url"),
+    ("BRANCHES", "branches"),
+    ("IMAGE", "image"),
+    ("TAGS", "tags"),
+    ("BUILDER", "builder"),
+    ("TOKEN", "has_clone_token"),
+];
 pub const PROMOTION_COLUMNS: Columns = &[
     ("ID", "id"),
     ("ACTION", "action"),
@@ -180,6 +200,15 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             format!("{}/pipelines/{id}", resolved.app_path()?),
             PIPELINE_COLUMNS,
         ),
+        ("builds" | "build", None) => (format!("{}/builds", resolved.app_path()?), BUILD_COLUMNS),
+        ("builds" | "build", Some(id)) => (
+            format!("{}/builds/{id}", resolved.app_path()?),
+            BUILD_COLUMNS,
+        ),
+        ("build-definition" | "build-definitions", _) => (
+            format!("{}/build-definition", resolved.app_path()?),
+            BUILD_DEFINITION_COLUMNS,
+        ),
         ("watches" | "watch", None) => (format!("/orgs/{org}/watches"), WATCH_COLUMNS),
         ("watches" | "watch", Some(id)) => (format!("/orgs/{org}/watches/{id}"), WATCH_COLUMNS),
         ("registries" | "registry", None) => (format!("/orgs/{org}/registries"), REGISTRY_COLUMNS),
@@ -236,7 +265,7 @@ pub async fn run(global: &Global, args: GetArgs) -> anyhow::Result<()> {
         }
         (other, _) => {
             return Err(UsageError(format!(
-                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, watches, inbound-hooks, deliveries, inbound-deliveries, pipelines, runs, approvals or image-promotions"
+                "cannot get {other:?}; use artefacts, artefact-versions, apps, envs, deploys, sets, deltas, rules, webhooks, registries, watches, inbound-hooks, deliveries, inbound-deliveries, builds, build-definition, pipelines, runs, approvals or image-promotions"
             ))
             .into());
         }

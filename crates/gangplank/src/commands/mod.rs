@@ -3,6 +3,7 @@
 #[cfg(feature = "server")]
 pub mod agent;
 pub mod api;
+pub mod builds;
 pub mod config;
 pub mod create;
 pub mod delete;

@@ -15,7 +15,7 @@ use gangplank_core::target::TargetConfig;
 use gangplank_store::StoreError;
 use serde_json::{Map, Value, json};
 
-use crate::worker::agent_body::{MAX_TEXT, clip_tail, read_capped};
+use crate::worker::agent_body::{MAX_TEXT, clip_tail, read_capped, reason_of};
 use crate::worker::pipeline::step::{LogLevel, LogLine, StepCtx, StepOutcome, StepResult};
 
 /// A request's own timeout beyond a long poll's wait.
@@ -324,15 +324,6 @@ async fn exchange(ctx: &StepCtx<'_>, base: &str, builder: reqwest::RequestBuilde
         Ok(run) => Answer::Run(run),
         Err(error) => Answer::Unreachable(format!("unreadable answer: {error}")),
     }
-}
-
-/// The agent's reason: the `message` of its JSON error, else the start of its text.
-fn reason_of(text: &str) -> String {
-    let reason = serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| text.trim().to_owned());
-    reason.chars().take(500).collect()
 }
 
 /// A final run's outcome: exit code 0 succeeds; anything else fails with the output's tail.
