@@ -226,11 +226,21 @@ pub fn find_event(scope: &str, kind: &str) -> Option<&'static EventSpec> {
     EVENTS.iter().find(|e| e.scope == scope && e.kind == kind)
 }
 
-/// Humanitec's default payload: the common properties plus app and env.
-pub fn default_payload() -> Value {
+/// Humanitec's default payload: the common properties plus app and env, leaving out those
+/// none of `triggers` (`scope`, `type`) carries (a build has no environment). No triggers
+/// means every event.
+pub fn default_payload(triggers: &[(String, String)]) -> Value {
+    let specs: Vec<&EventSpec> = triggers
+        .iter()
+        .filter_map(|(scope, kind)| find_event(scope, kind))
+        .collect();
+    let carried =
+        |name: &str| specs.is_empty() || specs.iter().any(|s| s.properties.contains(&name));
     let mut map = Map::new();
     for name in COMMON.iter().chain(&["app_id", "env_id"]) {
-        map.insert((*name).to_owned(), Value::String(format!("${{{name}}}")));
+        if carried(name) {
+            map.insert((*name).to_owned(), Value::String(format!("${{{name}}}")));
+        }
     }
     Value::Object(map)
 }

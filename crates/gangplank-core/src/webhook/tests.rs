@@ -51,7 +51,12 @@ fn validation_names_unknown_variables_and_events() {
             .field,
         "triggers[0]"
     );
-    assert!(validate(&[], &default_payload(), &BTreeMap::new()).is_ok());
+    assert!(validate(&[], &default_payload(&[]), &BTreeMap::new()).is_ok());
+    // A build has no environment: its default payload names none, and validates.
+    let build = vec![("build".to_owned(), "finished".to_owned())];
+    let payload = default_payload(&build);
+    assert!(payload.get("env_id").is_none() && payload.get("app_id").is_some());
+    assert!(validate(&build, &payload, &BTreeMap::new()).is_ok());
 }
 
 #[test]

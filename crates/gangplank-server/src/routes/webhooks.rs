@@ -221,12 +221,19 @@ async fn create(
         url: String::new(),
         disabled: false,
         headers: "{}".to_owned(),
-        payload: body
-            .payload
-            .is_none()
-            .then(webhook::default_payload)
-            .unwrap_or(Value::Null)
-            .to_string(),
+        payload: match &body.payload {
+            Some(_) => Value::Null,
+            None => {
+                let triggers: Vec<(String, String)> = body
+                    .triggers
+                    .iter()
+                    .flatten()
+                    .map(|t| (t.scope.clone(), t.kind.clone()))
+                    .collect();
+                webhook::default_payload(&triggers)
+            }
+        }
+        .to_string(),
         triggers: "[]".to_owned(),
         secret_sealed: state.secrets.seal(&secret_context(&org, &id), key.bytes()),
         created_at: gangplank_store::now_millis(),

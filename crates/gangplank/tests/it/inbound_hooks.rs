@@ -396,8 +396,12 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         &openssl_signature(SECRET, push.as_bytes()),
     );
     assert_eq!(status, 200, "{receipt}");
-    assert_eq!(receipt["verdict"], "accepted");
-    assert_eq!(receipt["message"], "no build definition matches");
+    // No application builds from that repository: read, recorded, and nothing done.
+    assert_eq!(receipt["verdict"], "ignored");
+    assert_eq!(
+        receipt["message"],
+        "no build definition clones https://github.com/acme/shop.git"
+    );
     let form: String = format!(
         "payload={}",
         push.bytes()
@@ -416,7 +420,7 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         &openssl_signature(SECRET, form.as_bytes()),
     );
     assert_eq!(status, 200, "{receipt}");
-    assert_eq!(receipt["verdict"], "accepted", "{receipt}");
+    assert_eq!(receipt["verdict"], "ignored", "{receipt}");
     // GitHub redelivers with the same X-GitHub-Delivery: acknowledged, recorded once.
     let (status, _) = send(
         "push",
@@ -471,11 +475,9 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
             .all(|d| d["headers"]["x-github-delivery"] != ""
                 && d["headers"].get("x-hub-signature-256").is_none())
     );
-    let accepted = recorded
-        .iter()
-        .filter(|d| d["verdict"] == "accepted")
-        .count();
-    assert_eq!(accepted, 3, "ping, JSON push, form push: {recorded:?}");
+    let verdicts = |verdict: &str| recorded.iter().filter(|d| d["verdict"] == verdict).count();
+    assert_eq!(verdicts("accepted"), 1, "the ping: {recorded:?}");
+    assert_eq!(verdicts("ignored"), 2, "JSON push, form push: {recorded:?}");
     let json_push = recorded
         .iter()
         .find(|d| d["delivery_id"] == "d-json")

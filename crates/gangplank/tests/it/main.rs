@@ -12,6 +12,7 @@ mod artefacts;
 mod auth;
 mod automation;
 mod bounds;
+mod builds;
 mod cli;
 mod compose_converge;
 mod compose_target;
