@@ -1,6 +1,6 @@
 //! Project automation: `cargo xtask ci` (install test prerequisites, fmt, clippy, tests, tidy,
 //! the README's commands), `cargo xtask api-contract` (the OpenAPI document against a live
-//! server) and `cargo xtask bench ingest|automation|registry|promote|agent|list`.
+//! server) and `cargo xtask bench ingest|automation|registry|promote|agent|list|build`.
 
 mod readme;
 
@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | api-contract | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench promote [--megabytes N --layers N --runs N] | bench agent [--clients N --seconds N] | bench list [--versions N --clients N --per-page N --via-api]"
+            "usage: cargo xtask ci | test | api-contract | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench promote [--megabytes N --layers N --runs N] | bench agent [--clients N --seconds N] | bench list [--versions N --clients N --per-page N --via-api] | bench build [--pushes N]"
         ),
     }
 }

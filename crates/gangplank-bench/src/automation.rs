@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::registry::percentile;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
@@ -161,13 +162,6 @@ fn millis(at: SystemTime) -> f64 {
         .unwrap_or_default()
         .as_secs_f64()
         * 1000.0
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 /// Parses the API's `…T…Z` millisecond timestamps.

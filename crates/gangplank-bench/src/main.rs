@@ -5,11 +5,15 @@
 //! `promote` (dev → test → prod through a pipeline run against `docker pull`/`tag`/`push`, a
 //! promotion across registries against `skopeo copy`, approval → `latest` moved p99) and
 //! `agent` (the host agent's `/deploy` rate and memory beside Debian's `webhook`) and `list`
-//! (memory and pages/s while clients walk every page of a million versions).
+//! (memory and pages/s while clients walk every page of a million versions) and `build` (a
+//! GitHub push to the service answering, against the same steps by hand; a registry
+//! notification to the version registered).
 
 mod agent;
 mod agent_converge;
 mod automation;
+mod build;
+mod build_notify;
 mod ingest;
 mod list;
 mod promote;
@@ -33,9 +37,10 @@ async fn main() -> anyhow::Result<()> {
         Some((verb, rest)) if verb == "promote" => promote::run(rest).await,
         Some((verb, rest)) if verb == "agent" => agent::run(rest).await,
         Some((verb, rest)) if verb == "list" => list::run(rest).await,
+        Some((verb, rest)) if verb == "build" => build::run(rest).await,
         _ => {
             bail!(
-                "usage: gangplank-bench ingest|automation|registry|promote|agent|list --server-binary PATH [options]"
+                "usage: gangplank-bench ingest|automation|registry|promote|agent|list|build --server-binary PATH [options]"
             )
         }
     }
