@@ -282,8 +282,8 @@ impl WorkTree {
         }
     }
 
-    /// Writes `files` (paths relative to the tree; directories made), commits everything and
-    /// returns the commit id.
+    /// Writes `files` (paths relative to the tree; directories made; ELF binaries and `#!`
+    /// scripts executable), commits everything and returns the commit id.
     pub fn commit(&self, files: &[(&str, &[u8])], message: &str) -> String {
         for (path, content) in files {
             let path = self.dir.path().join(path);
@@ -291,6 +291,12 @@ impl WorkTree {
                 std::fs::create_dir_all(parent).expect("create dirs");
             }
             std::fs::write(&path, content).expect("write a file");
+            // Programs (ELF binaries, scripts) are committed executable, as git keeps modes.
+            if content.starts_with(b"\x7fELF") || content.starts_with(b"#!") {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                    .expect("chmod");
+            }
         }
         git(self.dir.path(), &["add", "-A"]);
         git(

@@ -191,7 +191,7 @@ async fn kill_group(pid: Option<u32>, child: &mut tokio::process::Child) {
     let _ = child.wait().await;
 }
 
-/// Splits a stream into lines (a trailing `\r` dropped, invalid UTF-8 replaced, overlong
+/// Splits a stream into lines (of a line redrawn with `\r`, its last state, invalid UTF-8 replaced, overlong
 /// lines cut at [`MAX_PENDING`]) and sends them on.
 async fn read_lines(
     mut stream: impl tokio::io::AsyncRead + Unpin,
@@ -200,8 +200,11 @@ async fn read_lines(
     let mut pending: Vec<u8> = Vec::new();
     let mut buffer = vec![0u8; 8192];
     let send = |bytes: &[u8]| {
-        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let _ = to.send(String::from_utf8_lossy(bytes).into_owned());
+        // A progress line redrawn with `\r` keeps its last state only.
+        let end = bytes.iter().rposition(|b| *b != b'\r').map_or(0, |i| i + 1);
+        let bytes = &bytes[..end];
+        let start = bytes.iter().rposition(|b| *b == b'\r').map_or(0, |i| i + 1);
+        let _ = to.send(String::from_utf8_lossy(&bytes[start..]).into_owned());
     };
     loop {
         let n = match stream.read(&mut buffer).await {
