@@ -19,6 +19,7 @@ pub struct GitServer {
     stop: Arc<AtomicBool>,
     /// Requests answered 401 (no or a wrong token).
     refused: Arc<AtomicUsize>,
+    v2: Arc<AtomicBool>,
 }
 
 impl GitServer {
@@ -30,10 +31,12 @@ impl GitServer {
         let port = listener.local_addr().expect("address").port();
         let stop = Arc::new(AtomicBool::new(false));
         let refused = Arc::new(AtomicUsize::new(0));
+        let v2 = Arc::new(AtomicBool::new(true));
         let shared = Arc::new(Shared {
             root: root.path().to_path_buf(),
             token: token.map(str::to_owned),
             refused: refused.clone(),
+            v2: v2.clone(),
         });
         let stopping = stop.clone();
         std::thread::spawn(move || {
@@ -53,6 +56,7 @@ impl GitServer {
             root,
             stop,
             refused,
+            v2,
         }
     }
 
@@ -69,6 +73,13 @@ impl GitServer {
     /// `http://127.0.0.1:PORT/<name>`.
     pub fn url(&self, name: &str) -> String {
         format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// With `false`, the server speaks protocol v0 only (it ignores the `Git-Protocol` header),
+    /// where git's defaults refuse a fetch of a commit no ref points at (as some hosts do
+    /// whatever the protocol); with `true` (the default) v2, which allows it.
+    pub fn set_protocol_v2(&self, on: bool) {
+        self.v2.store(on, Ordering::SeqCst);
     }
 
     /// How many requests were refused for want of the token.
@@ -89,6 +100,7 @@ struct Shared {
     root: PathBuf,
     token: Option<String>,
     refused: Arc<AtomicUsize>,
+    v2: Arc<AtomicBool>,
 }
 
 /// One request, one CGI run, one response; the connection is closed after it.
@@ -171,7 +183,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     if let Some(encoding) = header("content-encoding") {
         cgi.env("HTTP_CONTENT_ENCODING", encoding);
     }
-    if let Some(protocol) = header("git-protocol") {
+    if let Some(protocol) = header("git-protocol").filter(|_| shared.v2.load(Ordering::SeqCst)) {
         cgi.env("HTTP_GIT_PROTOCOL", protocol);
     }
     let mut child = cgi.spawn()?;

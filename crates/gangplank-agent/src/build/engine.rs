@@ -149,9 +149,9 @@ pub async fn build_and_push(
         logger.line(&format!("==> push {target}"));
         let pushed = push(engine, workspace, &target, logger, stop).await;
         if let Engine::Docker(_) = engine {
-            // The tag goes again whatever happened: the image stays under its own name.
-            let untag = engine.command(&workspace.config, &["rmi", "--no-prune", &target]);
-            let _ = step::run(untag, None, logger, stop).await;
+            // The tag goes again whatever happened, a cancel included (so not through `step`,
+            // which a stopped build no longer runs): the image stays under its own name.
+            quietly(engine.command(&workspace.config, &["rmi", "--no-prune", &target])).await;
         }
         let this = pushed?;
         if !digest.is_empty() && digest != this {
@@ -282,14 +282,22 @@ async fn login(
 
 /// Removes the build's own image (its registry tags went after their push).
 pub async fn remove_image(engine: &Engine, workspace: &Workspace) {
-    let mut command = engine.command(&workspace.config, &["rmi", &workspace.local_tag]);
+    let command = engine.command(&workspace.config, &["rmi", &workspace.local_tag]);
+    if !quietly(command).await {
+        tracing::debug!(image = %workspace.local_tag, "the build's image was not removed (none was built?)");
+    }
+}
+
+/// Runs a clean-up command to its end, unlogged (it fails harmlessly when there is nothing to
+/// clean); whether it succeeded.
+async fn quietly(mut command: Command) -> bool {
     command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    if !command.status().await.is_ok_and(|s| s.success()) {
-        tracing::debug!(image = %workspace.local_tag, "the build's image was not removed (none was built?)");
-    }
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let ran = tokio::time::timeout(std::time::Duration::from_secs(120), command.status()).await;
+    matches!(ran, Ok(Ok(status)) if status.success())
 }
 
 /// `auto`: docker when `docker info` answers, else buildah.

@@ -339,6 +339,12 @@ fn failures_name_their_phase_cancel_kills_the_build_and_one_slot_keeps_the_next_
     tree.symlink("/etc/passwd", "outside");
     let commit = tree.commit(&files(&repo), "tools");
     tree.push("main");
+    // The branch moves on, and a commit on another branch only (no ref points at it).
+    tree.commit(&[("NOTE", b"2".as_slice())], "two");
+    tree.push("main");
+    let side = tree.commit(&[("NOTE", b"3".as_slice())], "side");
+    tree.commit(&[("NOTE", b"4".as_slice())], "side 2");
+    tree.push("side");
     let caller = builder_agent(dir, None);
     let image = format!("127.0.0.1:9/tools/never{}", std::process::id());
     let request = |id: &str, dockerfile: &str, token: &str| {
@@ -381,6 +387,33 @@ fn failures_name_their_phase_cancel_kills_the_build_and_one_slot_keeps_the_next_
             .contains("resolves outside the checkout"),
         "{build}"
     );
+
+    // A server that refuses fetches by id: the ref is fetched and must hold the commit.
+    git.set_protocol_v2(false);
+    let mut by_ref = request("v0", "broken/Dockerfile", TOKEN);
+    by_ref["commit"] = json!(commit);
+    caller.start(&by_ref);
+    let (build, lines) = caller.finished("v0");
+    assert_eq!(
+        (build["message"].as_str(), build["commit"].as_str()),
+        (Some("docker build exited with 1"), Some(commit.as_str())),
+        "{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("by id failed")),
+        "{}",
+        lines.join("\n")
+    );
+    let mut elsewhere = request("side", "Dockerfile", TOKEN);
+    elsewhere["commit"] = json!(side);
+    caller.start(&elsewhere);
+    let (build, _) = caller.finished("side");
+    assert_eq!(
+        build["message"],
+        format!("clone failed: commit {side} is not in the history of refs/heads/main")
+    );
+    git.set_protocol_v2(true);
 
     // Stuck in a RUN step: a second build waits for the one slot; the cancel kills the
     // first (its sleep is gone) and the second then runs.
