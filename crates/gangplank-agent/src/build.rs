@@ -123,6 +123,17 @@ impl Builder {
             .unwrap_or_else(|| state_dir.join("builds"));
         std::fs::create_dir_all(&work_dir)
             .map_err(|e| anyhow::anyhow!("creating the build dir {}: {e}", work_dir.display()))?;
+        // What is left there is from builds an earlier run of the agent forgot (it stopped
+        // mid-build): checkouts and registry logins nobody will clean up otherwise.
+        for leftover in std::fs::read_dir(&work_dir)
+            .map_err(|e| anyhow::anyhow!("reading the build dir {}: {e}", work_dir.display()))?
+            .flatten()
+        {
+            let path = leftover.path();
+            if let Err(error) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(dir = %path.display(), %error, "a leftover build directory was not removed");
+            }
+        }
         tracing::info!(engine = engine.name(), work_dir = %work_dir.display(), concurrency = config.concurrency, "builder ready");
         Ok(Arc::new(Builder {
             engine,
@@ -198,6 +209,11 @@ impl Builder {
     }
 
     /// The build with its lines from `from` on.
+    /// `docker` or `buildah`, as configured or detected.
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
     pub fn get(&self, id: &str, from: u64) -> Option<AgentBuild> {
         lock(&self.records).by_id.get(id).map(|e| view(e, from))
     }
@@ -225,7 +241,8 @@ impl Builder {
         let records = lock(&self.records);
         let entry = records.by_id.get(id)?;
         entry.cancel.send_replace(true);
-        Some(view(entry, entry.build.next))
+        // No lines: the caller polls the log with its own `from`.
+        Some(view(entry, u64::MAX))
     }
 
     fn update(&self, id: &str, change: impl FnOnce(&mut AgentBuild)) {

@@ -61,6 +61,18 @@ pub async fn run(
         .iter()
         .map(|p| project::Project::load(p, &config.state_dir))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let builder = match &config.builder {
+        Some(builder) => Some(
+            build::Builder::new(
+                builder,
+                &config.state_dir,
+                &config.docker_command,
+                config.credentials.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let port = listener
         .local_addr()
         .map(|a| a.port().to_string())
@@ -80,7 +92,7 @@ pub async fn run(
         "builder": config.builder.as_ref().map(|b| json!({
             "concurrency": b.concurrency,
             "work_dir": b.work_dir.as_ref().map(|d| d.display().to_string()),
-            "engine": format!("{:?}", b.engine).to_lowercase(),
+            "engine": builder.as_ref().map(|b| b.engine_name()),
         })),
         "projects": projects.iter().map(|p| json!({
             "name": p.name,
@@ -100,18 +112,6 @@ pub async fn run(
         credentials::Credentials::new(config.credentials.clone()),
     );
     let runner = run::Runner::new(deployer.clone());
-    let builder = match &config.builder {
-        Some(builder) => Some(
-            build::Builder::new(
-                builder,
-                &config.state_dir,
-                &config.docker_command,
-                config.credentials.clone(),
-            )
-            .await?,
-        ),
-        None => None,
-    };
     let agent = Arc::new(http::Agent {
         verifier: auth::Verifier::new(&config.auth),
         deployer,

@@ -355,6 +355,17 @@ fn failures_name_their_phase_cancel_kills_the_build_and_one_slot_keeps_the_next_
         })
     };
 
+    let config: Value = caller
+        .agent
+        .http
+        .get(format!("{}/config", caller.agent.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(config["builder"]["engine"], "docker", "{config}");
+    assert_eq!(config["builder"]["concurrency"], 1, "{config}");
+
     // A wrong token: the clone fails, and says so.
     caller.start(&request("wrong", "Dockerfile", "not-the-token"));
     let (build, lines) = caller.finished("wrong");
@@ -532,6 +543,15 @@ fn an_agent_without_builder_refuses_builds() {
         key,
         n: std::cell::Cell::new(0),
     };
+    let config: Value = caller
+        .agent
+        .http
+        .get(format!("{}/config", caller.agent.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(config["builder"].is_null(), "{config}");
     for (method, path) in [
         ("POST", "/builds"),
         ("GET", "/builds/x"),
