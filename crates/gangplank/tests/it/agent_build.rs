@@ -333,6 +333,11 @@ fn failures_name_their_phase_cancel_kills_the_build_and_one_slot_keeps_the_next_
             .to_vec(),
     ));
     repo.push((
+        "loud/Dockerfile".to_owned(),
+        b"FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"seq\", \"1\", \"12000\"]\n"
+            .to_vec(),
+    ));
+    repo.push((
         "broken/Dockerfile".to_owned(),
         b"FROM scratch\nNOT-AN-INSTRUCTION x\n".to_vec(),
     ));
@@ -436,6 +441,21 @@ fn failures_name_their_phase_cancel_kills_the_build_and_one_slot_keeps_the_next_
         assert_eq!(build["status"], "running", "{build}");
         (sleeping() > before).then_some(())
     });
+    // The checkout's git config holds no token (it went in git's environment only).
+    let builds = dir.join("state/builds");
+    let checkout = std::fs::read_dir(&builds)
+        .unwrap()
+        .next()
+        .expect("the running build's directory")
+        .unwrap()
+        .path()
+        .join("src");
+    let git_config = std::fs::read_to_string(checkout.join(".git/config")).unwrap();
+    let basic = crate::agents::b64(&format!("x-access-token:{TOKEN}"));
+    assert!(
+        !git_config.contains(TOKEN) && !git_config.contains(&basic),
+        "{git_config}"
+    );
     let (status, _) = caller.start(&request("next", "broken/Dockerfile", TOKEN));
     assert_eq!(status, 201);
     assert_eq!(caller.get("next")["status"], "pending");
@@ -473,6 +493,37 @@ fn failures_name_their_phase_cancel_kills_the_build_and_one_slot_keeps_the_next_
     caller.send("POST", "/builds/sleepy2/cancel", None);
     assert_eq!(caller.finished("sleepy2").0["status"], "cancelled");
 
+    // A log longer than the agent keeps: the oldest lines are dropped, and `first_line` says
+    // how many.
+    caller.start(&request("loud", "loud/Dockerfile", TOKEN));
+    let build = poll("the loud build to finish", || {
+        let (_, build) = caller.send("GET", "/builds/loud?wait=5", None);
+        (build["status"] != "pending" && build["status"] != "running").then_some(build)
+    });
+    let (first, next) = (
+        build["first_line"].as_u64().unwrap(),
+        build["next"].as_u64().unwrap(),
+    );
+    assert!(first > 2000, "{first}");
+    assert_eq!(next, first + 1000, "at most 1000 lines an answer");
+    let (_, tail) = caller.send("GET", "/builds/loud?from=99999999", None);
+    assert_eq!(
+        tail["first_line"].as_u64().unwrap() - first,
+        10_000,
+        "{}",
+        tail["first_line"]
+    );
+    assert_eq!(tail["lines"], json!([]));
+    let (_, end) = caller.send("GET", &format!("/builds/loud?from={}", first + 9_990), None);
+    assert!(
+        end["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "12000"),
+        "{end}"
+    );
+
     // Refusals with their reasons; none starts a build.
     let good = request("r0", "Dockerfile", TOKEN);
     for (field, value, reason) in [
@@ -509,7 +560,6 @@ fn failures_name_their_phase_cancel_kills_the_build_and_one_slot_keeps_the_next_
         .unwrap();
     assert_eq!(response.status(), 401, "no token");
     // Builds leave no directory behind.
-    let builds = dir.join("state/builds");
     assert_eq!(
         std::fs::read_dir(&builds).unwrap().count(),
         0,
