@@ -559,6 +559,22 @@ fn failures_name_their_phase_cancel_kills_the_build_and_one_slot_keeps_the_next_
         .send()
         .unwrap();
     assert_eq!(response.status(), 401, "no token");
+    // A failed docker build leaves its completed steps as untagged cache images: the test's
+    // go (their ids are in the builds' logs).
+    let mut layers = Vec::new();
+    for id in ["broken", "v0", "next", "sleepy", "slow", "sleepy2", "loud"] {
+        let (_, build) = caller.send("GET", &format!("/builds/{id}?from=0"), None);
+        for line in build["lines"].as_array().unwrap() {
+            if let Some(layer) = line.as_str().unwrap().strip_prefix(" ---> ")
+                && layer.len() == 12
+                && layer.bytes().all(|b| b.is_ascii_hexdigit())
+                && !layers.iter().any(|l| l == layer)
+            {
+                layers.push(layer.to_owned());
+            }
+        }
+    }
+    drop(Cleanup(layers));
     // Builds leave no directory behind.
     assert_eq!(
         std::fs::read_dir(&builds).unwrap().count(),
