@@ -30,6 +30,8 @@ pub struct AgentConfig {
     pub max_body_bytes: usize,
     pub auth: AuthConfig,
     pub credentials: CredentialsConfig,
+    /// `[builder]`: present when this agent builds images (`POST /builds`).
+    pub builder: Option<BuilderConfig>,
     #[serde(rename = "project")]
     pub projects: Vec<ProjectConfig>,
 }
@@ -69,6 +71,40 @@ pub struct CredentialsConfig {
     pub ecr_domain: Option<String>,
 }
 
+/// `[builder]`: the agent clones, builds and pushes images for the server's builds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuilderConfig {
+    /// Builds running at once; later ones wait (`pending`).
+    pub concurrency: usize,
+    /// Where each build's checkout goes (a fresh directory, removed afterwards);
+    /// `<state_dir>/builds` when unset.
+    pub work_dir: Option<PathBuf>,
+    pub engine: BuildEngine,
+}
+
+impl Default for BuilderConfig {
+    fn default() -> Self {
+        BuilderConfig {
+            concurrency: 1,
+            work_dir: None,
+            engine: BuildEngine::Auto,
+        }
+    }
+}
+
+/// What builds and pushes: `auto` is docker when `docker info` answers, else buildah.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildEngine {
+    Auto,
+    Docker,
+    Buildah,
+}
+
+/// Most builds a builder runs at once (each is a docker build: CPU, memory and disk).
+pub const MAX_BUILD_CONCURRENCY: usize = 64;
+
 /// `[[project]]`: one compose project the agent may deploy to.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +143,7 @@ impl Default for AgentConfig {
             max_body_bytes: 1024 * 1024,
             auth: AuthConfig::default(),
             credentials: CredentialsConfig::default(),
+            builder: None,
             projects: Vec::new(),
         }
     }
@@ -222,8 +259,16 @@ impl AgentConfig {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.projects.is_empty() {
-            bail!("no compose project is configured: add a [[project]] or set DOCKER_COMPOSE_FILE");
+        // A builder-only agent deploys nothing: it needs no compose project.
+        if self.projects.is_empty() && self.builder.is_none() {
+            bail!(
+                "no compose project is configured: add a [[project]] (or a [builder]) or set DOCKER_COMPOSE_FILE"
+            );
+        }
+        if let Some(builder) = &self.builder
+            && !(1..=MAX_BUILD_CONCURRENCY).contains(&builder.concurrency)
+        {
+            bail!("[builder] concurrency must be between 1 and {MAX_BUILD_CONCURRENCY}");
         }
         if self.auth.public_keys.is_empty() && self.auth.jwks_url.is_none() {
             bail!(
@@ -327,6 +372,32 @@ mod tests {
         };
         assert!(bad(("DEBUG_MODE", "yes")).contains("DEBUG_MODE"));
         assert!(bad(("PORT", "http")).contains("PORT"));
+        assert!(
+            load(&[("JWT_PUBLIC_KEY_PATH", "/k.pem")], Some("[builder]\n")).is_ok_and(|c| c
+                .builder
+                .is_some_and(|b| b.concurrency == 1
+                    && b.engine == BuildEngine::Auto
+                    && b.work_dir.is_none())),
+            "a builder-only agent needs no project"
+        );
+        assert!(
+            load(
+                &[("JWT_PUBLIC_KEY_PATH", "/k.pem")],
+                Some("[builder]\nconcurrency = 0\n")
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("concurrency")
+        );
+        assert!(
+            load(
+                &[("JWT_PUBLIC_KEY_PATH", "/k.pem")],
+                Some("[builder]\nengine = \"kaniko\"\n")
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("parsing")
+        );
         assert!(
             load(&[("JWT_PUBLIC_KEY_PATH", "/k.pem")], None)
                 .unwrap_err()

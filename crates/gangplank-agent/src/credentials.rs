@@ -109,7 +109,7 @@ impl Credentials {
             .insert(host);
     }
 
-    async fn fetch(&self, id: &str) -> Result<RegistryCreds, String> {
+    pub(crate) async fn fetch(&self, id: &str) -> Result<RegistryCreds, String> {
         let (Some(server), Some(org), Some(token)) = (
             self.config.server.as_deref(),
             self.config.org.as_deref(),

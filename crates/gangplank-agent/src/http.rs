@@ -2,7 +2,8 @@
 //! (wire-formats §7.3), plus Gangplank's own JSON requests: `GET /deploys/{id}`, `GET /state`,
 //! and the level-triggered `POST /apply` with `GET /applies/{id}` (a long poll) and
 //! `POST /applies/{id}/cancel`, and one-off containers: `POST /runs`, `GET /runs/{id}` (a long
-//! poll) and `POST /runs/{id}/cancel`. Requests that declare JSON get JSON errors
+//! poll) and `POST /runs/{id}/cancel`, and image builds (with `[builder]`): `POST /builds`,
+//! `GET /builds/{id}?from=N&wait=S` (a long poll) and `POST /builds/{id}/cancel`. Requests that declare JSON get JSON errors
 //! `{"error","message"}` (a refused token says why); the seed's get its text.
 
 use std::sync::Arc;
@@ -14,10 +15,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use gangplank_api::agent::{AgentApplyRequest, AgentDeployStatus, AgentRunRequest};
+use gangplank_api::builds::AgentBuildRequest;
 use gangplank_core::agent::{decode_deploy_body, wait_seconds};
 use serde_json::json;
 
 use crate::auth::Verifier;
+use crate::build::{Builder, StartError as BuildStartError};
 use crate::deploy::{ApplyError, Deployer, SubmitError, Submitted};
 use crate::run::{Runner, StartError};
 
@@ -25,6 +28,8 @@ pub struct Agent {
     pub verifier: Verifier,
     pub deployer: Arc<Deployer>,
     pub runner: Arc<Runner>,
+    /// With `[builder]` only.
+    pub builder: Option<Arc<Builder>>,
     pub debug: bool,
     pub max_body_bytes: usize,
     /// What `GET /config` shows: no secrets.
@@ -51,6 +56,12 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route(
             "/runs/{id}/cancel",
             post(cancel_run).fallback(method_not_allowed),
+        )
+        .route("/builds", post(start_build).fallback(method_not_allowed))
+        .route("/builds/{id}", get(get_build).fallback(method_not_allowed))
+        .route(
+            "/builds/{id}/cancel",
+            post(cancel_build).fallback(method_not_allowed),
         )
         .fallback(not_found)
         .with_state(agent)
@@ -525,5 +536,144 @@ fn unknown_run(id: &str) -> Response {
         StatusCode::NOT_FOUND,
         "not_found",
         &format!("no run {id} on this agent"),
+    )
+}
+
+/// The builder, or the refusal of an agent without `[builder]`.
+// A refusal is a whole response, as from `authorize`.
+#[allow(clippy::result_large_err)]
+fn builder(agent: &Agent) -> Result<&Arc<Builder>, Response> {
+    agent.builder.as_ref().ok_or_else(|| {
+        refuse(
+            true,
+            StatusCode::NOT_FOUND,
+            "not_a_builder",
+            "this agent does not build images (its configuration has no [builder])",
+        )
+    })
+}
+
+/// `POST /builds`: clone, build and push one commit (JSON only). 201 with `Location` when
+/// started, 200 when a build with the same id and request exists, 409 when that id was asked
+/// with another request.
+async fn start_build(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: Body) -> Response {
+    if !wants_json(&headers) {
+        return refuse(
+            true,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "POST /builds takes application/json",
+        );
+    }
+    if let Err(refused) = authorize(&agent, &headers, true, true, "build").await {
+        return refused;
+    }
+    let builder = match builder(&agent) {
+        Ok(builder) => builder,
+        Err(refused) => return refused,
+    };
+    let bytes = match read_body(&agent, &headers, body, true).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused,
+    };
+    let request: AgentBuildRequest = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(error) => {
+            return refuse(
+                true,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("the body is not a build request: {error}"),
+            );
+        }
+    };
+    match builder.start(request) {
+        Ok((build, started)) => {
+            let status = if started {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let location = format!("/builds/{}", build.id);
+            (status, [(header::LOCATION, location)], axum::Json(build)).into_response()
+        }
+        Err(error @ BuildStartError::Invalid(_)) => refuse(
+            true,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &error.to_string(),
+        ),
+        Err(error @ BuildStartError::Conflict(_)) => {
+            refuse(true, StatusCode::CONFLICT, "conflict", &error.to_string())
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct BuildQuery {
+    from: Option<u64>,
+    wait: Option<u64>,
+}
+
+/// `GET /builds/{id}[?from=N][&wait=S]`: the build with its log lines from `N`; answered at
+/// once when there are lines after `N` or the build is final, else when one comes or the wait
+/// (at most 30 s) has passed.
+async fn get_build(
+    State(agent): State<Arc<Agent>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<BuildQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(refused) = authorize(&agent, &headers, false, true, "build status").await {
+        return refused;
+    }
+    let builder = match builder(&agent) {
+        Ok(builder) => builder,
+        Err(refused) => return refused,
+    };
+    let Ok(Query(query)) = query else {
+        return refuse(
+            true,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "from and wait must be whole numbers",
+        );
+    };
+    let wait = std::time::Duration::from_secs(wait_seconds(query.wait));
+    match builder.wait(&id, query.from.unwrap_or(0), wait).await {
+        Some(build) => axum::Json(build).into_response(),
+        None => unknown_build(&id),
+    }
+}
+
+/// `POST /builds/{id}/cancel`: a pending build ends at once; a running one's command (its
+/// whole process group) is killed. The answer is the build as it is now.
+async fn cancel_build(
+    State(agent): State<Arc<Agent>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(refused) = authorize(&agent, &headers, true, true, "build cancel").await {
+        return refused;
+    }
+    let builder = match builder(&agent) {
+        Ok(builder) => builder,
+        Err(refused) => return refused,
+    };
+    match builder.cancel(&id) {
+        Some(build) => {
+            tracing::info!(build = %id, "build cancel requested");
+            axum::Json(build).into_response()
+        }
+        None => unknown_build(&id),
+    }
+}
+
+fn unknown_build(id: &str) -> Response {
+    refuse(
+        true,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no build {id} on this agent"),
     )
 }

@@ -4,10 +4,12 @@
 //! The pieces: `config` (file and environment), `auth` (keys, claims, replay), `http` (the
 //! endpoints), `deploy` (the per-project queue and the pull → up → health → rollback steps),
 //! `project` (the user's compose files and the agent's override file), `observe` (what the
-//! engine runs), `run` (one-off containers for pipeline steps), `docker` (running the CLIs)
-//! and `credentials` (logging in again when a pull is refused).
+//! engine runs), `run` (one-off containers for pipeline steps), `build` (image builds, with
+//! `[builder]`), `docker` (running the CLIs) and `credentials` (logging in again when a pull is
+//! refused, and a build's push).
 
 mod auth;
+mod build;
 pub mod config;
 mod credentials;
 mod deploy;
@@ -59,6 +61,18 @@ pub async fn run(
         .iter()
         .map(|p| project::Project::load(p, &config.state_dir))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let builder = match &config.builder {
+        Some(builder) => Some(
+            build::Builder::new(
+                builder,
+                &config.state_dir,
+                &config.docker_command,
+                config.credentials.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let port = listener
         .local_addr()
         .map(|a| a.port().to_string())
@@ -75,6 +89,11 @@ pub async fn run(
         "jwks_url": config.auth.jwks_url,
         "credentials_server": config.credentials.server,
         "registries": config.credentials.registries,
+        "builder": config.builder.as_ref().map(|b| json!({
+            "concurrency": b.concurrency,
+            "work_dir": b.work_dir.as_ref().map(|d| d.display().to_string()),
+            "engine": builder.as_ref().map(|b| b.engine_name()),
+        })),
         "projects": projects.iter().map(|p| json!({
             "name": p.name,
             "files": p.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
@@ -97,6 +116,7 @@ pub async fn run(
         verifier: auth::Verifier::new(&config.auth),
         deployer,
         runner,
+        builder,
         debug: config.debug,
         max_body_bytes: config.max_body_bytes,
         public_config,

@@ -452,5 +452,88 @@ pub fn keep_line(line: &str, secrets: &[&str]) -> String {
     line
 }
 
+/// Longest build id a builder agent takes (it names the build's directory and local tag).
+pub const MAX_AGENT_BUILD_ID_LEN: usize = 128;
+
+/// What a builder agent is asked to build (`AgentBuildRequest`'s fields, borrowed).
+#[derive(Debug, Clone, Copy)]
+pub struct AgentBuildInput<'a> {
+    pub id: &'a str,
+    pub clone_url: &'a str,
+    pub git_ref: &'a str,
+    pub commit: Option<&'a str>,
+    pub dockerfile: &'a str,
+    pub context: &'a str,
+    pub build_args: &'a BTreeMap<String, String>,
+    pub image: &'a str,
+    pub tags: &'a [String],
+    pub registry_id: Option<&'a str>,
+    pub timeout_seconds: u64,
+}
+
+/// Checks a builder agent's request with the definition's rules (the agent trusts no field:
+/// each ends up in a git or docker argv or a path), plus its own: the id (a directory and a
+/// local tag), the exact ref and commit, at least one tag, and the registry id (a URL path
+/// segment).
+pub fn check_agent_build(input: &AgentBuildInput<'_>) -> Result<(), ValidationError> {
+    let id_ok = !input.id.is_empty()
+        && input.id.len() <= MAX_AGENT_BUILD_ID_LEN
+        && input.id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && input
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !id_ok {
+        return Err(ValidationError::new(
+            "id",
+            "must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        ));
+    }
+    check_ref(input.git_ref).map_err(|e| ValidationError::new("ref", e))?;
+    if let Some(commit) = input.commit {
+        check_commit(commit).map_err(|e| ValidationError::new("commit", e))?;
+    }
+    if input.tags.is_empty() {
+        return Err(ValidationError::new("tags", "at least one tag template"));
+    }
+    if let Some(registry_id) = input.registry_id {
+        let ok = !registry_id.is_empty()
+            && registry_id.len() <= 128
+            && !registry_id.starts_with('.')
+            && registry_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(ValidationError::new(
+                "registry_id",
+                "must be letters, digits, '.', '_' or '-'",
+            ));
+        }
+    }
+    // The request is the definition as the server filled it in; the ref passed above, so the
+    // definition's branch check passes, and the agent has no builder URL of its own: the
+    // clone URL stands in for it (it must pass the same check).
+    let definition = check_definition(&DefinitionInput {
+        clone_url: input.clone_url,
+        branches: std::slice::from_ref(&input.git_ref.to_owned()),
+        dockerfile: Some(input.dockerfile),
+        context: Some(input.context),
+        build_args: input.build_args,
+        image: input.image,
+        tags: input.tags,
+        builder: input.clone_url,
+        timeout_seconds: Some(input.timeout_seconds),
+    })?;
+    // A repository as given, not one the parser normalised (`docker push` would be told
+    // another name than the server recorded).
+    if definition.image != input.image {
+        return Err(ValidationError::new(
+            "image",
+            format!("must be written as {:?}", definition.image),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,11 @@
 //! What several crates' tests share: Debian's docker-registry (CNCF distribution) on a free
 //! loopback port, anonymous or with htpasswd (bcrypt) auth; `skopeo` against it; free ports;
-//! polling with a deadline (never sleeping as synchronisation).
+//! polling with a deadline (never sleeping as synchronisation); a git server over the real
+//! `git http-backend` (`git`).
+
+mod git;
+
+pub use git::{GitServer, WorkTree, busybox_image_files};
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};

@@ -245,3 +245,153 @@ fn clone_urls_match_with_or_without_dot_git() {
         "https://github.com/acme/shop"
     ));
 }
+
+#[test]
+fn an_agent_build_request_is_checked_field_by_field() {
+    let args = BTreeMap::from([("VERSION".to_owned(), "1".to_owned())]);
+    let tags = vec!["${commit}".to_owned(), "latest".to_owned()];
+    let good = AgentBuildInput {
+        id: "b-1",
+        clone_url: "http://127.0.0.1:9/shop.git",
+        git_ref: "refs/heads/main",
+        commit: Some(COMMIT),
+        dockerfile: "docker/Dockerfile",
+        context: ".",
+        build_args: &args,
+        image: "127.0.0.1:5000/shop/web",
+        tags: &tags,
+        registry_id: Some("local"),
+        timeout_seconds: 60,
+    };
+    assert_eq!(check_agent_build(&good), Ok(()));
+    let no_tags: Vec<String> = Vec::new();
+    let bad_tags = vec!["${nope}".to_owned()];
+    let bad_args = BTreeMap::from([("1X".to_owned(), "v".to_owned())]);
+    let cases: Vec<(AgentBuildInput<'_>, &str)> = vec![
+        (AgentBuildInput { id: "-x", ..good }, "id"),
+        (AgentBuildInput { id: "../x", ..good }, "id"),
+        (
+            AgentBuildInput {
+                git_ref: "main",
+                ..good
+            },
+            "ref",
+        ),
+        (
+            AgentBuildInput {
+                git_ref: "refs/heads/a..b",
+                ..good
+            },
+            "ref",
+        ),
+        (
+            AgentBuildInput {
+                commit: Some("HEAD"),
+                ..good
+            },
+            "commit",
+        ),
+        (
+            AgentBuildInput {
+                commit: Some("--upload-pack=x"),
+                ..good
+            },
+            "commit",
+        ),
+        (
+            AgentBuildInput {
+                clone_url: "file:///etc",
+                ..good
+            },
+            "clone_url",
+        ),
+        (
+            AgentBuildInput {
+                clone_url: "http://u:p@h/r.git",
+                ..good
+            },
+            "clone_url",
+        ),
+        (
+            AgentBuildInput {
+                dockerfile: "../Dockerfile",
+                ..good
+            },
+            "dockerfile",
+        ),
+        (
+            AgentBuildInput {
+                dockerfile: "/etc/passwd",
+                ..good
+            },
+            "dockerfile",
+        ),
+        (
+            AgentBuildInput {
+                context: "a/../..",
+                ..good
+            },
+            "context",
+        ),
+        (
+            AgentBuildInput {
+                context: "-q",
+                ..good
+            },
+            "context",
+        ),
+        (
+            AgentBuildInput {
+                build_args: &bad_args,
+                ..good
+            },
+            "build_args.1X",
+        ),
+        (
+            AgentBuildInput {
+                image: "--push",
+                ..good
+            },
+            "image",
+        ),
+        (
+            AgentBuildInput {
+                image: "web:1",
+                ..good
+            },
+            "image",
+        ),
+        (
+            AgentBuildInput {
+                tags: &no_tags,
+                ..good
+            },
+            "tags",
+        ),
+        (
+            AgentBuildInput {
+                tags: &bad_tags,
+                ..good
+            },
+            "tags",
+        ),
+        (
+            AgentBuildInput {
+                registry_id: Some("a/b"),
+                ..good
+            },
+            "registry_id",
+        ),
+        (
+            AgentBuildInput {
+                timeout_seconds: 0,
+                ..good
+            },
+            "timeout_seconds",
+        ),
+    ];
+    for (input, field) in cases {
+        let error = check_agent_build(&input).expect_err(field);
+        assert_eq!(error.field, field, "{input:?}: {error}");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod agent_api;
 mod agent_apply;
+mod agent_build;
 mod agent_docker;
 mod agent_run;
 mod agents;
