@@ -39,6 +39,7 @@ mod registries;
 mod roles;
 mod runtime;
 mod seed_001;
+mod seed_002;
 mod shapes;
 mod slow_clients;
 mod support;
