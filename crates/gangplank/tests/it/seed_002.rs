@@ -529,3 +529,87 @@ fn a_build_survives_a_server_crash_and_ends_errored_when_its_builder_restarts() 
     });
     assert_eq!(rebuilt["trigger"], "api");
 }
+
+#[test]
+fn a_newer_push_supersedes_queued_builds_and_cancel_stops_a_running_one() {
+    let pid = std::process::id();
+    let stack = Stack::start(
+        &format!("sup-{pid}"),
+        r#"RUN ["/bin/busybox", "sleep", "3"]"#,
+    );
+    let home = tempfile::tempdir().unwrap();
+    // Builds of one branch run one at a time: while the first runs, two more pushes queue,
+    // and the newer supersedes the older.
+    let first = stack.first.clone();
+    let (status, _) = stack.deliver("sup-d1", "main", &first, false, SECRET);
+    assert_eq!(status, 200);
+    poll("the first build to run", || {
+        stack
+            .builds()
+            .into_iter()
+            .find(|b| b["commit"] == first.as_str() && b["status"] == "running")
+    });
+    let second = stack.commit(&format!("sup2-{pid}"), "main");
+    let (status, _) = stack.deliver("sup-d2", "main", &second, false, SECRET);
+    assert_eq!(status, 200);
+    let third = stack.commit(&format!("sup3-{pid}"), "main");
+    let (status, _) = stack.deliver("sup-d3", "main", &third, false, SECRET);
+    assert_eq!(status, 200);
+    let superseded = stack.ended_build_of(&second);
+    assert_eq!(superseded["status"], "superseded", "{superseded}");
+    assert!(
+        superseded["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("superseded by build "),
+        "{superseded}"
+    );
+    assert_eq!(stack.ended_build_of(&first)["status"], "succeeded");
+    let newest = stack.ended_build_of(&third);
+    assert_eq!(newest["status"], "succeeded", "{newest}");
+
+    // `gangplank cancel build` stops a build while the builder runs it.
+    let fourth = stack.commit(&format!("sup4-{pid}"), "main");
+    let out = stack
+        .cli(home.path())
+        .args(["-o", "json", "build", "run", "--commit", &fourth])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let queued: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = queued["id"].as_str().unwrap().to_owned();
+    poll("the fourth build to be building", || {
+        stack.builds().into_iter().find(|b| {
+            b["id"] == id.as_str() && stack.log_of(b).iter().any(|l| l.starts_with("==> build"))
+        })
+    });
+    let out = stack
+        .cli(home.path())
+        .args(["cancel", "build", &id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cancelled = stack.ended_build_of(&fourth);
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(cancelled["version_id"].as_str().unwrap().is_empty());
+    // `logs build -f` on a cancelled build prints its log and exits non-zero saying so.
+    let out = stack
+        .cli(home.path())
+        .args(["logs", "build", &id, "-f"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("build {id} cancelled")),
+        "{stderr}"
+    );
+}
