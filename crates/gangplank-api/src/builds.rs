@@ -43,6 +43,7 @@ pub struct BuildDefinitionRequest {
     pub builder: String,
     /// A build is stopped after this many seconds. Default 1800, at most 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 86400)]
     pub timeout_seconds: Option<u64>,
 }
 
@@ -90,8 +91,11 @@ pub struct BuildDefinition {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildRunRequest {
+    /// A full commit id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{40}([0-9a-f]{24})?$")]
     pub commit: Option<String>,
+    /// A branch (`main`) or full ref (`refs/heads/main`).
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub git_ref: Option<String>,
 }

@@ -85,14 +85,22 @@ async fn create(
     access.require(Action::CreateApp)?;
     let id = ResourceId::parse("id", &body.id)?;
     let name = body.name.unwrap_or_else(|| id.to_string());
-    let env = match (body.skip_environment_creation, body.env) {
+    // A given environment is checked even when none is created: a request that breaks the
+    // schema is refused whatever its other fields say.
+    let given = body
+        .env
+        .map(|env| -> Result<NewEnv, ApiError> {
+            Ok(NewEnv {
+                id: ResourceId::parse("env.id", &env.id)?.to_string(),
+                name: env.name,
+                from_deploy_id: String::new(),
+                env_type: ResourceId::parse("env.type", &env.kind)?.to_string(),
+            })
+        })
+        .transpose()?;
+    let env = match (body.skip_environment_creation, given) {
         (true, _) => None,
-        (false, Some(env)) => Some(NewEnv {
-            id: ResourceId::parse("env.id", &env.id)?.to_string(),
-            name: env.name,
-            from_deploy_id: String::new(),
-            env_type: ResourceId::parse("env.type", &env.kind)?.to_string(),
-        }),
+        (false, Some(env)) => Some(env),
         (false, None) => Some(NewEnv {
             id: "development".to_owned(),
             name: "Development".to_owned(),

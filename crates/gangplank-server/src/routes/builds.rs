@@ -296,6 +296,7 @@ async fn get_one(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LogQuery {
     /// The first line wanted (lines are numbered from 0). Default 0.
