@@ -16,6 +16,10 @@ use crate::ValidationError;
 /// The largest delivery body accepted (GitHub sends up to 25 MB, but no event that matters
 /// here comes near 1 MiB; argocd-image-updater caps at the same size).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Refused deliveries (a bad signature or token, an unreadable payload) kept per hook: anyone
+/// who can reach a hook's URL can send them, so only the newest are kept. Accepted and
+/// ignored deliveries are kept (their sender ids are what makes a redelivery do nothing).
+pub const MAX_REFUSED_DELIVERIES: i64 = 1000;
 
 /// The header an EventBridge API destination's `API_KEY` connection (or any sender that can
 /// set a header) puts the hook's token in.

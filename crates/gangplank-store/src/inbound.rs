@@ -269,6 +269,21 @@ impl Store {
                 .execute(conn)
                 .await?;
                 if inserted == 1 {
+                    if row.verdict == "refused" {
+                        // Only the newest refused deliveries stay: an unauthenticated sender
+                        // cannot grow the table without bound.
+                        query(
+                            "DELETE FROM inbound_deliveries WHERE org_id = $1 AND hook_id = $2 \
+                             AND verdict = 'refused' AND seq <= (SELECT seq FROM \
+                             inbound_deliveries WHERE org_id = $1 AND hook_id = $2 \
+                             AND verdict = 'refused' ORDER BY seq DESC LIMIT 1 OFFSET $3)",
+                        )
+                        .bind(&org_id)
+                        .bind(&row.hook_id)
+                        .bind(gangplank_core::inbound::MAX_REFUSED_DELIVERIES)
+                        .execute(conn)
+                        .await?;
+                    }
                     return Ok(DeliveryClaim::New);
                 }
                 let taken = query(

@@ -1,6 +1,6 @@
 //! Inbound hooks and their deliveries as the store keeps them: a redelivery (the same sender
-//! delivery id) is recorded once, deliveries list newest first, and deleting a hook removes
-//! its deliveries.
+//! delivery id) is recorded once, deliveries list newest first, only the newest refused
+//! deliveries are kept, and deleting a hook removes its deliveries.
 
 mod support;
 
@@ -130,4 +130,57 @@ async fn a_redelivery_is_recorded_once() {
         .await
         .unwrap();
     assert!(page.items.is_empty());
+}
+
+#[tokio::test]
+async fn only_the_newest_refused_deliveries_are_kept() {
+    use gangplank_core::inbound::MAX_REFUSED_DELIVERIES;
+    let (_dir, store, _url) = support::bootstrapped_store().await;
+    let hook = InboundHookRow {
+        id: "gh".into(),
+        kind: "github".into(),
+        secret_sealed: "sealed".into(),
+        watches: "[]".into(),
+        registry: String::new(),
+        disabled: false,
+        created_at: 1,
+        created_by: "admin".into(),
+    };
+    store.create_inbound_hook("acme", hook).await.unwrap();
+    store
+        .record_inbound_delivery("acme", delivery("accepted", "sender-1"), 0)
+        .await
+        .unwrap();
+    let extra = 5;
+    for n in 0..MAX_REFUSED_DELIVERIES + extra {
+        let mut refused = delivery(&format!("r{n}"), "");
+        refused.verdict = "refused".into();
+        store
+            .record_inbound_delivery("acme", refused, 0)
+            .await
+            .unwrap();
+    }
+    let mut ids = Vec::new();
+    let mut page = PageRequest {
+        per_page: 100,
+        after: None,
+    };
+    loop {
+        let listed = store
+            .list_inbound_deliveries("acme", "gh", &page)
+            .await
+            .unwrap();
+        ids.extend(listed.items.iter().map(|d| d.id.clone()));
+        match listed.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    let refused: Vec<&String> = ids.iter().filter(|id| id.starts_with('r')).collect();
+    assert_eq!(refused.len() as i64, MAX_REFUSED_DELIVERIES);
+    assert!(!ids.contains(&"r4".to_owned()) && ids.contains(&"r5".to_owned()));
+    assert!(
+        ids.contains(&"accepted".to_owned()),
+        "accepted deliveries stay"
+    );
 }
