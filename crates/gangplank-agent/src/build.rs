@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::deploy::lock;
 use gangplank_api::builds::{AgentBuild, AgentBuildRequest, AgentBuildStatus};
 use gangplank_core::ValidationError;
 use gangplank_core::build::{AgentBuildInput, check_agent_build};
@@ -424,8 +425,4 @@ fn prune(records: &mut Records) {
         records.by_id.remove(id);
     }
     records.order.retain(|id| !drop.contains(id));
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

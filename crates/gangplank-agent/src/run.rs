@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::deploy::lock;
 use gangplank_api::agent::{AgentRun, AgentRunRequest, AgentRunStatus};
 use gangplank_core::agent::{
     DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_OUTPUT, RunRequestError, Tail, check_run_request,
@@ -403,10 +404,6 @@ fn prune(records: &mut Records) {
         records.by_id.remove(id);
     }
     records.order.retain(|id| !drop.contains(id));
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A run's env as a `docker run --env-file` (one `NAME=value` a line, values checked free of

@@ -170,6 +170,20 @@ fn image_of(spec: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether claim `attempt` still holds `build`, locking its queue row for the transaction
+/// (the fence of every worker write).
+async fn held(conn: &mut Conn<'_>, build: &BuildRow, attempt: i64) -> Result<bool, StoreError> {
+    work_queue::lock_held(
+        conn,
+        Kind::Build,
+        &build.org_id,
+        &build.app_id,
+        &build.id,
+        attempt,
+    )
+    .await
+}
+
 /// Moves an open build to `event`'s status with `message`, stamps `finished_at` when it ends,
 /// leaves the queue when it ends, and queues its event.
 async fn transition(
@@ -649,16 +663,7 @@ impl Store {
         let (build, attempt) = (claimed.build.clone(), claimed.attempt);
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                if !work_queue::lock_held(
-                    conn,
-                    Kind::Build,
-                    &build.org_id,
-                    &build.app_id,
-                    &build.id,
-                    attempt,
-                )
-                .await?
-                {
+                if !held(conn, &build, attempt).await? {
                     return Ok(None);
                 }
                 let Some(current) =
@@ -690,16 +695,7 @@ impl Store {
         let (build, attempt) = (claimed.build.clone(), claimed.attempt);
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                if !work_queue::lock_held(
-                    conn,
-                    Kind::Build,
-                    &build.org_id,
-                    &build.app_id,
-                    &build.id,
-                    attempt,
-                )
-                .await?
-                {
+                if !held(conn, &build, attempt).await? {
                     return Ok(false);
                 }
                 for (n, line) in lines {
@@ -744,16 +740,7 @@ impl Store {
         let (build, attempt) = (claimed.build.clone(), claimed.attempt);
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                if !work_queue::lock_held(
-                    conn,
-                    Kind::Build,
-                    &build.org_id,
-                    &build.app_id,
-                    &build.id,
-                    attempt,
-                )
-                .await?
-                {
+                if !held(conn, &build, attempt).await? {
                     return Ok(None);
                 }
                 let Some(mut current) =

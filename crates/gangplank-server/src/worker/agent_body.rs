@@ -55,6 +55,19 @@ pub fn clip_tail(text: &str, max: usize) -> &str {
     &text[start..]
 }
 
+/// The HTTP client for requests to agents: no redirects (a token is signed for one agent's
+/// URL), a connect timeout; each request sets its own overall timeout.
+pub fn agent_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("the agent HTTP client builds")
+    })
+}
+
 /// An agent's reason for an error answer: the `message` of its JSON error, else the start of
 /// its text (500 characters at most).
 pub fn reason_of(text: &str) -> String {

@@ -8,7 +8,6 @@
 //! continues the log where the store has it. A builder that answers 404 for a build it had
 //! accepted lost it (it restarted): the build ends `errored` with that reason, never stuck.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use gangplank_api::builds::{AgentBuild, AgentBuildRequest, AgentBuildStatus};
@@ -19,7 +18,7 @@ use gangplank_store::{BuildOutcome, BuildRow, ClaimedBuild};
 
 use crate::state::AppState;
 use crate::verified_versions::{self, Pushed};
-use crate::worker::agent_body::{read_capped, reason_of};
+use crate::worker::agent_body::{agent_client, read_capped, reason_of};
 
 /// How long a claim lasts without renewal; every answer from the builder renews it.
 const LEASE_MS: i64 = 60_000;
@@ -29,17 +28,6 @@ const REQUEST_SLACK: Duration = Duration::from_secs(10);
 const UNREACHABLE_FOR_MS: i64 = 60_000;
 /// Beyond the build's own timeout (the builder enforces it), how long the server waits.
 const TIMEOUT_SLACK_MS: i64 = 60_000;
-
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("the builder HTTP client builds")
-    })
-}
 
 /// Claims builds as they fall due and drives each in its own task.
 pub async fn run(state: AppState) {
@@ -228,12 +216,12 @@ async fn exchange_until_final(
             let left = u64::try_from((give_up - now) / 1000).unwrap_or(0);
             let wait = MAX_WAIT_SECONDS.min(left).clamp(1, 20);
             let url = format!("{base}/builds/{}?from={from}&wait={wait}", request.id);
-            let builder = client()
+            let builder = agent_client()
                 .get(url)
                 .timeout(Duration::from_secs(wait) + REQUEST_SLACK);
             send(state, &base, builder).await
         } else {
-            let builder = client()
+            let builder = agent_client()
                 .post(format!("{base}/builds"))
                 .timeout(REQUEST_SLACK * 3)
                 .json(request);
@@ -430,7 +418,7 @@ async fn ending_with_version(state: &AppState, build: &BuildRow, ending: Ending)
 
 /// Best effort: the builder may already be done.
 async fn send_cancel(state: &AppState, base: &str, id: &str) {
-    let builder = client()
+    let builder = agent_client()
         .post(format!("{base}/builds/{id}/cancel"))
         .timeout(Duration::from_secs(5));
     if let Answer::Unreachable(problem) | Answer::Refused(_, problem) =

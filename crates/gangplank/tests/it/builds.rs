@@ -5,31 +5,15 @@
 //! build ends `failed` saying why, with `build.started`/`build.finished` sent to a real
 //! receiver. Builds on a real builder are in `seed_002.rs`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde_json::{Value, json};
 
 use crate::agents::Agent;
 use crate::receivers::{PyReceiver, whsec};
-use crate::support::{ADMIN, Server, error_message, poll};
+use crate::support::{ADMIN, Server, error_message, github_form, github_signature, poll};
 
 const SECRET: &str = "github-secret-for-builds-0123";
 const TOKEN: &str = "clone-token-s3cr3t-7781";
 const REPO: &str = "https://github.com/acme/shop";
-
-fn signature(body: &[u8]) -> String {
-    let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-hmac", SECRET, "-r"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("openssl is installed");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    format!("sha256={}", text.split_whitespace().next().unwrap())
-}
 
 fn push_body(git_ref: &str, after: &str) -> String {
     json!({"ref": git_ref, "before": "0".repeat(40), "after": after,
@@ -41,25 +25,12 @@ fn push_body(git_ref: &str, after: &str) -> String {
 /// Sends a GitHub push delivery; `form` sends it as `payload=` form data.
 fn deliver(server: &Server, delivery: &str, body: &str, form: bool, sign: bool) -> (u16, Value) {
     let (content_type, body) = if form {
-        let encoded: String = body
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        (
-            "application/x-www-form-urlencoded",
-            format!("payload={encoded}"),
-        )
+        ("application/x-www-form-urlencoded", github_form(body))
     } else {
         ("application/json", body.to_owned())
     };
     let signature = if sign {
-        signature(body.as_bytes())
+        github_signature(SECRET, body.as_bytes())
     } else {
         "sha256=00".to_owned()
     };

@@ -4,13 +4,10 @@
 //! oversized), and Docker Hub, Harbor, Quay and ECR (EventBridge) payloads verified against a
 //! local registry standing in for theirs.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use gangplank_testkit::{Auth, Registry, poll};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, Server};
+use crate::support::{ADMIN, Server, github_form, github_signature};
 
 const USER: &str = "ci-bot";
 const PASSWORD: &str = "registry-pass-4711";
@@ -77,20 +74,6 @@ fn post(
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
-}
-
-/// `sha256=<hex>` by `openssl dgst -hmac`, independently of Gangplank's HMAC.
-fn openssl_signature(secret: &str, body: &[u8]) -> String {
-    let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-hmac", secret, "-r"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("openssl is installed");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    format!("sha256={}", text.split_whitespace().next().unwrap())
 }
 
 #[test]
@@ -380,7 +363,7 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         "d-ping",
         "application/json",
         ping,
-        &openssl_signature(SECRET, ping),
+        &github_signature(SECRET, ping),
     );
     assert_eq!(status, 200, "{receipt}");
 
@@ -393,7 +376,7 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         "d-json",
         "application/json",
         push.as_bytes(),
-        &openssl_signature(SECRET, push.as_bytes()),
+        &github_signature(SECRET, push.as_bytes()),
     );
     assert_eq!(status, 200, "{receipt}");
     // No application builds from that repository: read, recorded, and nothing done.
@@ -402,22 +385,13 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         receipt["message"],
         "no build definition clones https://github.com/acme/shop.git"
     );
-    let form: String = format!(
-        "payload={}",
-        push.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            })
-            .collect::<String>()
-    );
+    let form = github_form(&push);
     let (status, receipt) = send(
         "push",
         "d-form",
         "application/x-www-form-urlencoded",
         form.as_bytes(),
-        &openssl_signature(SECRET, form.as_bytes()),
+        &github_signature(SECRET, form.as_bytes()),
     );
     assert_eq!(status, 200, "{receipt}");
     assert_eq!(receipt["verdict"], "ignored", "{receipt}");
@@ -427,7 +401,7 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         "d-json",
         "application/json",
         push.as_bytes(),
-        &openssl_signature(SECRET, push.as_bytes()),
+        &github_signature(SECRET, push.as_bytes()),
     );
     assert_eq!(status, 200);
     // A wrong signature: 401, recorded as refused, and it cannot claim a delivery id.
@@ -436,7 +410,7 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         "d-forged",
         "application/json",
         push.as_bytes(),
-        &openssl_signature("not-the-secret", push.as_bytes()),
+        &github_signature("not-the-secret", push.as_bytes()),
     );
     assert_eq!(status, 401, "{receipt}");
     let (status, _) = send(
@@ -454,7 +428,7 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         "d-big",
         "application/json",
         &big,
-        &openssl_signature(SECRET, &big),
+        &github_signature(SECRET, &big),
     );
     assert_eq!(status, 413, "{receipt}");
     assert_eq!(receipt["error"], "payload_too_large");
@@ -520,7 +494,7 @@ fn github_deliveries_are_verified_recorded_once_and_bounded() {
         "d-disabled",
         "application/json",
         push.as_bytes(),
-        &openssl_signature(SECRET, push.as_bytes()),
+        &github_signature(SECRET, push.as_bytes()),
     );
     assert_eq!(
         (status, &receipt["verdict"]),

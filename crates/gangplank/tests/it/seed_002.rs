@@ -8,16 +8,15 @@
 //! server during a build (it resumes and succeeds, its log not doubled) and of the agent (the
 //! build ends `errored` saying the builder lost it, never stuck `running`).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use gangplank_testkit::{Auth, GitServer, Registry, WorkTree, busybox_image_files, free_port};
 use serde_json::{Value, json};
 
 use crate::agent_docker::{Cleanup, require_docker, served_version};
 use crate::agents::Agent;
-use crate::support::{ADMIN, Server, admin_cli, poll};
+use crate::support::{ADMIN, Server, admin_cli, github_form, github_signature, poll};
 
 const USER: &str = "seed2-robot";
 const PASSWORD: &str = "seed2-registry-pass-Hx81";
@@ -192,20 +191,7 @@ grace = "1s"
             "clone_url": self.git.url("shop.git")}, "pusher": {"name": "octo-dev"}})
         .to_string();
         let (content_type, body) = if form {
-            let encoded: String = payload
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
-            (
-                "application/x-www-form-urlencoded",
-                format!("payload={encoded}"),
-            )
+            ("application/x-www-form-urlencoded", github_form(&payload))
         } else {
             ("application/json", payload)
         };
@@ -216,7 +202,10 @@ grace = "1s"
             .header("content-type", content_type)
             .header("x-github-event", "push")
             .header("x-github-delivery", id)
-            .header("x-hub-signature-256", signature(secret, body.as_bytes()))
+            .header(
+                "x-hub-signature-256",
+                github_signature(secret, body.as_bytes()),
+            )
             .body(body)
             .send()
             .unwrap();
@@ -289,20 +278,6 @@ impl Drop for Stack {
                 }
             });
     }
-}
-
-/// `sha256=<hex>` by `openssl dgst -hmac`.
-fn signature(secret: &str, body: &[u8]) -> String {
-    let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-hmac", secret, "-r"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("openssl is installed");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    format!("sha256={}", text.split_whitespace().next().unwrap())
 }
 
 fn versions_of(server: &Server, image: &str) -> Vec<Value> {

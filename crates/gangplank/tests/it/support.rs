@@ -369,3 +369,34 @@ pub fn admin_cli(server: &Server, home: &std::path::Path) -> assert_cmd::Command
     ]);
     command
 }
+
+/// GitHub's `X-Hub-Signature-256` for `body`: `sha256=<hex>` by `openssl dgst -hmac`,
+/// independently of Gangplank's HMAC.
+pub fn github_signature(secret: &str, body: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret, "-r"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl is installed");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    format!("sha256={}", text.split_whitespace().next().unwrap())
+}
+
+/// `payload=<percent-encoded JSON>`: a GitHub delivery as `application/x-www-form-urlencoded`.
+pub fn github_form(payload: &str) -> String {
+    let encoded: String = payload
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("payload={encoded}")
+}

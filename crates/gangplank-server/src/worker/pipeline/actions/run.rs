@@ -5,7 +5,6 @@
 //! the agent instead of starting another. Exit code 0 succeeds, another fails with the tail of
 //! the output; an agent that cannot be reached errors. The output becomes the step's log.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use gangplank_api::agent::{AgentRun, AgentRunRequest, AgentRunStatus};
@@ -15,7 +14,7 @@ use gangplank_core::target::TargetConfig;
 use gangplank_store::StoreError;
 use serde_json::{Map, Value, json};
 
-use crate::worker::agent_body::{MAX_TEXT, clip_tail, read_capped, reason_of};
+use crate::worker::agent_body::{MAX_TEXT, agent_client, clip_tail, read_capped, reason_of};
 use crate::worker::pipeline::step::{LogLevel, LogLine, StepCtx, StepOutcome, StepResult};
 
 /// A request's own timeout beyond a long poll's wait.
@@ -26,17 +25,6 @@ const UNREACHABLE_FOR_MS: i64 = 60_000;
 const PULL_SLACK_MS: i64 = 10 * 60_000;
 /// Output lines copied into the step's log (the last ones).
 const MAX_LOG_LINES: usize = 500;
-
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("the agent HTTP client builds")
-    })
-}
 
 pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult {
     let spec = match RunSpec::parse(with) {
@@ -266,7 +254,7 @@ async fn drive(
 }
 
 async fn post(ctx: &StepCtx<'_>, base: &str, request: &AgentRunRequest) -> Answer {
-    let builder = client()
+    let builder = agent_client()
         .post(format!("{base}/runs"))
         .timeout(REQUEST_SLACK * 3)
         .json(request);
@@ -274,7 +262,7 @@ async fn post(ctx: &StepCtx<'_>, base: &str, request: &AgentRunRequest) -> Answe
 }
 
 async fn poll(ctx: &StepCtx<'_>, base: &str, id: &str, wait_seconds: u64) -> Answer {
-    let builder = client()
+    let builder = agent_client()
         .get(format!("{base}/runs/{id}?wait_seconds={wait_seconds}"))
         .timeout(Duration::from_secs(wait_seconds) + REQUEST_SLACK);
     exchange(ctx, base, builder).await
@@ -282,7 +270,7 @@ async fn poll(ctx: &StepCtx<'_>, base: &str, id: &str, wait_seconds: u64) -> Ans
 
 /// Best effort: the step ends whatever the agent answers.
 async fn cancel(ctx: &StepCtx<'_>, base: &str, id: &str) {
-    let builder = client()
+    let builder = agent_client()
         .post(format!("{base}/runs/{id}/cancel"))
         .timeout(Duration::from_secs(5));
     if let Answer::Unreachable(problem) | Answer::Refused(_, problem) =
