@@ -349,6 +349,20 @@ impl Client {
         reference: &str,
         manifest: &Manifest,
     ) -> Result<String, OciError> {
+        self.put_manifest_confirmed(repository, reference, manifest)
+            .await?;
+        Ok(manifest.digest.clone())
+    }
+
+    /// [`Client::put_manifest`], saying whether the registry confirmed the digest it stored
+    /// (its `Docker-Content-Digest` answer, which registries may leave out): true then, and
+    /// the caller needs no look at the tag to know what it names now.
+    pub async fn put_manifest_confirmed(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &Manifest,
+    ) -> Result<bool, OciError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let response = self
             .send(Method::PUT, &path, &[push(repository)], |r| {
@@ -360,12 +374,14 @@ impl Client {
             return Err(self.status_error(&Method::PUT, &path, response).await);
         }
         // The registry must store the exact bytes; a different digest means it did not.
-        if let Some(stored) = response
+        let Some(stored) = response
             .headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
-            && stored != manifest.digest
-        {
+        else {
+            return Ok(false);
+        };
+        if stored != manifest.digest {
             return Err(OciError::Invalid {
                 registry: self.host.clone(),
                 message: format!(
@@ -374,7 +390,7 @@ impl Client {
                 ),
             });
         }
-        Ok(manifest.digest.clone())
+        Ok(true)
     }
 
     /// The digest `tag` points at, `None` when the repository has no such tag (or no such

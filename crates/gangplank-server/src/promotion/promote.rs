@@ -220,10 +220,10 @@ impl<'a> Promotion<'a> {
         self.move_live_holding(hold).await
     }
 
-    /// A new promotion up to the live move: read, record the plan (every tag write journalled
-    /// `planned`), then copy the blobs the live image does not share while the live image
-    /// gets its version (the archive tag needs only the plan, and is written before `latest`
-    /// moves). True when the source is live already.
+    /// A new promotion up to the live move: read, then copy the blobs the live image does not
+    /// share while the plan is recorded (every tag write journalled `planned`) and the live
+    /// image gets its version (the archive tag needs only the plan, and is written before
+    /// `latest` moves). True when the source is live already.
     async fn plan_copy_and_archive(&mut self) -> Result<bool, PromotionError> {
         let (images, versions) = tokio::join!(self.images(), self.versions());
         let (live, new) = images?;
@@ -233,29 +233,48 @@ impl<'a> Promotion<'a> {
             .as_ref()
             .map(referenced_blobs)
             .unwrap_or_default();
+        // `plan_promotion`'s own test for "nothing to do": then there is nothing to copy.
+        let already_live = reads.live.as_deref() == Some(self.row.source_digest.as_str());
         let new = reads.new.clone();
-        if self.decide(reads).await? {
-            return Ok(true);
-        }
-        let (from, to) = (&self.source.path, &self.dest.path);
-        let copy = self
-            .dest
-            .client
-            .copy_content_of(&self.source.client, from, new, to, &present);
-        let archive = async {
-            if self.row.archive_tag.is_empty() {
-                return Ok(false);
+        // The copy writes no tag (nothing to journal before it; copying a blob again is
+        // harmless), so it need not wait for the plan's commit. The live tag, which needs the
+        // blobs, is written after both.
+        let (source, dest) = (self.source, self.dest);
+        let copy = async move {
+            if already_live {
+                return Ok(None);
             }
-            self.put_archive().await.map(|()| true)
+            dest.client
+                .copy_content_of(&source.client, &source.path, new, &dest.path, &present)
+                .await
+                .map(Some)
         };
-        let (copied, archived) = tokio::join!(copy, archive);
+        let plan_and_archive = async {
+            if self.decide(reads).await? {
+                return Ok(None);
+            }
+            if self.row.archive_tag.is_empty() {
+                return Ok(Some(false));
+            }
+            self.put_archive().await.map(|()| Some(true))
+        };
+        let (copied, planned) = tokio::join!(copy, plan_and_archive);
         // Either may have happened without the other: a resumed step checks the registry for
         // every write left `planned`.
-        let report = copied?;
-        if archived? {
+        let Some(archived) = planned? else {
+            return Ok(true);
+        };
+        if archived {
             self.archived();
         }
-        self.copied(report);
+        match copied? {
+            Some(report) => self.copied(report),
+            None => {
+                return Err(PromotionError::Unavailable(
+                    "the plan moves the live tag, but nothing was copied".into(),
+                ));
+            }
+        }
         Ok(false)
     }
 
@@ -435,21 +454,38 @@ impl<'a> Promotion<'a> {
         Ok((live?, new?))
     }
 
-    /// The destination's tags, and its highest version with the digest it names.
+    /// The destination's tags, and its highest version with the digest it names: the one the
+    /// store's records say when they explain it (`named_by_record`), else the registry's
+    /// answer to a look at that tag.
     async fn versions(&self) -> Result<Versions, PromotionError> {
-        let tags = self.dest.client.all_tags(&self.dest.path).await?;
-        let highest = match Version::highest(&tags) {
-            Some(version) => {
-                let digest = self
-                    .dest
+        let (tags, newest) = tokio::join!(
+            self.dest.client.all_tags(&self.dest.path),
+            self.store.newest_applied_promotion(
+                &self.row.org_id,
+                &self.dest.image,
+                &self.row.live_tag
+            )
+        );
+        let tags = tags?;
+        let Some(version) = Version::highest(&tags) else {
+            return Ok(Versions {
+                tags,
+                highest: None,
+            });
+        };
+        let digest = match newest? {
+            Some(record) if named_by_record(&record, &version) => Some(record.previous_live_digest),
+            _ => {
+                self.dest
                     .client
                     .tag_digest(&self.dest.path, &version.tag)
-                    .await?;
-                Some((version, digest))
+                    .await?
             }
-            None => None,
         };
-        Ok(Versions { tags, highest })
+        Ok(Versions {
+            tags,
+            highest: Some((version, digest)),
+        })
     }
 
     /// Decides the plan from `reads` and records it with every tag write it plans, journalled
@@ -668,17 +704,21 @@ impl<'a> Promotion<'a> {
         checked?;
         self.ensure_planned(&write).await?;
         let manifest = self.new_manifest().await?;
-        self.dest
+        let confirmed = self
+            .dest
             .client
-            .put_manifest(&self.dest.path, &tag, &manifest)
+            .put_manifest_confirmed(&self.dest.path, &tag, &manifest)
             .await?;
-        let stored = self.dest.client.tag_digest(&self.dest.path, &tag).await?;
-        if stored.as_deref() != Some(new.as_str()) {
-            return Err(PromotionError::Drift {
-                tag,
-                expected: new,
-                found: stored.unwrap_or_else(|| "nothing".into()),
-            });
+        if !confirmed {
+            // The registry did not say what it stored (no `Docker-Content-Digest`): look.
+            let stored = self.dest.client.tag_digest(&self.dest.path, &tag).await?;
+            if stored.as_deref() != Some(new.as_str()) {
+                return Err(PromotionError::Drift {
+                    tag,
+                    expected: new,
+                    found: stored.unwrap_or_else(|| "nothing".into()),
+                });
+            }
         }
         self.pending
             .push(self.journal.note(&write, "done", now_millis()));
@@ -729,6 +769,19 @@ impl<'a> Promotion<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether `record`, the newest applied one into the live tag, names the digest of version
+/// `highest` without asking the registry: a promotion whose `version_before` it is gave that
+/// version to the image it replaced (archive tag, or the number a cancelled promotion had
+/// given it). Any version written since (a promotion that archived the live image and then
+/// ended before its live move) is above it, so the highest would be another tag; a rollback
+/// since is a newer applied record. A version tag rewritten by hand outside Gangplank is what
+/// this cannot see.
+fn named_by_record(record: &PromotionRow, highest: &Version) -> bool {
+    record.action == "promote"
+        && !record.previous_live_digest.is_empty()
+        && record.version_before == highest.tag
 }
 
 /// The archive tag's write: version `archive_tag` on the image live when the plan was made.

@@ -27,14 +27,29 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
         reference,
         live_tag,
     } = inputs;
-    let source_repo =
-        match registry::open(ctx.state, ctx.org_id, &reference.repository.to_string()).await {
-            Ok(r) => r,
-            Err(e) => return outcome_of_error(ctx, e),
-        };
-    let dest_repo = match registry::open(ctx.state, ctx.org_id, &destination).await {
+    // Three independent store reads (the two registry records, the approvals): side by side,
+    // as they stand between the approval and the promotion's first registry call.
+    let source_image = reference.repository.to_string();
+    let (source_repo, dest_repo, approvals) = tokio::join!(
+        registry::open(ctx.state, ctx.org_id, &source_image),
+        registry::open(ctx.state, ctx.org_id, &destination),
+        run_approvals(ctx)
+    );
+    let source_repo = match source_repo {
         Ok(r) => r,
         Err(e) => return outcome_of_error(ctx, e),
+    };
+    let dest_repo = match dest_repo {
+        Ok(r) => r,
+        Err(e) => return outcome_of_error(ctx, e),
+    };
+    let approvals = match approvals {
+        Ok(approvals) => approvals,
+        Err(e) => {
+            return StepResult::new(StepOutcome::Errored {
+                message: format!("reading the run's approvals: {e}"),
+            });
+        }
     };
     let request = promote::Request {
         promotion_id: uuid::Uuid::now_v7().to_string(),
@@ -48,14 +63,7 @@ pub async fn execute(ctx: &StepCtx<'_>, with: &Map<String, Value>) -> StepResult
         source_digest: reference.digest.clone().unwrap_or_default(),
         live_tag,
         created_by: ctx.run_as.to_owned(),
-        approvals: match run_approvals(ctx).await {
-            Ok(approvals) => approvals,
-            Err(e) => {
-                return StepResult::new(StepOutcome::Errored {
-                    message: format!("reading the run's approvals: {e}"),
-                });
-            }
-        },
+        approvals,
         automatic: ctx.automatic,
     };
     let hold = ctx.state.test_hold.as_deref();
