@@ -17,7 +17,7 @@ use gangplank_core::registry::longest_prefix_match;
 use gangplank_store::{BuildOutcome, BuildRow, ClaimedBuild};
 
 use crate::state::AppState;
-use crate::verified_versions::{self, Pushed};
+use crate::verified_versions::{self, Pushed, VerifyError};
 use crate::worker::agent_body::{agent_client, read_capped, reason_of};
 
 /// How long a claim lasts without renewal; every answer from the builder renews it.
@@ -84,9 +84,7 @@ async fn drive(state: AppState, claimed: ClaimedBuild) {
         Ok(request) => exchange_until_final(&state, &claimed, &build, &request).await,
         Err(ending) => ending,
     };
-    let Some(ending) = ending_with_version(&state, &build, ending).await else {
-        return;
-    };
+    let ending = ending_with_version(&state, &build, ending).await;
     let agent = ending.agent.unwrap_or_else(|| AgentBuild {
         id: build.id.clone(),
         status: AgentBuildStatus::Failed,
@@ -351,27 +349,32 @@ fn judged(agent: AgentBuild) -> Ending {
     }
 }
 
+/// Registration attempts while the registry cannot be asked, and the pause before the first
+/// retry (doubling).
+const REGISTER_ATTEMPTS: u32 = 5;
+const REGISTER_BACKOFF: Duration = Duration::from_millis(500);
+
 /// A succeeded build's image, resolved through the registry and registered as a container
 /// version with the build's commit and ref. The registry's digest must be the one the
-/// builder pushed, or the build fails (someone pushed the tag meanwhile). `None` when the
-/// registry cannot be asked now: the build stays claimed and is retried by the next claim.
-async fn ending_with_version(state: &AppState, build: &BuildRow, ending: Ending) -> Option<Ending> {
+/// builder pushed, or the build fails (someone pushed the tag meanwhile). A registry that
+/// cannot be asked is retried a few times, then the build ends `errored` (the image is pushed;
+/// a watch or a registry event can still register it).
+async fn ending_with_version(state: &AppState, build: &BuildRow, ending: Ending) -> Ending {
     if ending.event != BuildEvent::Succeed {
-        return Some(ending);
+        return ending;
     }
-    let agent = ending.agent.clone()?;
+    let Some(agent) = ending.agent.clone() else {
+        return Ending::new(BuildEvent::Error, "the builder's answer is missing");
+    };
     let Some(tag) = agent.tags.first() else {
-        return Some(Ending::new(BuildEvent::Fail, "the builder pushed no tag"));
+        return Ending::new(BuildEvent::Fail, "the builder pushed no tag");
     };
     let spec: Option<Definition> = serde_json::from_str(&build.spec).ok();
     let image = spec
         .as_ref()
         .and_then(|d| gangplank_core::image::RepositoryName::parse(&d.image).ok());
     let Some(image) = image else {
-        return Some(Ending::new(
-            BuildEvent::Error,
-            "the build's image is unreadable",
-        ));
+        return Ending::new(BuildEvent::Error, "the build's image is unreadable");
     };
     let pushed = Pushed {
         image,
@@ -380,15 +383,26 @@ async fn ending_with_version(state: &AppState, build: &BuildRow, ending: Ending)
         commit: agent.commit.clone(),
     };
     let created_by = format!("build:{}", build.id);
-    let fail = |event, message: String| {
-        Some(Ending {
-            event,
-            message,
-            agent: Some(agent.clone()),
-            version_id: String::new(),
-        })
+    let fail = |event, message: String| Ending {
+        event,
+        message,
+        agent: Some(agent.clone()),
+        version_id: String::new(),
     };
-    match verified_versions::register(state, &build.org_id, &pushed, &created_by).await {
+    let mut backoff = REGISTER_BACKOFF;
+    let mut attempt = 1;
+    let registered = loop {
+        match verified_versions::register(state, &build.org_id, &pushed, &created_by).await {
+            Err(VerifyError::Unavailable(problem)) if attempt < REGISTER_ATTEMPTS => {
+                tracing::warn!(build = %build.id, %problem, "registering the build's image: retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            other => break other,
+        }
+    };
+    match registered {
         Ok(registered) => {
             let row = registered.row();
             if !agent.digest.is_empty() && row.digest != agent.digest {
@@ -402,13 +416,17 @@ async fn ending_with_version(state: &AppState, build: &BuildRow, ending: Ending)
             }
             let mut agent = agent.clone();
             agent.digest = row.digest.clone();
-            Some(Ending {
+            Ending {
                 event: BuildEvent::Succeed,
                 message: String::new(),
                 version_id: row.id.clone(),
                 agent: Some(agent),
-            })
+            }
         }
+        Err(error @ (VerifyError::Unavailable(_) | VerifyError::Store(_))) => fail(
+            BuildEvent::Error,
+            format!("the pushed image could not be registered: {error}"),
+        ),
         Err(error) => fail(
             BuildEvent::Fail,
             format!("the pushed image could not be registered: {error}"),
