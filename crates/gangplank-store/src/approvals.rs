@@ -398,6 +398,21 @@ impl Store {
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let [org_id, app_id, id] = &args;
+                // The run's queue row first: the runner locks it before it writes approvals
+                // (expiring or cancelling them), so taking the locks in that order keeps
+                // PostgreSQL from ever seeing the two wait on each other.
+                if let Some(run_id) = query(
+                    "SELECT run_id FROM pipeline_approvals WHERE org_id = $1 AND app_id = $2 \
+                     AND id = $3",
+                )
+                .bind(org_id)
+                .bind(app_id)
+                .bind(id)
+                .fetch_optional::<String>(conn)
+                .await?
+                {
+                    work_queue::lock_row(conn, Kind::PipelineRun, org_id, app_id, &run_id).await?;
+                }
                 // Lock the request's row before reading its responses: on PostgreSQL two
                 // concurrent responses would otherwise each count the other's as missing and
                 // neither would settle a request that needs both (a no-op on SQLite, whose

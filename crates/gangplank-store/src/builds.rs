@@ -198,6 +198,19 @@ async fn transition(
         .build_status()?
         .next(event)
         .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    if next.is_terminal() {
+        // The queue row before the build's: the worker locks them in that order (`held`),
+        // so PostgreSQL never sees two writers wait on each other.
+        work_queue::remove(
+            conn,
+            Kind::Build,
+            &build.org_id,
+            &build.app_id,
+            &build.id,
+            None,
+        )
+        .await?;
+    }
     build.status = next.as_str().to_owned();
     build.message = message.to_owned();
     if next == BuildStatus::Running {
@@ -224,17 +237,6 @@ async fn transition(
     .bind(&build.version_id)
     .execute(conn)
     .await?;
-    if next.is_terminal() {
-        work_queue::remove(
-            conn,
-            Kind::Build,
-            &build.org_id,
-            &build.app_id,
-            &build.id,
-            None,
-        )
-        .await?;
-    }
     let kind = if next == BuildStatus::Running {
         "started"
     } else {
@@ -553,6 +555,8 @@ impl Store {
                         Ok(BuildCancel::Cancelled)
                     }
                     BuildStatus::Running => {
+                        // The queue row first (the worker's lock order), then the build.
+                        work_queue::wake(conn, Kind::Build, org_id, app_id, id).await?;
                         query(
                             "UPDATE builds SET cancel_requested = TRUE, message = $4 \
                              WHERE org_id = $1 AND app_id = $2 AND id = $3",
@@ -563,7 +567,6 @@ impl Store {
                         .bind(format!("cancelled by {by}"))
                         .execute(conn)
                         .await?;
-                        work_queue::wake(conn, Kind::Build, org_id, app_id, id).await?;
                         Ok(BuildCancel::Requested)
                     }
                     done => Err(StoreError::Conflict(format!(

@@ -433,10 +433,12 @@ impl Store {
                 let mut args: Vec<crate::sql::Value> =
                     vec![org_id.clone().value(), after_descending(&page).value()];
                 let mut push = |sql: &mut String, cond: &str, values: Vec<crate::sql::Value>| {
+                    let (first, count) = (args.len(), values.len());
+                    args.extend(values);
                     let mut cond = cond.to_owned();
-                    for (i, v) in values.into_iter().enumerate() {
-                        args.push(v);
-                        cond = cond.replace(&format!("?{i}"), &format!("${}", args.len()));
+                    // Highest first: replacing `?1` must not rewrite the start of `?10`.
+                    for i in (0..count).rev() {
+                        cond = cond.replace(&format!("?{i}"), &format!("${}", first + i + 1));
                     }
                     sql.push_str(" AND ");
                     sql.push_str(&cond);
@@ -518,6 +520,10 @@ impl Store {
                 match status {
                     RunStatus::Cancelled => Ok(CancelOutcome::AlreadyCancelled(run)),
                     RunStatus::Queued => {
+                        // The queue row first, as the runner locks it (`lock_held`) before the
+                        // run's rows: one lock order, so PostgreSQL never sees a deadlock.
+                        work_queue::remove(conn, Kind::PipelineRun, org_id, app_id, run_id, None)
+                            .await?;
                         let run = crate::run_progress::finish_run_in(
                             conn,
                             &run,
@@ -526,11 +532,11 @@ impl Store {
                             now,
                         )
                         .await?;
-                        work_queue::remove(conn, Kind::PipelineRun, org_id, app_id, run_id, None)
-                            .await?;
                         Ok(CancelOutcome::Cancelled(run))
                     }
                     RunStatus::Executing => {
+                        // The queue row first (the runner's lock order), then the run.
+                        work_queue::wake(conn, Kind::PipelineRun, org_id, app_id, run_id).await?;
                         if run.cancellation_requested_at == 0 {
                             query(
                                 "UPDATE pipeline_runs SET cancellation_requested_at = $4, \
@@ -544,7 +550,6 @@ impl Store {
                             .execute(conn)
                             .await?;
                         }
-                        work_queue::wake(conn, Kind::PipelineRun, org_id, app_id, run_id).await?;
                         let run = run_by_id(conn, org_id, app_id, run_id)
                             .await?
                             .ok_or_else(|| StoreError::NotFound(run_id.clone()))?;

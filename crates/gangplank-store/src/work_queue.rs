@@ -196,6 +196,29 @@ pub(crate) async fn lock_held(
     Ok(changed > 0)
 }
 
+/// Locks a row for the rest of the transaction, whoever holds it (a no-op when there is none
+/// or on SQLite): writers that also touch the subject's own rows take this lock first, as
+/// the worker does, so no two transactions wait on each other.
+pub(crate) async fn lock_row(
+    conn: &mut Conn<'_>,
+    kind: Kind,
+    org_id: &str,
+    app_id: &str,
+    subject_id: &str,
+) -> Result<(), StoreError> {
+    query(
+        "UPDATE work_queue SET attempts = attempts WHERE kind = $1 AND org_id = $2 \
+         AND app_id = $3 AND subject_id = $4",
+    )
+    .bind(kind.as_str())
+    .bind(org_id)
+    .bind(app_id)
+    .bind(subject_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The attempts count of a row, if queued.
 pub(crate) async fn attempts(
     conn: &mut Conn<'_>,

@@ -776,3 +776,28 @@ fn run_bodies_are_bounded() {
         "{body}"
     );
 }
+
+#[test]
+fn a_run_list_takes_many_values_of_a_filter() {
+    let server = Server::start();
+    // Eleven values or more: each must bind its own parameter (`?1` is not the start of `?10`).
+    let query: Vec<String> = (0..12).map(|i| format!("app=app-{i}")).collect();
+    let statuses = ["queued", "executing", "succeeded", "failed", "cancelled"]
+        .iter()
+        .cycle()
+        .take(12)
+        .map(|s| format!("status={s}"))
+        .collect::<Vec<_>>();
+    let (status, body) = server.call(
+        "GET",
+        &format!(
+            "/orgs/default/pipeline-runs?{}&{}",
+            query.join("&"),
+            statuses.join("&")
+        ),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!([]));
+}
