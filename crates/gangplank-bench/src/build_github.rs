@@ -362,7 +362,24 @@ grace = "1s"
             bail!("push delivery {n}: {status} {receipt}");
         }
         let ms = served(self.port, content, started).await?;
-        self.ended_build_of(&commit).await?;
+        let build = self.ended_build_of(&commit).await?;
+        let log = self
+            .call(
+                "GET",
+                &format!(
+                    "/orgs/default/apps/shop/builds/{}/logs",
+                    build["id"].as_str().unwrap_or_default()
+                ),
+                Value::Null,
+            )
+            .await?;
+        let lines: Vec<&str> = log["lines"]
+            .as_array()
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !lines.iter().any(|l| crate::build_hand::cached(l)) {
+            bail!("the build of {commit} used no cached layer: {lines:?}");
+        }
         let before = self.last_deploy.clone();
         // The deployment that served the commit may still be checking health.
         loop {

@@ -234,12 +234,11 @@ impl ByHand {
             format!("{}:latest", self.image),
         );
         let t = Instant::now();
-        run(
+        let built = run(
             &docker(),
             &[
                 "build",
                 "--force-rm",
-                "-q",
                 "-t",
                 &by_commit,
                 "-t",
@@ -249,6 +248,9 @@ impl ByHand {
             Some(&self.config),
         )?;
         steps.build = ms(t);
+        if !built.lines().any(cached) {
+            bail!("docker build of {commit} used no cached layer: {built}");
+        }
 
         let t = Instant::now();
         for tag in [&by_commit, &latest] {
@@ -272,6 +274,12 @@ impl ByHand {
         let _ = std::fs::remove_dir_all(&checkout);
         Ok(steps)
     }
+}
+
+/// Whether a `docker build` output line says a step came from the cache (the classic
+/// builder's ` ---> Using cache`, BuildKit's `CACHED`).
+pub fn cached(line: &str) -> bool {
+    line.contains("Using cache") || line.contains("CACHED")
 }
 
 fn ms(since: Instant) -> f64 {
