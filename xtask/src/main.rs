@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
         ["readme"] => readme::run(&root(), &target_dir()),
         [
             "bench",
-            which @ ("ingest" | "automation" | "registry" | "promote" | "agent" | "list"),
+            which @ ("ingest" | "automation" | "registry" | "promote" | "agent" | "list" | "build"),
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
