@@ -20,11 +20,11 @@ fn main() -> anyhow::Result<()> {
         ["readme"] => readme::run(&root(), &target_dir()),
         [
             "bench",
-            which @ ("ingest" | "automation" | "registry" | "promote" | "agent" | "list"),
+            which @ ("ingest" | "automation" | "registry" | "promote" | "agent" | "list" | "build"),
             rest @ ..,
         ] => bench(which, rest),
         _ => bail!(
-            "usage: cargo xtask ci | test | api-contract | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench promote [--megabytes N --layers N --runs N] | bench agent [--clients N --seconds N] | bench list [--versions N --clients N --per-page N --via-api] | bench build [--pushes N]"
+            "usage: cargo xtask ci | test | api-contract | tidy | readme | bench ingest [--seconds N] | bench automation [--apps N --versions N] | bench registry [--tags N --megabytes N] | bench promote [--megabytes N --layers N --runs N] | bench agent [--clients N --seconds N] | bench list [--versions N --clients N --per-page N --via-api] | bench build [--builds N --pushes N --skip-build --skip-notify]"
         ),
     }
 }

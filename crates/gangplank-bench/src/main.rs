@@ -13,6 +13,8 @@ mod agent;
 mod agent_converge;
 mod automation;
 mod build;
+mod build_github;
+mod build_hand;
 mod build_notify;
 mod ingest;
 mod list;
