@@ -46,4 +46,5 @@ mod support;
 mod ui;
 mod ui_browser;
 mod watches;
+mod webdriver;
 mod webhooks;

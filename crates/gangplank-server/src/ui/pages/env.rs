@@ -410,6 +410,18 @@ async fn history_of(
     let active = rows
         .first()
         .is_some_and(|d| matches!(d.status.as_str(), "pending" | "in progress"));
+    // Who started each deployment, by name (a user id when the user is gone).
+    let mut names = std::collections::HashMap::new();
+    for row in &rows {
+        if !names.contains_key(&row.created_by) {
+            let name = state
+                .store
+                .get_user(&row.created_by)
+                .await?
+                .map_or_else(|| row.created_by.clone(), |user| user.name);
+            names.insert(row.created_by.clone(), name);
+        }
+    }
     let deploys = rows
         .into_iter()
         .map(|row| {
@@ -421,7 +433,10 @@ async fn history_of(
                 age: view::age(now, row.created_at),
                 id: row.id,
                 status: row.status,
-                created_by: row.created_by,
+                created_by: names
+                    .get(&row.created_by)
+                    .cloned()
+                    .unwrap_or(row.created_by),
                 when,
                 when_iso,
                 comment: row.comment,
