@@ -66,7 +66,7 @@ impl DeployPlan<'_> {
         self,
         state: &crate::state::AppState,
     ) -> Result<gangplank_store::DeployRow, ApiError> {
-        let (self_org, self_app) = (self.org_id, self.app_id);
+        let (org_id, app_id) = (self.org_id, self.app_id);
         let row = state
             .store
             .create_deploy(self.into_new_deploy())
@@ -77,7 +77,7 @@ impl DeployPlan<'_> {
             })?;
         state.wake.deploy.notify_one();
         state.wake.delivery.notify_one();
-        state.events.deploy_changed(&row, self_org, self_app);
+        state.events.deploy_changed(&row, org_id, app_id);
         Ok(row)
     }
 
