@@ -88,6 +88,9 @@ fn test() -> anyhow::Result<()> {
         ("htpasswd", "apache2-utils"),
         ("openssl", "openssl"),
         ("docker-compose", "docker-compose"),
+        // The dashboard's browser tests (tests/it/ui_browser.rs).
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
     ])?;
     install_busybox_static()?;
     require_docker()?;

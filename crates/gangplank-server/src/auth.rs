@@ -70,6 +70,14 @@ impl TokenHasher {
         Ok(TokenHasher::new(&key, legacy))
     }
 
+    /// A keyed hash of `value` for purpose `label` (hex HMAC-SHA256 of `label:value`): the
+    /// dashboard's stored session ids and its CSRF tokens. The label keeps each use's hashes
+    /// apart from the others' and from token hashes.
+    pub fn derive(&self, label: &str, value: &str) -> String {
+        let tag = hmac::sign(&self.key, format!("{label}:{value}").as_bytes());
+        hex::encode(tag.as_ref())
+    }
+
     /// The stored form of `token`.
     pub fn hash(&self, token: &str) -> String {
         let tag = hmac::sign(&self.key, token.as_bytes());
@@ -123,7 +131,7 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// The caller a token stands for.
-async fn authenticate(
+pub(crate) async fn authenticate(
     store: &gangplank_store::Store,
     hasher: &TokenHasher,
     token: &str,

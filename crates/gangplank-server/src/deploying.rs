@@ -66,6 +66,7 @@ impl DeployPlan<'_> {
         self,
         state: &crate::state::AppState,
     ) -> Result<gangplank_store::DeployRow, ApiError> {
+        let (org_id, app_id) = (self.org_id, self.app_id);
         let row = state
             .store
             .create_deploy(self.into_new_deploy())
@@ -76,6 +77,7 @@ impl DeployPlan<'_> {
             })?;
         state.wake.deploy.notify_one();
         state.wake.delivery.notify_one();
+        state.events.deploy_changed(&row, org_id, app_id);
         Ok(row)
     }
 
@@ -98,6 +100,99 @@ impl DeployPlan<'_> {
             new_delta: self.new_delta,
         }
     }
+}
+
+/// Starts a deployment in environment `env` of the app `access` was checked for (the caller
+/// must be allowed to deploy): the environment's base set with `delta_id` applied, or exactly
+/// `set_id`, or (with neither) the base set again, which after a rebase is a rollback. What
+/// the API's `POST …/deploys` and the dashboard's roll-back and redeploy buttons share.
+pub async fn start(
+    state: &crate::state::AppState,
+    access: &crate::auth::AppAccess,
+    env: &str,
+    delta_id: Option<String>,
+    set_id: Option<String>,
+    comment: String,
+) -> Result<gangplank_store::DeployRow, ApiError> {
+    access.require(gangplank_core::access::Action::Deploy)?;
+    let org = access.org.org_id.as_str();
+    let app = access.app.id.as_str();
+    let env_row = state
+        .store
+        .get_env(org, app, env)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no environment {env} in app {app}")))?;
+    let base = if env_row.from_deploy_id.is_empty() {
+        gangplank_core::set::Set::default()
+    } else {
+        let from = state
+            .store
+            .get_deploy(org, app, &env_row.from_deploy_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(format!("deployment {} is missing", env_row.from_deploy_id))
+            })?;
+        parse_set(
+            &state
+                .store
+                .get_set(org, app, &from.set_id)
+                .await?
+                .unwrap_or_default(),
+        )?
+    };
+    let base_repositories = base.repositories();
+    let (delta_id, set) = match (
+        delta_id.filter(|d| !d.is_empty()),
+        set_id.filter(|s| !s.is_empty()),
+    ) {
+        (Some(delta_id), _) => {
+            let delta = state
+                .store
+                .get_delta(org, app, &delta_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid("delta_id", format!("no delta {delta_id} in app {app}"))
+                })?;
+            let set = parse_delta(&delta.content)?.apply_to(&base).map_err(|e| {
+                ApiError::invalid(
+                    "delta_id",
+                    format!("the delta does not apply to the environment: {e}"),
+                )
+            })?;
+            (delta_id, set)
+        }
+        (None, Some(set_id)) => {
+            let content = state
+                .store
+                .get_set(org, app, &set_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid("set_id", format!("no set {set_id} in app {app}"))
+                })?;
+            (String::new(), parse_set(&content)?)
+        }
+        (None, None) if env_row.from_deploy_id.is_empty() => {
+            return Err(ApiError::invalid(
+                "delta_id",
+                "the environment has no deployment to redeploy; give a delta_id or set_id",
+            ));
+        }
+        (None, None) => (String::new(), base),
+    };
+    let plan = DeployPlan {
+        org_id: org,
+        app_id: app,
+        env_id: env,
+        from_deploy_id: env_row.from_deploy_id,
+        base_repositories,
+        delta_id,
+        set,
+        comment,
+        created_by: access.org.user_id.clone(),
+        triggered_by: access.org.user_id.clone(),
+        new_delta: None,
+    };
+    plan.create(state).await
 }
 
 /// Deploys the environment's current set (its newest deployment's, `last_deploy`, as the

@@ -154,13 +154,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Gives every error response without a JSON body (the router's 404 and 405, body-limit and
+/// Whether a response is an HTML page (the dashboard's error pages keep their own body).
+fn is_html(value: Option<&header::HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
+/// Gives every error response without a JSON or HTML body (the router's 404 and 405, body-limit and
 /// panic responses) the JSON error shape, keeping its status and headers.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || is_json(response.headers().get(header::CONTENT_TYPE))
+        || is_html(response.headers().get(header::CONTENT_TYPE))
     {
         return response;
     }

@@ -24,6 +24,8 @@ pub struct AppState {
     /// Hashes presented tokens into their stored form.
     pub tokens: Arc<crate::auth::TokenHasher>,
     pub wake: Wake,
+    /// Deployment changes, for the dashboard's live refresh.
+    pub events: crate::events::Events,
     pub targets: Targets,
     /// The server's signing keys (requests to agents; public half at `/.well-known/jwks.json`).
     pub keys: Arc<crate::signing::ServerKeys>,
@@ -69,6 +71,7 @@ impl AppState {
             secrets: Arc::new(secrets),
             tokens: Arc::new(tokens),
             wake: Wake::default(),
+            events: crate::events::Events::default(),
             targets: Targets::new(keys.clone()),
             keys,
             debounce_ms: i64::try_from(settings.automation.debounce.as_millis())

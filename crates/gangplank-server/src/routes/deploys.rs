@@ -13,7 +13,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::deploying::{DeployPlan, parse_delta, parse_set};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::page::{PageParams, Paged, Paging};
@@ -84,82 +83,15 @@ async fn create(
 ) -> Result<(StatusCode, Json<Deployment>), ApiError> {
     let access = caller.in_org(&state, &org).await?.app(&state, &app).await?;
     access.require(Action::Deploy)?;
-    let env_row = state
-        .store
-        .get_env(&org, &app, &env)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no environment {env} in app {app}")))?;
-    let base = if env_row.from_deploy_id.is_empty() {
-        gangplank_core::set::Set::default()
-    } else {
-        let from = state
-            .store
-            .get_deploy(&org, &app, &env_row.from_deploy_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Internal(format!("deployment {} is missing", env_row.from_deploy_id))
-            })?;
-        parse_set(
-            &state
-                .store
-                .get_set(&org, &app, &from.set_id)
-                .await?
-                .unwrap_or_default(),
-        )?
-    };
-    let base_repositories = base.repositories();
-    let (delta_id, set) = match (
-        body.delta_id.filter(|d| !d.is_empty()),
-        body.set_id.filter(|s| !s.is_empty()),
-    ) {
-        (Some(delta_id), _) => {
-            let delta = state
-                .store
-                .get_delta(&org, &app, &delta_id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::invalid("delta_id", format!("no delta {delta_id} in app {app}"))
-                })?;
-            let set = parse_delta(&delta.content)?.apply_to(&base).map_err(|e| {
-                ApiError::invalid(
-                    "delta_id",
-                    format!("the delta does not apply to the environment: {e}"),
-                )
-            })?;
-            (delta_id, set)
-        }
-        (None, Some(set_id)) => {
-            let content = state
-                .store
-                .get_set(&org, &app, &set_id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::invalid("set_id", format!("no set {set_id} in app {app}"))
-                })?;
-            (String::new(), parse_set(&content)?)
-        }
-        (None, None) if env_row.from_deploy_id.is_empty() => {
-            return Err(ApiError::invalid(
-                "delta_id",
-                "the environment has no deployment to redeploy; give a delta_id or set_id",
-            ));
-        }
-        (None, None) => (String::new(), base),
-    };
-    let plan = DeployPlan {
-        org_id: &org,
-        app_id: &app,
-        env_id: &env,
-        from_deploy_id: env_row.from_deploy_id,
-        base_repositories,
-        delta_id,
-        set,
-        comment: body.comment.unwrap_or_default(),
-        created_by: access.org.user_id.clone(),
-        triggered_by: access.org.user_id.clone(),
-        new_delta: None,
-    };
-    let row = plan.create(&state).await?;
+    let row = crate::deploying::start(
+        &state,
+        &access,
+        &env,
+        body.delta_id,
+        body.set_id,
+        body.comment.unwrap_or_default(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(deploy_view(row))))
 }
 
@@ -254,6 +186,7 @@ async fn cancel(
         state.running.cancel(&org, &app, &deploy);
     }
     crate::metrics::deployment_cancelled(row.created_at);
+    state.events.deploy_changed(&row, &org, &app);
     tracing::info!(deploy = %deploy, was = %was, "deployment cancelled");
     state.wake.delivery.notify_one();
     state.wake.automation.notify_one();

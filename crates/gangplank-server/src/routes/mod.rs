@@ -96,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(health::routes(state.metrics_on_api))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(crate::ui::routes())
         .with_state(state)
         .layer(from_fn(crate::metrics::track))
         .layer(DefaultBodyLimit::max(max_body))

@@ -171,7 +171,7 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
         )
         .await
     {
-        Ok(true) => {}
+        Ok(true) => state.events.deploy_status(&claim, "in progress"),
         // Nothing was sent yet: no target to tell either way.
         Ok(false) => {
             tracing::info!(deploy = %deploy_id, attempt = claim.attempt, "deployment no longer runs under this claim (cancelled, or claimed again); not applied");
@@ -227,7 +227,11 @@ async fn execute(state: &AppState, claim: ClaimedDeploy) {
         )
         .await
     {
-        Ok(true) => crate::metrics::deployment_finished(succeeded, claim.deploy.created_at),
+        Ok(true) => {
+            crate::metrics::deployment_finished(succeeded, claim.deploy.created_at);
+            let status = if succeeded { "succeeded" } else { "failed" };
+            state.events.deploy_status(&claim, status);
+        }
         Ok(false) => {
             tracing::info!(deploy = %deploy_id, attempt = claim.attempt, "deployment had ended meanwhile (cancelled) or was claimed again; its outcome is not recorded");
         }

@@ -43,5 +43,8 @@ mod seed_002;
 mod shapes;
 mod slow_clients;
 mod support;
+mod ui;
+mod ui_browser;
 mod watches;
+mod webdriver;
 mod webhooks;
