@@ -177,7 +177,13 @@ fn registries_keep_credentials_sealed_and_hand_them_only_to_ci() {
 
 #[test]
 fn rotate_key_reseals_everything_and_the_server_starts_on_the_new_key() {
-    let mut server = Server::start();
+    // A fixed address: the build definition's builder is the server itself (which has no
+    // /builds, so a build fails saying so, once its clone token has been opened).
+    let port = gangplank_testkit::free_port();
+    let mut server = Server::start_with(&[
+        ("GANGPLANK_BOOTSTRAP_TOKEN", ADMIN),
+        ("GANGPLANK_LISTEN", &format!("127.0.0.1:{port}")),
+    ]);
     let (status, body) = server.call(
         "POST",
         "/orgs/default/registries",
@@ -188,6 +194,24 @@ fn rotate_key_reseals_everything_and_the_server_starts_on_the_new_key() {
         ),
     );
     assert_eq!(status, 201, "{body}");
+    // An inbound hook's secret and a build definition's clone token are sealed too.
+    let hook_secret = "rotation-hook-secret-0123456789";
+    let (status, body) = server.call(
+        "POST",
+        "/orgs/default/inbound-hooks",
+        Some(ADMIN),
+        Some(json!({"id": "gh", "kind": "github", "secret": hook_secret})),
+    );
+    assert_eq!(status, 201, "{body}");
+    server.create_app("shop");
+    let (status, body) = server.call(
+        "PUT",
+        "/orgs/default/apps/shop/build-definition",
+        Some(ADMIN),
+        Some(json!({"clone_url": "https://git.example/shop.git", "clone_token": "rotation-clone-token",
+            "image": "localhost:5000/shop/web", "builder": server.base})),
+    );
+    assert_eq!(status, 200, "{body}");
     let key_file = server.data_dir().join("master-key");
     let before = std::fs::read_to_string(&key_file).unwrap();
     let (status, stderr) = server.kill_and_run(&["admin", "rotate-key"]);
@@ -210,6 +234,46 @@ fn rotate_key_reseals_everything_and_the_server_starts_on_the_new_key() {
     assert_eq!(
         creds["password"], PASSWORD,
         "the credentials open under the new key"
+    );
+    // The hook's secret still verifies GitHub's signature.
+    let ping = br#"{"zen":"Design for failure.","hook_id":1}"#;
+    let response = server
+        .http
+        .post(format!("{}/hooks/default/gh", server.base))
+        .header("content-type", "application/json")
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "rotation-ping")
+        .header(
+            "x-hub-signature-256",
+            crate::support::github_signature(hook_secret, ping),
+        )
+        .body(ping.to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{:?}", response.text());
+    // The clone token opens: the build gets as far as its builder (which does not build).
+    let (status, build) = server.call(
+        "POST",
+        "/orgs/default/apps/shop/builds",
+        Some(ADMIN),
+        Some(json!({})),
+    );
+    assert_eq!(status, 201, "{build}");
+    let path = format!(
+        "/orgs/default/apps/shop/builds/{}",
+        build["id"].as_str().unwrap()
+    );
+    let ended = crate::support::poll("the build to end", || {
+        let (_, b) = server.call("GET", &path, Some(ADMIN), None);
+        (b["status"] != "queued" && b["status"] != "running").then_some(b)
+    });
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert!(
+        ended["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not build"),
+        "{ended}"
     );
 }
 
