@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::build_hand::{Leftovers, compose_command, compose_file_text};
-use crate::server::{TOKEN, start_server, wait_ready};
+use crate::server::{start_server, wait_ready};
 
 pub const USER: &str = "bench-build-robot";
 pub const PASSWORD: &str = "bench-build-registry-pass";
@@ -64,23 +64,7 @@ pub struct Stack {
 
 impl Api {
     async fn call(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method.parse()?, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
-        if !body.is_null() {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("{method} {path}: {status} {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        crate::server::call(&self.http, &self.base, method, path, body).await
     }
 }
 

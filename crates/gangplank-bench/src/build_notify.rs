@@ -16,7 +16,7 @@ use gangplank_testkit::{Auth, Registry};
 use serde_json::{Value, json};
 
 use crate::registry::{noise, push_image};
-use crate::server::{TOKEN, start_server, wait_ready};
+use crate::server::{start_server, wait_ready};
 
 const CREDS: (&str, &str) = ("bench-robot", "bench-notify-password");
 const HOOK_TOKEN: &str = "bench-distribution-token-0123456789";
@@ -41,23 +41,7 @@ impl Drop for Server {
 
 impl Server {
     async fn call(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method.parse()?, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
-        if !body.is_null() {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("{method} {path}: {status} {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        crate::server::call(&self.http, &self.base, method, path, body).await
     }
 }
 

@@ -52,6 +52,33 @@ pub fn start_server(
     Ok((child, address.to_owned()))
 }
 
+/// One JSON request to a benchmark server as its administrator (`body` `null`: none); the
+/// answer's JSON (`null` when empty or not JSON), or an error naming the request and status.
+pub async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let mut request = http
+        .request(method.parse()?, format!("{base}{path}"))
+        .bearer_auth(TOKEN);
+    if !body.is_null() {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("{method} {path}"))?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        bail!("{method} {path}: {status} {text}");
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
 pub async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
