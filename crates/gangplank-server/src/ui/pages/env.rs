@@ -158,12 +158,9 @@ pub async fn rollback(
     form: Result<Form<RollbackForm>, FormRejection>,
 ) -> Result<Response, UiError> {
     let Form(form) = form.map_err(|_| session::csrf_refused())?;
-    user.check_csrf(&form.csrf)?;
-    let chrome = Chrome::new(&state, &user, &param).await?;
+    let (chrome, access, env_row) =
+        deploying(&state, &user, &param, &form.csrf, &app, &env).await?;
     let org = chrome.org.clone();
-    let access = read_access(&state, &user, &org, &app).await?;
-    access.require(Action::Deploy)?;
-    let env_row = env_of(&state, &org, &app, &env).await?;
     let target = state
         .store
         .get_deploy(&org, &app, &form.deploy)
@@ -198,12 +195,9 @@ pub async fn redeploy(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, UiError> {
     let Form(form) = form.map_err(|_| session::csrf_refused())?;
-    user.check_csrf(&form.csrf)?;
-    let chrome = Chrome::new(&state, &user, &param).await?;
+    let (chrome, access, env_row) =
+        deploying(&state, &user, &param, &form.csrf, &app, &env).await?;
     let org = chrome.org.clone();
-    let access = read_access(&state, &user, &org, &app).await?;
-    access.require(Action::Deploy)?;
-    let env_row = env_of(&state, &org, &app, &env).await?;
     let current = state
         .store
         .get_deploy(&org, &app, &env_row.last_deploy_id)
@@ -217,6 +211,24 @@ pub async fn redeploy(
     let comment = format!("Redeploy of {}", current.id);
     crate::deploying::start(&state, &access, &env, None, Some(current.set_id), comment).await?;
     Ok(back_to(&chrome, &app, &env))
+}
+
+/// What every deploying form checks first: its CSRF token, then that the user may deploy in
+/// the app; the page's chrome, the access and the environment.
+async fn deploying(
+    state: &AppState,
+    user: &UiUser,
+    param: &OrgParam,
+    csrf: &str,
+    app: &str,
+    env: &str,
+) -> Result<(Chrome, AppAccess, EnvRow), UiError> {
+    user.check_csrf(csrf)?;
+    let chrome = Chrome::new(state, user, param).await?;
+    let access = read_access(state, user, &chrome.org, app).await?;
+    access.require(Action::Deploy)?;
+    let env_row = env_of(state, &chrome.org, app, env).await?;
+    Ok((chrome, access, env_row))
 }
 
 fn env_base(app: &str, env: &str) -> String {
